@@ -1,0 +1,11 @@
+/* nabla.h: everything public in one include. */
+#ifndef NABLA_H
+#define NABLA_H
+
+#include "nabla/core.h"
+#include "nabla/tensor.h"
+#include "nabla/autograd.h"
+#include "nabla/ops.h"
+#include "nabla/gradcheck.h"
+
+#endif

@@ -1,0 +1,50 @@
+/* nabla/autograd.h: define-by-run reverse-mode differentiation, as in PyTorch.
+ *
+ * An op whose inputs include a tensor that requires grad records itself on
+ * its output (unless grad mode is off). nb_backward() walks that graph in
+ * reverse and ACCUMULATES (+=) into .grad of every leaf that requires grad,
+ * like PyTorch's backward(): call nb_zero_grad between steps. Non-leaf
+ * gradients are not kept. After backward the graph's saved tensors are
+ * released (PyTorch's retain_graph=False), so a second backward through the
+ * same graph is an error (NB_ERR_STATE) unless the first passed retain_graph.
+ * Ops run inside backward are not recorded (no double backward).
+ */
+#ifndef NABLA_AUTOGRAD_H
+#define NABLA_AUTOGRAD_H
+
+#include "nabla/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Mark a leaf as requiring grad (or not). Fails on a non-leaf or an integer tensor. */
+nb_status nb_requires_grad_(nb_tensor *t, bool requires_grad);
+bool nb_tensor_requires_grad(const nb_tensor *t);
+bool nb_tensor_is_leaf(const nb_tensor *t);        /* true when no op recorded it */
+/* Accumulated gradient of a leaf, or NULL if none yet. BORROWED: valid while t lives. */
+nb_tensor *nb_tensor_grad(const nb_tensor *t);
+/* Name of the op that produced t ("mul", "conv2d", ...), or NULL for a leaf. */
+const char *nb_tensor_grad_fn_name(const nb_tensor *t);
+/* Drop t's accumulated gradient (PyTorch's zero_grad(set_to_none=True)). */
+void nb_zero_grad(nb_tensor *t);
+/* A view of t's data that is a leaf outside the graph (requires_grad false). */
+nb_tensor *nb_detach(const nb_tensor *t);
+
+/* Backward from a one-element tensor (implicit gradient 1). */
+nb_status nb_backward(nb_tensor *root);
+/* Backward with an explicit gradient of root's shape; grad_output may be NULL
+ * for a one-element root. retain_graph keeps saved tensors for another pass. */
+nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool retain_graph);
+
+/* Grad mode, like torch.no_grad(): between nb_no_grad_begin() and the
+ * matching nb_no_grad_end() no op is recorded and nothing is saved.
+ * Nests; per thread. */
+void nb_no_grad_begin(void);
+void nb_no_grad_end(void);
+bool nb_grad_enabled(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

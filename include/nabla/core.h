@@ -1,0 +1,83 @@
+/* nabla/core.h: dtypes, status codes, errors, threads, and the ownership rule.
+ *
+ * ERRORS. The library never aborts, exits or prints on bad input. A function
+ * that returns a pointer returns NULL on failure; one that returns nb_status
+ * returns a negative code. Either way a message naming the op, what was
+ * expected and what was found is left for the calling thread:
+ *     nb_tensor *y = nb_matmul(a, b);
+ *     if (!y) fprintf(stderr, "%s\n", nb_last_error());
+ *     // "matmul: shapes [3, 4] and [5, 6] cannot be multiplied (4 != 5)"
+ * An op given a NULL tensor (say, the failed result of an earlier op) fails
+ * too and keeps the earlier message, so a chain can be checked once at its end.
+ *
+ * OWNERSHIP (the one rule, followed by every function in nabla):
+ *  - A function that returns an nb_tensor* hands the caller ONE NEW REFERENCE.
+ *    The caller gives it back with nb_tensor_release(). While an nb_scope is
+ *    open (nb_scope_begin), the innermost scope holds that reference for the
+ *    caller and releases it at nb_scope_end(); releasing it earlier by hand is
+ *    still allowed. nb_tensor_retain() takes an extra reference that no scope
+ *    holds (use it to keep a result alive past nb_scope_end).
+ *  - The only exceptions are accessors whose name says so (nb_tensor_grad):
+ *    they return a BORROWED pointer, valid while the tensor it came from lives.
+ *  - Arguments are always borrowed: no function takes over a reference.
+ *  - The autograd graph keeps what it needs alive by itself, so intermediate
+ *    results may be released as soon as the caller is done with them.
+ * Tensors are not thread-safe objects: one thread builds and runs a graph.
+ * Kernels use OpenMP internally.
+ */
+#ifndef NABLA_CORE_H
+#define NABLA_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NB_MAX_DIMS 8
+
+typedef enum nb_dtype {
+    NB_F32 = 0, /* float; the training dtype */
+    NB_F64 = 1, /* double; for gradient checks */
+    NB_I64 = 2  /* int64_t; indices and targets only, never differentiable */
+} nb_dtype;
+
+typedef enum nb_status {
+    NB_OK = 0,
+    NB_ERR_ARG = -1,    /* bad argument value or NULL */
+    NB_ERR_SHAPE = -2,  /* shapes do not agree */
+    NB_ERR_DTYPE = -3,  /* dtype not supported or mismatched */
+    NB_ERR_NOMEM = -4,  /* allocation failed */
+    NB_ERR_IO = -5,     /* file missing, unreadable or corrupt */
+    NB_ERR_STATE = -6   /* call not valid now (e.g. backward twice) */
+} nb_status;
+
+/* The message of the calling thread's most recent error ("" if none). */
+const char *nb_last_error(void);
+/* The status code of the calling thread's most recent error (NB_OK if none). */
+nb_status nb_last_status(void);
+/* Forget the calling thread's last error. */
+void nb_clear_error(void);
+
+/* Size in bytes of one element of dtype; name of dtype ("float32", ...). */
+size_t nb_dtype_size(nb_dtype dtype);
+const char *nb_dtype_name(nb_dtype dtype);
+
+/* Number of OpenMP threads kernels use. n < 1 is an error. Results are
+ * bitwise identical for every thread count. */
+nb_status nb_set_num_threads(int n);
+int nb_get_num_threads(void);
+
+/* Hand every cached block of the tensor memory pool back to the system.
+ * Training loops need not call it: the pool exists so that blocks are reused. */
+void nb_memory_trim(void);
+/* Bytes currently held by live tensors, and cached in the pool for reuse. */
+size_t nb_memory_in_use(void);
+size_t nb_memory_cached(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

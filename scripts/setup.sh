@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Install nabla's build and test dependencies from Debian's archive.
+# Idempotent: when everything is present it installs nothing and touches no network.
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config libhdf5-dev check zlib1g-dev libgomp1
+      python3-torch python3-h5py python3-numpy valgrind)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "setup: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,295 @@
+/* The autograd engine: recording nodes, and the reverse walk of nb_backward.
+ *
+ * Each non-leaf tensor owns the node of the op that made it; the node holds
+ * references to the op's inputs, so a graph lives exactly as long as the
+ * tensors at its outputs. Backward sorts the graph topologically (iterative
+ * DFS, so deep graphs do not overflow the stack), then visits nodes from the
+ * root down, handing each op the gradient of its output and adding what it
+ * returns into its inputs' gradients. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static _Thread_local int no_grad_depth;
+static _Thread_local uint64_t epoch;
+
+void nb_no_grad_begin(void) { no_grad_depth++; }
+void nb_no_grad_end(void) {
+    if (no_grad_depth > 0) no_grad_depth--;
+}
+bool nb_grad_enabled(void) { return no_grad_depth == 0; }
+
+bool nbi_should_record(nb_tensor *const *inputs, int n) {
+    if (no_grad_depth > 0) return false;
+    for (int i = 0; i < n; i++)
+        if (inputs[i] && inputs[i]->requires_grad) return true;
+    return false;
+}
+
+static void free_ctx(nbi_node *node) {
+    if (node->ctx) {
+        if (node->op->free_ctx) node->op->free_ctx(node->ctx);
+        else free(node->ctx);
+        node->ctx = NULL;
+    }
+}
+
+/* Free what the node saved for backward: its context and its inputs. */
+static void node_release_saved(nbi_node *node) {
+    if (node->released) return;
+    node->released = true;
+    free_ctx(node);
+    for (int i = 0; i < node->ninputs; i++) {
+        nbi_release(node->inputs[i]);
+        node->inputs[i] = NULL;
+    }
+}
+
+void nbi_graph_release(nbi_node *node) {
+    node_release_saved(node);
+    free(node);
+}
+
+nb_status nbi_record(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx) {
+    nbi_node *node = n <= NBI_MAX_INPUTS ? calloc(1, sizeof *node) : NULL;
+    if (!node) {
+        nbi_node tmp = {.op = op, .ctx = ctx};
+        free_ctx(&tmp);
+        return nbi_error(NB_ERR_NOMEM, "%s: out of memory recording the autograd node", op->name);
+    }
+    node->op = op;
+    node->ninputs = n;
+    node->ctx = ctx;
+    node->out = out;
+    for (int i = 0; i < n; i++) {
+        node->inputs[i] = nbi_retain(inputs[i]);
+        node->needs_grad[i] = inputs[i] && inputs[i]->requires_grad;
+    }
+    out->grad_fn = node;
+    out->requires_grad = true;
+    return NB_OK;
+}
+
+nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx) {
+    if (!out) {
+        nbi_node tmp = {.op = op, .ctx = ctx};
+        free_ctx(&tmp);
+        return NULL;
+    }
+    if (!nbi_should_record(inputs, n)) {
+        nbi_node tmp = {.op = op, .ctx = ctx};
+        free_ctx(&tmp);
+        return out;
+    }
+    if (nbi_record(out, op, inputs, n, ctx) != NB_OK) {
+        nb_tensor_release(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* ---- leaf API ---- */
+nb_status nb_requires_grad_(nb_tensor *t, bool requires_grad) {
+    if (!nbi_check_tensor("requires_grad_", "t", t)) return nb_last_status();
+    if (t->dtype == NB_I64 && requires_grad)
+        return nbi_error(NB_ERR_DTYPE, "requires_grad_: only float32 and float64 tensors can require gradients, not int64");
+    if (t->grad_fn && !requires_grad)
+        return nbi_error(NB_ERR_STATE, "requires_grad_: you can only change requires_grad flags of leaf variables");
+    t->requires_grad = requires_grad || t->grad_fn;
+    return NB_OK;
+}
+bool nb_tensor_requires_grad(const nb_tensor *t) { return t && t->requires_grad; }
+bool nb_tensor_is_leaf(const nb_tensor *t) { return t && !t->grad_fn; }
+nb_tensor *nb_tensor_grad(const nb_tensor *t) { return t ? t->grad : NULL; }
+const char *nb_tensor_grad_fn_name(const nb_tensor *t) { return t && t->grad_fn ? t->grad_fn->op->name : NULL; }
+void nb_zero_grad(nb_tensor *t) {
+    if (!t) return;
+    nbi_release(t->grad);
+    t->grad = NULL;
+}
+
+/* ---- gradient accumulation ---- */
+/* *acc += g, where *acc is a library-owned reference (or NULL) and g is a
+ * library-owned reference that this call consumes. Adds in place only when
+ * nothing else can see *acc's memory. */
+static nb_status accumulate(nb_tensor **acc, nb_tensor *g) {
+    if (!*acc) {
+        if (g->refcount == 1 && g->storage->refcount == 1 && nbi_is_contiguous(g)) {
+            *acc = g;
+            return NB_OK;
+        }
+        nb_tensor *c = nbi_own(nbi_empty_like(g));
+        if (!c) {
+            nbi_release(g);
+            return nb_last_status();
+        }
+        nb_tensor_copy_(c, g);
+        nbi_release(g);
+        *acc = c;
+        return NB_OK;
+    }
+    nb_tensor *a = *acc;
+    if (!(a->refcount == 1 && a->storage->refcount == 1 && nbi_is_contiguous(a))) {
+        nb_tensor *c = nbi_own(nbi_empty_like(a));
+        if (!c) {
+            nbi_release(g);
+            return nb_last_status();
+        }
+        nb_tensor_copy_(c, a);
+        nbi_release(a);
+        *acc = a = c;
+    }
+    nb_tensor *gc = g;
+    if (!nbi_is_contiguous(g)) {
+        gc = nbi_own(nb_contiguous(g));
+        nbi_release(g);
+        if (!gc) return nb_last_status();
+    }
+    int64_t n = a->numel;
+    NBI_DISPATCH_FLOAT(a->dtype, {
+        T *pa = nbi_data(a);
+        const T *pg = nbi_data(gc);
+        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
+        for (int64_t i = 0; i < n; i++) pa[i] += pg[i];
+    });
+    nbi_release(gc);
+    return NB_OK;
+}
+
+/* ---- backward ---- */
+typedef struct { nb_tensor **v; int64_t n, cap; } tensor_list;
+
+static bool list_push(tensor_list *l, nb_tensor *t) {
+    if (l->n == l->cap) {
+        int64_t cap = l->cap ? l->cap * 2 : 64;
+        nb_tensor **v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) return false;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = t;
+    return true;
+}
+
+/* Post-order of the non-leaf tensors reachable from root (root last). */
+static nb_status topo_sort(nb_tensor *root, tensor_list *order) {
+    typedef struct { nb_tensor *t; int next; } frame;
+    frame *frames = NULL;
+    int64_t nframes = 0, cap = 0;
+    nb_status st = NB_OK;
+    uint64_t e = ++epoch;
+    #define PUSH(tt)                                                             \
+        do {                                                                     \
+            if (nframes == cap) {                                                \
+                cap = cap ? cap * 2 : 64;                                        \
+                frame *f_ = realloc(frames, (size_t)cap * sizeof *f_);           \
+                if (!f_) { st = NB_ERR_NOMEM; goto done; }                       \
+                frames = f_;                                                     \
+            }                                                                    \
+            (tt)->visit_epoch = e;                                               \
+            frames[nframes++] = (frame){(tt), 0};                                \
+        } while (0)
+    PUSH(root);
+    while (nframes > 0) {
+        frame *f = &frames[nframes - 1];
+        nbi_node *node = f->t->grad_fn;
+        if (node->released) {
+            st = nbi_error(NB_ERR_STATE,
+                           "backward: trying to backward through the graph a second time (its saved tensors were "
+                           "freed by the first backward); pass retain_graph=true to the first nb_backward_ex");
+            goto done;
+        }
+        if (f->next < node->ninputs) {
+            nb_tensor *in = node->inputs[f->next++];
+            if (in && in->grad_fn && in->requires_grad && in->visit_epoch != e) PUSH(in);
+            continue;
+        }
+        if (!list_push(order, f->t)) {
+            st = NB_ERR_NOMEM;
+            goto done;
+        }
+        nframes--;
+    }
+    #undef PUSH
+done:
+    free(frames);
+    if (st == NB_ERR_NOMEM) nbi_error(st, "backward: out of memory sorting the graph");
+    return st;
+}
+
+nb_status nb_backward(nb_tensor *root) { return nb_backward_ex(root, NULL, false); }
+
+nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool retain_graph) {
+    if (!nbi_check_tensor("backward", "root", root)) return nb_last_status();
+    if (!root->requires_grad)
+        return nbi_error(NB_ERR_STATE, "backward: element 0 of tensors does not require grad and does not have a grad_fn");
+    nb_tensor *g0;
+    if (!grad_output) {
+        if (root->numel != 1)
+            return nbi_error(NB_ERR_SHAPE, "backward: grad can be implicitly created only for scalar outputs (got %lld elements)",
+                             (long long)root->numel);
+        g0 = nbi_own(nb_ones_like(root));
+    } else {
+        char a[128], b[128];
+        if (grad_output->ndim != root->ndim ||
+            memcmp(grad_output->shape, root->shape, sizeof(int64_t) * (size_t)root->ndim) != 0)
+            return nbi_error(NB_ERR_SHAPE, "backward: mismatch in shape: grad_output has a shape of %s and output has a shape of %s",
+                             nb_shape_str(grad_output->ndim, grad_output->shape, a, sizeof a),
+                             nb_shape_str(root->ndim, root->shape, b, sizeof b));
+        if (grad_output->dtype != root->dtype)
+            return nbi_error(NB_ERR_DTYPE, "backward: expected grad_output of dtype %s, but got %s",
+                             nb_dtype_name(root->dtype), nb_dtype_name(grad_output->dtype));
+        g0 = nbi_own(nb_clone(grad_output));
+        if (g0 && g0->grad_fn) { /* a clone of a grad-requiring tensor: drop its history */
+            nb_tensor *d = nbi_own(nb_detach(g0));
+            nbi_release(g0);
+            g0 = d;
+        }
+    }
+    if (!g0) return nb_last_status();
+    if (!root->grad_fn) { /* backward on a leaf: its gradient is grad_output itself */
+        return accumulate(&root->grad, g0);
+    }
+
+    tensor_list order = {0};
+    nb_status st = topo_sort(root, &order);
+    if (st != NB_OK) {
+        nbi_release(g0);
+        free(order.v);
+        return st;
+    }
+    root->bgrad = g0;
+    nb_no_grad_begin();
+    for (int64_t k = order.n - 1; k >= 0; k--) {
+        nb_tensor *t = order.v[k];
+        nb_tensor *g = t->bgrad;
+        t->bgrad = NULL;
+        if (!g || st != NB_OK) {
+            nbi_release(g);
+            continue;
+        }
+        nbi_node *node = t->grad_fn;
+        nb_tensor *gin[NBI_MAX_INPUTS] = {0};
+        st = node->op->backward(node, g, gin);
+        nbi_release(g);
+        for (int i = 0; i < node->ninputs; i++) {
+            if (!gin[i]) continue;
+            nbi_own(gin[i]);
+            nb_tensor *in = node->inputs[i];
+            if (st != NB_OK || !node->needs_grad[i]) {
+                nbi_release(gin[i]);
+                continue;
+            }
+            nb_status s2 = accumulate(in->grad_fn ? &in->bgrad : &in->grad, gin[i]);
+            if (s2 != NB_OK) st = s2;
+        }
+        if (st != NB_OK && nb_last_status() == NB_OK)
+            nbi_error(st, "backward: %s's backward failed", node->op->name);
+    }
+    nb_no_grad_end();
+    if (!retain_graph || st != NB_OK)
+        for (int64_t k = 0; k < order.n; k++) node_release_saved(order.v[k]->grad_fn);
+    free(order.v);
+    return st;
+}

@@ -1,0 +1,63 @@
+/* Broadcasting: the result shape of two operands, and its backward (summing
+ * a gradient back down to an operand's shape). */
+#include "internal.h"
+
+#include <string.h>
+
+nb_status nbi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb, int *nout,
+                              int64_t *out) {
+    int n = na > nb ? na : nb;
+    for (int i = 0; i < n; i++) {
+        int ia = na - n + i, ib = nb - n + i;
+        int64_t a = ia >= 0 ? sa[ia] : 1, b = ib >= 0 ? sb[ib] : 1;
+        if (a != b && a != 1 && b != 1) {
+            char x[128], y[128];
+            return nbi_error(NB_ERR_SHAPE,
+                             "%s: the size of tensor a (%lld) must match the size of tensor b (%lld) at non-singleton "
+                             "dimension %d (shapes %s and %s)",
+                             op, (long long)a, (long long)b, i, nb_shape_str(na, sa, x, sizeof x),
+                             nb_shape_str(nb, sb, y, sizeof y));
+        }
+        out[i] = a == 1 ? b : a;
+    }
+    *nout = n;
+    return NB_OK;
+}
+
+nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape) {
+    if (g->ndim == ndim && memcmp(g->shape, shape, sizeof(int64_t) * (size_t)ndim) == 0)
+        return nbi_make_view(g, g->ndim, g->shape, g->strides, g->offset);
+    nb_tensor *gc = nb_contiguous(g);
+    if (!gc) return NULL;
+    nb_tensor *out = nb_zeros(g->dtype, ndim, shape);
+    if (!out) {
+        nb_tensor_release(gc);
+        return NULL;
+    }
+    /* Strides of out seen from g's dims: 0 where out broadcasts. */
+    int64_t ostr[NB_MAX_DIMS], ostride_c[NB_MAX_DIMS];
+    nbi_contiguous_strides(ndim, shape, ostride_c);
+    for (int i = 0; i < g->ndim; i++) {
+        int j = ndim - g->ndim + i;
+        ostr[i] = (j >= 0 && shape[j] != 1) ? ostride_c[j] : 0;
+    }
+    int nd = g->ndim;
+    int64_t n = g->numel;
+    NBI_DISPATCH_FLOAT(g->dtype, {
+        const T *src = nbi_data(gc);
+        T *dst = nbi_data(out);
+        int64_t idx[NB_MAX_DIMS] = {0}, off = 0;
+        /* Sequential on purpose: a fixed summation order for every thread count. */
+        for (int64_t p = 0; p < n; p++) {
+            dst[off] += src[p];
+            for (int d = nd - 1; d >= 0; d--) {
+                off += ostr[d];
+                if (++idx[d] < gc->shape[d]) break;
+                off -= ostr[d] * gc->shape[d];
+                idx[d] = 0;
+            }
+        }
+    });
+    nb_tensor_release(gc);
+    return out;
+}

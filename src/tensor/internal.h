@@ -1,0 +1,143 @@
+/* Private to the library (src/): the tensor layout, the autograd node, error
+ * helpers, dtype dispatch and the GEMM interface. src/nn and src/optim may
+ * include it (they build on tensor); nothing under include/ does. */
+#ifndef NABLA_INTERNAL_H
+#define NABLA_INTERNAL_H
+
+#include "nabla.h"
+
+#include <stdarg.h>
+
+/* ---- storage: a refcounted buffer, from the pool or borrowed ---- */
+typedef struct nbi_storage {
+    void *data;
+    size_t nbytes;
+    int refcount;
+    bool borrowed;      /* the caller's buffer (nb_from_buffer): never freed */
+} nbi_storage;
+
+typedef struct nbi_node nbi_node;
+
+struct nb_tensor {
+    int refcount;
+    nb_dtype dtype;
+    int ndim;
+    int64_t shape[NB_MAX_DIMS];
+    int64_t strides[NB_MAX_DIMS]; /* in elements */
+    int64_t offset;               /* in elements, into storage */
+    int64_t numel;
+    nbi_storage *storage;
+    bool requires_grad;
+    nb_tensor *grad;              /* leaf gradient (owned reference) */
+    nbi_node *grad_fn;            /* op that produced this tensor (owned), NULL for a leaf */
+    /* scope bookkeeping: which scope holds a reference for the caller, and where */
+    nb_scope *scope;
+    int64_t scope_slot;
+    /* backward bookkeeping (engine only) */
+    uint64_t visit_epoch;
+    nb_tensor *bgrad;             /* gradient flowing into this tensor during one backward */
+};
+
+/* ---- autograd ----
+ * An op is a name plus a backward function. backward() receives the node and
+ * the gradient of the node's output (contiguous, output's shape and dtype),
+ * and for each input i with nbi_node_needs_grad(node, i) stores in gin[i] a
+ * new tensor of input i's shape and dtype (leaving the others NULL). It runs
+ * with grad mode off and may call any public op. */
+typedef struct nbi_op {
+    const char *name;
+    nb_status (*backward)(nbi_node *node, const nb_tensor *gout, nb_tensor **gin);
+    void (*free_ctx)(void *ctx);   /* NULL means free() */
+} nbi_op;
+
+#define NBI_MAX_INPUTS 16
+struct nbi_node {
+    const nbi_op *op;
+    int ninputs;
+    nb_tensor *inputs[NBI_MAX_INPUTS]; /* retained until the graph is freed */
+    bool needs_grad[NBI_MAX_INPUTS];
+    nb_tensor *out;                    /* borrowed: the node is owned by out */
+    void *ctx;                         /* op data (saved tensors, indices, params) */
+    bool released;                     /* saved state freed after backward */
+};
+
+/* True when grad mode is on and any of the inputs requires grad. */
+bool nbi_should_record(nb_tensor *const *inputs, int n);
+/* Record out as produced by op from inputs, taking ownership of ctx (freed
+ * with op->free_ctx even on failure). Sets out->requires_grad. On failure
+ * returns an error and out is unchanged otherwise. Call only when
+ * nbi_should_record() said yes. */
+nb_status nbi_record(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx);
+static inline bool nbi_node_needs_grad(const nbi_node *node, int i) { return node->needs_grad[i]; }
+/* Convenience: if recording is needed, record; on failure release out and return NULL. */
+nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx);
+
+/* ---- tensors ---- */
+/* New contiguous tensor with uninitialised data (held by the open scope, if any). */
+nb_tensor *nbi_empty(nb_dtype dtype, int ndim, const int64_t *shape);
+nb_tensor *nbi_empty_like(const nb_tensor *t);
+/* A view sharing t's storage with the given geometry. */
+nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
+/* Retain/release without touching scopes: for references the library keeps (graph, grads). */
+static inline nb_tensor *nbi_retain(nb_tensor *t) { if (t) t->refcount++; return t; }
+void nbi_release(nb_tensor *t);
+/* Take over the reference the open scope holds for t (if any), so the library
+ * owns it: use before storing a freshly made tensor inside a structure. */
+nb_tensor *nbi_own(nb_tensor *t);
+/* Pointer to the first element. */
+static inline void *nbi_data(const nb_tensor *t) {
+    return (char *)t->storage->data + (size_t)t->offset * nb_dtype_size(t->dtype);
+}
+int64_t nbi_numel(int ndim, const int64_t *shape);
+bool nbi_is_contiguous(const nb_tensor *t);
+void nbi_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+/* Normalise a possibly negative dim for a tensor of ndim dims; -1 (with an
+ * error naming op) when out of range. */
+int nbi_dim(const char *op, int dim, int ndim);
+
+/* Broadcast two shapes; NB_ERR_SHAPE (message names op) if incompatible. */
+nb_status nbi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
+                              int *nout, int64_t *out);
+/* Sum g over broadcast dims so it has the given shape (the backward of broadcasting).
+ * Returns a new reference (g itself, retained, when shapes already agree). */
+nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape);
+
+/* ---- errors ---- */
+/* Record a message for the calling thread and return status. */
+nb_status nbi_error(nb_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* NULL tensor arguments: keeps an earlier error's message (propagation). */
+nb_status nbi_null_arg(const char *op, const char *arg);
+/* Argument checks that set a message naming op; they return false on failure. */
+bool nbi_check_tensor(const char *op, const char *arg, const nb_tensor *t);        /* not NULL */
+bool nbi_check_float(const char *op, const char *arg, const nb_tensor *t);         /* not NULL, f32/f64 */
+bool nbi_check_same_dtype(const char *op, const nb_tensor *a, const nb_tensor *b);
+
+/* ---- dtype dispatch ----
+ * NBI_DISPATCH_FLOAT(dtype, body): runs body with T typedef'd to float or double. */
+#define NBI_DISPATCH_FLOAT(dtype, ...)                                   \
+    do {                                                                 \
+        if ((dtype) == NB_F32) { typedef float T; __VA_ARGS__ }          \
+        else { typedef double T; __VA_ARGS__ }                           \
+    } while (0)
+
+/* Parallelise elementwise loops only above this many elements. Inside
+ * NBI_DISPATCH_FLOAT bodies write _Pragma("omp ...") rather than #pragma:
+ * a directive cannot appear inside a macro argument. */
+#define NBI_PAR_MIN 32768
+
+/* ---- memory pool (pool.c) ---- */
+void *nbi_alloc(size_t nbytes);   /* 64-byte aligned; NULL on failure (no message) */
+void nbi_free(void *p, size_t nbytes);
+
+/* ---- GEMM (gemm.c) ----
+ * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major with leading
+ * dimensions; op(X) is X or its transpose. When beta == 0, C is not read.
+ * It may run OpenMP over output tiles (when called outside a parallel region)
+ * but never splits K, so every element's summation order is fixed: results
+ * do not depend on the thread count. */
+void nbi_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void nbi_dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+               const double *A, int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+
+#endif

@@ -1,0 +1,61 @@
+/* Shared helpers for nabla's Check suites. */
+#ifndef NB_TESTUTIL_H
+#define NB_TESTUTIL_H
+
+#include <check.h>
+#include <math.h>
+#include <string.h>
+
+#include "nabla.h"
+
+/* Run one suite; the exit code is what CTest judges. */
+int nbt_run_suite(Suite *s);
+
+/* ck_assert that a status is NB_OK, printing nabla's message otherwise. */
+#define NBT_OK(expr)                                                                     \
+    do {                                                                                 \
+        nb_status st_ = (expr);                                                          \
+        ck_assert_msg(st_ == NB_OK, "%s failed (%d): %s", #expr, (int)st_, nb_last_error()); \
+    } while (0)
+
+/* ck_assert that a tensor-returning expression succeeded. */
+#define NBT_NOTNULL(expr)                                                                \
+    ({                                                                                   \
+        nb_tensor *t_ = (expr);                                                          \
+        ck_assert_msg(t_ != NULL, "%s returned NULL: %s", #expr, nb_last_error());       \
+        t_;                                                                              \
+    })
+
+/* Assert that expr (a pointer) is NULL and the error message contains substr. */
+#define NBT_FAILS_WITH(expr, substr)                                                     \
+    do {                                                                                 \
+        nb_clear_error();                                                                \
+        const void *p_ = (expr);                                                         \
+        ck_assert_msg(p_ == NULL, "%s should have failed", #expr);                       \
+        ck_assert_msg(strstr(nb_last_error(), (substr)) != NULL,                         \
+                      "%s: message '%s' lacks '%s'", #expr, nb_last_error(), (substr));  \
+    } while (0)
+
+/* Assert that expr (an nb_status) failed and the message contains substr. */
+#define NBT_STATUS_FAILS_WITH(expr, substr)                                              \
+    do {                                                                                 \
+        nb_clear_error();                                                                \
+        nb_status s_ = (expr);                                                           \
+        ck_assert_msg(s_ != NB_OK, "%s should have failed", #expr);                      \
+        ck_assert_msg(strstr(nb_last_error(), (substr)) != NULL,                         \
+                      "%s: message '%s' lacks '%s'", #expr, nb_last_error(), (substr));  \
+    } while (0)
+
+/* Compare every element of t (any dtype/layout) with expected[] within
+ * |a - e| <= atol + rtol * |e|. */
+void nbt_assert_values(const nb_tensor *t, const double *expected, int64_t n, double atol, double rtol);
+/* Assert shape equality. */
+void nbt_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
+/* Assert two tensors are bitwise equal (same shape and dtype). */
+void nbt_assert_bitwise_equal(const nb_tensor *a, const nb_tensor *b);
+/* A float64 leaf with N(0,1) values (seeded), optionally requiring grad. */
+nb_tensor *nbt_randn(uint64_t seed, nb_dtype dtype, int ndim, const int64_t *shape, bool requires_grad);
+/* Run nb_gradcheck with defaults (or fast mode) and assert it passes. */
+void nbt_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n, bool fast);
+
+#endif
