@@ -1,0 +1,63 @@
+/* nabla/conv.h: 2-D convolution and padding with PyTorch's semantics
+ * (torch.nn.functional.conv2d, the padding_mode of torch.nn.Conv2d, F.pad).
+ * Ownership and errors: nabla/core.h. Differentiable with respect to input,
+ * weight and bias, in float32 and float64; deterministic at any thread count.
+ */
+#ifndef NABLA_CONV_H
+#define NABLA_CONV_H
+
+#include "nabla/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How the border is filled (torch.nn.Conv2d padding_mode, F.pad mode). */
+typedef enum nb_padding_mode {
+    NB_PAD_ZEROS = 0,   /* F.pad's 'constant' with value 0 */
+    NB_PAD_REFLECT,     /* mirror without repeating the edge */
+    NB_PAD_REPLICATE,   /* repeat the edge */
+    NB_PAD_CIRCULAR     /* wrap around */
+} nb_padding_mode;
+
+/* padding='valid', padding='same', or explicit numbers. */
+typedef enum nb_padding_kind {
+    NB_PADDING_EXPLICIT = 0,
+    NB_PADDING_VALID,
+    NB_PADDING_SAME     /* PyTorch's split: left = total/2, the odd one at the end; stride must be 1 */
+} nb_padding_kind;
+
+typedef struct nb_conv2d_params {
+    int64_t stride[2];          /* (h, w), >= 1 */
+    int64_t padding[2];         /* (h, w) on both sides, >= 0; used when padding_kind is EXPLICIT */
+    int64_t dilation[2];        /* (h, w), >= 1 */
+    int64_t groups;             /* divides both channel counts */
+    nb_padding_kind padding_kind;
+    nb_padding_mode padding_mode; /* ZEROS is F.conv2d; others pad with nb_pad first, as nn.Conv2d */
+} nb_conv2d_params;
+
+/* stride 1, padding 0, dilation 1, groups 1, explicit zero padding. */
+nb_conv2d_params nb_conv2d_defaults(void);
+
+/* out[n, o] = bias[o] + sum_c weight[o, c] (cross-correlated with) input[n, c], per group.
+ * input [N, C, H, W] or unbatched [C, H, W]; weight [O, C/groups, kH, kW];
+ * bias [O] or NULL. p may be NULL for the defaults. */
+nb_tensor *nb_conv2d(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
+                     const nb_conv2d_params *p);
+
+/* F.pad for the last two dims of a 3-d or 4-d tensor. pad = (left, right,
+ * top, bottom) as F.pad orders it (last dim first); npad is 2 or 4. Negative
+ * entries crop, as in F.pad's constant mode. value is used by NB_PAD_ZEROS
+ * (F.pad's constant mode). */
+nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_padding_mode mode, double value);
+
+/* Output length of one spatial dim:
+ *   floor((in + pad_begin + pad_end - dilation * (kernel - 1) - 1) / stride) + 1.
+ * Fails (naming the values) when an argument is invalid or the result < 1. */
+nb_status nb_conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad_begin, int64_t pad_end,
+                              int64_t dilation, int64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
