@@ -69,3 +69,54 @@ void nbt_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n
     ck_assert_msg(st == NB_OK, "gradcheck could not run: %s", nb_last_error());
     ck_assert_msg(rep.passed, "%s", rep.message);
 }
+
+/* ---- PyTorch reference files (HDF5) ---- */
+#include <hdf5.h>
+
+const char *nbt_data_path(const char *file) {
+    static char buf[4096];
+    const char *dir = getenv("NB_TEST_DATA");
+    snprintf(buf, sizeof buf, "%s/%s", dir ? dir : ".", file);
+    return buf;
+}
+
+bool nbt_h5_exists(const char *file, const char *name) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return false;
+    htri_t e = H5Lexists(f, name, H5P_DEFAULT);
+    H5Fclose(f);
+    return e > 0;
+}
+
+nb_tensor *nbt_h5_read(const char *file, const char *name, nb_dtype dtype) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_msg(f >= 0, "cannot open %s (was the PyTorch reference generated?)", file);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    ck_assert_msg(d >= 0, "%s: no dataset %s", file, name);
+    hid_t sp = H5Dget_space(d);
+    int nd = H5Sget_simple_extent_ndims(sp);
+    ck_assert(nd >= 0 && nd <= NB_MAX_DIMS);
+    hsize_t dims[NB_MAX_DIMS];
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    int64_t shape[NB_MAX_DIMS];
+    for (int i = 0; i < nd; i++) shape[i] = (int64_t)dims[i];
+    nb_tensor *t = nb_zeros(dtype, nd, shape);
+    ck_assert_ptr_nonnull(t);
+    hid_t mt = dtype == NB_F32 ? H5T_NATIVE_FLOAT : dtype == NB_F64 ? H5T_NATIVE_DOUBLE : H5T_NATIVE_INT64;
+    herr_t r = H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, nb_tensor_data(t));
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    ck_assert_msg(r >= 0, "%s: cannot read %s", file, name);
+    return t;
+}
+
+bool nbt_h5_read_scalar(const char *file, const char *name, double *out) {
+    if (!nbt_h5_exists(file, name)) return false;
+    nb_tensor *t = nbt_h5_read(file, name, NB_F64);
+    bool ok = nb_tensor_numel(t) == 1 && nb_tensor_item(t, out) == NB_OK;
+    nb_tensor_release(t);
+    return ok;
+}

@@ -58,4 +58,15 @@ nb_tensor *nbt_randn(uint64_t seed, nb_dtype dtype, int ndim, const int64_t *sha
 /* Run nb_gradcheck with defaults (or fast mode) and assert it passes. */
 void nbt_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n, bool fast);
 
+
+
+/* Path of a PyTorch reference file in $NB_TEST_DATA (written by the CTest
+ * fixture that runs tests/pytorch/<area>_reference.py). Static buffer. */
+const char *nbt_data_path(const char *file);
+/* Read HDF5 dataset `name` from file as a tensor of dtype (converted), or abort the test. */
+nb_tensor *nbt_h5_read(const char *file, const char *name, nb_dtype dtype);
+/* Read an integer/float scalar attribute or 0-d/1-element dataset as double; false if absent. */
+bool nbt_h5_read_scalar(const char *file, const char *name, double *out);
+/* True if the file has a dataset/group at this path. */
+bool nbt_h5_exists(const char *file, const char *name);
 #endif
