@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char last_msg[1024];
+static _Thread_local char last_msg[4096];
 static _Thread_local nb_status last_status = NB_OK;
 
 const char *nb_last_error(void) { return last_msg; }
