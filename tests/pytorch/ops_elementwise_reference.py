@@ -26,6 +26,13 @@ base = {
     "f": torch.rand(3, dtype=torch.float64) + 0.5,
 }
 base["x"][0, 0] = 0.0  # relu at exactly 0
+# exp, sigmoid and tanh over their whole float32 range: overflow, denormals,
+# tiny arguments (tanh x ~ x), infinities and NaN
+base["wide"] = torch.cat([
+    torch.linspace(-110, 95, 4101, dtype=torch.float64),
+    torch.logspace(-9, 0, 50, dtype=torch.float64), -torch.logspace(-9, 0, 50, dtype=torch.float64),
+    torch.tensor([0.0, -0.0, 0.625, -0.625, float("inf"), -float("inf"), float("nan")], dtype=torch.float64),
+])
 
 SCALARS = {"add_scalar": 0.1, "sub_scalar": 0.3, "mul_scalar": 1.7, "div_scalar": 0.3, "rsub_scalar": 2.5}
 POWS = {"2": 2.0, "3": 3.0, "0.5": 0.5, "-0.5": -0.5, "-1": -1.0, "-2": -2.0, "1.3": 1.3, "0": 0.0}
@@ -42,6 +49,9 @@ with h5py.File(out_path, "w") as f:
         }
         for k, v in un.items():
             f[f"{dname}/unary/{k}"] = v.numpy()
+        w = t["wide"]
+        for k, fn in (("exp", torch.exp), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh)):
+            f[f"{dname}/wide/{k}"] = fn(w).numpy()
         sc = {
             "add_scalar": x + SCALARS["add_scalar"], "sub_scalar": x - SCALARS["sub_scalar"],
             "mul_scalar": x * SCALARS["mul_scalar"], "div_scalar": x / SCALARS["div_scalar"],
