@@ -319,10 +319,11 @@ START_TEST(test_bad_params) {
     nb_tensor *ints = NBT_NOTNULL(nb_zeros(NB_I64, NB_SHAPE(2)));
     NBT_FAILS_WITH(nb_rmsprop(&ints, 1, NULL), "RMSprop: expected 'params[0]' to be float32 or float64, but got int64");
     NBT_FAILS_WITH(nb_adadelta((nb_tensor *[]){p, q, p}, 3, NULL), "some parameters appear more than once (params[0] and params[2])");
-    nb_tensor *t = NBT_NOTNULL(nb_transpose(q == q ? nb_detach(p) : NULL, 0, 1));
+    nb_tensor *d = NBT_NOTNULL(nb_detach(p));
+    nb_tensor *t = NBT_NOTNULL(nb_transpose(d, 0, 1)); /* a leaf (no grad_fn), but not contiguous */
     NBT_FAILS_WITH(nb_adam(&t, 1, NULL), "params[0] is not contiguous");
-    nb_tensor *r[] = {p, q, v, ints, t};
-    for (int i = 0; i < 5; i++) nb_tensor_release(r[i]);
+    nb_tensor *r[] = {p, q, v, ints, d, t};
+    for (int i = 0; i < 6; i++) nb_tensor_release(r[i]);
 }
 END_TEST
 
