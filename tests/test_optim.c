@@ -123,12 +123,15 @@ static void run_steps(int c, nb_optimizer *opt, nb_tensor **params, int k0, int 
     }
 }
 
+/* Not bitwise: PyTorch's vectorized add/addcmul fuse multiply-adds (FMA) while
+ * its scalar tails do not, so results differ from ours by an ulp or so;
+ * float64 agrees to ~1e-15 relative, float32 to ~1 ulp (6e-8). */
 static void tolerances(int c, nb_dtype *dtype, double *atol, double *rtol) {
     double f32 = 0;
     cfg_get(c, "f32", &f32);
     *dtype = f32 != 0 ? NB_F32 : NB_F64;
-    *atol = f32 != 0 ? 1e-6 : 1e-15;
-    *rtol = f32 != 0 ? 1e-5 : 1e-12;
+    *atol = f32 != 0 ? 1e-7 : 1e-15;
+    *rtol = f32 != 0 ? 2e-6 : 1e-12;
 }
 
 /* Every configuration: 5 steps, parameters after each, and the final state. */
