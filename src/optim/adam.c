@@ -1,0 +1,126 @@
+/* Adam and AdamW (decoupled weight decay), with AMSGrad: PyTorch 1.13's
+ * _single_tensor_adam / _single_tensor_adamw, one tensor op per statement,
+ * rounded to the parameter's dtype like PyTorch's (scalars such as the bias
+ * corrections are computed in double, then cast). */
+#include "optim_internal.h"
+
+#include <math.h>
+
+nb_adam_options nb_adam_defaults(void) {
+    return (nb_adam_options){.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0,
+                             .amsgrad = false, .maximize = false};
+}
+
+nb_adam_options nb_adamw_defaults(void) {
+    nb_adam_options o = nb_adam_defaults();
+    o.weight_decay = 1e-2;
+    return o;
+}
+
+/* Per element, at step t (counted per parameter):
+ *   Adam:  g += weight_decay * p        AdamW: p *= 1 - lr * weight_decay
+ *   m = m * beta1 + (1 - beta1) * g;  v = v * beta2 + (1 - beta2) * g * g
+ *   vmax = max(vmax, v) (amsgrad; the denominator then uses vmax)
+ *   denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+ *   p += -(lr / (1 - beta1^t)) * m / denom */
+static void adam_common(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, nbi_param_state *st,
+                        bool decoupled) {
+    const nb_adam_options *a = &o->opt.adam;
+    const double lr = o->lr;
+    const int64_t n = p->numel;
+    double *stepp = nbi_step_ptr(st);
+    *stepp += 1;
+    const double step = *stepp;
+    const double bc1 = 1 - pow(a->beta1, step), bc2 = 1 - pow(a->beta2, step);
+    const double step_size = lr / bc1, bc2_sqrt = sqrt(bc2);
+    NBI_DISPATCH_FLOAT(p->dtype, {
+        T *pd = nbi_data(p);                 // p: (n,)
+        const T *gd = nbi_data(g);           // g: (n,)
+        T *m = nbi_data(st->buf[0]);         // exp_avg: (n,)
+        T *v = nbi_data(st->buf[1]);         // exp_avg_sq: (n,)
+        T *vmax = a->amsgrad ? (T *)nbi_data(st->buf[2]) : NULL; // max_exp_avg_sq: (n,)
+        const T b1 = (T)a->beta1, omb1 = (T)(1 - a->beta1), b2 = (T)a->beta2, omb2 = (T)(1 - a->beta2);
+        const T wd = (T)a->weight_decay, decay = (T)(1 - lr * a->weight_decay);
+        const T eps = (T)a->eps, bc2s = (T)bc2_sqrt, negstep = (T)(-step_size);
+        const bool use_wd = a->weight_decay != 0, maximize = a->maximize;
+        _Pragma("omp parallel for schedule(static) if(n > NBI_PAR_MIN)")
+        for (int64_t i = 0; i < n; i++) {
+            T gi = maximize ? -gd[i] : gd[i];
+            T pi = pd[i];
+            if (decoupled) pi = pi * decay;
+            else if (use_wd) gi = gi + wd * pi;
+            T mi = m[i] * b1;
+            mi = mi + omb1 * gi;
+            T vi = v[i] * b2;
+            vi = vi + omb2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            T den = vi;
+            if (vmax) { /* torch.maximum: NaN propagates */
+                T mx = vmax[i];
+                mx = (isnan(mx) || mx > vi) ? mx : vi;
+                vmax[i] = mx;
+                den = mx;
+            }
+            den = (T)sqrt(den); /* double sqrt rounded to T: the correctly rounded sqrt of T */
+            den = den / bc2s;
+            den = den + eps;
+            pd[i] = pi + negstep * mi / den;
+        }
+    });
+}
+
+static void adam_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, nbi_param_state *st, bool first) {
+    (void)first;
+    adam_common(o, p, g, st, false);
+}
+
+static void adamw_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, nbi_param_state *st, bool first) {
+    (void)first;
+    adam_common(o, p, g, st, true);
+}
+
+static nb_optimizer *make(const char *name, nb_tensor *const *params, int n, const nb_adam_options *opt,
+                          nbi_update_fn update) {
+    if (!(0.0 <= opt->lr)) {
+        nbi_error(NB_ERR_ARG, "%s: Invalid learning rate: %g", name, opt->lr);
+        return NULL;
+    }
+    if (!(0.0 <= opt->eps)) {
+        nbi_error(NB_ERR_ARG, "%s: Invalid epsilon value: %g", name, opt->eps);
+        return NULL;
+    }
+    if (!(0.0 <= opt->beta1 && opt->beta1 < 1.0)) {
+        nbi_error(NB_ERR_ARG, "%s: Invalid beta parameter at index 0: %g", name, opt->beta1);
+        return NULL;
+    }
+    if (!(0.0 <= opt->beta2 && opt->beta2 < 1.0)) {
+        nbi_error(NB_ERR_ARG, "%s: Invalid beta parameter at index 1: %g", name, opt->beta2);
+        return NULL;
+    }
+    if (!(0.0 <= opt->weight_decay)) {
+        nbi_error(NB_ERR_ARG, "%s: Invalid weight_decay value: %g", name, opt->weight_decay);
+        return NULL;
+    }
+    nb_optimizer *o = nbi_optimizer_new(name, params, n);
+    if (!o) return NULL;
+    o->lr = opt->lr;
+    o->opt.adam = *opt;
+    o->has_step = true;
+    o->nbufs = opt->amsgrad ? 3 : 2;
+    o->buf_names[0] = "exp_avg";
+    o->buf_names[1] = "exp_avg_sq";
+    o->buf_names[2] = "max_exp_avg_sq";
+    o->update = update;
+    return o;
+}
+
+nb_optimizer *nb_adam(nb_tensor *const *params, int n, const nb_adam_options *opt) {
+    nb_adam_options d = nb_adam_defaults();
+    return make("Adam", params, n, opt ? opt : &d, adam_update);
+}
+
+nb_optimizer *nb_adamw(nb_tensor *const *params, int n, const nb_adam_options *opt) {
+    nb_adam_options d = nb_adamw_defaults();
+    return make("AdamW", params, n, opt ? opt : &d, adamw_update);
+}
