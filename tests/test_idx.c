@@ -219,7 +219,7 @@ START_TEST(test_corrupt_gzip) {
 END_TEST
 
 START_TEST(test_corrupt_labels) {
-    uint8_t lbuf[32];
+    uint8_t lbuf[32] = {0};
     uint8_t lab[] = {1, 2, 10, 3};
     size_t n = make_labels(lbuf, 4, lab, 4);
     write_raw("big_label", lbuf, n);
@@ -482,6 +482,32 @@ START_TEST(test_real_mnist) {
 }
 END_TEST
 
+START_TEST(test_real_fashion_mnist) {
+    /* Debian's dataset-fashion-mnist (scripts/fetch_mnist.sh --fashion): gzipped files */
+    const char *dir = "/usr/share/datasets/fashion-mnist";
+    struct stat sb;
+    if (stat("/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz", &sb) != 0) {
+        printf("test_idx: SKIPPED test_real_fashion_mnist: no Fashion-MNIST in %s (run scripts/fetch_mnist.sh --fashion)\n",
+               dir);
+        fflush(stdout);
+        return;
+    }
+    char err[512] = "";
+    mnist_dataset train, test;
+    nb_status st = mnist_load(dir, true, &train, err, sizeof err);
+    ck_assert_msg(st == NB_OK, "%s", err);
+    st = mnist_load(dir, false, &test, err, sizeof err);
+    ck_assert_msg(st == NB_OK, "%s", err);
+    ck_assert_int_eq(train.count, 60000);
+    ck_assert_int_eq(test.count, 10000);
+    ck_assert_int_eq(nb_tensor_i64(train.labels)[0], 9); /* both splits open with an ankle boot */
+    ck_assert_int_eq(nb_tensor_i64(test.labels)[0], 9);
+    printf("test_idx: test_real_fashion_mnist ran on %s\n", dir);
+    mnist_free(&train);
+    mnist_free(&test);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("idx");
     TCase *tc = tcase_create("files");
@@ -495,6 +521,7 @@ int main(void) {
     tcase_add_test(tc, test_batches);
     tcase_add_test(tc, test_scope_does_not_take_tensors);
     tcase_add_test(tc, test_real_mnist);
+    tcase_add_test(tc, test_real_fashion_mnist);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
