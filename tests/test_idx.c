@@ -153,6 +153,9 @@ START_TEST(test_corrupt_images) {
     write_raw("tiny", buf, 3);
     images_fail("tiny", NB_ERR_IO, "truncated header: expected a 4-byte IDX magic number, but the file has 3");
     images_fail("missing", NB_ERR_IO, "cannot open: No such file or directory");
+    mkdir(tpath("a_dir"), 0700);
+    images_fail("a_dir", NB_ERR_IO, "read error after 0 bytes: Is a directory");
+    rmdir(tpath("a_dir"));
 
     buf[1] = 0x01; /* magic 0x00010803 */
     write_raw("bad_magic", buf, n);
