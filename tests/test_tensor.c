@@ -100,6 +100,17 @@ START_TEST(test_scope_releases) {
     nbt_assert_values(keep, (double[10]){0}, 10, 0, 0);
     nb_tensor_release(keep);
     ck_assert_uint_eq(nb_memory_in_use(), before);
+    /* Retained inside a scope and released once: the scope still releases its reference. */
+    s = nb_scope_begin();
+    nb_tensor *r = nb_tensor_retain(NBT_NOTNULL(nb_ones(NB_F32, NB_SHAPE(100))));
+    nb_tensor_release(r);
+    nb_scope_end(s);
+    ck_assert_uint_eq(nb_memory_in_use(), before);
+    /* Released by hand inside a scope: the scope does not release it again. */
+    s = nb_scope_begin();
+    nb_tensor_release(NBT_NOTNULL(nb_ones(NB_F32, NB_SHAPE(100))));
+    nb_scope_end(s);
+    ck_assert_uint_eq(nb_memory_in_use(), before);
 }
 END_TEST
 

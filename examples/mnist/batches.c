@@ -8,11 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* See mnist.c: take t out of any open nb_scope so the iterator owns it. */
-static nb_tensor *own(nb_tensor *t) {
-    if (t) nb_tensor_release(nb_tensor_retain(t));
-    return t;
-}
 
 nb_status mnist_batches_init(mnist_batches *it, const mnist_dataset *ds, int64_t batch_size, bool shuffle,
                              uint64_t seed, char *err, size_t errlen) {
@@ -30,12 +25,12 @@ nb_status mnist_batches_init(mnist_batches *it, const mnist_dataset *ds, int64_t
     it->shuffle = shuffle;
     nb_rng_seed(&it->rng, seed);
     it->order = malloc((size_t)n * sizeof *it->order);
-    it->x = own(nb_zeros(NB_F32, NB_SHAPE(b, 1, MNIST_SIDE, MNIST_SIDE)));
-    it->y = own(nb_zeros(NB_I64, NB_SHAPE(b)));
+    it->x = nb_scope_keep(nb_zeros(NB_F32, NB_SHAPE(b, 1, MNIST_SIDE, MNIST_SIDE)));
+    it->y = nb_scope_keep(nb_zeros(NB_I64, NB_SHAPE(b)));
     int64_t tail = n % b;
     if (tail && it->x && it->y) {
-        it->x_tail = own(nb_narrow(it->x, 0, 0, tail));
-        it->y_tail = own(nb_narrow(it->y, 0, 0, tail));
+        it->x_tail = nb_scope_keep(nb_narrow(it->x, 0, 0, tail));
+        it->y_tail = nb_scope_keep(nb_narrow(it->y, 0, 0, tail));
     }
     if (!it->order || !it->x || !it->y || (tail && (!it->x_tail || !it->y_tail))) {
         mnist_batches_free(it);

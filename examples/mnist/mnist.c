@@ -8,12 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Take t out of any open nb_scope: retain gives a reference no scope holds,
- * and release drops the scope's one (or the extra one when no scope is open). */
-static nb_tensor *own(nb_tensor *t) {
-    if (t) nb_tensor_release(nb_tensor_retain(t));
-    return t;
-}
 
 /* dir/base if it is a file, else dir/base.gz if that is; else an error naming both. */
 static nb_status find_file(const char *dir, const char *base, char *path, size_t size, char *err, size_t errlen) {
@@ -49,8 +43,8 @@ nb_status mnist_from_idx(const idx_images *im, const idx_labels *lb, float mean,
             return idx_fail(err, errlen, NB_ERR_ARG, "mnist: label %d at index %" PRId64 " is out of range: expected 0 to %d",
                             lb->labels[i], i, MNIST_CLASSES - 1);
     int64_t n = im->count;
-    nb_tensor *x = own(nb_zeros(NB_F32, NB_SHAPE(n, 1, MNIST_SIDE, MNIST_SIDE)));
-    nb_tensor *y = own(nb_zeros(NB_I64, NB_SHAPE(n)));
+    nb_tensor *x = nb_scope_keep(nb_zeros(NB_F32, NB_SHAPE(n, 1, MNIST_SIDE, MNIST_SIDE)));
+    nb_tensor *y = nb_scope_keep(nb_zeros(NB_I64, NB_SHAPE(n)));
     if (!x || !y) {
         nb_tensor_release(x);
         nb_tensor_release(y);

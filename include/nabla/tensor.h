@@ -39,6 +39,10 @@ void nb_tensor_release(nb_tensor *t);       /* -1 reference; NULL is allowed and
 typedef struct nb_scope nb_scope;
 nb_scope *nb_scope_begin(void);
 void nb_scope_end(nb_scope *scope);
+/* Move the reference a scope holds for t to the caller (no scope holds it
+ * any more; the caller releases it). Returns t. For objects that outlive the
+ * scope they were made in. */
+nb_tensor *nb_scope_keep(nb_tensor *t);
 
 /* ---- creation ---- */
 nb_tensor *nb_zeros(nb_dtype dtype, int ndim, const int64_t *shape);

@@ -19,7 +19,8 @@ typedef struct nbi_storage {
 typedef struct nbi_node nbi_node;
 
 struct nb_tensor {
-    int refcount;
+    int refcount;                 /* all references: the caller's and the library's */
+    int ext_refs;                 /* of those, the callers' (returned or nb_tensor_retain'd) */
     nb_dtype dtype;
     int ndim;
     int64_t shape[NB_MAX_DIMS];
@@ -81,8 +82,10 @@ nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, con
 /* Retain/release without touching scopes: for references the library keeps (graph, grads). */
 static inline nb_tensor *nbi_retain(nb_tensor *t) { if (t) t->refcount++; return t; }
 void nbi_release(nb_tensor *t);
-/* Take over the reference the open scope holds for t (if any), so the library
- * owns it: use before storing a freshly made tensor inside a structure. */
+/* Turn the caller's reference to a freshly returned tensor into a library
+ * reference (taking it from the scope that holds it, if any): use before
+ * storing a tensor made by a public function inside a library structure, and
+ * release it later with nbi_release. */
 nb_tensor *nbi_own(nb_tensor *t);
 /* Pointer to the first element. */
 static inline void *nbi_data(const nb_tensor *t) {

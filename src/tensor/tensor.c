@@ -37,6 +37,7 @@ void nb_scope_end(nb_scope *s) {
         nb_tensor *t = s->held[i];
         if (!t) continue;
         t->scope = NULL;
+        if (t->ext_refs > 0) t->ext_refs--;
         nbi_release(t);
     }
     current_scope = s->parent;
@@ -59,17 +60,32 @@ static void scope_adopt(nb_tensor *t) {
     s->held[s->count++] = t;
 }
 
-nb_tensor *nbi_own(nb_tensor *t) {
-    if (t && t->scope) {
+static void unscope(nb_tensor *t) {
+    if (t->scope) {
         t->scope->held[t->scope_slot] = NULL;
         t->scope = NULL;
+    }
+}
+
+nb_tensor *nb_scope_keep(nb_tensor *t) {
+    if (t) unscope(t);
+    return t;
+}
+
+nb_tensor *nbi_own(nb_tensor *t) {
+    if (t) {
+        unscope(t);
+        if (t->ext_refs > 0) t->ext_refs--;
     }
     return t;
 }
 
 /* ---- reference counting ---- */
 nb_tensor *nb_tensor_retain(nb_tensor *t) {
-    if (t) t->refcount++;
+    if (t) {
+        t->refcount++;
+        t->ext_refs++;
+    }
     return t;
 }
 
@@ -81,7 +97,7 @@ static void storage_release(nbi_storage *s) {
 
 void nbi_release(nb_tensor *t) {
     if (!t || --t->refcount > 0) return;
-    nbi_own(t); /* defensive: a dying tensor must not stay in a scope's list */
+    unscope(t); /* defensive: a dying tensor must not stay in a scope's list */
     if (t->grad_fn) nbi_graph_release(t->grad_fn);
     nbi_release(t->grad);
     storage_release(t->storage);
@@ -90,7 +106,11 @@ void nbi_release(nb_tensor *t) {
 
 void nb_tensor_release(nb_tensor *t) {
     if (!t) return;
-    nbi_own(t); /* if a scope held this reference, it no longer does */
+    /* References are interchangeable, so the scope's claim is given up only
+     * with the caller's last reference: a tensor retained inside a scope and
+     * released once is still released by the scope. */
+    if (t->ext_refs <= 1) unscope(t);
+    if (t->ext_refs > 0) t->ext_refs--;
     nbi_release(t);
 }
 
@@ -169,6 +189,7 @@ static nb_tensor *tensor_new(nb_dtype dtype, int ndim, const int64_t *shape, nbi
     nb_tensor *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->refcount = 1;
+    t->ext_refs = 1;
     t->dtype = dtype;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
