@@ -7,5 +7,9 @@
 #include "nabla/autograd.h"
 #include "nabla/ops.h"
 #include "nabla/gradcheck.h"
+#include "nabla/conv.h"
+#include "nabla/functional.h"
+#include "nabla/optim.h"
+#include "nabla/io.h"
 
 #endif
