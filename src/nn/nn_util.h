@@ -1,0 +1,36 @@
+/* Small helpers shared by the kernels of nabla/functional.h (the files of src/nn):
+ * contiguous access to inputs without recording, shape strings, ctx
+ * allocation. Private to src/nn. */
+#ifndef NABLA_NN_UTIL_H
+#define NABLA_NN_UTIL_H
+
+#include "nabla/functional.h"
+#include "tensor/internal.h"
+
+#include <stdlib.h>
+
+/* A library-owned reference to t's data laid out contiguously: t itself
+ * (retained) when it already is, else a copy made with grad mode off so it is
+ * not recorded (the op records t itself as its input). Release with
+ * nbi_release. NULL (with the copy's error) on failure. */
+static inline nb_tensor *nnu_contig(const nb_tensor *t) {
+    if (nbi_is_contiguous(t)) return nbi_retain((nb_tensor *)t);
+    nb_no_grad_begin();
+    nb_tensor *c = nbi_own(nb_contiguous(t));
+    nb_no_grad_end();
+    return c;
+}
+
+/* malloc that leaves an error naming op on failure. */
+static inline void *nnu_alloc(const char *op, size_t n) {
+    void *p = calloc(1, n ? n : 1);
+    if (!p) nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
+    return p;
+}
+
+/* "[2, 3]" for t's shape, into buf. */
+static inline const char *nnu_shape(const nb_tensor *t, char *buf, size_t size) {
+    return nb_shape_str(t->ndim, t->shape, buf, size);
+}
+
+#endif

@@ -1,0 +1,316 @@
+/* F.max_pool2d and F.avg_pool2d over [N, C, H, W] (or [C, H, W]) with
+ * PyTorch's output sizes (padding, dilation, ceil_mode), argument checks and
+ * messages (those of torch 1.13). Each (n, c) plane is pooled by one thread
+ * with a fixed loop order, forward and backward, so results do not depend on
+ * the thread count. Max pooling saves the flat in-plane index of each
+ * window's winner; its backward scatters into those positions. */
+#include "nn_util.h"
+
+#include <math.h>
+
+nb_pool2d_params nb_pool2d_defaults(int64_t kernel) {
+    return (nb_pool2d_params){
+        .kernel = {kernel, kernel}, .stride = {0, 0}, .padding = {0, 0}, .dilation = {1, 1},
+        .ceil_mode = false, .count_include_pad = true};
+}
+
+/* The resolved geometry of one pooling call. */
+typedef struct {
+    int64_t planes, H, W, OH, OW;  /* planes = N * C */
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+    bool count_include_pad;
+} pool_geom;
+
+/* PyTorch's pooling_output_shape: floor (or ceil) division, and in ceil mode
+ * the last window must start inside the input or the left padding. */
+static int64_t pool_out_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
+    int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+    int64_t q = num / stride;
+    if ((num % stride != 0) && ((num < 0) != (stride < 0))) q--; /* round toward -inf */
+    int64_t out = q + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad) out--;
+    return out;
+}
+
+static bool pool_check(const char *op, const nb_tensor *x, const nb_pool2d_params *p, bool is_max, pool_geom *g) {
+    if (!nbi_check_float(op, "input", x)) return false;
+    if (!p) {
+        nbi_error(NB_ERR_ARG, "%s: params is NULL", op);
+        return false;
+    }
+    int64_t kh = p->kernel[0], kw = p->kernel[1];
+    int64_t sh = p->stride[0] ? p->stride[0] : kh, sw = p->stride[1] ? p->stride[1] : kw;
+    int64_t ph = p->padding[0], pw = p->padding[1];
+    /* dilation 0 is taken as the default 1, so a zero-initialised struct works */
+    int64_t dh = p->dilation[0] ? p->dilation[0] : 1, dw = p->dilation[1] ? p->dilation[1] : 1;
+    if (!is_max && (dh != 1 || dw != 1)) {
+        nbi_error(NB_ERR_ARG, "%s: dilation is not supported (got dilation=(%lld, %lld)); use max_pool2d", op,
+                  (long long)dh, (long long)dw);
+        return false;
+    }
+    /* Same order of checks as PyTorch, so the same message wins. */
+    if (sh == 0 || sw == 0) {
+        nbi_error(NB_ERR_ARG, "%s: stride should not be zero", op);
+        return false;
+    }
+    if (ph < 0 || pw < 0) {
+        nbi_error(NB_ERR_ARG, "%s: pad must be non-negative, but got padH: %lld padW: %lld", op, (long long)ph,
+                  (long long)pw);
+        return false;
+    }
+    if (ph > kh / 2 || pw > kw / 2) {
+        bool hbad = ph > kh / 2;
+        nbi_error(NB_ERR_ARG, "%s: pad should be at most half of kernel size, but got pad=%lld and kernel_size=%lld", op,
+                  (long long)(hbad ? ph : pw), (long long)(hbad ? kh : kw));
+        return false;
+    }
+    if (kh <= 0 || kw <= 0) {
+        nbi_error(NB_ERR_ARG, "%s: kernel size should be greater than zero, but got kH: %lld kW: %lld", op,
+                  (long long)kh, (long long)kw);
+        return false;
+    }
+    if (sh < 0 || sw < 0) {
+        nbi_error(NB_ERR_ARG, "%s: stride should be greater than zero, but got dH: %lld dW: %lld", op, (long long)sh,
+                  (long long)sw);
+        return false;
+    }
+    if (dh < 0 || dw < 0) {
+        nbi_error(NB_ERR_ARG, "%s: dilation should be greater than zero, but got dilationH: %lld dilationW: %lld", op,
+                  (long long)dh, (long long)dw);
+        return false;
+    }
+    int nd = x->ndim;
+    bool nonempty = nd >= 3 && x->shape[nd - 1] > 0 && x->shape[nd - 2] > 0 && x->shape[nd - 3] > 0;
+    if (!(nd == 3 || nd == 4) || !nonempty) {
+        char s[128];
+        nbi_error(NB_ERR_SHAPE, "%s: non-empty 3D or 4D (batch mode) tensor expected for input, but got %s", op,
+                  nnu_shape(x, s, sizeof s));
+        return false;
+    }
+    int64_t C = x->shape[nd - 3], H = x->shape[nd - 2], W = x->shape[nd - 1];
+    int64_t OH = pool_out_size(H, kh, ph, sh, dh, p->ceil_mode), OW = pool_out_size(W, kw, pw, sw, dw, p->ceil_mode);
+    if (OH < 1 || OW < 1) {
+        nbi_error(NB_ERR_SHAPE,
+                  "%s: Given input size: (%lldx%lldx%lld). Calculated output size: (%lldx%lldx%lld). Output size is "
+                  "too small",
+                  op, (long long)C, (long long)H, (long long)W, (long long)C, (long long)OH, (long long)OW);
+        return false;
+    }
+    *g = (pool_geom){(nd == 4 ? x->shape[0] : 1) * C, H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw,
+                     p->count_include_pad};
+    return true;
+}
+
+static nb_tensor *pool_output(const nb_tensor *x, const pool_geom *g) {
+    int64_t shape[4];
+    int nd = x->ndim;
+    for (int i = 0; i < nd - 2; i++) shape[i] = x->shape[i];
+    shape[nd - 2] = g->OH;
+    shape[nd - 1] = g->OW;
+    return nbi_empty(x->dtype, nd, shape);
+}
+
+/* ---- max ---- */
+typedef struct {
+    pool_geom g;
+    int64_t *idx; /* (planes, OH, OW): flat index h * W + w of each window's max */
+} maxpool_ctx;
+
+static void maxpool_free(void *p) {
+    maxpool_ctx *c = p;
+    free(c->idx);
+    free(c);
+}
+
+static nb_status maxpool_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const maxpool_ctx *c = node->ctx;
+    const pool_geom *g = &c->g;
+    const nb_tensor *x = node->inputs[0];
+    nb_tensor *gx = nbi_empty(x->dtype, x->ndim, x->shape);
+    if (!gx) return nb_last_status();
+    int64_t plane_in = g->H * g->W, plane_out = g->OH * g->OW;
+    NBI_DISPATCH_FLOAT(x->dtype, {
+        T *dx = nbi_data(gx);               // dx: (planes, H, W)
+        const T *dy = nbi_data(gout);       // dy: (planes, OH, OW)
+        _Pragma("omp parallel for schedule(static) if (g->planes * plane_in > NBI_PAR_MIN)")
+        for (int64_t pl = 0; pl < g->planes; pl++) {
+            T *dxp = dx + pl * plane_in;
+            const T *dyp = dy + pl * plane_out;
+            const int64_t *ip = c->idx + pl * plane_out;
+            for (int64_t i = 0; i < plane_in; i++) dxp[i] = 0;
+            for (int64_t o = 0; o < plane_out; o++)
+                if (ip[o] >= 0) dxp[ip[o]] += dyp[o]; /* -1: a window with no input element */
+        }
+    });
+    gin[0] = gx;
+    return NB_OK;
+}
+
+static const nbi_op maxpool_op = {"max_pool2d", maxpool_backward, maxpool_free};
+
+nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
+    const char *op = "max_pool2d";
+    pool_geom g;
+    if (!pool_check(op, x, p, true, &g)) return NULL;
+    nb_tensor *in = (nb_tensor *)x;
+    bool record = nbi_should_record(&in, 1);
+    int64_t nout = g.planes * g.OH * g.OW;
+    maxpool_ctx *ctx = NULL;
+    if (record) {
+        ctx = nnu_alloc(op, sizeof *ctx);
+        if (!ctx) return NULL;
+        ctx->g = g;
+        if (!(ctx->idx = malloc((size_t)(nout ? nout : 1) * sizeof(int64_t)))) {
+            free(ctx);
+            nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
+            return NULL;
+        }
+    }
+    nb_tensor *xc = nnu_contig(x);
+    nb_tensor *y = xc ? pool_output(x, &g) : NULL;
+    if (!y) {
+        nbi_release(xc);
+        if (ctx) maxpool_free(ctx);
+        return NULL;
+    }
+    int64_t *idx = ctx ? ctx->idx : NULL;
+    int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW;
+    NBI_DISPATCH_FLOAT(x->dtype, {
+        const T *X = nbi_data(xc);          // X: (planes, H, W)
+        T *Y = nbi_data(y);                 // Y: (planes, OH, OW)
+        _Pragma("omp parallel for schedule(static) if (g.planes * H * W > NBI_PAR_MIN)")
+        for (int64_t pl = 0; pl < g.planes; pl++) {
+            const T *xp = X + pl * H * W;
+            T *yp = Y + pl * OH * OW;
+            int64_t *ipl = idx ? idx + pl * OH * OW : NULL;
+            for (int64_t oh = 0; oh < OH; oh++) {
+                int64_t h0 = oh * g.sh - g.ph;
+                /* first and one-past-last kernel rows that land inside the input */
+                int64_t kh0 = h0 < 0 ? (-h0 + g.dh - 1) / g.dh : 0;
+                int64_t kh1 = g.kh;
+                while (kh1 > kh0 && h0 + (kh1 - 1) * g.dh >= H) kh1--;
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    int64_t w0 = ow * g.sw - g.pw;
+                    int64_t kw0 = w0 < 0 ? (-w0 + g.dw - 1) / g.dw : 0;
+                    int64_t kw1 = g.kw;
+                    while (kw1 > kw0 && w0 + (kw1 - 1) * g.dw >= W) kw1--;
+                    /* PyTorch: start at -inf with the first valid position as
+                     * the index; a strictly larger value or a NaN takes over. */
+                    T best = -(T)INFINITY;
+                    int64_t bi = kh0 < kh1 && kw0 < kw1 ? (h0 + kh0 * g.dh) * W + (w0 + kw0 * g.dw) : -1;
+                    for (int64_t kh = kh0; kh < kh1; kh++) {
+                        const T *row = xp + (h0 + kh * g.dh) * W;
+                        for (int64_t kw = kw0; kw < kw1; kw++) {
+                            int64_t iw = w0 + kw * g.dw;
+                            T v = row[iw];
+                            if (v > best || v != v) {
+                                best = v;
+                                bi = (h0 + kh * g.dh) * W + iw;
+                            }
+                        }
+                    }
+                    yp[oh * OW + ow] = best;
+                    if (ipl) ipl[oh * OW + ow] = bi;
+                }
+            }
+        }
+    });
+    nbi_release(xc);
+    return nbi_finish(y, &maxpool_op, &in, 1, ctx);
+}
+
+/* ---- average ---- */
+/* Window of output (oh, ow) clipped to the input, and PyTorch's divisor:
+ * the window size clipped to the padded input (count_include_pad) or to the
+ * input itself. */
+typedef struct { int64_t h0, h1, w0, w1, div; } avg_window;
+
+static inline avg_window avg_win(const pool_geom *g, int64_t oh, int64_t ow) {
+    int64_t hs = oh * g->sh - g->ph, ws = ow * g->sw - g->pw;
+    int64_t he = hs + g->kh < g->H + g->ph ? hs + g->kh : g->H + g->ph;
+    int64_t we = ws + g->kw < g->W + g->pw ? ws + g->kw : g->W + g->pw;
+    int64_t pool_size = (he - hs) * (we - ws);
+    if (hs < 0) hs = 0;
+    if (ws < 0) ws = 0;
+    if (he > g->H) he = g->H;
+    if (we > g->W) we = g->W;
+    avg_window w = {hs, he, ws, we, g->count_include_pad ? pool_size : (he - hs) * (we - ws)};
+    return w;
+}
+
+typedef struct { pool_geom g; } avgpool_ctx;
+
+static nb_status avgpool_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const pool_geom *g = &((const avgpool_ctx *)node->ctx)->g;
+    const nb_tensor *x = node->inputs[0];
+    nb_tensor *gx = nbi_empty(x->dtype, x->ndim, x->shape);
+    if (!gx) return nb_last_status();
+    int64_t plane_in = g->H * g->W, plane_out = g->OH * g->OW;
+    NBI_DISPATCH_FLOAT(x->dtype, {
+        T *dx = nbi_data(gx);               // dx: (planes, H, W)
+        const T *dy = nbi_data(gout);       // dy: (planes, OH, OW)
+        _Pragma("omp parallel for schedule(static) if (g->planes * plane_in > NBI_PAR_MIN)")
+        for (int64_t pl = 0; pl < g->planes; pl++) {
+            T *dxp = dx + pl * plane_in;
+            const T *dyp = dy + pl * plane_out;
+            for (int64_t i = 0; i < plane_in; i++) dxp[i] = 0;
+            for (int64_t oh = 0; oh < g->OH; oh++)
+                for (int64_t ow = 0; ow < g->OW; ow++) {
+                    avg_window w = avg_win(g, oh, ow);
+                    if (w.h0 >= w.h1 || w.w0 >= w.w1) continue;
+                    T d = dyp[oh * g->OW + ow] / (T)w.div;
+                    for (int64_t h = w.h0; h < w.h1; h++)
+                        for (int64_t ww = w.w0; ww < w.w1; ww++) dxp[h * g->W + ww] += d;
+                }
+        }
+    });
+    gin[0] = gx;
+    return NB_OK;
+}
+
+static const nbi_op avgpool_op = {"avg_pool2d", avgpool_backward, NULL};
+
+nb_tensor *nb_avg_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
+    const char *op = "avg_pool2d";
+    pool_geom g;
+    if (!pool_check(op, x, p, false, &g)) return NULL;
+    nb_tensor *xc = nnu_contig(x);
+    nb_tensor *y = xc ? pool_output(x, &g) : NULL;
+    if (!y) {
+        nbi_release(xc);
+        return NULL;
+    }
+    int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW;
+    NBI_DISPATCH_FLOAT(x->dtype, {
+        const T *X = nbi_data(xc);          // X: (planes, H, W)
+        T *Y = nbi_data(y);                 // Y: (planes, OH, OW)
+        _Pragma("omp parallel for schedule(static) if (g.planes * H * W > NBI_PAR_MIN)")
+        for (int64_t pl = 0; pl < g.planes; pl++) {
+            const T *xp = X + pl * H * W;
+            T *yp = Y + pl * OH * OW;
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    avg_window w = avg_win(&g, oh, ow);
+                    T sum = 0;
+                    if (w.h0 >= w.h1 || w.w0 >= w.w1) { /* window entirely in padding */
+                        yp[oh * OW + ow] = 0;
+                        continue;
+                    }
+                    for (int64_t h = w.h0; h < w.h1; h++)
+                        for (int64_t ww = w.w0; ww < w.w1; ww++) sum += xp[h * W + ww];
+                    yp[oh * OW + ow] = sum / (T)w.div;
+                }
+        }
+    });
+    nbi_release(xc);
+    nb_tensor *in = (nb_tensor *)x;
+    avgpool_ctx *ctx = NULL;
+    if (nbi_should_record(&in, 1)) {
+        if (!(ctx = nnu_alloc(op, sizeof *ctx))) {
+            nb_tensor_release(y);
+            return NULL;
+        }
+        ctx->g = g;
+    }
+    return nbi_finish(y, &avgpool_op, &in, 1, ctx);
+}
