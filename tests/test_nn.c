@@ -482,7 +482,8 @@ END_TEST
 
 /* Every layer type with PyTorch's weights: a training-mode forward (batch
  * norm with batch statistics, updating its running ones; the dropout child
- * alone in eval mode) and then an eval-mode forward, against PyTorch. */
+ * alone in eval mode), an eval-mode forward, and the parameter gradients of
+ * an NLL loss, against PyTorch. */
 START_TEST(test_small_net_like_pytorch) {
     nb_module *net = small_net(NULL);
     load_pytorch_state(net, "small");
@@ -497,6 +498,26 @@ START_TEST(test_small_net_like_pytorch) {
     nb_module_eval(net);
     y = NBT_NOTNULL(nb_module_forward(net, x));
     assert_matches(y, "small/y_eval", 1e-5, 1e-4);
+    nb_tensor_release(y);
+
+    /* backward through every layer reaches every parameter, as in PyTorch */
+    y = NBT_NOTNULL(nb_module_forward(net, x));
+    nb_tensor *target = nbt_h5_read(nbt_data_path(REF), "small/target", NB_I64);
+    nb_tensor *loss = NBT_NOTNULL(nb_nll_loss(y, target, NB_REDUCTION_MEAN));
+    assert_matches(loss, "small/loss", 1e-6, 1e-5);
+    NBT_OK(nb_backward(loss));
+    names ps = {0};
+    NBT_OK(nb_module_visit_parameters(net, collect, &ps));
+    ck_assert_int_eq(ps.n, 10);
+    for (int i = 0; i < ps.n; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "small/grad/%s", ps.name[i]);
+        ck_assert_msg(nb_tensor_grad(ps.t[i]) != NULL, "%s has no gradient", ps.name[i]);
+        assert_matches(nb_tensor_grad(ps.t[i]), path, 1e-6, 1e-4);
+    }
+    free_names(&ps);
+    nb_tensor_release(loss);
+    nb_tensor_release(target);
     nb_tensor_release(y);
     nb_tensor_release(x);
     nb_module_free(net);

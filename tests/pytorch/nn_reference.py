@@ -12,7 +12,8 @@ For each net NAME the file holds
                    the dims padded with 0 to 8
 Nets whose outputs are compared (mnist, small) also hold
   NAME/state/KEY   every state tensor (float32, int64 for num_batches_tracked)
-  NAME/x, NAME/y_eval, ... inputs and outputs (float32), described below.
+  NAME/x, NAME/y_eval, ... inputs and outputs (float32), described below;
+  small/grad/KEY   d nll_loss / d parameter KEY.
 """
 import sys
 
@@ -143,6 +144,14 @@ def main():
             f["small/num_batches_tracked"] = net[1].num_batches_tracked.numpy()
             net.eval()
             f["small/y_eval"] = net(x).numpy()
+        # then, still in eval mode, the gradients of an NLL loss for every parameter
+        target = torch.tensor([1, 4, 0])
+        f["small/target"] = target.numpy()
+        loss = F.nll_loss(net(x), target)
+        loss.backward()
+        f["small/loss"] = loss.detach().numpy()
+        for k, p in net.named_parameters():
+            f[f"small/grad/{k}"] = p.grad.numpy()
 
 
 if __name__ == "__main__":
