@@ -654,6 +654,8 @@ START_TEST(test_errors_building) {
     ck_assert_msg(strstr(nb_last_error(), "free the root module instead"), "%s", nb_last_error());
     ck_assert_ptr_nonnull(nb_module_param(nb_module_child(net, "fc"), "weight")); /* still there */
     nb_module_free(other);
+    NBT_STATUS_FAILS_WITH(nb_module_add_child(net, "self", net), "would make a cycle");
+    NBT_STATUS_FAILS_WITH(nb_module_add_child(nb_module_child(net, "fc"), "up", net), "would make a cycle");
 
     nb_tensor *t = nb_zeros(NB_F32, NB_SHAPE(2));
     NBT_STATUS_FAILS_WITH(nb_module_register_parameter(net, "w.x", t), "parameter name can't contain \".\"");

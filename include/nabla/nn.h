@@ -68,9 +68,12 @@ typedef nb_tensor *(*nb_forward_fn)(nb_module *self, const nb_tensor *x, void *c
  * messages ("Net"); forward is called by nb_module_forward with ctx;
  * free_ctx (may be NULL) is called on ctx when the module is freed. */
 nb_module *nb_module_new(const char *type_name, nb_forward_fn forward, void *ctx, void (*free_ctx)(void *ctx));
-/* Free m, its children, parameters and buffers (NULL is ignored). m must not have a parent. */
+/* Free m, its children, parameters and buffers (NULL is ignored). Only a
+ * root is freed: for a module that has a parent it does nothing but set an error. */
 void nb_module_free(nb_module *m);
-/* Add child under name (self.name = child). Takes over child, even on failure. */
+/* Add child under name (self.name = child). Takes over child, even on
+ * failure, except when child already has a parent or is m or an ancestor of m
+ * (then it is left as it was). */
 nb_status nb_module_add_child(nb_module *m, const char *name, nb_module *child);
 /* Register a float leaf as parameter name of m (nn.Parameter); sets requires_grad. m retains t. */
 nb_status nb_module_register_parameter(nb_module *m, const char *name, nb_tensor *t);

@@ -107,6 +107,13 @@ static bool check_name(const char *op, const char *kind, const nb_module *m, con
     return true;
 }
 
+/* True when a is m or one of m's ancestors. */
+static bool is_ancestor(const nb_module *a, const nb_module *m) {
+    for (; m; m = m->parent)
+        if (m == a) return true;
+    return false;
+}
+
 nb_status nb_module_add_child(nb_module *m, const char *name, nb_module *child) {
     nb_status st = NB_OK;
     char *nm = NULL;
@@ -118,8 +125,9 @@ nb_status nb_module_add_child(nb_module *m, const char *name, nb_module *child) 
         /* A tree keeps ownership simple; the child is not ours to free either. */
         return nbi_error(NB_ERR_STATE, "add_child: this %s already has a parent (%s)", child->type,
                          child->parent->type);
-    } else if (child == m) {
-        return nbi_error(NB_ERR_ARG, "add_child: a module cannot be its own child");
+    } else if (is_ancestor(child, m)) {
+        /* not freed: it is m or holds m, and still belongs to the caller */
+        return nbi_error(NB_ERR_ARG, "add_child: adding this %s under %s would make a cycle", child->type, m->type);
     } else if (check_name("add_child", "module", m, name)) {
         if (!grow((void **)&m->children, &m->cap_children, m->nchildren, sizeof *m->children) ||
             !(nm = dup_str(name)))
