@@ -385,7 +385,7 @@ START_TEST(test_errors) {
                                                 "but got: padding (5, 5) at dimension 3 of input [2, 4, 5, 5]");
     NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){0, 0, 5, 1}, 4, NB_PAD_REFLECT, 0),
                    "but got: padding (5, 1) at dimension 2 of input [2, 4, 5, 5]");
-    NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){6, 0}, 2, NB_PAD_CIRCULAR, 0), "Padding value causes wrapping around more than once");
+    NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){6, 0, 0, 0}, 4, NB_PAD_CIRCULAR, 0), "Padding value causes wrapping around more than once");
     NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){1, 1, 1}, 3, NB_PAD_ZEROS, 0), "expected 2 or 4 padding values");
     NBT_FAILS_WITH(nb_pad(xs, NULL, 4, NB_PAD_ZEROS, 0), "pad is NULL");
     NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){1, 1}, 2, NB_PAD_REFLECT, 0), "reflect padding with 2 values expects a 2D or 3D input");

@@ -173,48 +173,85 @@ nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
         if (ctx) maxpool_free(ctx);
         return NULL;
     }
-    int64_t *idx = ctx ? ctx->idx : NULL;
-    int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW;
+    /* Indices are always computed (the kernel is simplest that way); without
+     * autograd they go in a scratch buffer. */
+    int64_t *idx = ctx ? ctx->idx : malloc((size_t)(nout ? nout : 1) * sizeof(int64_t));
+    if (!idx) {
+        nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
+        nbi_release(xc);
+        nb_tensor_release(y);
+        return NULL;
+    }
+    /* geometry in locals: stores to idx could otherwise alias g and force reloads */
+    const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, planes = g.planes;
+    const int64_t KH = g.kh, KW = g.kw, SH = g.sh, SW = g.sw, PH = g.ph, PW = g.pw, DH = g.dh, DW = g.dw;
+    /* Interior columns [ow_lo, ow_hi): windows entirely inside the input
+     * horizontally. They are swept a kernel tap at a time across the whole
+     * output row, which keeps the running maxima of neighbouring windows
+     * independent (no serial dependency chain, no branches). */
+    int64_t ow_lo = (PW + SW - 1) / SW, last = W - 1 + PW - (KW - 1) * DW;
+    int64_t ow_hi = last < 0 ? 0 : last / SW + 1;
+    if (ow_hi > OW) ow_hi = OW;
+    if (ow_lo > ow_hi) ow_lo = ow_hi;
     NBI_DISPATCH_FLOAT(x->dtype, {
         const T *X = nbi_data(xc);          // X: (planes, H, W)
         T *Y = nbi_data(y);                 // Y: (planes, OH, OW)
-        _Pragma("omp parallel for schedule(static) if (g.planes * H * W > NBI_PAR_MIN)")
-        for (int64_t pl = 0; pl < g.planes; pl++) {
+        _Pragma("omp parallel for schedule(static) if (planes * H * W > NBI_PAR_MIN)")
+        for (int64_t pl = 0; pl < planes; pl++) {
             const T *xp = X + pl * H * W;
-            T *yp = Y + pl * OH * OW;
-            int64_t *ipl = idx ? idx + pl * OH * OW : NULL;
             for (int64_t oh = 0; oh < OH; oh++) {
-                int64_t h0 = oh * g.sh - g.ph;
+                T *restrict yr = Y + (pl * OH + oh) * OW;
+                int64_t *restrict ir = idx + (pl * OH + oh) * OW;
+                int64_t h0 = oh * SH - PH;
                 /* first and one-past-last kernel rows that land inside the input */
-                int64_t kh0 = h0 < 0 ? (-h0 + g.dh - 1) / g.dh : 0;
-                int64_t kh1 = g.kh;
-                while (kh1 > kh0 && h0 + (kh1 - 1) * g.dh >= H) kh1--;
+                int64_t kh0 = h0 < 0 ? (-h0 + DH - 1) / DH : 0;
+                int64_t kh1 = KH;
+                while (kh1 > kh0 && h0 + (kh1 - 1) * DH >= H) kh1--;
+                /* PyTorch's rule: start at -inf with the first valid position
+                 * as the index; a strictly larger value or a NaN takes over. */
                 for (int64_t ow = 0; ow < OW; ow++) {
-                    int64_t w0 = ow * g.sw - g.pw;
-                    int64_t kw0 = w0 < 0 ? (-w0 + g.dw - 1) / g.dw : 0;
-                    int64_t kw1 = g.kw;
-                    while (kw1 > kw0 && w0 + (kw1 - 1) * g.dw >= W) kw1--;
-                    /* PyTorch: start at -inf with the first valid position as
-                     * the index; a strictly larger value or a NaN takes over. */
+                    if (ow == ow_lo) ow = ow_hi; /* interior columns are done below */
+                    if (ow >= OW) break;
+                    int64_t w0 = ow * SW - PW;
+                    int64_t kw0 = w0 < 0 ? (-w0 + DW - 1) / DW : 0;
+                    int64_t kw1 = KW;
+                    while (kw1 > kw0 && w0 + (kw1 - 1) * DW >= W) kw1--;
                     T best = -(T)INFINITY;
-                    int64_t bi = kh0 < kh1 && kw0 < kw1 ? (h0 + kh0 * g.dh) * W + (w0 + kw0 * g.dw) : -1;
-                    for (int64_t kh = kh0; kh < kh1; kh++) {
-                        const T *row = xp + (h0 + kh * g.dh) * W;
+                    int64_t bi = kh0 < kh1 && kw0 < kw1 ? (h0 + kh0 * DH) * W + (w0 + kw0 * DW) : -1;
+                    for (int64_t kh = kh0; kh < kh1; kh++)
                         for (int64_t kw = kw0; kw < kw1; kw++) {
-                            int64_t iw = w0 + kw * g.dw;
-                            T v = row[iw];
+                            int64_t i = (h0 + kh * DH) * W + w0 + kw * DW;
+                            T v = xp[i];
                             if (v > best || v != v) {
                                 best = v;
-                                bi = (h0 + kh * g.dh) * W + iw;
+                                bi = i;
                             }
                         }
+                    yr[ow] = best;
+                    ir[ow] = bi;
+                }
+                for (int64_t ow = ow_lo; ow < ow_hi; ow++) {
+                    yr[ow] = -(T)INFINITY;
+                    ir[ow] = kh0 < kh1 ? (h0 + kh0 * DH) * W + ow * SW - PW : -1;
+                }
+                for (int64_t kh = kh0; kh < kh1; kh++) {
+                    int64_t rowi = (h0 + kh * DH) * W;
+                    const T *restrict row = xp + rowi;
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        int64_t off = kw * DW - PW;
+                        for (int64_t ow = ow_lo; ow < ow_hi; ow++) {
+                            int64_t i = ow * SW + off;
+                            T v = row[i], b = yr[ow];
+                            bool take = (v > b) | (v != v);
+                            yr[ow] = take ? v : b;
+                            ir[ow] = take ? rowi + i : ir[ow];
+                        }
                     }
-                    yp[oh * OW + ow] = best;
-                    if (ipl) ipl[oh * OW + ow] = bi;
                 }
             }
         }
     });
+    if (!ctx) free(idx);
     nbi_release(xc);
     return nbi_finish(y, &maxpool_op, &in, 1, ctx);
 }

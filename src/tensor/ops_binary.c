@@ -13,7 +13,6 @@
  * Backward sums the gradient back to each operand's shape (nbi_sum_to_shape). */
 #include "elementwise.h"
 
-#include <string.h>
 
 typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } bin_kind;
 

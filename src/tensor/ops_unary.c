@@ -15,11 +15,12 @@
 
 typedef enum { UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_RELU, UN_SIGMOID, UN_TANH } un_kind;
 
-/* Type-generic libm calls for T = float or double. */
-#define EXP(x) (sizeof(T) == sizeof(float) ? (T)expf((float)(x)) : (T)exp((double)(x)))
+/* Type-generic math for T = float or double; exp and tanh in float32 use the
+ * vectorisable versions in elementwise.h. */
+#define EXP(x) (sizeof(T) == sizeof(float) ? (T)nbi_expf((float)(x)) : (T)exp((double)(x)))
 #define LOG(x) (sizeof(T) == sizeof(float) ? (T)logf((float)(x)) : (T)log((double)(x)))
 #define SQRT(x) (sizeof(T) == sizeof(float) ? (T)sqrtf((float)(x)) : (T)sqrt((double)(x)))
-#define TANH(x) (sizeof(T) == sizeof(float) ? (T)tanhf((float)(x)) : (T)tanh((double)(x)))
+#define TANH(x) (sizeof(T) == sizeof(float) ? (T)nbi_tanhf((float)(x)) : (T)tanh((double)(x)))
 
 // out: (n), a: (n), both contiguous
 static void unary_forward(un_kind kind, nb_tensor *out, const nb_tensor *a) {
