@@ -40,15 +40,19 @@ typedef struct nb_conv2d_params {
 nb_conv2d_params nb_conv2d_defaults(void);
 
 /* out[n, o] = bias[o] + sum_c weight[o, c] (cross-correlated with) input[n, c], per group.
- * input [N, C, H, W] or unbatched [C, H, W]; weight [O, C/groups, kH, kW];
- * bias [O] or NULL. p may be NULL for the defaults. */
+ * input [N, C, H, W] or unbatched [C, H, W] (then the output is [O, Ho, Wo]);
+ * weight [O, C/groups, kH, kW]; bias [O] or NULL. p may be NULL for the
+ * defaults. Differentiable with respect to all three. */
 nb_tensor *nb_conv2d(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
                      const nb_conv2d_params *p);
 
-/* F.pad for the last two dims of a 3-d or 4-d tensor. pad = (left, right,
- * top, bottom) as F.pad orders it (last dim first); npad is 2 or 4. Negative
- * entries crop, as in F.pad's constant mode. value is used by NB_PAD_ZEROS
- * (F.pad's constant mode). */
+/* F.pad on the last dim (npad 2: pad = (left, right)) or the last two dims
+ * (npad 4: pad = (left, right, top, bottom), F.pad's order, last dim first).
+ * NB_PAD_ZEROS is F.pad's constant mode, filling with value, for any tensor
+ * with enough dims; the other modes (value unused) take a 2-d/3-d input for
+ * npad 2 and a 3-d/4-d input for npad 4. Negative entries crop (in every mode,
+ * as F.pad; circular wraps within the cropped part). Reflect needs each pad <
+ * the dim's size, circular <= it. Differentiable; float32 and float64. */
 nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_padding_mode mode, double value);
 
 /* Output length of one spatial dim:

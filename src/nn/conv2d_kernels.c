@@ -1,0 +1,59 @@
+/* Conv2d kernels: im2col + GEMM forward, and the backward as two GEMMs per
+ * item (dW += dY colᵀ, dcol = Wᵀ dY, then col2im). The derivation is in
+ * docs/conv2d.md. The body is written once in conv2d_kernels.inc and
+ * instantiated here for float and double.
+ *
+ * Threads: the forward splits the batch (each item's output belongs to one
+ * thread); the backward splits the batch into a fixed number of chunks whose
+ * weight-gradient partials are added in chunk order. Inside a parallel region
+ * the GEMM runs on one thread; with a single item the region is inactive and
+ * the GEMM spreads its tiles instead. The GEMM never splits K, so no choice
+ * here changes any element's summation order. */
+#include "nn/conv_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+static int max_threads(void) { return omp_get_max_threads(); }
+static int thread_num(void) { return omp_get_thread_num(); }
+#else
+static int max_threads(void) { return 1; }
+static int thread_num(void) { return 0; }
+#endif
+
+/* Upper bound on the batch chunks of the weight gradient, and on the memory
+ * their partial sums may take (fewer chunks for very large weights). */
+#define MAX_CHUNKS 16
+#define PARTIAL_BUDGET ((size_t)64 << 20)
+
+/* A 1x1, stride-1, unpadded conv: the input already is its column matrix. */
+static bool is_pointwise(const nbi_conv_geom *g) {
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pb == 0 && g->pl == 0 &&
+           g->pr == 0;
+}
+
+/* Output columns [lo, hi) whose input column ow*s + off lies in [0, W). */
+static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *lo, int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = W - 1 - off < 0 ? 0 : (W - 1 - off) / s + 1;
+    if (l > Wo) l = Wo;
+    if (h > Wo) h = Wo;
+    if (h < l) h = l;
+    *lo = l;
+    *hi = h;
+}
+
+#define T float
+#define FN(name) name##_f32
+#define GEMM nbi_sgemm
+#include "conv2d_kernels.inc"
+#undef T
+#undef FN
+#undef GEMM
+
+#define T double
+#define FN(name) name##_f64
+#define GEMM nbi_dgemm
+#include "conv2d_kernels.inc"
+#undef T
+#undef FN
+#undef GEMM

@@ -1,0 +1,33 @@
+/* Private to src/nn: the resolved geometry of one 2-D convolution and the
+ * im2col + GEMM kernels that compute it (conv2d_kernels.c), shared by the
+ * differentiable op in conv2d.c. */
+#ifndef NABLA_CONV_INTERNAL_H
+#define NABLA_CONV_INTERNAL_H
+
+#include "tensor/internal.h"
+
+/* Every size a kernel needs, after padding strings and defaults are resolved.
+ * Padding may be asymmetric (padding='same' with an even dilated extent). */
+typedef struct nbi_conv_geom {
+    int64_t N, C, H, W;          /* input */
+    int64_t O, kh, kw;           /* weight: (O, C/groups, kh, kw) */
+    int64_t sh, sw;              /* stride */
+    int64_t pt, pb, pl, pr;      /* zero padding: top, bottom, left, right */
+    int64_t dh, dw;              /* dilation */
+    int64_t groups;
+    int64_t Ho, Wo;              /* output */
+} nbi_conv_geom;
+
+/* y: (N, O, Ho, Wo) <- conv(x: (N, C, H, W), w: (O, C/g, kh, kw)) + b: (O) or NULL.
+ * All buffers contiguous. NB_ERR_NOMEM (with a message) if scratch fails. */
+nb_status nbi_conv2d_forward_f32(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g);
+nb_status nbi_conv2d_forward_f64(double *y, const double *x, const double *w, const double *b, const nbi_conv_geom *g);
+
+/* Gradients from dy: (N, O, Ho, Wo). Each of dx: (N, C, H, W), dw: (O, C/g, kh, kw),
+ * db: (O) may be NULL when not wanted; those given are overwritten. */
+nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                                  const nbi_conv_geom *g);
+nb_status nbi_conv2d_backward_f64(double *dx, double *dw, double *db, const double *dy, const double *x,
+                                  const double *w, const nbi_conv_geom *g);
+
+#endif

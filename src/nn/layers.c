@@ -1,0 +1,328 @@
+/* The standard layers of nabla/nn.h as modules: each is a small config
+ * struct (the module's ctx) and a forward that calls the functional API
+ * (functional.h, conv.h, ops.h). They are built only with the public module
+ * API, exactly as a user would write a custom module. Defaults and messages
+ * follow torch.nn. */
+#include "nabla/nn.h"
+
+#include "nabla/ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/internal.h"
+
+/* A ctx of the given size, or NULL with an error. */
+static void *new_ctx(const char *layer, size_t size) {
+    void *c = calloc(1, size);
+    if (!c) nbi_error(NB_ERR_NOMEM, "%s: out of memory", layer);
+    return c;
+}
+
+/* Module of type name around ctx (freed with free()); ctx is freed on failure. */
+static nb_module *new_layer(const char *name, nb_forward_fn fwd, void *ctx) {
+    if (!ctx) return NULL;
+    return nb_module_new(name, fwd, ctx, free);
+}
+
+/* Register parameter name of shape, drawn from U(-bound, bound) (PyTorch's
+ * kaiming_uniform_(a=sqrt(5)) and bias rule both come down to this); returns
+ * the module's (borrowed) tensor or NULL. */
+static nb_tensor *uniform_param(nb_module *m, const char *name, nb_rng *rng, int ndim, const int64_t *shape,
+                                double bound) {
+    nb_tensor *t = nb_rand_uniform(rng, NB_F32, ndim, shape, -bound, bound);
+    if (!t) return NULL;
+    nb_status st = nb_module_register_parameter(m, name, t);
+    nb_tensor_release(t); /* the module holds its own reference now */
+    return st == NB_OK ? nb_module_param(m, name) : NULL;
+}
+
+/* Register a constant-filled tensor as a parameter or buffer; returns it (borrowed) or NULL. */
+static nb_tensor *const_state(nb_module *m, const char *name, bool parameter, nb_dtype dtype, int ndim,
+                              const int64_t *shape, double value) {
+    nb_tensor *t = nb_full(dtype, ndim, shape, value);
+    if (!t) return NULL;
+    nb_status st = parameter ? nb_module_register_parameter(m, name, t) : nb_module_register_buffer(m, name, t);
+    nb_tensor_release(t);
+    return st == NB_OK ? nb_module_param(m, name) : NULL;
+}
+
+/* ---- Linear ---- */
+typedef struct linear_ctx {
+    nb_tensor *weight, *bias;   /* borrowed from the module; bias may be NULL */
+} linear_ctx;
+
+static nb_tensor *linear_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self;
+    const linear_ctx *c = ctx;
+    return nb_linear(x, c->weight, c->bias);
+}
+
+nb_module *nb_linear_module(int64_t in_features, int64_t out_features, bool bias, nb_rng *rng) {
+    if (in_features < 0 || out_features < 0) {
+        nbi_error(NB_ERR_ARG, "Linear: in_features and out_features must be non-negative, but got %lld and %lld",
+                  (long long)in_features, (long long)out_features);
+        return NULL;
+    }
+    linear_ctx *c = new_ctx("Linear", sizeof *c);
+    nb_module *m = new_layer("Linear", linear_forward, c);
+    if (!m) return NULL;
+    /* fan_in 0 gives bound 0, as PyTorch's bias rule (its weight init is then a no-op on 0 elements). */
+    double bound = in_features > 0 ? 1.0 / sqrt((double)in_features) : 0.0;
+    c->weight = uniform_param(m, "weight", rng, NB_SHAPE(out_features, in_features), bound);
+    if (!c->weight) goto fail;
+    if (bias && !(c->bias = uniform_param(m, "bias", rng, NB_SHAPE(out_features), bound))) goto fail;
+    return m;
+fail:
+    nb_module_free(m);
+    return NULL;
+}
+
+/* ---- Conv2d ---- */
+typedef struct conv2d_ctx {
+    nb_conv2d_params p;
+    nb_tensor *weight, *bias;   /* borrowed from the module; bias may be NULL */
+} conv2d_ctx;
+
+static nb_tensor *conv2d_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self;
+    const conv2d_ctx *c = ctx;
+    return nb_conv2d(x, c->weight, c->bias, &c->p);
+}
+
+/* nn.Conv2d's constructor checks, with its messages where it has them. */
+static bool conv2d_check(int64_t in, int64_t out, int64_t kh, int64_t kw, const nb_conv2d_params *p) {
+    const char *op = "Conv2d";
+    if (in <= 0 || out <= 0)
+        return nbi_error(NB_ERR_ARG, "%s: in_channels and out_channels must be positive, but got %lld and %lld", op,
+                         (long long)in, (long long)out), false;
+    if (kh <= 0 || kw <= 0)
+        return nbi_error(NB_ERR_ARG, "%s: kernel_size must be positive, but got (%lld, %lld)", op, (long long)kh,
+                         (long long)kw), false;
+    if (p->groups <= 0) return nbi_error(NB_ERR_ARG, "%s: groups must be a positive integer", op), false;
+    if (in % p->groups)
+        return nbi_error(NB_ERR_ARG, "%s: in_channels must be divisible by groups (in_channels=%lld, groups=%lld)", op,
+                         (long long)in, (long long)p->groups), false;
+    if (out % p->groups)
+        return nbi_error(NB_ERR_ARG, "%s: out_channels must be divisible by groups (out_channels=%lld, groups=%lld)",
+                         op, (long long)out, (long long)p->groups), false;
+    if (p->stride[0] <= 0 || p->stride[1] <= 0)
+        return nbi_error(NB_ERR_ARG, "%s: stride must be positive, but got (%lld, %lld)", op,
+                         (long long)p->stride[0], (long long)p->stride[1]), false;
+    if (p->dilation[0] <= 0 || p->dilation[1] <= 0)
+        return nbi_error(NB_ERR_ARG, "%s: dilation must be positive, but got (%lld, %lld)", op,
+                         (long long)p->dilation[0], (long long)p->dilation[1]), false;
+    if (p->padding_kind == NB_PADDING_EXPLICIT && (p->padding[0] < 0 || p->padding[1] < 0))
+        return nbi_error(NB_ERR_ARG, "%s: padding must be non-negative, but got (%lld, %lld)", op,
+                         (long long)p->padding[0], (long long)p->padding[1]), false;
+    if (p->padding_kind != NB_PADDING_EXPLICIT && p->padding_kind != NB_PADDING_VALID &&
+        p->padding_kind != NB_PADDING_SAME)
+        return nbi_error(NB_ERR_ARG, "%s: Invalid padding string, expected 'valid', 'same' or explicit numbers", op),
+               false;
+    if (p->padding_kind == NB_PADDING_SAME && (p->stride[0] != 1 || p->stride[1] != 1))
+        return nbi_error(NB_ERR_ARG, "%s: padding='same' is not supported for strided convolutions", op), false;
+    if (p->padding_mode != NB_PAD_ZEROS && p->padding_mode != NB_PAD_REFLECT && p->padding_mode != NB_PAD_REPLICATE &&
+        p->padding_mode != NB_PAD_CIRCULAR)
+        return nbi_error(NB_ERR_ARG,
+                         "%s: padding_mode must be one of NB_PAD_ZEROS, NB_PAD_REFLECT, NB_PAD_REPLICATE or "
+                         "NB_PAD_CIRCULAR, but got %d", op, (int)p->padding_mode), false;
+    return true;
+}
+
+nb_module *nb_conv2d_module(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
+                            const nb_conv2d_params *p, bool bias, nb_rng *rng) {
+    nb_conv2d_params prm = p ? *p : nb_conv2d_defaults();
+    if (!conv2d_check(in_channels, out_channels, kh, kw, &prm)) return NULL;
+    conv2d_ctx *c = new_ctx("Conv2d", sizeof *c);
+    nb_module *m = new_layer("Conv2d", conv2d_forward, c);
+    if (!m) return NULL;
+    c->p = prm;
+    int64_t fan_in = in_channels / prm.groups * kh * kw;
+    double bound = 1.0 / sqrt((double)fan_in);
+    c->weight = uniform_param(m, "weight", rng, NB_SHAPE(out_channels, in_channels / prm.groups, kh, kw), bound);
+    if (!c->weight) goto fail;
+    if (bias && !(c->bias = uniform_param(m, "bias", rng, NB_SHAPE(out_channels), bound))) goto fail;
+    return m;
+fail:
+    nb_module_free(m);
+    return NULL;
+}
+
+/* ---- BatchNorm2d ---- */
+typedef struct batch_norm_ctx {
+    int64_t num_features;
+    double eps, momentum;         /* momentum < 0: cumulative average (PyTorch's None) */
+    nb_tensor *weight, *bias;     /* borrowed; NULL unless affine */
+    nb_tensor *running_mean, *running_var, *num_batches_tracked; /* borrowed; NULL unless tracking */
+} batch_norm_ctx;
+
+static nb_tensor *batch_norm_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    const batch_norm_ctx *c = ctx;
+    if (nb_tensor_ndim(x) != 4) {
+        nbi_error(NB_ERR_SHAPE, "BatchNorm2d: expected 4D input (got %dD input)", nb_tensor_ndim(x));
+        return NULL;
+    }
+    bool training = nb_module_is_training(self);
+    bool track = c->running_mean != NULL;
+    double factor = c->momentum < 0 ? 0.0 : c->momentum;
+    int64_t *count = track ? nb_tensor_i64(c->num_batches_tracked) : NULL;
+    if (training && track && c->momentum < 0) factor = 1.0 / (double)(*count + 1);
+    /* Without running statistics it always normalises with the batch's own. */
+    nb_tensor *y = nb_batch_norm(x, c->running_mean, c->running_var, c->weight, c->bias, training || !track, factor,
+                                 c->eps);
+    /* PyTorch counts before normalising; counting after success leaves the
+     * state untouched when the input is rejected, with the same final count. */
+    if (y && training && track) (*count)++;
+    return y;
+}
+
+nb_module *nb_batch_norm2d_module(int64_t num_features, double eps, double momentum, bool affine,
+                                  bool track_running_stats) {
+    if (num_features <= 0) {
+        nbi_error(NB_ERR_ARG, "BatchNorm2d: num_features must be positive, but got %lld", (long long)num_features);
+        return NULL;
+    }
+    if (!(eps >= 0) || !isfinite(eps)) {
+        nbi_error(NB_ERR_ARG, "BatchNorm2d: eps must be a non-negative number, but got %g", eps);
+        return NULL;
+    }
+    if (isnan(momentum) || momentum > 1) {
+        nbi_error(NB_ERR_ARG, "BatchNorm2d: momentum must be in [0, 1] (or negative for a cumulative average), but got %g",
+                  momentum);
+        return NULL;
+    }
+    batch_norm_ctx *c = new_ctx("BatchNorm2d", sizeof *c);
+    nb_module *m = new_layer("BatchNorm2d", batch_norm_forward, c);
+    if (!m) return NULL;
+    c->num_features = num_features;
+    c->eps = eps;
+    c->momentum = momentum;
+    /* Registration order = PyTorch's state_dict order: weight, bias, then the buffers. */
+    if (affine) {
+        if (!(c->weight = const_state(m, "weight", true, NB_F32, NB_SHAPE(num_features), 1.0))) goto fail;
+        if (!(c->bias = const_state(m, "bias", true, NB_F32, NB_SHAPE(num_features), 0.0))) goto fail;
+    }
+    if (track_running_stats) {
+        if (!(c->running_mean = const_state(m, "running_mean", false, NB_F32, NB_SHAPE(num_features), 0.0))) goto fail;
+        if (!(c->running_var = const_state(m, "running_var", false, NB_F32, NB_SHAPE(num_features), 1.0))) goto fail;
+        if (!(c->num_batches_tracked = const_state(m, "num_batches_tracked", false, NB_I64, 0, NULL, 0.0))) goto fail;
+    }
+    return m;
+fail:
+    nb_module_free(m);
+    return NULL;
+}
+
+/* ---- pooling ---- */
+static nb_tensor *max_pool_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self;
+    return nb_max_pool2d(x, ctx);
+}
+static nb_tensor *avg_pool_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self;
+    return nb_avg_pool2d(x, ctx);
+}
+
+static nb_module *pool_module(const char *name, nb_forward_fn fwd, const nb_pool2d_params *p) {
+    if (!p) {
+        nbi_error(NB_ERR_ARG, "%s: params is NULL (use nb_pool2d_defaults(kernel_size))", name);
+        return NULL;
+    }
+    if (p->kernel[0] <= 0 || p->kernel[1] <= 0) {
+        nbi_error(NB_ERR_ARG, "%s: kernel_size must be greater than zero, but got (%lld, %lld)", name,
+                  (long long)p->kernel[0], (long long)p->kernel[1]);
+        return NULL;
+    }
+    nb_pool2d_params *c = new_ctx(name, sizeof *c);
+    if (c) *c = *p;
+    return new_layer(name, fwd, c);
+}
+
+nb_module *nb_max_pool2d_module(const nb_pool2d_params *p) { return pool_module("MaxPool2d", max_pool_forward, p); }
+nb_module *nb_avg_pool2d_module(const nb_pool2d_params *p) { return pool_module("AvgPool2d", avg_pool_forward, p); }
+
+/* ---- Dropout ---- */
+typedef struct dropout_ctx {
+    double p;
+    nb_rng *rng;    /* borrowed; NULL: the default generator */
+} dropout_ctx;
+
+static nb_tensor *dropout_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    const dropout_ctx *c = ctx;
+    return nb_dropout(x, c->p, nb_module_is_training(self), c->rng);
+}
+
+nb_module *nb_dropout_module(double p, nb_rng *rng) {
+    if (!(p >= 0 && p <= 1)) {
+        nbi_error(NB_ERR_ARG, "Dropout: dropout probability has to be between 0 and 1, but got %g", p);
+        return NULL;
+    }
+    dropout_ctx *c = new_ctx("Dropout", sizeof *c);
+    if (c) {
+        c->p = p;
+        c->rng = rng;
+    }
+    return new_layer("Dropout", dropout_forward, c);
+}
+
+/* ---- shape and normalisation ---- */
+typedef struct dims_ctx { int a, b; } dims_ctx;
+
+static nb_tensor *flatten_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self;
+    const dims_ctx *c = ctx;
+    return nb_flatten(x, c->a, c->b);
+}
+
+nb_module *nb_flatten_module(int start_dim, int end_dim) {
+    dims_ctx *c = new_ctx("Flatten", sizeof *c);
+    if (c) {
+        c->a = start_dim;
+        c->b = end_dim;
+    }
+    return new_layer("Flatten", flatten_forward, c);
+}
+
+static nb_tensor *log_softmax_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self;
+    return nb_log_softmax(x, ((const dims_ctx *)ctx)->a);
+}
+
+nb_module *nb_log_softmax_module(int dim) {
+    dims_ctx *c = new_ctx("LogSoftmax", sizeof *c);
+    if (c) c->a = dim;
+    return new_layer("LogSoftmax", log_softmax_forward, c);
+}
+
+/* ---- activations ---- */
+static nb_tensor *relu_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self, (void)ctx;
+    return nb_relu(x);
+}
+static nb_tensor *sigmoid_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self, (void)ctx;
+    return nb_sigmoid(x);
+}
+static nb_tensor *tanh_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self, (void)ctx;
+    return nb_tanh(x);
+}
+static nb_tensor *leaky_relu_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)self;
+    return nb_leaky_relu(x, *(const double *)ctx);
+}
+
+nb_module *nb_relu_module(void) { return nb_module_new("ReLU", relu_forward, NULL, NULL); }
+nb_module *nb_sigmoid_module(void) { return nb_module_new("Sigmoid", sigmoid_forward, NULL, NULL); }
+nb_module *nb_tanh_module(void) { return nb_module_new("Tanh", tanh_forward, NULL, NULL); }
+
+nb_module *nb_leaky_relu_module(double negative_slope) {
+    if (isnan(negative_slope)) {
+        nbi_error(NB_ERR_ARG, "LeakyReLU: negative_slope is NaN");
+        return NULL;
+    }
+    double *c = new_ctx("LeakyReLU", sizeof *c);
+    if (c) *c = negative_slope;
+    return new_layer("LeakyReLU", leaky_relu_forward, c);
+}

@@ -1,0 +1,213 @@
+/* nb_pad: F.pad on the last one or two dims, in the four modes (constant,
+ * reflect, replicate, circular), with F.pad's rules for sizes and negative
+ * (cropping) pads, and its backward.
+ *
+ * Both directions go through one index map per padded dim: output position o
+ * reads input position map[o] (or the constant when map[o] < 0). The backward
+ * scatters the gradient through the same map, one (n, c) plane per thread in
+ * a fixed order, so it is deterministic. */
+#include "nabla/conv.h"
+#include "tensor/internal.h"
+
+#include <stdlib.h>
+
+static const char *mode_name(nb_padding_mode m) {
+    switch (m) {
+    case NB_PAD_ZEROS: return "constant";
+    case NB_PAD_REFLECT: return "reflect";
+    case NB_PAD_REPLICATE: return "replicate";
+    case NB_PAD_CIRCULAR: return "circular";
+    }
+    return "?";
+}
+
+typedef struct pad_geom {
+    int64_t P;            /* planes: the product of the unpadded leading dims */
+    int64_t H, W, Ho, Wo; /* padded dims before and after (H = Ho = 1 when only W is padded) */
+    int64_t t, b, l, r;   /* pads: top, bottom, left, right (negative crops) */
+    nb_padding_mode mode;
+} pad_geom;
+
+/* Input index read by output index o of a dim of size S padded by (lo, hi). */
+static int64_t src_index(int64_t o, int64_t S, int64_t lo, int64_t hi, nb_padding_mode m) {
+    int64_t i = o - lo;
+    switch (m) {
+    case NB_PAD_ZEROS: return i >= 0 && i < S ? i : -1;
+    case NB_PAD_REFLECT:
+        if (i < 0) i = -i;
+        if (i >= S) i = 2 * (S - 1) - i;
+        return i;
+    case NB_PAD_REPLICATE: return i < 0 ? 0 : i >= S ? S - 1 : i;
+    case NB_PAD_CIRCULAR: {
+        /* F.pad crops first (negative pads) and wraps within what is left. */
+        int64_t a = lo < 0 ? -lo : 0, n = S - a - (hi < 0 ? -hi : 0);
+        return a + (((i - a) % n) + n) % n;
+    }
+    }
+    return -1;
+}
+
+/* hmap: (Ho), wmap: (Wo); caller frees the returned block. */
+static int64_t *make_maps(const pad_geom *g) {
+    int64_t *m = malloc((size_t)(g->Ho + g->Wo + 1) * sizeof *m);
+    if (!m) return NULL;
+    for (int64_t o = 0; o < g->Ho; o++) m[o] = src_index(o, g->H, g->t, g->b, g->mode);
+    for (int64_t o = 0; o < g->Wo; o++) m[g->Ho + o] = src_index(o, g->W, g->l, g->r, g->mode);
+    return m;
+}
+
+static nb_status pad_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const pad_geom *g = node->ctx;
+    const nb_tensor *in = node->inputs[0];
+    if (!nbi_node_needs_grad(node, 0)) return NB_OK;
+    int64_t *map = make_maps(g);
+    nb_tensor *gx = map ? nbi_empty(in->dtype, in->ndim, in->shape) : NULL;
+    if (!gx) {
+        free(map);
+        return map ? nb_last_status() : nbi_error(NB_ERR_NOMEM, "pad backward: out of memory");
+    }
+    const int64_t *hmap = map, *wmap = map + g->Ho;
+    const int64_t P = g->P, HW = g->H * g->W, HWo = g->Ho * g->Wo;
+    NBI_DISPATCH_FLOAT(in->dtype, {
+        T *dx = nbi_data(gx);               // dx: (P, H, W)
+        const T *dy = nbi_data(gout);       // dy: (P, Ho, Wo)
+        _Pragma("omp parallel for schedule(static) if (P * HWo > NBI_PAR_MIN)")
+        for (int64_t p = 0; p < P; p++) {
+            T *d = dx + p * HW;
+            const T *s = dy + p * HWo;
+            for (int64_t k = 0; k < HW; k++) d[k] = 0;
+            for (int64_t oh = 0; oh < g->Ho; oh++) {
+                int64_t ih = hmap[oh];
+                if (ih < 0) continue;
+                for (int64_t ow = 0; ow < g->Wo; ow++)
+                    if (wmap[ow] >= 0) d[ih * g->W + wmap[ow]] += s[oh * g->Wo + ow];
+            }
+        }
+    });
+    free(map);
+    gin[0] = gx;
+    return NB_OK;
+}
+
+static const nbi_op pad_op = {"pad", pad_backward, NULL};
+
+/* Checks one padded dim (index d of input t) against F.pad's rules. */
+static bool check_dim(const nb_tensor *t, int d, int64_t lo, int64_t hi, nb_padding_mode mode, int64_t *out) {
+    char s[160];
+    const int64_t S = t->shape[d];
+    nb_shape_str(t->ndim, t->shape, s, sizeof s);
+    if (mode != NB_PAD_ZEROS && S == 0) {
+        nbi_error(NB_ERR_SHAPE, "pad: %s padding expects a non-empty dimension %d, but got input of size %s",
+                  mode_name(mode), d, s);
+        return false;
+    }
+    if (mode == NB_PAD_REFLECT && (lo >= S || hi >= S)) {
+        nbi_error(NB_ERR_ARG,
+                  "pad: Padding size should be less than the corresponding input dimension, but got: padding (%lld, "
+                  "%lld) at dimension %d of input %s", (long long)lo, (long long)hi, d, s);
+        return false;
+    }
+    if (mode == NB_PAD_CIRCULAR && (lo > S || hi > S)) {
+        nbi_error(NB_ERR_ARG,
+                  "pad: Padding value causes wrapping around more than once: padding (%lld, %lld) at dimension %d of "
+                  "input %s", (long long)lo, (long long)hi, d, s);
+        return false;
+    }
+    *out = S + lo + hi;
+    if (*out < 0 || (mode == NB_PAD_CIRCULAR && *out > 0 && S + (lo < 0 ? lo : 0) + (hi < 0 ? hi : 0) < 1)) {
+        nbi_error(NB_ERR_SHAPE,
+                  "pad: The input size %lld, plus negative padding %lld and %lld resulted in a negative output size, "
+                  "which is invalid. Check dimension %d of your input.", (long long)S, (long long)lo, (long long)hi, d);
+        return false;
+    }
+    return true;
+}
+
+nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_padding_mode mode, double value) {
+    char s[160];
+    if (!nbi_check_float("pad", "input", input)) return NULL;
+    if (!pad || (npad != 2 && npad != 4)) {
+        nbi_error(NB_ERR_ARG, "pad: expected 2 or 4 padding values (left, right[, top, bottom]), but got %d%s", npad,
+                  pad ? "" : " (pad is NULL)");
+        return NULL;
+    }
+    if (mode < NB_PAD_ZEROS || mode > NB_PAD_CIRCULAR) {
+        nbi_error(NB_ERR_ARG, "pad: unknown padding mode %d", (int)mode);
+        return NULL;
+    }
+    const int nd = input->ndim, pdims = npad / 2;
+    /* F.pad: constant mode pads any tensor with enough dims; the other modes
+     * pad 1 dim of a 2-d/3-d input or 2 dims of a 3-d/4-d input. */
+    bool ok = mode == NB_PAD_ZEROS ? nd >= pdims : (nd == pdims + 1 || nd == pdims + 2);
+    if (!ok) {
+        nb_shape_str(nd, input->shape, s, sizeof s);
+        if (mode == NB_PAD_ZEROS)
+            nbi_error(NB_ERR_ARG, "pad: Padding length too large: %d values for input of size %s", npad, s);
+        else
+            nbi_error(NB_ERR_ARG, "pad: %s padding with %d values expects a %dD or %dD input, but got input of size %s",
+                      mode_name(mode), npad, pdims + 1, pdims + 2, s);
+        return NULL;
+    }
+    pad_geom g = {.mode = mode, .l = pad[0], .r = pad[1], .t = npad == 4 ? pad[2] : 0, .b = npad == 4 ? pad[3] : 0,
+                  .H = 1, .Ho = 1};
+    int64_t shape[NB_MAX_DIMS];
+    for (int i = 0; i < nd; i++) shape[i] = input->shape[i];
+    if (!check_dim(input, nd - 1, g.l, g.r, mode, &shape[nd - 1])) return NULL;
+    g.W = input->shape[nd - 1];
+    g.Wo = shape[nd - 1];
+    if (npad == 4) {
+        if (!check_dim(input, nd - 2, g.t, g.b, mode, &shape[nd - 2])) return NULL;
+        g.H = input->shape[nd - 2];
+        g.Ho = shape[nd - 2];
+    }
+    g.P = 1;
+    for (int i = 0; i < nd - pdims; i++) g.P *= input->shape[i];
+
+    int64_t *map = make_maps(&g);
+    if (!map) {
+        nbi_error(NB_ERR_NOMEM, "pad: out of memory");
+        return NULL;
+    }
+    nb_no_grad_begin();
+    nb_tensor *xc = nbi_own(nb_contiguous(input));
+    nb_no_grad_end();
+    nb_tensor *out = xc ? nbi_empty(input->dtype, nd, shape) : NULL;
+    if (!out) {
+        nbi_release(xc);
+        free(map);
+        return NULL;
+    }
+    const int64_t *hmap = map, *wmap = map + g.Ho;
+    const int64_t P = g.P, HW = g.H * g.W, HWo = g.Ho * g.Wo;
+    NBI_DISPATCH_FLOAT(input->dtype, {
+        T *y = nbi_data(out);               // y: (P, Ho, Wo)
+        const T *x = nbi_data(xc);          // x: (P, H, W)
+        const T v = (T)value;
+        _Pragma("omp parallel for schedule(static) if (P * HWo > NBI_PAR_MIN)")
+        for (int64_t p = 0; p < P; p++) {
+            const T *xp = x + p * HW;
+            T *yp = y + p * HWo;
+            for (int64_t oh = 0; oh < g.Ho; oh++) {
+                const int64_t ih = hmap[oh];
+                T *yr = yp + oh * g.Wo;
+                if (ih < 0) {
+                    for (int64_t ow = 0; ow < g.Wo; ow++) yr[ow] = v;
+                    continue;
+                }
+                const T *xr = xp + ih * g.W;
+                for (int64_t ow = 0; ow < g.Wo; ow++) yr[ow] = wmap[ow] < 0 ? v : xr[wmap[ow]];
+            }
+        }
+    });
+    free(map);
+    nbi_release(xc);
+    pad_geom *ctx = malloc(sizeof *ctx);
+    if (!ctx) {
+        nb_tensor_release(out);
+        nbi_error(NB_ERR_NOMEM, "pad: out of memory");
+        return NULL;
+    }
+    *ctx = g;
+    nb_tensor *in = (nb_tensor *)input;
+    return nbi_finish(out, &pad_op, &in, 1, ctx);
+}

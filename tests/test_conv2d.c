@@ -1,0 +1,437 @@
+/* Conv2d and pad: forward and the three gradients against PyTorch (the
+ * configurations of tests/pytorch/conv2d_reference.py), gradcheck on small
+ * grids, bitwise determinism across thread counts, the output-size formula,
+ * and every error message. */
+#include "testutil.h"
+
+#include "nabla/conv.h"
+#include "nabla/gradcheck.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ---- PyTorch reference ---- */
+
+/* max |a - ref| <= tol * max(1, max |ref|) */
+static void assert_close(const char *what, const char *cfg, const nb_tensor *a, const nb_tensor *ref, double tol) {
+    char sa[128], sr[128];
+    ck_assert_ptr_nonnull(a);
+    ck_assert_msg(nb_tensor_ndim(a) == nb_tensor_ndim(ref) &&
+                      memcmp(nb_tensor_shape(a), nb_tensor_shape(ref), sizeof(int64_t) * (size_t)nb_tensor_ndim(a)) == 0,
+                  "%s %s: shape %s, expected %s", cfg, what,
+                  nb_shape_str(nb_tensor_ndim(a), nb_tensor_shape(a), sa, sizeof sa),
+                  nb_shape_str(nb_tensor_ndim(ref), nb_tensor_shape(ref), sr, sizeof sr));
+    int64_t n = nb_tensor_numel(a);
+    double *x = malloc(sizeof(double) * (size_t)(n ? n : 1)), *y = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    NBT_OK(nb_tensor_copy_out(a, x, NB_F64));
+    NBT_OK(nb_tensor_copy_out(ref, y, NB_F64));
+    double maxref = 1, maxerr = 0;
+    int64_t worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (fabs(y[i]) > maxref) maxref = fabs(y[i]);
+        double e = fabs(x[i] - y[i]);
+        if (!(e <= maxerr)) { /* also catches NaN */
+            maxerr = e;
+            worst = i;
+        }
+    }
+    double got = n ? x[worst] : 0, exp = n ? y[worst] : 0;
+    free(x);
+    free(y);
+    ck_assert_msg(maxerr <= tol * maxref, "%s %s: max abs error %g at %lld (got %.10g, PyTorch %.10g) > %g", cfg, what,
+                  maxerr, (long long)worst, got, exp, tol * maxref);
+}
+
+enum { P_DTYPE, P_UNBATCHED, P_N, P_C, P_H, P_W, P_O, P_KH, P_KW, P_SH, P_SW, P_PH, P_PW, P_DH, P_DW, P_GROUPS,
+       P_BIAS, P_KIND, P_MODE, P_PREPAD, P_PL, P_PR, P_PT, P_PB, P_PREPAD_MODE, P_COUNT };
+
+static void run_reference(int i) {
+    const char *file = nbt_data_path("conv2d.h5");
+    char cfg[16], name[64];
+    snprintf(cfg, sizeof cfg, "cfg%03d", i);
+#define DS(s) (snprintf(name, sizeof name, "%s/%s", cfg, s), name)
+    nb_tensor *pt = nbt_h5_read(file, DS("params"), NB_I64);
+    ck_assert_int_eq(nb_tensor_numel(pt), P_COUNT);
+    const int64_t *q = nb_tensor_i64(pt);
+    nb_dtype dt = q[P_DTYPE] ? NB_F64 : NB_F32;
+    double tol = dt == NB_F32 ? 1e-4 : 1e-10;
+    nb_conv2d_params p = nb_conv2d_defaults();
+    p.stride[0] = q[P_SH], p.stride[1] = q[P_SW];
+    p.padding[0] = q[P_PH], p.padding[1] = q[P_PW];
+    p.dilation[0] = q[P_DH], p.dilation[1] = q[P_DW];
+    p.groups = q[P_GROUPS];
+    p.padding_kind = (nb_padding_kind)q[P_KIND];
+    p.padding_mode = (nb_padding_mode)q[P_MODE];
+
+    nb_tensor *x = nbt_h5_read(file, DS("x"), dt), *w = nbt_h5_read(file, DS("w"), dt);
+    nb_tensor *b = q[P_BIAS] ? nbt_h5_read(file, DS("b"), dt) : NULL;
+    NBT_OK(nb_requires_grad_(x, true));
+    NBT_OK(nb_requires_grad_(w, true));
+    if (b) NBT_OK(nb_requires_grad_(b, true));
+    nb_tensor *xin = x, *xp = NULL;
+    if (q[P_PREPAD]) {
+        const int64_t pad[4] = {q[P_PL], q[P_PR], q[P_PT], q[P_PB]};
+        xp = NBT_NOTNULL(nb_pad(x, pad, 4, (nb_padding_mode)q[P_PREPAD_MODE], 0.0));
+        xin = xp;
+    }
+    nb_tensor *y = nb_conv2d(xin, w, b, &p);
+    ck_assert_msg(y != NULL, "%s: conv2d failed: %s", cfg, nb_last_error());
+    ck_assert_str_eq(nb_tensor_grad_fn_name(y), "conv2d");
+    nb_tensor *yr = nbt_h5_read(file, DS("y"), dt), *gy = nbt_h5_read(file, DS("gy"), dt);
+    assert_close("output", cfg, y, yr, tol);
+    NBT_OK(nb_backward_ex(y, gy, false));
+    nb_tensor *gx = nbt_h5_read(file, DS("gx"), dt), *gw = nbt_h5_read(file, DS("gw"), dt);
+    assert_close("grad input", cfg, nb_tensor_grad(x), gx, tol);
+    assert_close("grad weight", cfg, nb_tensor_grad(w), gw, tol);
+    if (b) {
+        nb_tensor *gb = nbt_h5_read(file, DS("gb"), dt);
+        assert_close("grad bias", cfg, nb_tensor_grad(b), gb, tol);
+        nb_tensor_release(gb);
+    }
+#undef DS
+    nb_tensor *all[] = {pt, x, w, b, xp, y, yr, gy, gx, gw};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++) nb_tensor_release(all[k]);
+}
+
+START_TEST(test_pytorch_reference) {
+    double count = 0;
+    ck_assert_msg(nbt_h5_read_scalar(nbt_data_path("conv2d.h5"), "count", &count), "no count in conv2d.h5");
+    ck_assert_int_ge((int)count, 40);
+    for (int i = 0; i < (int)count; i++) run_reference(i);
+    ck_assert_int_eq(nb_memory_in_use(), 0);
+}
+END_TEST
+
+/* ---- gradcheck ---- */
+
+typedef struct gc_case {
+    int64_t N, C, H, W, O, kh, kw;
+    nb_conv2d_params p;
+    bool bias, unbatched;
+} gc_case;
+
+static nb_tensor *conv_fn(nb_tensor *const *in, int n, void *ctx) {
+    const gc_case *c = ctx;
+    return nb_conv2d(in[0], in[1], n > 2 ? in[2] : NULL, &c->p);
+}
+
+static gc_case mk(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh, int64_t kw) {
+    gc_case c = {.N = N, .C = C, .H = H, .W = W, .O = O, .kh = kh, .kw = kw, .p = nb_conv2d_defaults(), .bias = true};
+    return c;
+}
+
+static void gradcheck_case(const gc_case *c, uint64_t seed) {
+    nb_tensor *in[3];
+    int n = c->bias ? 3 : 2;
+    if (c->unbatched)
+        in[0] = nbt_randn(seed, NB_F64, NB_SHAPE(c->C, c->H, c->W), true);
+    else
+        in[0] = nbt_randn(seed, NB_F64, NB_SHAPE(c->N, c->C, c->H, c->W), true);
+    in[1] = nbt_randn(seed + 1, NB_F64, NB_SHAPE(c->O, c->C / c->p.groups, c->kh, c->kw), true);
+    if (c->bias) in[2] = nbt_randn(seed + 2, NB_F64, NB_SHAPE(c->O), true);
+    nbt_gradcheck(conv_fn, (void *)c, in, n, false);
+    for (int i = 0; i < n; i++) nb_tensor_release(in[i]);
+}
+
+START_TEST(test_gradcheck_conv) {
+    gc_case cases[24];
+    int k = 0;
+    cases[k++] = mk(2, 2, 5, 4, 3, 3, 3);                                       /* plain */
+    cases[k] = mk(2, 2, 5, 6, 3, 3, 2), cases[k].p.stride[0] = 2, cases[k].p.stride[1] = 3, k++;
+    cases[k] = mk(2, 2, 4, 5, 3, 3, 3), cases[k].p.padding[0] = 1, cases[k].p.padding[1] = 2, k++;
+    cases[k] = mk(1, 2, 6, 6, 2, 2, 3), cases[k].p.dilation[0] = 2, cases[k].p.dilation[1] = 1,
+    cases[k].p.padding[0] = 1, k++;
+    cases[k] = mk(2, 4, 4, 4, 4, 3, 3), cases[k].p.groups = 2, cases[k].p.padding[0] = cases[k].p.padding[1] = 1, k++;
+    cases[k] = mk(2, 3, 4, 4, 6, 3, 3), cases[k].p.groups = 3, k++;             /* depthwise x2 */
+    cases[k] = mk(2, 3, 4, 5, 2, 1, 1), k++;                                     /* 1x1 */
+    cases[k] = mk(2, 3, 5, 5, 2, 1, 1), cases[k].p.stride[0] = cases[k].p.stride[1] = 2, k++;
+    cases[k] = mk(1, 2, 4, 5, 3, 2, 2), cases[k].p.padding_kind = NB_PADDING_SAME, k++;
+    cases[k] = mk(1, 2, 5, 4, 3, 3, 2), cases[k].p.padding_kind = NB_PADDING_SAME, cases[k].p.dilation[0] = 2, k++;
+    cases[k] = mk(1, 2, 5, 4, 3, 3, 2), cases[k].p.padding_kind = NB_PADDING_VALID, k++;
+    for (int m = 1; m <= 3; m++) {
+        cases[k] = mk(2, 2, 4, 5, 3, 3, 3), cases[k].p.padding[0] = 1, cases[k].p.padding[1] = 2;
+        cases[k].p.padding_mode = (nb_padding_mode)m, k++;
+        cases[k] = mk(1, 2, 4, 5, 2, 2, 3), cases[k].p.padding_kind = NB_PADDING_SAME;
+        cases[k].p.padding_mode = (nb_padding_mode)m, k++;
+    }
+    cases[k] = mk(2, 2, 4, 4, 3, 3, 3), cases[k].bias = false, k++;
+    cases[k] = mk(1, 2, 4, 5, 3, 3, 3), cases[k].unbatched = true, cases[k].p.padding[1] = 1, k++;
+    cases[k] = mk(18, 1, 3, 3, 2, 2, 2), k++;                                     /* > 16 gradient chunks */
+    for (int i = 0; i < k; i++) gradcheck_case(&cases[i], 100 + 10 * (uint64_t)i);
+}
+END_TEST
+
+typedef struct pad_case { int64_t pad[4]; int npad; nb_padding_mode mode; } pad_case;
+
+static nb_tensor *pad_fn(nb_tensor *const *in, int n, void *ctx) {
+    (void)n;
+    const pad_case *c = ctx;
+    return nb_pad(in[0], c->pad, c->npad, c->mode, 0.5);
+}
+
+START_TEST(test_gradcheck_pad) {
+    const pad_case cases[] = {
+        {{1, 2, 0, 3}, 4, NB_PAD_ZEROS},     {{-1, 2, 1, -2}, 4, NB_PAD_ZEROS},  {{2, 1}, 2, NB_PAD_ZEROS},
+        {{2, 1, 1, 3}, 4, NB_PAD_REFLECT},   {{-1, 3, 2, -1}, 4, NB_PAD_REFLECT}, {{3, 2}, 2, NB_PAD_REFLECT},
+        {{2, 3, 4, 1}, 4, NB_PAD_REPLICATE}, {{-2, 1, 0, 2}, 4, NB_PAD_REPLICATE},
+        {{2, 4, 4, 1}, 4, NB_PAD_CIRCULAR},  {{2, -1, -1, 3}, 4, NB_PAD_CIRCULAR},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nb_tensor *x = cases[i].npad == 4 ? nbt_randn(7 + i, NB_F64, NB_SHAPE(2, 2, 4, 5), true)
+                                          : nbt_randn(7 + i, NB_F64, NB_SHAPE(2, 4), true);
+        nbt_gradcheck(pad_fn, (void *)&cases[i], &x, 1, false);
+        nb_tensor_release(x);
+    }
+}
+END_TEST
+
+/* Exact small values: F.pad of [[1, 2, 3]] by (2, 2) in each mode. */
+START_TEST(test_pad_values) {
+    nb_tensor *x = NBT_NOTNULL(nb_from_data(NB_F64, NB_SHAPE(1, 1, 3), (double[]){1, 2, 3}));
+    const int64_t pad[2] = {2, 2};
+    const double expect[4][7] = {{9, 9, 1, 2, 3, 9, 9}, {3, 2, 1, 2, 3, 2, 1}, {1, 1, 1, 2, 3, 3, 3},
+                                 {2, 3, 1, 2, 3, 1, 2}};
+    for (int m = 0; m < 4; m++) {
+        nb_tensor *y = NBT_NOTNULL(nb_pad(x, pad, 2, (nb_padding_mode)m, 9));
+        nbt_assert_shape(y, NB_SHAPE(1, 1, 7));
+        nbt_assert_values(y, expect[m], 7, 0, 0);
+        nb_tensor_release(y);
+    }
+    nb_tensor_release(x);
+}
+END_TEST
+
+/* ---- determinism ---- */
+
+static void fwd_bwd(int threads, nb_dtype dt, int64_t N, bool groups, nb_tensor **res) {
+    NBT_OK(nb_set_num_threads(threads));
+    const int64_t C = 6, O = 32;
+    nb_tensor *x = nbt_randn(1, dt, NB_SHAPE(N, C, 20, 21), true);
+    nb_tensor *w = nbt_randn(2, dt, NB_SHAPE(O, groups ? C / 2 : C, 3, 3), true);
+    nb_tensor *b = nbt_randn(3, dt, NB_SHAPE(O), true);
+    nb_conv2d_params p = nb_conv2d_defaults();
+    p.padding[0] = p.padding[1] = 1;
+    p.groups = groups ? 2 : 1;
+    nb_tensor *y = NBT_NOTNULL(nb_conv2d(x, w, b, &p));
+    nb_tensor *gy = nbt_randn(4, dt, nb_tensor_ndim(y), nb_tensor_shape(y), false);
+    NBT_OK(nb_backward_ex(y, gy, false));
+    res[0] = nb_detach(y);
+    res[1] = nb_tensor_retain(nb_tensor_grad(x));
+    res[2] = nb_tensor_retain(nb_tensor_grad(w));
+    res[3] = nb_tensor_retain(nb_tensor_grad(b));
+    nb_tensor *t[] = {x, w, b, y, gy};
+    for (int i = 0; i < 5; i++) nb_tensor_release(t[i]);
+}
+
+START_TEST(test_deterministic_threads) {
+    int saved = nb_get_num_threads();
+    const int64_t batches[] = {1, 5, 19};
+    for (int dt = 0; dt < 2; dt++)
+        for (int bi = 0; bi < 3; bi++)
+            for (int g = 0; g < 2; g++) {
+                nb_tensor *a[4], *b[4], *c[4];
+                fwd_bwd(1, (nb_dtype)dt, batches[bi], g, a);
+                fwd_bwd(2, (nb_dtype)dt, batches[bi], g, b);
+                fwd_bwd(3, (nb_dtype)dt, batches[bi], g, c);
+                for (int i = 0; i < 4; i++) {
+                    nbt_assert_bitwise_equal(a[i], b[i]);
+                    nbt_assert_bitwise_equal(a[i], c[i]);
+                    nb_tensor_release(a[i]);
+                    nb_tensor_release(b[i]);
+                    nb_tensor_release(c[i]);
+                }
+            }
+    NBT_OK(nb_set_num_threads(saved));
+}
+END_TEST
+
+/* ---- output size: the tutorial's N = (W + P1 + P2 - F) / S + 1 ---- */
+
+START_TEST(test_output_size) {
+    int64_t out = -1;
+    /* W=4, F=3, no padding, S=1: (4 - 3)/1 + 1 = 2 (the tutorial's 4x4 example) */
+    NBT_OK(nb_conv_output_size(4, 3, 1, 0, 0, 1, &out));
+    ck_assert_int_eq(out, 2);
+    /* W=5, P1=P2=1, F=3, S=2: (5 + 2 - 3)/2 + 1 = 3 */
+    NBT_OK(nb_conv_output_size(5, 3, 2, 1, 1, 1, &out));
+    ck_assert_int_eq(out, 3);
+    /* asymmetric: W=7, P1=1, P2=2, F=4, S=3: (7 + 3 - 4)/3 + 1 = 3 */
+    NBT_OK(nb_conv_output_size(7, 4, 3, 1, 2, 1, &out));
+    ck_assert_int_eq(out, 3);
+    /* flooring: W=6, F=3, S=2: (6 - 3)/2 + 1 = 2 */
+    NBT_OK(nb_conv_output_size(6, 3, 2, 0, 0, 1, &out));
+    ck_assert_int_eq(out, 2);
+    /* dilation: F_eff = 2*(3-1)+1 = 5; W=9, P=1+1: (11 - 5)/1 + 1 = 7 */
+    NBT_OK(nb_conv_output_size(9, 3, 1, 1, 1, 2, &out));
+    ck_assert_int_eq(out, 7);
+    /* the tutorial's "same": P = F - 1 gives (W + S - 1)/S: W=10, F=3, S=3 -> (10 + 2)/3 = 4 */
+    NBT_OK(nb_conv_output_size(10, 3, 3, 1, 1, 1, &out));
+    ck_assert_int_eq(out, 4);
+    /* the docs' examples on 50x100: k3 s2 -> 24x49; (3,5) s(2,1) p(4,2) -> 28x100; dilation (3,1) -> 26x100 */
+    NBT_OK(nb_conv_output_size(50, 3, 2, 0, 0, 1, &out));
+    ck_assert_int_eq(out, 24);
+    NBT_OK(nb_conv_output_size(100, 3, 2, 0, 0, 1, &out));
+    ck_assert_int_eq(out, 49);
+    NBT_OK(nb_conv_output_size(50, 3, 2, 4, 4, 1, &out));
+    ck_assert_int_eq(out, 28);
+    NBT_OK(nb_conv_output_size(100, 5, 1, 2, 2, 1, &out));
+    ck_assert_int_eq(out, 100);
+    NBT_OK(nb_conv_output_size(50, 3, 2, 4, 4, 3, &out));
+    ck_assert_int_eq(out, 26);
+    NBT_STATUS_FAILS_WITH(nb_conv_output_size(2, 3, 1, 0, 0, 1, &out), "Kernel size can't be greater than actual input size");
+    NBT_STATUS_FAILS_WITH(nb_conv_output_size(5, 3, 0, 0, 0, 1, &out), "non-positive stride is not supported");
+    NBT_STATUS_FAILS_WITH(nb_conv_output_size(5, 3, 1, 0, 0, 0, &out), "dilation should be greater than zero");
+    NBT_STATUS_FAILS_WITH(nb_conv_output_size(5, 3, 1, -1, 0, 1, &out), "negative padding is not supported");
+    NBT_STATUS_FAILS_WITH(nb_conv_output_size(5, 0, 1, 0, 0, 1, &out), "expected a positive kernel size, but got 0");
+}
+END_TEST
+
+/* The conv output shape agrees with nb_conv_output_size on a small grid. */
+START_TEST(test_output_shape_grid) {
+    nb_tensor *x = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(1, 1, 9, 8)));
+    for (int64_t k = 1; k <= 4; k++)
+        for (int64_t s = 1; s <= 3; s++)
+            for (int64_t pd = 0; pd <= 2; pd++)
+                for (int64_t d = 1; d <= 2; d++) {
+                    nb_tensor *w = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(1, 1, k, k)));
+                    nb_conv2d_params p = nb_conv2d_defaults();
+                    p.stride[0] = p.stride[1] = s;
+                    p.padding[0] = p.padding[1] = pd;
+                    p.dilation[0] = p.dilation[1] = d;
+                    nb_tensor *y = NBT_NOTNULL(nb_conv2d(x, w, NULL, &p));
+                    int64_t ho, wo;
+                    NBT_OK(nb_conv_output_size(9, k, s, pd, pd, d, &ho));
+                    NBT_OK(nb_conv_output_size(8, k, s, pd, pd, d, &wo));
+                    nbt_assert_shape(y, NB_SHAPE(1, 1, ho, wo));
+                    nb_tensor_release(y);
+                    nb_tensor_release(w);
+                }
+    nb_tensor_release(x);
+}
+END_TEST
+
+/* ---- errors ---- */
+
+START_TEST(test_errors) {
+    nb_tensor *x = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(20, 16, 50, 100)));
+    nb_tensor *w = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(33, 32, 3, 5)));
+    NBT_FAILS_WITH(nb_conv2d(x, w, NULL, NULL), "Given groups=1, weight of size [33, 32, 3, 5], expected "
+                                                "input[20, 16, 50, 100] to have 32 channels, but got 16 channels instead");
+    nb_tensor *x3 = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(16, 50, 100)));
+    NBT_FAILS_WITH(nb_conv2d(x3, w, NULL, NULL), "expected input[1, 16, 50, 100] to have 32 channels");
+    nb_tensor *x5 = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(2, 2, 16, 5, 5)));
+    NBT_FAILS_WITH(nb_conv2d(x5, w, NULL, NULL), "Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
+                                                 "input of size: [2, 2, 16, 5, 5]");
+    nb_tensor *x2 = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(5, 5)));
+    NBT_FAILS_WITH(nb_conv2d(x2, w, NULL, NULL), "input of size: [5, 5]");
+
+    nb_tensor *xs = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(2, 4, 5, 5)));
+    nb_tensor *w3 = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(6, 4, 3)));
+    NBT_FAILS_WITH(nb_conv2d(xs, w3, NULL, NULL), "expected a 4-dimensional weight");
+    nb_tensor *w64 = NBT_NOTNULL(nb_zeros(NB_F64, NB_SHAPE(6, 4, 3, 3)));
+    NBT_FAILS_WITH(nb_conv2d(xs, w64, NULL, NULL), "Input type (float32) and weight type (float64) should be the same");
+    nb_tensor *wi = NBT_NOTNULL(nb_zeros(NB_I64, NB_SHAPE(6, 4, 3, 3)));
+    NBT_FAILS_WITH(nb_conv2d(xs, wi, NULL, NULL), "float32 or float64");
+    NBT_FAILS_WITH(nb_conv2d(NULL, w64, NULL, NULL), "");
+
+    nb_tensor *wk = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(6, 4, 3, 3)));
+    nb_tensor *b5 = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(5)));
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, b5, NULL), "Given weight of size [6, 4, 3, 3], expected bias to be 1-dimensional "
+                                                "with 6 elements, but got bias of size [5] instead");
+    nb_tensor *b2d = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(6, 1)));
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, b2d, NULL), "but got bias of size [6, 1] instead");
+    nb_tensor *b64 = NBT_NOTNULL(nb_zeros(NB_F64, NB_SHAPE(6)));
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, b64, NULL), "Input type (float32) and bias type (float64) should be the same");
+
+    nb_conv2d_params p = nb_conv2d_defaults();
+    p.stride[1] = 0;
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, NULL, &p), "non-positive stride is not supported");
+    p = nb_conv2d_defaults(), p.dilation[0] = 0;
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, NULL, &p), "dilation should be greater than zero");
+    p = nb_conv2d_defaults(), p.padding[0] = -1;
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, NULL, &p), "negative padding is not supported");
+    p = nb_conv2d_defaults(), p.groups = 0;
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, NULL, &p), "expected groups to be greater than 0, but got groups=0");
+    p = nb_conv2d_defaults(), p.padding_kind = NB_PADDING_SAME, p.stride[0] = 2;
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, NULL, &p), "padding='same' is not supported for strided convolutions");
+    p = nb_conv2d_defaults(), p.padding_mode = (nb_padding_mode)7;
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, NULL, &p), "padding_mode must be one of");
+
+    /* groups: in_channels 4 not divisible by 3; weight dim 0 checks */
+    nb_tensor *wg = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(6, 1, 3, 3)));
+    p = nb_conv2d_defaults(), p.groups = 3;
+    NBT_FAILS_WITH(nb_conv2d(xs, wg, NULL, &p), "in_channels must be divisible by groups, but got input[2, 4, 5, 5] "
+                                                "with 4 channels and groups=3");
+    nb_tensor *wd = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(5, 2, 3, 3)));
+    p.groups = 2;
+    NBT_FAILS_WITH(nb_conv2d(xs, wd, NULL, &p), "Given groups=2, expected weight to be divisible by 2 at dimension 0, "
+                                                "but got weight of size [5, 2, 3, 3] instead");
+    nb_tensor *ws = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(2, 1, 3, 3)));
+    p.groups = 4;
+    NBT_FAILS_WITH(nb_conv2d(xs, ws, NULL, &p), "Given groups=4, expected weight to be at least 4 at dimension 0, but "
+                                                "got weight of size [2, 1, 3, 3] instead");
+
+    /* the dilated kernel is larger than the padded input */
+    nb_tensor *xsmall = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(2, 4, 2, 5)));
+    NBT_FAILS_WITH(nb_conv2d(xsmall, wk, NULL, NULL), "Calculated padded input size per channel: (2 x 5). Kernel size: "
+                                                      "(3 x 3). Kernel size can't be greater than actual input size");
+    p = nb_conv2d_defaults(), p.dilation[1] = 3, p.padding[0] = 1;
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, NULL, &p), "Calculated padded input size per channel: (7 x 5). Kernel size: "
+                                                "(3 x 7). Kernel size can't be greater than actual input size");
+
+    /* reflect padding wider than the input, through conv and through pad */
+    p = nb_conv2d_defaults(), p.padding_mode = NB_PAD_REFLECT, p.padding[1] = 5;
+    NBT_FAILS_WITH(nb_conv2d(xs, wk, NULL, &p), "Padding size should be less than the corresponding input dimension, "
+                                                "but got: padding (5, 5) at dimension 3 of input [2, 4, 5, 5]");
+    NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){0, 0, 5, 1}, 4, NB_PAD_REFLECT, 0),
+                   "but got: padding (5, 1) at dimension 2 of input [2, 4, 5, 5]");
+    NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){6, 0, 0, 0}, 4, NB_PAD_CIRCULAR, 0), "Padding value causes wrapping around more than once");
+    NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){1, 1, 1}, 3, NB_PAD_ZEROS, 0), "expected 2 or 4 padding values");
+    NBT_FAILS_WITH(nb_pad(xs, NULL, 4, NB_PAD_ZEROS, 0), "pad is NULL");
+    NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){1, 1}, 2, NB_PAD_REFLECT, 0), "reflect padding with 2 values expects a 2D or 3D input");
+    NBT_FAILS_WITH(nb_pad(x2, (int64_t[]){1, 1, 1, 1}, 4, NB_PAD_REPLICATE, 0), "expects a 3D or 4D input, but got input of size [5, 5]");
+    NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){-3, -3}, 2, NB_PAD_ZEROS, 0), "resulted in a negative output size");
+    NBT_FAILS_WITH(nb_pad(xs, (int64_t[]){1, 1}, 2, (nb_padding_mode)9, 0), "unknown padding mode 9");
+
+    nb_tensor *all[] = {x, w, x3, x5, x2, xs, w3, w64, wi, wk, b5, b2d, b64, wg, wd, ws, xsmall};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) nb_tensor_release(all[i]);
+}
+END_TEST
+
+/* Non-contiguous arguments give the same result as their contiguous copies,
+ * and gradients come back in the argument's shape. */
+START_TEST(test_noncontiguous) {
+    nb_tensor *xt = nbt_randn(5, NB_F64, NB_SHAPE(2, 3, 7, 6), true);
+    nb_tensor *x = NBT_NOTNULL(nb_transpose(xt, 2, 3)); /* [2, 3, 6, 7] */
+    nb_tensor *w = nbt_randn(6, NB_F64, NB_SHAPE(4, 3, 3, 2), true);
+    nb_tensor *xc = NBT_NOTNULL(nb_contiguous(x));
+    nb_conv2d_params p = nb_conv2d_defaults();
+    p.padding[0] = 1;
+    nb_tensor *y1 = NBT_NOTNULL(nb_conv2d(x, w, NULL, &p)), *y2 = NBT_NOTNULL(nb_conv2d(xc, w, NULL, &p));
+    nbt_assert_bitwise_equal(y1, y2);
+    nb_tensor *gy = nbt_randn(8, NB_F64, nb_tensor_ndim(y1), nb_tensor_shape(y1), false);
+    NBT_OK(nb_backward_ex(y1, gy, false));
+    nbt_assert_shape(nb_tensor_grad(xt), NB_SHAPE(2, 3, 7, 6));
+    nb_tensor *t[] = {xt, x, w, xc, y1, y2, gy};
+    for (int i = 0; i < 7; i++) nb_tensor_release(t[i]);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("conv2d");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_pytorch_reference);
+    tcase_add_test(tc, test_gradcheck_conv);
+    tcase_add_test(tc, test_gradcheck_pad);
+    tcase_add_test(tc, test_pad_values);
+    tcase_add_test(tc, test_deterministic_threads);
+    tcase_add_test(tc, test_output_size);
+    tcase_add_test(tc, test_output_shape_grid);
+    tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_noncontiguous);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return nbt_run_suite(suite()); }
