@@ -11,5 +11,6 @@
 #include "nabla/functional.h"
 #include "nabla/optim.h"
 #include "nabla/io.h"
+#include "nabla/nn.h"
 
 #endif
