@@ -49,6 +49,22 @@ void nb_load_report_free(nb_load_report *report);
 nb_status nb_hdf5_load(const char *path, const nb_named_tensor *entries, int n, bool strict,
                        nb_load_report *report);
 
+/* Names of every dataset in the file ('/' of nested groups read as '.'), in
+ * the file's order. *names is a malloc'd array of malloc'd strings; free it
+ * with nb_hdf5_names_free. */
+nb_status nb_hdf5_list(const char *path, char ***names, int *n);
+void nb_hdf5_names_free(char **names, int n);
+/* One dataset as a new tensor of dtype (converted; float datasets for float
+ * dtypes, integer datasets for NB_I64). */
+nb_tensor *nb_hdf5_read(const char *path, const char *name, nb_dtype dtype);
+
+/* ---- modules (nabla/nn.h) ---- */
+typedef struct nb_module nb_module;
+/* A module's state_dict (parameters and buffers under their PyTorch keys). */
+nb_status nb_module_save_hdf5(const nb_module *m, const char *path);
+/* load_state_dict from a file, with nb_hdf5_load's rules (strict or not). */
+nb_status nb_module_load_hdf5(nb_module *m, const char *path, bool strict, nb_load_report *report);
+
 #ifdef __cplusplus
 }
 #endif

@@ -369,3 +369,101 @@ done:
     if (!report) nb_load_report_free(&local); /* a caller's report keeps its lists even on failure */
     return st;
 }
+
+/* ---- listing and single reads ---- */
+static nb_status open_for_read(const char *op, const char *path, hid_t *file) {
+    if (!path) return nbi_error(NB_ERR_ARG, "%s: path is NULL", op);
+    if (access(path, R_OK) != 0) return nbi_error(NB_ERR_IO, "%s: cannot open '%s': %s", op, path, strerror(errno));
+    if (H5Fis_hdf5(path) <= 0) return nbi_error(NB_ERR_IO, "%s: '%s' is not an HDF5 file", op, path);
+    *file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (*file < 0) return nbi_error(NB_ERR_IO, "%s: cannot open '%s' (truncated or corrupt HDF5 file?)", op, path);
+    return NB_OK;
+}
+
+void nb_hdf5_names_free(char **names, int n) {
+    for (int i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+}
+
+nb_status nb_hdf5_list(const char *path, char ***names, int *n) {
+    if (!names || !n) return nbi_error(NB_ERR_ARG, "hdf5_list: names or n is NULL");
+    *names = NULL;
+    *n = 0;
+    quiet_state q = quiet_begin();
+    hid_t file = -1;
+    dataset_list dl = {0};
+    nb_status st = open_for_read("hdf5_list", path, &file);
+    if (st == NB_OK && H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &dl) < 0)
+        st = nbi_error(NB_ERR_IO, "hdf5_list: cannot list the datasets of '%s' (corrupt file?)", path);
+    if (file >= 0) H5Fclose(file);
+    quiet_end(q);
+    if (st == NB_OK) {
+        *names = dl.keys; /* hand the keys over; free the rest */
+        *n = dl.n;
+        dl.keys = NULL;
+        for (int i = 0; i < dl.n; i++) free(dl.paths[i]);
+        free(dl.paths);
+        free(dl.used);
+        return NB_OK;
+    }
+    dataset_list_free(&dl);
+    return st;
+}
+
+nb_tensor *nb_hdf5_read(const char *path, const char *name, nb_dtype dtype) {
+    if (!name) {
+        nbi_error(NB_ERR_ARG, "hdf5_read: name is NULL");
+        return NULL;
+    }
+    quiet_state q = quiet_begin();
+    hid_t file = -1, ds = -1, space = -1;
+    nb_tensor *t = NULL;
+    nb_status st = open_for_read("hdf5_read", path, &file);
+    if (st != NB_OK) goto done;
+    /* A key may be stored flat ("a.b") or nested ("a/b"). */
+    char *nested = strdup(name);
+    for (char *c = nested; c && *c; c++)
+        if (*c == '.') *c = '/';
+    if (H5Lexists(file, name, H5P_DEFAULT) > 0) ds = H5Dopen2(file, name, H5P_DEFAULT);
+    else if (nested && H5Lexists(file, nested, H5P_DEFAULT) > 0) ds = H5Dopen2(file, nested, H5P_DEFAULT);
+    if (ds < 0) {
+        nbi_error(NB_ERR_IO, "hdf5_read: '%s' has no dataset '%s'", path, name);
+        free(nested);
+        goto done;
+    }
+    space = H5Dget_space(ds);
+    int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+    if (nd < 0 || nd > NB_MAX_DIMS) {
+        nbi_error(NB_ERR_IO, "hdf5_read: dataset '%s' has an unsupported rank %d", name, nd);
+        free(nested);
+        goto done;
+    }
+    hsize_t dims[NB_MAX_DIMS];
+    int64_t shape[NB_MAX_DIMS];
+    H5Sget_simple_extent_dims(space, dims, NULL);
+    for (int i = 0; i < nd; i++) shape[i] = (int64_t)dims[i];
+    nb_tensor *proto = nb_zeros(dtype, nd, shape);
+    if (proto) {
+        strbuf problems = {0};
+        nb_load_report rep = {0};
+        nb_status io = NB_OK;
+        void *buf = read_entry(file, H5Lexists(file, name, H5P_DEFAULT) > 0 ? name : nested, name, proto, &problems,
+                               &rep, &io);
+        if (buf) {
+            memcpy(nbi_data(proto), buf, (size_t)proto->numel * nb_dtype_size(dtype));
+            free(buf);
+            t = proto;
+        } else {
+            if (io == NB_OK) nbi_error(NB_ERR_IO, "hdf5_read: %s", problems.s ? problems.s : name);
+            nb_tensor_release(proto);
+        }
+        free(problems.s);
+    }
+    free(nested);
+done:
+    if (space >= 0) H5Sclose(space);
+    if (ds >= 0) H5Dclose(ds);
+    if (file >= 0) H5Fclose(file);
+    quiet_end(q);
+    return t;
+}

@@ -1,0 +1,35 @@
+/* checkpoint.h: everything needed to resume MNIST training, in one HDF5
+ * file written atomically (nb_hdf5_save): the model's state_dict under
+ * "model.", the optimizer's state under "optimizer.", the scheduler, the
+ * number of finished epochs, every random generator's state and the metrics
+ * so far. Resuming from epoch k's checkpoint gives bitwise the weights of an
+ * uninterrupted run. */
+#ifndef MNIST_CHECKPOINT_H
+#define MNIST_CHECKPOINT_H
+
+#include <nabla.h>
+
+#include "report.h"
+
+#define CHECKPOINT_MAX_RNGS 4
+#define CHECKPOINT_MAX_EPOCHS 1000
+
+typedef struct train_state {
+    nb_module *model;          /* borrowed */
+    nb_optimizer *opt;         /* borrowed */
+    nb_lr_scheduler *sched;    /* borrowed */
+    nb_rng *rngs[CHECKPOINT_MAX_RNGS];
+    const char *rng_names[CHECKPOINT_MAX_RNGS];
+    int nrngs;
+    int64_t epoch;             /* epochs finished */
+    epoch_metrics metrics[CHECKPOINT_MAX_EPOCHS];
+    int nmetrics;
+} train_state;
+
+/* NB_OK, or a status with nb_last_error() naming the problem. */
+nb_status checkpoint_save(const char *path, const train_state *s);
+/* Restores s's model, optimizer, scheduler, rngs, epoch and metrics. The
+ * model is loaded strictly; nothing else is touched if that fails. */
+nb_status checkpoint_load(const char *path, train_state *s);
+
+#endif

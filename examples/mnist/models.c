@@ -1,0 +1,70 @@
+/* models.c: the MNIST nets as custom nabla modules, written the way one
+ * writes forward() in PyTorch. */
+#include "models.h"
+
+#include <string.h>
+
+/* One step of a forward: y = op(x), releasing x (an intermediate) after. */
+static nb_tensor *then(nb_tensor *x, nb_tensor *y) {
+    nb_tensor_release(x);
+    return y;
+}
+
+static nb_tensor *default_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)ctx;
+    nb_pool2d_params pool = nb_pool2d_defaults(2);
+    nb_tensor *h = nb_module_call(self, "conv1", x);
+    h = then(h, nb_relu(h));
+    h = then(h, nb_module_call(self, "conv2", h));
+    h = then(h, nb_relu(h));
+    h = then(h, nb_max_pool2d(h, &pool));
+    h = then(h, nb_module_call(self, "dropout1", h));
+    h = then(h, nb_flatten(h, 1, -1));
+    h = then(h, nb_module_call(self, "fc1", h));
+    h = then(h, nb_relu(h));
+    h = then(h, nb_module_call(self, "dropout2", h));
+    h = then(h, nb_module_call(self, "fc2", h));
+    return then(h, nb_log_softmax(h, 1));
+}
+
+static nb_tensor *small_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    (void)ctx;
+    nb_pool2d_params pool = nb_pool2d_defaults(2);
+    nb_tensor *h = nb_module_call(self, "conv1", x);
+    h = then(h, nb_relu(h));
+    h = then(h, nb_max_pool2d(h, &pool));
+    h = then(h, nb_module_call(self, "conv2", h));
+    h = then(h, nb_relu(h));
+    h = then(h, nb_max_pool2d(h, &pool));
+    h = then(h, nb_flatten(h, 1, -1));
+    h = then(h, nb_module_call(self, "fc1", h));
+    h = then(h, nb_relu(h));
+    h = then(h, nb_module_call(self, "fc2", h));
+    return then(h, nb_log_softmax(h, 1));
+}
+
+nb_module *mnist_model_new(const char *name, nb_rng *init_rng, nb_rng *dropout_rng) {
+    bool small = strcmp(name, "small") == 0;
+    if (!small && strcmp(name, "default") != 0) return NULL;
+    nb_module *m = nb_module_new(small ? "SmallNet" : "Net", small ? small_forward : default_forward, NULL, NULL);
+    if (!m) return NULL;
+    nb_status st;
+    if (small) {
+        st = nb_module_add_child(m, "conv1", nb_conv2d_module(1, 8, 3, 3, NULL, true, init_rng));
+        if (st == NB_OK) st = nb_module_add_child(m, "conv2", nb_conv2d_module(8, 16, 3, 3, NULL, true, init_rng));
+        if (st == NB_OK) st = nb_module_add_child(m, "fc1", nb_linear_module(400, 64, true, init_rng));
+        if (st == NB_OK) st = nb_module_add_child(m, "fc2", nb_linear_module(64, 10, true, init_rng));
+    } else {
+        st = nb_module_add_child(m, "conv1", nb_conv2d_module(1, 32, 3, 3, NULL, true, init_rng));
+        if (st == NB_OK) st = nb_module_add_child(m, "conv2", nb_conv2d_module(32, 64, 3, 3, NULL, true, init_rng));
+        if (st == NB_OK) st = nb_module_add_child(m, "dropout1", nb_dropout_module(0.25, dropout_rng));
+        if (st == NB_OK) st = nb_module_add_child(m, "dropout2", nb_dropout_module(0.5, dropout_rng));
+        if (st == NB_OK) st = nb_module_add_child(m, "fc1", nb_linear_module(9216, 128, true, init_rng));
+        if (st == NB_OK) st = nb_module_add_child(m, "fc2", nb_linear_module(128, 10, true, init_rng));
+    }
+    if (st != NB_OK) {
+        nb_module_free(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,367 @@
+/* mnist_train: train a CNN on MNIST (or Fashion-MNIST) in pure C with nabla.
+ * Defaults follow PyTorch's MNIST example: the classic net, Adadelta lr 1.0,
+ * StepLR gamma 0.7, batch 64, test batch 1000. Run with --help for flags. */
+#include <nabla.h>
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "checkpoint.h"
+#include "mnist.h"
+#include "models.h"
+#include "report.h"
+
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+typedef struct options {
+    const char *data, *model, *optimizer, *save, *load, *checkpoint, *resume, *metrics, *plot;
+    int epochs, threads;
+    int64_t batch_size, test_batch_size, limit_train, limit_test;
+    double lr, gamma, momentum;
+    uint64_t seed;
+    bool fashion, eval_only;
+} options;
+
+static void usage(FILE *f, const char *argv0) {
+    fprintf(f,
+            "usage: %s [options]\n"
+            "  --data DIR            folder with the IDX files (default %s;\n"
+            "                        get them with scripts/fetch_mnist.sh)\n"
+            "  --fashion             Fashion-MNIST from %s (scripts/fetch_mnist.sh --fashion)\n"
+            "  --model NAME          default (PyTorch's MNIST example net) or small\n"
+            "  --epochs N            default 3 (PyTorch's full recipe: 14)\n"
+            "  --batch-size N        default 64\n"
+            "  --test-batch-size N   default 1000\n"
+            "  --optimizer NAME      adadelta (default), sgd, adam, adamw, rmsprop\n"
+            "  --lr X                default 1.0 for adadelta, 0.01 for sgd, 0.001 otherwise\n"
+            "  --momentum X          SGD momentum (default 0.9)\n"
+            "  --gamma X             StepLR decay per epoch (default 0.7)\n"
+            "  --seed N              default 1\n"
+            "  --threads N           default: all cores\n"
+            "  --limit-train N       train on the first N images only\n"
+            "  --limit-test N        test on the first N images only\n"
+            "  --load FILE           start from weights in HDF5 (a PyTorch state_dict export)\n"
+            "  --save FILE           write the final weights to HDF5 (loads in PyTorch)\n"
+            "  --checkpoint FILE     write a resumable checkpoint after every epoch\n"
+            "  --resume FILE         resume from a checkpoint\n"
+            "  --eval-only           only evaluate (with --load)\n"
+            "  --metrics FILE        per-epoch CSV (default metrics.csv)\n"
+            "  --plot FILE           SVG plot of loss and accuracy (default training.svg)\n",
+            argv0, MNIST_DEFAULT_DIR, FASHION_DIR);
+}
+
+static bool parse_int(const char *s, int64_t lo, int64_t *out) {
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo) return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_double(const char *s, double *out) {
+    char *end;
+    *out = strtod(s, &end);
+    return *s != '\0' && *end == '\0';
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    *o = (options){.data = NULL, .model = "default", .optimizer = "adadelta", .metrics = "metrics.csv",
+                   .plot = "training.svg", .epochs = 3, .threads = 0, .batch_size = 64, .test_batch_size = 1000,
+                   .lr = -1, .gamma = 0.7, .momentum = 0.9, .seed = 1};
+    static const struct option longopts[] = {
+        {"data", 1, 0, 'd'}, {"fashion", 0, 0, 'F'}, {"model", 1, 0, 'm'}, {"epochs", 1, 0, 'e'},
+        {"batch-size", 1, 0, 'b'}, {"test-batch-size", 1, 0, 'B'}, {"optimizer", 1, 0, 'o'}, {"lr", 1, 0, 'l'},
+        {"momentum", 1, 0, 'M'}, {"gamma", 1, 0, 'g'}, {"seed", 1, 0, 's'}, {"threads", 1, 0, 't'},
+        {"limit-train", 1, 0, 'L'}, {"limit-test", 1, 0, 'T'}, {"load", 1, 0, 'i'}, {"save", 1, 0, 'w'},
+        {"checkpoint", 1, 0, 'c'}, {"resume", 1, 0, 'r'}, {"eval-only", 0, 0, 'E'}, {"metrics", 1, 0, 'C'},
+        {"plot", 1, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    int64_t v;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case 'd': o->data = optarg; break;
+        case 'F': o->fashion = true; break;
+        case 'm': o->model = optarg; ok = !strcmp(optarg, "default") || !strcmp(optarg, "small"); break;
+        case 'e': ok = parse_int(optarg, 0, &v) && v <= CHECKPOINT_MAX_EPOCHS; o->epochs = (int)v; break;
+        case 'b': ok = parse_int(optarg, 1, &o->batch_size); break;
+        case 'B': ok = parse_int(optarg, 1, &o->test_batch_size); break;
+        case 'o':
+            o->optimizer = optarg;
+            ok = !strcmp(optarg, "adadelta") || !strcmp(optarg, "sgd") || !strcmp(optarg, "adam") ||
+                 !strcmp(optarg, "adamw") || !strcmp(optarg, "rmsprop");
+            break;
+        case 'l': ok = parse_double(optarg, &o->lr) && o->lr >= 0; break;
+        case 'M': ok = parse_double(optarg, &o->momentum) && o->momentum >= 0; break;
+        case 'g': ok = parse_double(optarg, &o->gamma) && o->gamma > 0; break;
+        case 's': ok = parse_int(optarg, 0, &v); o->seed = (uint64_t)v; break;
+        case 't': ok = parse_int(optarg, 1, &v) && v <= 1024; o->threads = (int)v; break;
+        case 'L': ok = parse_int(optarg, 1, &o->limit_train); break;
+        case 'T': ok = parse_int(optarg, 1, &o->limit_test); break;
+        case 'i': o->load = optarg; break;
+        case 'w': o->save = optarg; break;
+        case 'c': o->checkpoint = optarg; break;
+        case 'r': o->resume = optarg; break;
+        case 'E': o->eval_only = true; break;
+        case 'C': o->metrics = optarg; break;
+        case 'P': o->plot = optarg; break;
+        case 'h': usage(stdout, argv[0]); exit(0);
+        default: ok = false;
+        }
+        if (!ok) {
+            if (c != '?') fprintf(stderr, "%s: invalid value '%s' for --%s\n", argv[0], optarg ? optarg : "", longopts[0].name);
+            usage(stderr, argv[0]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
+        usage(stderr, argv[0]);
+        return 2;
+    }
+    if (!o->data) o->data = o->fashion ? FASHION_DIR : MNIST_DEFAULT_DIR;
+    if (o->lr < 0) o->lr = !strcmp(o->optimizer, "adadelta") ? 1.0 : !strcmp(o->optimizer, "sgd") ? 0.01 : 0.001;
+    return 0;
+}
+
+static nb_optimizer *make_optimizer(const options *o, nb_module *model) {
+    int n = nb_module_num_parameters(model);
+    nb_tensor **params = malloc(sizeof *params * (size_t)(n ? n : 1));
+    if (!params) return NULL;
+    nb_module_parameters(model, params, n);
+    nb_optimizer *opt = NULL;
+    if (!strcmp(o->optimizer, "adadelta")) {
+        nb_adadelta_options a = nb_adadelta_defaults();
+        a.lr = o->lr;
+        opt = nb_adadelta(params, n, &a);
+    } else if (!strcmp(o->optimizer, "sgd")) {
+        nb_sgd_options a = nb_sgd_defaults();
+        a.lr = o->lr;
+        a.momentum = o->momentum;
+        opt = nb_sgd(params, n, &a);
+    } else if (!strcmp(o->optimizer, "rmsprop")) {
+        nb_rmsprop_options a = nb_rmsprop_defaults();
+        a.lr = o->lr;
+        opt = nb_rmsprop(params, n, &a);
+    } else {
+        bool w = !strcmp(o->optimizer, "adamw");
+        nb_adam_options a = w ? nb_adamw_defaults() : nb_adam_defaults();
+        a.lr = o->lr;
+        opt = w ? nb_adamw(params, n, &a) : nb_adam(params, n, &a);
+    }
+    free(params);
+    return opt;
+}
+
+/* Mean loss and accuracy (%) over a data set; fills confusion if not NULL. */
+static nb_status evaluate(nb_module *model, const mnist_dataset *ds, int64_t batch, double *loss, double *acc,
+                          int64_t confusion[10][10]) {
+    nb_module_eval(model);
+    nb_no_grad_begin();
+    double total = 0;
+    int64_t correct = 0;
+    nb_status st = NB_OK;
+    for (int64_t start = 0; start < ds->count && st == NB_OK; start += batch) {
+        int64_t b = ds->count - start < batch ? ds->count - start : batch;
+        nb_scope *s = nb_scope_begin();
+        nb_tensor *x = nb_narrow(ds->images, 0, start, b), *y = nb_narrow(ds->labels, 0, start, b);
+        nb_tensor *out = nb_module_forward(model, x);
+        nb_tensor *l = nb_nll_loss(out, y, NB_REDUCTION_SUM);
+        nb_tensor *pred = NULL;
+        nb_tensor *mx = out ? nb_max_dim(out, 1, false, &pred) : NULL;
+        double lv;
+        if (!l || !mx || nb_tensor_item(l, &lv) != NB_OK) {
+            st = nb_last_status();
+        } else {
+            total += lv;
+            const int64_t *p = nb_tensor_i64(pred), *t = nb_tensor_i64(y);
+            for (int64_t i = 0; i < b; i++) {
+                correct += p[i] == t[i];
+                if (confusion && t[i] >= 0 && t[i] < 10 && p[i] >= 0 && p[i] < 10) confusion[t[i]][p[i]]++;
+            }
+        }
+        nb_tensor_release(pred);
+        nb_scope_end(s);
+    }
+    nb_no_grad_end();
+    nb_module_train(model, true);
+    *loss = total / (double)ds->count;
+    *acc = 100.0 * (double)correct / (double)ds->count;
+    return st;
+}
+
+/* Keep only the first n examples of a data set. */
+static nb_status limit(mnist_dataset *ds, int64_t n) {
+    if (n <= 0 || n >= ds->count) return NB_OK;
+    nb_tensor *x = nb_contiguous(nb_narrow(ds->images, 0, 0, n));
+    nb_tensor *y = nb_contiguous(nb_narrow(ds->labels, 0, 0, n));
+    if (!x || !y) return nb_last_status();
+    nb_tensor *cx = nb_clone(x), *cy = nb_clone(y);
+    nb_tensor_release(x);
+    nb_tensor_release(y);
+    if (!cx || !cy) return nb_last_status();
+    nb_tensor_release(ds->images);
+    nb_tensor_release(ds->labels);
+    ds->images = cx;
+    ds->labels = cy;
+    ds->count = n;
+    return NB_OK;
+}
+
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc) return rc;
+    if (o.threads) nb_set_num_threads(o.threads);
+
+    char err[1024];
+    mnist_dataset train = {0}, test = {0};
+    float mean = o.fashion ? 0.2860f : MNIST_MEAN, std = o.fashion ? 0.3530f : MNIST_STD;
+    if (mnist_load_normalized(o.data, true, mean, std, &train, err, sizeof err) != NB_OK ||
+        mnist_load_normalized(o.data, false, mean, std, &test, err, sizeof err) != NB_OK) {
+        fprintf(stderr, "mnist_train: %s\n", err);
+        fprintf(stderr, "Get the data with:  scripts/fetch_mnist.sh%s\n"
+                        "or point --data at a folder holding train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
+                        "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (raw or .gz) downloaded by hand.\n",
+                o.fashion ? " --fashion" : "");
+        mnist_free(&train);
+        return 1;
+    }
+    if (limit(&train, o.limit_train) != NB_OK || limit(&test, o.limit_test) != NB_OK) {
+        fprintf(stderr, "mnist_train: %s\n", nb_last_error());
+        return 1;
+    }
+
+    nb_rng init_rng, dropout_rng, shuffle_rng;
+    nb_rng_seed(&init_rng, o.seed);
+    nb_rng_seed(&dropout_rng, o.seed ^ 0x5eed0001ULL);
+    nb_module *model = mnist_model_new(o.model, &init_rng, &dropout_rng);
+    nb_optimizer *opt = model ? make_optimizer(&o, model) : NULL;
+    nb_lr_scheduler *sched = opt ? nb_step_lr(opt, 1, o.gamma) : NULL;
+    mnist_batches batches;
+    if (!sched || mnist_batches_init(&batches, &train, o.batch_size, true, o.seed ^ 0x5eed0002ULL, err, sizeof err) != NB_OK) {
+        fprintf(stderr, "mnist_train: %s\n", sched ? err : nb_last_error());
+        return 1;
+    }
+    shuffle_rng = batches.rng;
+    (void)shuffle_rng;
+    static train_state ts; /* large (metrics history): not on the stack */
+    ts = (train_state){.model = model, .opt = opt, .sched = sched, .nrngs = 3,
+                       .rngs = {&init_rng, &dropout_rng, &batches.rng},
+                       .rng_names = {"init", "dropout", "shuffle"}};
+    if (o.load) {
+        nb_load_report rep;
+        if (nb_module_load_hdf5(model, o.load, true, &rep) != NB_OK) {
+            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
+            nb_load_report_free(&rep);
+            return 1;
+        }
+        printf("loaded weights from %s%s%s\n", o.load, rep.notes[0] ? " (" : "", rep.notes[0] ? rep.notes : "");
+        if (rep.notes[0]) printf(")\n");
+        nb_load_report_free(&rep);
+    }
+    if (o.resume) {
+        if (checkpoint_load(o.resume, &ts) != NB_OK) {
+            fprintf(stderr, "mnist_train: cannot resume from %s: %s\n", o.resume, nb_last_error());
+            return 1;
+        }
+        printf("resumed from %s after epoch %lld\n", o.resume, (long long)ts.epoch);
+    }
+    printf("nabla MNIST: model %s (%lld parameters), %s lr %g, batch %lld, %d threads, seed %llu, %lld train / %lld "
+           "test images from %s\n",
+           o.model, (long long)nb_module_num_parameter_elements(model), o.optimizer, nb_optimizer_get_lr(opt),
+           (long long)o.batch_size, nb_get_num_threads(), (unsigned long long)o.seed, (long long)train.count,
+           (long long)test.count, o.data);
+
+    int64_t confusion[10][10] = {{0}};
+    double test_loss = 0, test_acc = 0;
+    if (o.eval_only) {
+        if (evaluate(model, &test, o.test_batch_size, &test_loss, &test_acc, confusion) != NB_OK) {
+            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
+            return 1;
+        }
+        print_confusion(stdout, (const int64_t(*)[10])confusion);
+        printf("test loss %.4f, accuracy %.2f%%\n", test_loss, test_acc);
+        printf("final test accuracy: %.2f%%\n", test_acc);
+    }
+    double train_seconds = 0;
+    int trained_epochs = 0;
+    for (int epoch = (int)ts.epoch + 1; !o.eval_only && epoch <= o.epochs; epoch++) {
+        progress pr;
+        progress_start(&pr, epoch, o.epochs, mnist_batches_per_epoch(&batches));
+        mnist_batches_start_epoch(&batches);
+        nb_tensor *x, *y;
+        double loss_sum = 0;
+        int64_t seen = 0, k = 0;
+        while (mnist_batches_next(&batches, &x, &y)) {
+            nb_scope *s = nb_scope_begin();
+            nb_tensor *out = nb_module_forward(model, x);
+            nb_tensor *loss = nb_nll_loss(out, y, NB_REDUCTION_MEAN);
+            double lv = 0;
+            nb_optimizer_zero_grad(opt);
+            if (!loss || nb_backward(loss) != NB_OK || nb_optimizer_step(opt) != NB_OK ||
+                nb_tensor_item(loss, &lv) != NB_OK) {
+                fprintf(stderr, "\nmnist_train: %s\n", nb_last_error());
+                return 1;
+            }
+            nb_scope_end(s);
+            int64_t b = nb_tensor_shape(y)[0];
+            loss_sum += lv * (double)b;
+            seen += b;
+            progress_update(&pr, ++k, seen, loss_sum / (double)seen);
+        }
+        progress_finish(&pr, loss_sum / (double)seen);
+        nb_lr_scheduler_step(sched);
+        double secs = now_seconds() - pr.start;
+        memset(confusion, 0, sizeof confusion);
+        if (evaluate(model, &test, o.test_batch_size, &test_loss, &test_acc, confusion) != NB_OK) {
+            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
+            return 1;
+        }
+        printf("epoch %d/%d  test loss %.4f  test accuracy %.2f%%  (%.1f s training)\n", epoch, o.epochs, test_loss,
+               test_acc, secs);
+        train_seconds += secs;
+        trained_epochs++;
+        ts.epoch = epoch;
+        ts.metrics[ts.nmetrics++] = (epoch_metrics){epoch, loss_sum / (double)seen, test_loss, test_acc, secs};
+        if (!write_metrics_csv(o.metrics, ts.metrics, ts.nmetrics)) fprintf(stderr, "mnist_train: cannot write %s\n", o.metrics);
+        if (!write_svg_plot(o.plot, ts.metrics, ts.nmetrics, o.fashion ? "nabla: Fashion-MNIST" : "nabla: MNIST"))
+            fprintf(stderr, "mnist_train: cannot write %s\n", o.plot);
+        if (o.checkpoint && checkpoint_save(o.checkpoint, &ts) != NB_OK) {
+            fprintf(stderr, "mnist_train: cannot write checkpoint: %s\n", nb_last_error());
+            return 1;
+        }
+    }
+    if (!o.eval_only) {
+        print_confusion(stdout, (const int64_t(*)[10])confusion);
+        if (trained_epochs)
+            printf("seconds per epoch: %.1f (%d threads)\n", train_seconds / trained_epochs, nb_get_num_threads());
+        printf("final test accuracy: %.2f%%\n", test_acc);
+        printf("metrics: %s, plot: %s\n", o.metrics, o.plot);
+    }
+    if (o.save) {
+        if (nb_module_save_hdf5(model, o.save) != NB_OK) {
+            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
+            return 1;
+        }
+        printf("saved weights to %s\n", o.save);
+    }
+    printf("peak resident memory: %.0f MiB\n", peak_rss_mib());
+    mnist_batches_free(&batches);
+    nb_lr_scheduler_free(sched);
+    nb_optimizer_free(opt);
+    nb_module_free(model);
+    mnist_free(&train);
+    mnist_free(&test);
+    nb_memory_trim();
+    return 0;
+}
