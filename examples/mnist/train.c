@@ -17,7 +17,7 @@
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
 typedef struct options {
-    const char *data, *model, *optimizer, *save, *load, *checkpoint, *resume, *metrics, *plot;
+    const char *data, *model, *optimizer, *save, *load, *checkpoint, *resume, *metrics, *plot, *dump_logits;
     int epochs, threads;
     int64_t batch_size, test_batch_size, limit_train, limit_test;
     double lr, gamma, momentum;
@@ -49,7 +49,8 @@ static void usage(FILE *f, const char *argv0) {
             "  --resume FILE         resume from a checkpoint\n"
             "  --eval-only           only evaluate (with --load)\n"
             "  --metrics FILE        per-epoch CSV (default metrics.csv)\n"
-            "  --plot FILE           SVG plot of loss and accuracy (default training.svg)\n",
+            "  --plot FILE           SVG plot of loss and accuracy (default training.svg)\n"
+            "  --dump-logits FILE    write the final model's test-set logits and predictions to HDF5\n",
             argv0, MNIST_DEFAULT_DIR, FASHION_DIR);
 }
 
@@ -77,7 +78,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"momentum", 1, 0, 'M'}, {"gamma", 1, 0, 'g'}, {"seed", 1, 0, 's'}, {"threads", 1, 0, 't'},
         {"limit-train", 1, 0, 'L'}, {"limit-test", 1, 0, 'T'}, {"load", 1, 0, 'i'}, {"save", 1, 0, 'w'},
         {"checkpoint", 1, 0, 'c'}, {"resume", 1, 0, 'r'}, {"eval-only", 0, 0, 'E'}, {"metrics", 1, 0, 'C'},
-        {"plot", 1, 0, 'P'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"plot", 1, 0, 'P'}, {"dump-logits", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     int64_t v;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -108,6 +109,7 @@ static int parse_args(int argc, char **argv, options *o) {
         case 'E': o->eval_only = true; break;
         case 'C': o->metrics = optarg; break;
         case 'P': o->plot = optarg; break;
+        case 'D': o->dump_logits = optarg; break;
         case 'h': usage(stdout, argv[0]); exit(0);
         default: ok = false;
         }
@@ -190,6 +192,38 @@ static nb_status evaluate(nb_module *model, const mnist_dataset *ds, int64_t bat
     nb_module_train(model, true);
     *loss = total / (double)ds->count;
     *acc = 100.0 * (double)correct / (double)ds->count;
+    return st;
+}
+
+/* The model's logits (log-probabilities) and predicted classes on a data set, to HDF5. */
+static nb_status dump_logits(nb_module *model, const mnist_dataset *ds, int64_t batch, const char *path) {
+    nb_module_eval(model);
+    nb_no_grad_begin();
+    nb_tensor *all = nb_zeros(NB_F32, NB_SHAPE(ds->count, 10));
+    nb_tensor *pred = nb_zeros(NB_I64, NB_SHAPE(ds->count));
+    nb_status st = all && pred ? NB_OK : nb_last_status();
+    for (int64_t start = 0; start < ds->count && st == NB_OK; start += batch) {
+        int64_t b = ds->count - start < batch ? ds->count - start : batch;
+        nb_scope *s = nb_scope_begin();
+        nb_tensor *out = nb_module_forward(model, nb_narrow(ds->images, 0, start, b));
+        nb_tensor *idx = NULL;
+        nb_tensor *mx = out ? nb_max_dim(out, 1, false, &idx) : NULL;
+        if (!mx) st = nb_last_status();
+        else {
+            st = nb_tensor_copy_(nb_narrow(all, 0, start, b), out);
+            if (st == NB_OK) st = nb_tensor_copy_(nb_narrow(pred, 0, start, b), idx);
+        }
+        nb_tensor_release(idx);
+        nb_scope_end(s);
+    }
+    nb_no_grad_end();
+    nb_module_train(model, true);
+    if (st == NB_OK) {
+        nb_named_tensor e[2] = {{"logits", all}, {"predictions", pred}};
+        st = nb_hdf5_save(path, e, 2);
+    }
+    nb_tensor_release(all);
+    nb_tensor_release(pred);
     return st;
 }
 
@@ -347,6 +381,13 @@ int main(int argc, char **argv) {
             printf("seconds per epoch: %.1f (%d threads)\n", train_seconds / trained_epochs, nb_get_num_threads());
         printf("final test accuracy: %.2f%%\n", test_acc);
         printf("metrics: %s, plot: %s\n", o.metrics, o.plot);
+    }
+    if (o.dump_logits) {
+        if (dump_logits(model, &test, o.test_batch_size, o.dump_logits) != NB_OK) {
+            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
+            return 1;
+        }
+        printf("test-set logits written to %s\n", o.dump_logits);
     }
     if (o.save) {
         if (nb_module_save_hdf5(model, o.save) != NB_OK) {
