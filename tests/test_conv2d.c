@@ -134,7 +134,7 @@ static void gradcheck_case(const gc_case *c, uint64_t seed) {
 }
 
 START_TEST(test_gradcheck_conv) {
-    gc_case cases[24];
+    gc_case cases[32];
     int k = 0;
     cases[k++] = mk(2, 2, 5, 4, 3, 3, 3);                                       /* plain */
     cases[k] = mk(2, 2, 5, 6, 3, 3, 2), cases[k].p.stride[0] = 2, cases[k].p.stride[1] = 3, k++;
@@ -143,6 +143,8 @@ START_TEST(test_gradcheck_conv) {
     cases[k].p.padding[0] = 1, k++;
     cases[k] = mk(2, 4, 4, 4, 4, 3, 3), cases[k].p.groups = 2, cases[k].p.padding[0] = cases[k].p.padding[1] = 1, k++;
     cases[k] = mk(2, 3, 4, 4, 6, 3, 3), cases[k].p.groups = 3, k++;             /* depthwise x2 */
+    cases[k] = mk(2, 2, 6, 7, 4, 2, 3), cases[k].p.groups = 2, cases[k].p.stride[0] = 2, cases[k].p.stride[1] = 2,
+    cases[k].p.dilation[1] = 2, cases[k].p.padding[0] = 1, k++;                  /* strided depthwise */
     cases[k] = mk(2, 3, 4, 5, 2, 1, 1), k++;                                     /* 1x1 */
     cases[k] = mk(2, 3, 5, 5, 2, 1, 1), cases[k].p.stride[0] = cases[k].p.stride[1] = 2, k++;
     cases[k] = mk(1, 2, 4, 5, 3, 2, 2), cases[k].p.padding_kind = NB_PADDING_SAME, k++;
@@ -419,6 +421,24 @@ START_TEST(test_noncontiguous) {
 }
 END_TEST
 
+/* An empty batch: empty output, zero weight and bias gradients (as PyTorch). */
+START_TEST(test_empty_batch) {
+    nb_tensor *x = nbt_randn(1, NB_F64, NB_SHAPE(0, 2, 5, 5), true);
+    nb_tensor *w = nbt_randn(2, NB_F64, NB_SHAPE(3, 2, 3, 3), true);
+    nb_tensor *b = nbt_randn(3, NB_F64, NB_SHAPE(3), true);
+    nb_tensor *y = NBT_NOTNULL(nb_conv2d(x, w, b, NULL));
+    nbt_assert_shape(y, NB_SHAPE(0, 3, 3, 3));
+    nb_tensor *gy = NBT_NOTNULL(nb_zeros(NB_F64, NB_SHAPE(0, 3, 3, 3)));
+    NBT_OK(nb_backward_ex(y, gy, false));
+    nbt_assert_shape(nb_tensor_grad(x), NB_SHAPE(0, 2, 5, 5));
+    double z[54] = {0};
+    nbt_assert_values(nb_tensor_grad(w), z, 54, 0, 0);
+    nbt_assert_values(nb_tensor_grad(b), z, 3, 0, 0);
+    nb_tensor *t[] = {x, w, b, y, gy};
+    for (int i = 0; i < 5; i++) nb_tensor_release(t[i]);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("conv2d");
     TCase *tc = tcase_create("core");
@@ -432,6 +452,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_output_shape_grid);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_noncontiguous);
+    tcase_add_test(tc, test_empty_batch);
     suite_add_tcase(s, tc);
     return s;
 }
