@@ -439,6 +439,28 @@ START_TEST(test_empty_batch) {
 }
 END_TEST
 
+/* Inside a scope (with the nb_pad node of a padding mode in the graph)
+ * everything is given back at scope end and after backward. */
+START_TEST(test_scope) {
+    size_t before = nb_memory_in_use();
+    nb_tensor *x = nbt_randn(1, NB_F32, NB_SHAPE(2, 3, 6, 7), true);
+    nb_tensor *w = nbt_randn(2, NB_F32, NB_SHAPE(4, 3, 3, 3), true);
+    nb_scope *sc = nb_scope_begin();
+    nb_conv2d_params p = nb_conv2d_defaults();
+    p.padding_kind = NB_PADDING_SAME;
+    p.padding_mode = NB_PAD_REFLECT;
+    nb_tensor *y = NBT_NOTNULL(nb_conv2d(x, w, NULL, &p));
+    nbt_assert_shape(y, NB_SHAPE(2, 4, 6, 7));
+    nb_tensor *gy = NBT_NOTNULL(nb_ones_like(y));
+    NBT_OK(nb_backward_ex(y, gy, false));
+    nb_scope_end(sc);
+    ck_assert_ptr_nonnull(nb_tensor_grad(x));
+    nb_tensor_release(x);
+    nb_tensor_release(w);
+    ck_assert_int_eq(nb_memory_in_use(), before);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("conv2d");
     TCase *tc = tcase_create("core");
@@ -453,6 +475,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_noncontiguous);
     tcase_add_test(tc, test_empty_batch);
+    tcase_add_test(tc, test_scope);
     suite_add_tcase(s, tc);
     return s;
 }
