@@ -134,7 +134,7 @@ static void gradcheck_case(const gc_case *c, uint64_t seed) {
 }
 
 START_TEST(test_gradcheck_conv) {
-    gc_case cases[24];
+    gc_case cases[32];
     int k = 0;
     cases[k++] = mk(2, 2, 5, 4, 3, 3, 3);                                       /* plain */
     cases[k] = mk(2, 2, 5, 6, 3, 3, 2), cases[k].p.stride[0] = 2, cases[k].p.stride[1] = 3, k++;
@@ -143,6 +143,8 @@ START_TEST(test_gradcheck_conv) {
     cases[k].p.padding[0] = 1, k++;
     cases[k] = mk(2, 4, 4, 4, 4, 3, 3), cases[k].p.groups = 2, cases[k].p.padding[0] = cases[k].p.padding[1] = 1, k++;
     cases[k] = mk(2, 3, 4, 4, 6, 3, 3), cases[k].p.groups = 3, k++;             /* depthwise x2 */
+    cases[k] = mk(2, 2, 6, 7, 4, 2, 3), cases[k].p.groups = 2, cases[k].p.stride[0] = 2, cases[k].p.stride[1] = 2,
+    cases[k].p.dilation[1] = 2, cases[k].p.padding[0] = 1, k++;                  /* strided depthwise */
     cases[k] = mk(2, 3, 4, 5, 2, 1, 1), k++;                                     /* 1x1 */
     cases[k] = mk(2, 3, 5, 5, 2, 1, 1), cases[k].p.stride[0] = cases[k].p.stride[1] = 2, k++;
     cases[k] = mk(1, 2, 4, 5, 3, 2, 2), cases[k].p.padding_kind = NB_PADDING_SAME, k++;
@@ -203,15 +205,16 @@ END_TEST
 
 /* ---- determinism ---- */
 
-static void fwd_bwd(int threads, nb_dtype dt, int64_t N, bool groups, nb_tensor **res) {
+/* groups 1, 2 and 6 (depthwise, the direct kernels) on 6 channels. */
+static void fwd_bwd(int threads, nb_dtype dt, int64_t N, int64_t groups, nb_tensor **res) {
     NBT_OK(nb_set_num_threads(threads));
-    const int64_t C = 6, O = 32;
+    const int64_t C = 6, O = 36;
     nb_tensor *x = nbt_randn(1, dt, NB_SHAPE(N, C, 20, 21), true);
-    nb_tensor *w = nbt_randn(2, dt, NB_SHAPE(O, groups ? C / 2 : C, 3, 3), true);
+    nb_tensor *w = nbt_randn(2, dt, NB_SHAPE(O, C / groups, 3, 3), true);
     nb_tensor *b = nbt_randn(3, dt, NB_SHAPE(O), true);
     nb_conv2d_params p = nb_conv2d_defaults();
     p.padding[0] = p.padding[1] = 1;
-    p.groups = groups ? 2 : 1;
+    p.groups = groups;
     nb_tensor *y = NBT_NOTNULL(nb_conv2d(x, w, b, &p));
     nb_tensor *gy = nbt_randn(4, dt, nb_tensor_ndim(y), nb_tensor_shape(y), false);
     NBT_OK(nb_backward_ex(y, gy, false));
@@ -228,7 +231,8 @@ START_TEST(test_deterministic_threads) {
     const int64_t batches[] = {1, 5, 19};
     for (int dt = 0; dt < 2; dt++)
         for (int bi = 0; bi < 3; bi++)
-            for (int g = 0; g < 2; g++) {
+            for (int gi = 0; gi < 3; gi++) {
+                const int64_t g = (int64_t[]){1, 2, 6}[gi];
                 nb_tensor *a[4], *b[4], *c[4];
                 fwd_bwd(1, (nb_dtype)dt, batches[bi], g, a);
                 fwd_bwd(2, (nb_dtype)dt, batches[bi], g, b);
@@ -417,6 +421,46 @@ START_TEST(test_noncontiguous) {
 }
 END_TEST
 
+/* An empty batch: empty output, zero weight and bias gradients (as PyTorch). */
+START_TEST(test_empty_batch) {
+    nb_tensor *x = nbt_randn(1, NB_F64, NB_SHAPE(0, 2, 5, 5), true);
+    nb_tensor *w = nbt_randn(2, NB_F64, NB_SHAPE(3, 2, 3, 3), true);
+    nb_tensor *b = nbt_randn(3, NB_F64, NB_SHAPE(3), true);
+    nb_tensor *y = NBT_NOTNULL(nb_conv2d(x, w, b, NULL));
+    nbt_assert_shape(y, NB_SHAPE(0, 3, 3, 3));
+    nb_tensor *gy = NBT_NOTNULL(nb_zeros(NB_F64, NB_SHAPE(0, 3, 3, 3)));
+    NBT_OK(nb_backward_ex(y, gy, false));
+    nbt_assert_shape(nb_tensor_grad(x), NB_SHAPE(0, 2, 5, 5));
+    double z[54] = {0};
+    nbt_assert_values(nb_tensor_grad(w), z, 54, 0, 0);
+    nbt_assert_values(nb_tensor_grad(b), z, 3, 0, 0);
+    nb_tensor *t[] = {x, w, b, y, gy};
+    for (int i = 0; i < 5; i++) nb_tensor_release(t[i]);
+}
+END_TEST
+
+/* Inside a scope (with the nb_pad node of a padding mode in the graph)
+ * everything is given back at scope end and after backward. */
+START_TEST(test_scope) {
+    size_t before = nb_memory_in_use();
+    nb_tensor *x = nbt_randn(1, NB_F32, NB_SHAPE(2, 3, 6, 7), true);
+    nb_tensor *w = nbt_randn(2, NB_F32, NB_SHAPE(4, 3, 3, 3), true);
+    nb_scope *sc = nb_scope_begin();
+    nb_conv2d_params p = nb_conv2d_defaults();
+    p.padding_kind = NB_PADDING_SAME;
+    p.padding_mode = NB_PAD_REFLECT;
+    nb_tensor *y = NBT_NOTNULL(nb_conv2d(x, w, NULL, &p));
+    nbt_assert_shape(y, NB_SHAPE(2, 4, 6, 7));
+    nb_tensor *gy = NBT_NOTNULL(nb_ones_like(y));
+    NBT_OK(nb_backward_ex(y, gy, false));
+    nb_scope_end(sc);
+    ck_assert_ptr_nonnull(nb_tensor_grad(x));
+    nb_tensor_release(x);
+    nb_tensor_release(w);
+    ck_assert_int_eq(nb_memory_in_use(), before);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("conv2d");
     TCase *tc = tcase_create("core");
@@ -430,6 +474,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_output_shape_grid);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_noncontiguous);
+    tcase_add_test(tc, test_empty_batch);
+    tcase_add_test(tc, test_scope);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -48,7 +48,7 @@ static void conv_free_ctx(void *p) {
 
 static nb_status conv_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const conv_ctx *c = node->ctx;
-    const nb_tensor *x = node->inputs[0], *w = node->inputs[1];
+    const nb_tensor *x = node->inputs[0];
     nb_tensor *g[3] = {NULL, NULL, NULL};
     for (int i = 0; i < node->ninputs; i++) {
         if (!nbi_node_needs_grad(node, i)) continue;
@@ -66,7 +66,6 @@ static nb_status conv_backward(nbi_node *node, const nb_tensor *gout, nb_tensor 
     else
         st = nbi_conv2d_backward_f64(g[0] ? nbi_data(g[0]) : NULL, g[1] ? nbi_data(g[1]) : NULL,
                                      g[2] ? nbi_data(g[2]) : NULL, nbi_data(gout), nbi_data(c->x), nbi_data(c->w), &c->g);
-    (void)w;
     for (int i = 0; i < 3; i++) {
         if (st == NB_OK) gin[i] = g[i];
         else if (g[i]) nbi_release(nbi_own(g[i]));

@@ -73,6 +73,8 @@ add(2, 4, 9, 8, 6, 3, stride=2, dilation=2, padding=1, groups=2)
 add(2, 3, 6, 7, 3, 3, padding=1, groups=3)
 add(2, 3, 6, 7, 6, 3, padding=1, groups=3)
 add(2, 3, 6, 7, 9, 3, padding=1, groups=3, mode="reflect")
+add(2, 4, 9, 8, 8, 3, stride=(2, 3), dilation=(2, 1), padding=(1, 2), groups=4, bias=False)
+add(2, 3, 6, 7, 6, 4, padding="same", groups=3)
 # batch 1, unbatched, odd sizes, kernel filling the padded input
 add(1, 3, 6, 7, 4, 3, padding=1)
 add(1, 3, 5, 6, 4, 3, padding=1, unbatched=True)
