@@ -1,42 +1,195 @@
-/* GEMM behind one internal interface (see internal.h).
+/* The fast GEMM behind nbi_sgemm / nbi_dgemm (contract in internal.h), in
+ * the GotoBLAS/BLIS layout:
  *
- * Reference-quality blocked implementation: C is computed in tiles of rows,
- * each row as a sum over k in increasing order, so every element's rounding
- * is the same however the tiles are spread over threads. */
+ *   for each NC-wide column block of C            (jc)
+ *     for each KC-deep slice of K                 (pc)  pack op(B) -> bpack (KC, NC)
+ *       for each MC-tall row block                (ic)  pack op(A) -> apack (MC, KC)
+ *         for each NR-wide micro-panel of bpack   (jr)  stays in L1/L2
+ *           for each MR-tall micro-panel of apack (ir)  micro-kernel (gemm_kernel.c)
+ *
+ * Packing makes every operand layout (the four transpose cases, any leading
+ * dimension) look the same to the kernel and pads edges with zeros.
+ *
+ * Determinism: K is never split between threads, and is cut into slices of
+ * the constant NBI_GEMM_KC, so each element of C is always the same sequence
+ * of FMAs (slice 0 from zero, then alpha*acc + C for every later slice)
+ * whatever MC/NC, thread count or partition is used. Threads (only when
+ * called outside a parallel region) each own a rectangle of C tiles and pack
+ * their own panels; nothing is shared but the read-only inputs.
+ *
+ * Packing buffers come from the tensor pool (nbi_alloc), one fixed size per
+ * dtype so the pool keeps serving the same block; if that fails we fall back
+ * to one-micro-panel buffers on the stack, which is slower but gives the
+ * same bits. */
 #include "internal.h"
 
-#include <stdlib.h>
-
-#define GEMM_IMPL(NAME, T)                                                                           \
-    void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,  \
-              const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                 \
-        _Pragma("omp parallel for schedule(static) if (M * N * K > 262144 && !omp_in_parallel())")  \
-        for (int64_t i = 0; i < M; i++) {                                                            \
-            T *c = C + i * ldc;                                                                      \
-            T *acc = alloca((size_t)N * sizeof(T));                                                  \
-            for (int64_t j = 0; j < N; j++) acc[j] = 0;                                              \
-            for (int64_t k = 0; k < K; k++) {                                                        \
-                T a = ta ? A[k * lda + i] : A[i * lda + k];                                          \
-                if (!tb) {                                                                           \
-                    const T *b = B + k * ldb;                                                        \
-                    for (int64_t j = 0; j < N; j++) acc[j] += a * b[j];                              \
-                } else {                                                                             \
-                    for (int64_t j = 0; j < N; j++) acc[j] += a * B[j * ldb + k];                    \
-                }                                                                                    \
-            }                                                                                        \
-            if (beta == 0)                                                                           \
-                for (int64_t j = 0; j < N; j++) c[j] = alpha * acc[j];                               \
-            else                                                                                     \
-                for (int64_t j = 0; j < N; j++) c[j] = alpha * acc[j] + beta * c[j];                 \
-        }                                                                                            \
-    }
+#include "gemm.h"
 
 #ifdef _OPENMP
 #include <omp.h>
-#else
-static int omp_in_parallel(void) { return 0; }
 #endif
-#include <alloca.h>
 
-GEMM_IMPL(nbi_sgemm, float)
-GEMM_IMPL(nbi_dgemm, double)
+#define KC NBI_GEMM_KC
+
+/* Below this many multiply-adds a thread team costs more than it saves. */
+#define PARALLEL_MIN_WORK (1 << 19)
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Split an mt x nt grid of micro-tiles between at most `threads` threads as a
+ * gm x gn grid of rectangles, minimising the largest rectangle (ties: more
+ * column blocks, so each thread packs less of B). */
+static void thread_grid(int threads, int64_t mt, int64_t nt, int *gm, int *gn) {
+    int64_t best = -1;
+    *gm = *gn = 1;
+    for (int a = 1; a <= threads; a++) {
+        int b = threads / a;
+        if (a > mt) break;
+        if (b > nt) b = (int)nt;
+        int64_t worst = ((mt + a - 1) / a) * ((nt + b - 1) / b);
+        if (best < 0 || worst < best || (worst == best && a * b > *gm * *gn)) {
+            best = worst;
+            *gm = a;
+            *gn = b;
+        }
+    }
+}
+
+#define GEMM_DRIVER(NAME, T, MR, NR, MC, NC, KERNEL)                                                        \
+    /* apack: ceil(mc/MR) panels of (kc, MR) from op(A)[i0:i0+mc, p0:p0+kc] */                           \
+    static void NAME##_pack_a(T *restrict ap, bool ta, const T *A, int64_t lda, int64_t i0, int64_t mc,     \
+                              int64_t p0, int64_t kc) {                                                     \
+        for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {                                               \
+            int mr = (int)min64(MR, mc - r);                                                                \
+            if (ta) { /* A: (K, M), op(A)'s column k is contiguous */                                       \
+                for (int64_t k = 0; k < kc; k++) {                                                          \
+                    const T *src = A + (p0 + k) * lda + i0 + r;                                             \
+                    T *dst = ap + k * MR;                                                                   \
+                    for (int i = 0; i < mr; i++) dst[i] = src[i];                                           \
+                    for (int i = mr; i < MR; i++) dst[i] = 0;                                               \
+                }                                                                                           \
+            } else { /* A: (M, K), gather MR rows */                                                        \
+                for (int i = 0; i < MR; i++) {                                                              \
+                    if (i < mr) {                                                                           \
+                        const T *src = A + (i0 + r + i) * lda + p0;                                         \
+                        for (int64_t k = 0; k < kc; k++) ap[k * MR + i] = src[k];                           \
+                    } else {                                                                                \
+                        for (int64_t k = 0; k < kc; k++) ap[k * MR + i] = 0;                                \
+                    }                                                                                       \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+    /* bpack: ceil(nc/NR) panels of (kc, NR) from op(B)[p0:p0+kc, j0:j0+nc] */                           \
+    static void NAME##_pack_b(T *restrict bp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc,     \
+                              int64_t j0, int64_t nc) {                                                     \
+        for (int64_t s = 0; s < nc; s += NR, bp += kc * NR) {                                               \
+            int nr = (int)min64(NR, nc - s);                                                                \
+            if (!tb) { /* B: (K, N), op(B)'s row k is contiguous */                                         \
+                for (int64_t k = 0; k < kc; k++) {                                                          \
+                    const T *src = B + (p0 + k) * ldb + j0 + s;                                             \
+                    T *dst = bp + k * NR;                                                                   \
+                    for (int j = 0; j < nr; j++) dst[j] = src[j];                                           \
+                    for (int j = nr; j < NR; j++) dst[j] = 0;                                               \
+                }                                                                                           \
+            } else { /* B: (N, K), gather NR rows */                                                        \
+                for (int j = 0; j < NR; j++) {                                                              \
+                    if (j < nr) {                                                                           \
+                        const T *src = B + (j0 + s + j) * ldb + p0;                                         \
+                        for (int64_t k = 0; k < kc; k++) bp[k * NR + j] = src[k];                           \
+                    } else {                                                                                \
+                        for (int64_t k = 0; k < kc; k++) bp[k * NR + j] = 0;                                \
+                    }                                                                                       \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+    /* C[m0:m1, n0:n1] with the given buffers and block sizes (mcb % MR == 0, ncb % NR == 0) */            \
+    static void NAME##_rect(bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K,      \
+                            T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,        \
+                            int64_t ldc, T *apack, T *bpack, int64_t mcb, int64_t ncb) {                    \
+        for (int64_t jc = n0; jc < n1; jc += ncb) {                                                         \
+            int64_t nc = min64(ncb, n1 - jc);                                                               \
+            for (int64_t pc = 0; pc < K; pc += KC) {                                                        \
+                int64_t kc = min64(KC, K - pc);                                                             \
+                NAME##_pack_b(bpack, tb, B, ldb, pc, kc, jc, nc);                                           \
+                for (int64_t ic = m0; ic < m1; ic += mcb) {                                                 \
+                    int64_t mc = min64(mcb, m1 - ic);                                                       \
+                    NAME##_pack_a(apack, ta, A, lda, ic, mc, pc, kc);                                       \
+                    for (int64_t jr = 0; jr < nc; jr += NR)                                                 \
+                        for (int64_t ir = 0; ir < mc; ir += MR)                                             \
+                            KERNEL(kc, apack + ir * kc, bpack + jr * kc, C + (ic + ir) * ldc + jc + jr,     \
+                                   ldc, (int)min64(MR, mc - ir), (int)min64(NR, nc - jr), alpha, beta,      \
+                                   pc == 0);                                                                \
+                }                                                                                           \
+            }                                                                                               \
+        }                                                                                                   \
+    }                                                                                                       \
+    /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x NR tiles. */                   \
+    static void NAME##_share(int gi, int gj, int gm, int gn, bool ta, bool tb, int64_t M, int64_t N,        \
+                             int64_t K, T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta,  \
+                             T *C, int64_t ldc) {                                                           \
+        int64_t mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;                                             \
+        int64_t m0 = gi * mt / gm * MR, m1 = min64((gi + 1) * mt / gm * MR, M);                            \
+        int64_t n0 = gj * nt / gn * NR, n1 = min64((gj + 1) * nt / gn * NR, N);                            \
+        if (m0 >= m1 || n0 >= n1) return;                                                                   \
+        size_t bytes = (size_t)(MC + NC) * KC * sizeof(T);                                                  \
+        T *buf = nbi_alloc(bytes);                                                                          \
+        if (buf) {                                                                                          \
+            NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, buf,               \
+                        buf + (size_t)MC * KC, MC, NC);                                                     \
+            nbi_free(buf, bytes);                                                                           \
+        } else { /* out of memory: micro-panel buffers, same arithmetic */                                  \
+            _Alignas(64) T apack[MR * KC];                                                                  \
+            _Alignas(64) T bpack[NR * KC];                                                                  \
+            NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, apack, bpack, MR,  \
+                        NR);                                                                                \
+        }                                                                                                   \
+    }                                                                                                       \
+    void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,         \
+              const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                         \
+        if (M <= 0 || N <= 0) return;                                                                       \
+        if (K <= 0) { /* what the kernel would do with an all-zero accumulator */                         \
+            for (int64_t i = 0; i < M; i++)                                                                 \
+                for (int64_t j = 0; j < N; j++) {                                                           \
+                    T *c = C + i * ldc + j;                                                                 \
+                    *c = beta == 0 ? alpha * (T)0 : alpha * (T)0 + beta * *c;                               \
+                }                                                                                           \
+            return;                                                                                         \
+        }                                                                                                   \
+        int threads = 1;                                                                                    \
+        if ((double)M * (double)N * (double)K >= PARALLEL_MIN_WORK && !in_parallel())                   \
+            threads = max_threads();                                                                    \
+        int gm = 1, gn = 1;                                                                                 \
+        thread_grid(threads, (M + MR - 1) / MR, (N + NR - 1) / NR, &gm, &gn);                               \
+        if (gm * gn == 1) {                                                                                 \
+            NAME##_share(0, 0, 1, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                 \
+            return;                                                                                         \
+        }                                                                                                   \
+        _Pragma("omp parallel for schedule(static, 1) num_threads(gm * gn)")                                \
+        for (int t = 0; t < gm * gn; t++)                                                                   \
+            NAME##_share(t / gn, t % gn, gm, gn, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);      \
+    }
+
+#ifdef _OPENMP
+static int in_parallel(void) { return omp_in_parallel(); }
+static int max_threads(void) { return omp_get_max_threads(); }
+#else
+static int in_parallel(void) { return 0; }
+static int max_threads(void) { return 1; }
+#endif
+
+#if defined(__AVX512F__)
+#define SGEMM_MC 144
+#define SGEMM_NC 2048
+#define DGEMM_MC 96
+#define DGEMM_NC 1024
+#else
+#define SGEMM_MC 96
+#define SGEMM_NC 1024
+#define DGEMM_MC 96
+#define DGEMM_NC 512
+#endif
+
+GEMM_DRIVER(nbi_sgemm, float, NBI_SGEMM_MR, NBI_SGEMM_NR, SGEMM_MC, SGEMM_NC, nbi_sgemm_kernel)
+GEMM_DRIVER(nbi_dgemm, double, NBI_DGEMM_MR, NBI_DGEMM_NR, DGEMM_MC, DGEMM_NC, nbi_dgemm_kernel)

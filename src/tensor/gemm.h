@@ -1,0 +1,50 @@
+/* Private to the GEMM files (gemm*.c) and the GEMM test/benchmark: the
+ * register-blocked micro-kernels, their tile sizes, and the plain reference
+ * GEMM the fast one is tested against.
+ *
+ * A micro-kernel computes one MR x NR tile of C from packed panels:
+ *   ap: (kc, MR)  -- MR values of op(A)'s column k, for k = 0..kc-1
+ *   bp: (kc, NR)  -- NR values of op(B)'s row k
+ * Each element is accumulated from zero over k in increasing order with one
+ * fused multiply-add per k, then written as
+ *   first && beta == 0:  c = alpha * acc            (C not read)
+ *   first:               c = alpha * acc + beta * c
+ *   otherwise:           c = alpha * acc + c        (a later K block)
+ * Only the top-left m x n of the tile is stored (edge tiles); the padding of
+ * the panels is zero. The arithmetic of an element does not depend on where
+ * it sits in the tile, so tiling and threading never change the results. */
+#ifndef NABLA_GEMM_H
+#define NABLA_GEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#if defined(__AVX512F__)
+#define NBI_SGEMM_MR 12
+#define NBI_SGEMM_NR 32
+#define NBI_DGEMM_MR 12
+#define NBI_DGEMM_NR 16
+#else
+#define NBI_SGEMM_MR 6
+#define NBI_SGEMM_NR 16
+#define NBI_DGEMM_MR 6
+#define NBI_DGEMM_NR 8
+#endif
+
+/* K is always cut into blocks of this many (a constant, so the per-element
+ * summation order is fixed). */
+#define NBI_GEMM_KC 256
+
+void nbi_sgemm_kernel(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int m, int n,
+                      float alpha, float beta, bool first);
+void nbi_dgemm_kernel(int64_t kc, const double *ap, const double *bp, double *c, int64_t ldc, int m, int n,
+                      double alpha, double beta, bool first);
+
+/* The plain triple loop, single-threaded: c = alpha * sum_k a*b + beta * c,
+ * k increasing. Slow; for tests and benchmarks. */
+void nbi_sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void nbi_dgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
+                   int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+
+#endif
