@@ -1,0 +1,208 @@
+/* The internal GEMM (nbi_sgemm / nbi_dgemm): the fast packed kernel against
+ * the plain reference triple loop (nbi_*gemm_ref) for every transpose case,
+ * alpha/beta, odd and edge sizes, padded leading dimensions; exact equality
+ * on integer data (where any summation order gives the same bits); and
+ * bitwise determinism across thread counts and inside a parallel region. */
+#include "testutil.h"
+
+#include "tensor/gemm.h"
+#include "tensor/internal.h"
+
+#include <float.h>
+#include <omp.h>
+#include <stdlib.h>
+
+/* xorshift64*, uniform in [-1, 1), or small integers in [-3, 3] when ints. */
+static uint64_t rng_state;
+static double next_value(bool ints) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    uint64_t r = rng_state * 2685821657736338717ull;
+    if (ints) return (double)(int)(r >> 61) - 3.0; /* 0..7 -> -3..4, clamp below */
+    return (double)(r >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+#define SENTINEL 1234.5
+
+typedef struct {
+    bool ta, tb;
+    int64_t M, N, K;
+    int64_t pad; /* extra columns in every leading dimension */
+    double alpha, beta;
+    bool ints;   /* integer data: results must be exact */
+} gemm_case;
+
+/* Run one case in type T: C from the fast GEMM vs the reference, with the
+ * error bound of a reordered sum, gamma_(K+2) * (|alpha| sum|a||b| + |beta c|),
+ * or exact for integer data. The padding columns of C must be untouched. */
+#define CHECK_CASE(NAME, T, FAST, REF, EPS)                                                                    \
+    static void NAME(const gemm_case *g) {                                                                     \
+        int64_t ar = g->ta ? g->K : g->M, ac = g->ta ? g->M : g->K; /* A stored (ar, ac) */                  \
+        int64_t br = g->tb ? g->N : g->K, bc = g->tb ? g->K : g->N;                                           \
+        int64_t lda = ac + g->pad, ldb = bc + g->pad, ldc = g->N + g->pad;                                    \
+        T *A = malloc(sizeof(T) * (size_t)(ar * lda + 1)), *B = malloc(sizeof(T) * (size_t)(br * ldb + 1));   \
+        T *C = malloc(sizeof(T) * (size_t)(g->M * ldc + 1)), *R = malloc(sizeof(T) * (size_t)(g->M * ldc + 1)); \
+        T *C0 = malloc(sizeof(T) * (size_t)(g->M * ldc + 1));                                                 \
+        for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)(i % lda < ac ? fmin(next_value(g->ints), 3) : NAN);  \
+        for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)(i % ldb < bc ? fmin(next_value(g->ints), 3) : NAN);  \
+        for (int64_t i = 0; i < g->M * ldc; i++) {                                                            \
+            /* beta == 0 must not read C: NaN there would poison the result */                                \
+            C0[i] = (T)(i % ldc >= g->N ? SENTINEL : g->beta == 0 ? NAN : fmin(next_value(g->ints), 3));      \
+            C[i] = R[i] = C0[i];                                                                              \
+        }                                                                                                     \
+        T alpha = (T)g->alpha, beta = (T)g->beta;                                                             \
+        FAST(g->ta, g->tb, g->M, g->N, g->K, alpha, A, lda, B, ldb, beta, C, ldc);                            \
+        REF(g->ta, g->tb, g->M, g->N, g->K, alpha, A, lda, B, ldb, beta, R, ldc);                             \
+        for (int64_t i = 0; i < g->M; i++)                                                                    \
+            for (int64_t j = 0; j < ldc; j++) {                                                               \
+                T c = C[i * ldc + j], r = R[i * ldc + j];                                                     \
+                if (j >= g->N) {                                                                              \
+                    ck_assert_msg(c == (T)SENTINEL, "padding of C written at (%lld, %lld)", (long long)i,    \
+                                  (long long)j);                                                              \
+                    continue;                                                                                 \
+                }                                                                                             \
+                double bound = 0;                                                                             \
+                if (!g->ints) {                                                                               \
+                    double s = 0;                                                                             \
+                    for (int64_t k = 0; k < g->K; k++) {                                                      \
+                        double a = g->ta ? A[k * lda + i] : A[i * lda + k];                                   \
+                        double b = g->tb ? B[j * ldb + k] : B[k * ldb + j];                                   \
+                        s += fabs(a * b);                                                                     \
+                    }                                                                                         \
+                    double c0 = g->beta == 0 ? 0 : fabs((double)C0[i * ldc + j]);                             \
+                    bound = 2.0 * (double)(g->K + 3) * EPS * (fabs(g->alpha) * s + fabs(g->beta) * c0);       \
+                }                                                                                             \
+                ck_assert_msg(isfinite(c) && fabs((double)c - (double)r) <= bound,                            \
+                              "%s ta=%d tb=%d M=%lld N=%lld K=%lld pad=%lld alpha=%g beta=%g: C[%lld,%lld] = " \
+                              "%.17g, reference %.17g (bound %.3g)",                                          \
+                              #T, g->ta, g->tb, (long long)g->M, (long long)g->N, (long long)g->K,            \
+                              (long long)g->pad, g->alpha, g->beta, (long long)i, (long long)j, (double)c,    \
+                              (double)r, bound);                                                              \
+            }                                                                                                 \
+        free(A);                                                                                              \
+        free(B);                                                                                              \
+        free(C);                                                                                              \
+        free(R);                                                                                              \
+        free(C0);                                                                                             \
+    }
+
+CHECK_CASE(check_f32, float, nbi_sgemm, nbi_sgemm_ref, (double)FLT_EPSILON)
+CHECK_CASE(check_f64, double, nbi_dgemm, nbi_dgemm_ref, DBL_EPSILON)
+
+/* Sizes around the tile (12 x 32 / 12 x 16) and block (KC = 256, MC 96/144)
+ * edges, degenerate dimensions of 1, and mixes of odd sizes. */
+static const int64_t triples[][3] = {
+    {1, 1, 1},    {1, 7, 17},   {7, 1, 33},   {17, 33, 1},  {33, 65, 7},   {65, 17, 127}, {127, 33, 65},
+    {7, 127, 17}, {1, 127, 65}, {127, 1, 33}, {13, 31, 2},  {12, 32, 256}, {12, 33, 257}, {25, 15, 300},
+    {145, 70, 40}, {100, 40, 513}, {3, 2100, 5}, {64, 676, 9},
+};
+static const double alphabeta[][2] = {{1, 0}, {0.75, 0}, {1, 1}, {-1.5, 0.25}};
+
+static void sweep(bool dbl, bool ints) {
+    rng_state = 0x9e3779b97f4a7c15ull;
+    int n = (int)(sizeof triples / sizeof triples[0]);
+    for (int t = 0; t < n; t++)
+        for (int tr = 0; tr < 4; tr++) {
+            gemm_case g = {.ta = tr & 1, .tb = tr >> 1, .M = triples[t][0], .N = triples[t][1],
+                           .K = triples[t][2], .pad = (t + tr) % 3 == 0 ? 0 : 1 + t % 5, .ints = ints};
+            const double *ab = alphabeta[(t + tr) % 4];
+            g.alpha = ab[0];
+            g.beta = ab[1];
+            if (ints && g.alpha != 1 && g.alpha != -1.5) g.alpha = 2; /* keep integer data exact */
+            if (dbl) check_f64(&g);
+            else check_f32(&g);
+        }
+}
+
+START_TEST(test_f32_vs_reference) { sweep(false, false); }
+END_TEST
+
+START_TEST(test_f64_vs_reference) { sweep(true, false); }
+END_TEST
+
+/* Integer data: every partial sum is exact, so the order cannot matter and
+ * fast must equal reference bit for bit (bound 0). */
+START_TEST(test_exact_on_integers) {
+    sweep(false, true);
+    sweep(true, true);
+}
+END_TEST
+
+START_TEST(test_k_zero_and_empty) {
+    float C[6] = {1, 2, 3, 4, 5, 6}, A[1] = {0}, B[1] = {0};
+    nbi_sgemm(false, false, 2, 3, 0, 1, A, 1, B, 3, 2, C, 3); /* C = 2 C */
+    for (int i = 0; i < 6; i++) ck_assert(C[i] == 2 * (i + 1));
+    for (int i = 0; i < 6; i++) C[i] = NAN;
+    nbi_sgemm(false, false, 2, 3, 0, 1, A, 1, B, 3, 0, C, 3); /* beta 0: zeros, C not read */
+    for (int i = 0; i < 6; i++) ck_assert(C[i] == 0);
+    nbi_sgemm(false, false, 0, 3, 4, 1, A, 4, B, 3, 0, C, 3); /* M = 0: nothing to do */
+    nbi_sgemm(false, false, 2, 0, 4, 1, A, 4, B, 3, 0, C, 3);
+    for (int i = 0; i < 6; i++) ck_assert(C[i] == 0);
+}
+END_TEST
+
+/* Determinism: big enough to be threaded and to span several K slices and
+ * M/N blocks; 1 vs 2 threads, and a loop of independent products run inside
+ * an omp parallel for (single-threaded GEMMs) vs one by one outside. */
+#define BATCH 3
+#define DETERMINISM(NAME, T, GEMM)                                                                            \
+    static void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {                                     \
+        size_t na = (size_t)(M * K), nb = (size_t)(K * N), nc = (size_t)(M * N);                              \
+        T *A = malloc(sizeof(T) * na * BATCH), *B = malloc(sizeof(T) * nb * BATCH);                           \
+        T *C1 = malloc(sizeof(T) * nc * BATCH), *C2 = malloc(sizeof(T) * nc * BATCH);                         \
+        T *C3 = malloc(sizeof(T) * nc * BATCH);                                                               \
+        for (size_t i = 0; i < na * BATCH; i++) A[i] = (T)next_value(false);                                  \
+        for (size_t i = 0; i < nb * BATCH; i++) B[i] = (T)next_value(false);                                  \
+        for (size_t i = 0; i < nc * BATCH; i++) C1[i] = C2[i] = C3[i] = (T)next_value(false);                 \
+        int64_t lda = ta ? M : K, ldb = tb ? K : N;                                                           \
+        T alpha = (T)0.7, beta = (T)-0.3;                                                                     \
+        int saved = nb_get_num_threads();                                                                     \
+        NBT_OK(nb_set_num_threads(1));                                                                        \
+        for (int b = 0; b < BATCH; b++)                                                                       \
+            GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C1 + b * nc, N);             \
+        NBT_OK(nb_set_num_threads(2));                                                                        \
+        for (int b = 0; b < BATCH; b++)                                                                       \
+            GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C2 + b * nc, N);             \
+        _Pragma("omp parallel for schedule(static)")                                                          \
+        for (int b = 0; b < BATCH; b++)                                                                       \
+            GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C3 + b * nc, N);             \
+        NBT_OK(nb_set_num_threads(saved));                                                                    \
+        ck_assert_msg(memcmp(C1, C2, sizeof(T) * nc * BATCH) == 0, "%s: 1 vs 2 threads differ", #T);         \
+        ck_assert_msg(memcmp(C1, C3, sizeof(T) * nc * BATCH) == 0, "%s: inside vs outside a parallel region", \
+                      #T);                                                                                    \
+        free(A);                                                                                              \
+        free(B);                                                                                              \
+        free(C1);                                                                                             \
+        free(C2);                                                                                             \
+        free(C3);                                                                                             \
+    }
+
+DETERMINISM(determinism_f32, float, nbi_sgemm)
+DETERMINISM(determinism_f64, double, nbi_dgemm)
+
+START_TEST(test_deterministic) {
+    rng_state = 42;
+    for (int tr = 0; tr < 4; tr++) {
+        determinism_f32(tr & 1, tr >> 1, 157, 301, 530);
+        determinism_f64(tr & 1, tr >> 1, 157, 301, 530);
+    }
+    determinism_f32(false, false, 64, 2200, 300); /* more than one NC block */
+    determinism_f64(false, true, 40, 1100, 70);
+}
+END_TEST
+
+static Suite *gemm_suite(void) {
+    Suite *s = suite_create("gemm");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_f32_vs_reference);
+    tcase_add_test(tc, test_f64_vs_reference);
+    tcase_add_test(tc, test_exact_on_integers);
+    tcase_add_test(tc, test_k_zero_and_empty);
+    tcase_add_test(tc, test_deterministic);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return nbt_run_suite(gemm_suite()); }
