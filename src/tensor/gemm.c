@@ -7,8 +7,9 @@
  *         for each NR-wide micro-panel of bpack   (jr)  stays in L1/L2
  *           for each MR-tall micro-panel of apack (ir)  micro-kernel (gemm_kernel.c)
  *
- * Packing makes every operand layout (the four transpose cases, any leading
- * dimension) look the same to the kernel and pads edges with zeros.
+ * Packing (gemm_pack.c) makes every operand layout (the four transpose cases,
+ * any leading dimension) look the same to the kernel and pads edges with
+ * zeros.
  *
  * Determinism: K is never split between threads, and is cut into slices of
  * the constant NBI_GEMM_KC, so each element of C is always the same sequence
@@ -55,55 +56,7 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int *gm, int *gn) {
     }
 }
 
-#define GEMM_DRIVER(NAME, T, MR, NR, MC, NC, KERNEL)                                                        \
-    /* apack: ceil(mc/MR) panels of (kc, MR) from op(A)[i0:i0+mc, p0:p0+kc] */                           \
-    static void NAME##_pack_a(T *restrict ap, bool ta, const T *A, int64_t lda, int64_t i0, int64_t mc,     \
-                              int64_t p0, int64_t kc) {                                                     \
-        for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {                                               \
-            int mr = (int)min64(MR, mc - r);                                                                \
-            if (ta) { /* A: (K, M), op(A)'s column k is contiguous */                                       \
-                for (int64_t k = 0; k < kc; k++) {                                                          \
-                    const T *src = A + (p0 + k) * lda + i0 + r;                                             \
-                    T *dst = ap + k * MR;                                                                   \
-                    for (int i = 0; i < mr; i++) dst[i] = src[i];                                           \
-                    for (int i = mr; i < MR; i++) dst[i] = 0;                                               \
-                }                                                                                           \
-            } else { /* A: (M, K), gather MR rows */                                                        \
-                for (int i = 0; i < MR; i++) {                                                              \
-                    if (i < mr) {                                                                           \
-                        const T *src = A + (i0 + r + i) * lda + p0;                                         \
-                        for (int64_t k = 0; k < kc; k++) ap[k * MR + i] = src[k];                           \
-                    } else {                                                                                \
-                        for (int64_t k = 0; k < kc; k++) ap[k * MR + i] = 0;                                \
-                    }                                                                                       \
-                }                                                                                           \
-            }                                                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
-    /* bpack: ceil(nc/NR) panels of (kc, NR) from op(B)[p0:p0+kc, j0:j0+nc] */                           \
-    static void NAME##_pack_b(T *restrict bp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc,     \
-                              int64_t j0, int64_t nc) {                                                     \
-        for (int64_t s = 0; s < nc; s += NR, bp += kc * NR) {                                               \
-            int nr = (int)min64(NR, nc - s);                                                                \
-            if (!tb) { /* B: (K, N), op(B)'s row k is contiguous */                                         \
-                for (int64_t k = 0; k < kc; k++) {                                                          \
-                    const T *src = B + (p0 + k) * ldb + j0 + s;                                             \
-                    T *dst = bp + k * NR;                                                                   \
-                    for (int j = 0; j < nr; j++) dst[j] = src[j];                                           \
-                    for (int j = nr; j < NR; j++) dst[j] = 0;                                               \
-                }                                                                                           \
-            } else { /* B: (N, K), gather NR rows */                                                        \
-                for (int j = 0; j < NR; j++) {                                                              \
-                    if (j < nr) {                                                                           \
-                        const T *src = B + (j0 + s + j) * ldb + p0;                                         \
-                        for (int64_t k = 0; k < kc; k++) bp[k * NR + j] = src[k];                           \
-                    } else {                                                                                \
-                        for (int64_t k = 0; k < kc; k++) bp[k * NR + j] = 0;                                \
-                    }                                                                                       \
-                }                                                                                           \
-            }                                                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
+#define GEMM_DRIVER(NAME, T, MR, NR, MC, NC, KERNEL, PACK_A, PACK_B)                                                        \
     /* C[m0:m1, n0:n1] with the given buffers and block sizes (mcb % MR == 0, ncb % NR == 0) */            \
     static void NAME##_rect(bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K,      \
                             T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,        \
@@ -112,10 +65,10 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int *gm, int *gn) {
             int64_t nc = min64(ncb, n1 - jc);                                                               \
             for (int64_t pc = 0; pc < K; pc += KC) {                                                        \
                 int64_t kc = min64(KC, K - pc);                                                             \
-                NAME##_pack_b(bpack, tb, B, ldb, pc, kc, jc, nc);                                           \
+                PACK_B(bpack, tb, B, ldb, pc, kc, jc, nc);                                           \
                 for (int64_t ic = m0; ic < m1; ic += mcb) {                                                 \
                     int64_t mc = min64(mcb, m1 - ic);                                                       \
-                    NAME##_pack_a(apack, ta, A, lda, ic, mc, pc, kc);                                       \
+                    PACK_A(apack, ta, A, lda, ic, mc, pc, kc);                                       \
                     for (int64_t jr = 0; jr < nc; jr += NR)                                                 \
                         for (int64_t ir = 0; ir < mc; ir += MR)                                             \
                             KERNEL(kc, apack + ir * kc, bpack + jr * kc, C + (ic + ir) * ldc + jc + jr,     \
@@ -191,5 +144,7 @@ static int max_threads(void) { return 1; }
 #define DGEMM_NC 512
 #endif
 
-GEMM_DRIVER(nbi_sgemm, float, NBI_SGEMM_MR, NBI_SGEMM_NR, SGEMM_MC, SGEMM_NC, nbi_sgemm_kernel)
-GEMM_DRIVER(nbi_dgemm, double, NBI_DGEMM_MR, NBI_DGEMM_NR, DGEMM_MC, DGEMM_NC, nbi_dgemm_kernel)
+GEMM_DRIVER(nbi_sgemm, float, NBI_SGEMM_MR, NBI_SGEMM_NR, SGEMM_MC, SGEMM_NC, nbi_sgemm_kernel, nbi_sgemm_pack_a,
+            nbi_sgemm_pack_b)
+GEMM_DRIVER(nbi_dgemm, double, NBI_DGEMM_MR, NBI_DGEMM_NR, DGEMM_MC, DGEMM_NC, nbi_dgemm_kernel, nbi_dgemm_pack_a,
+            nbi_dgemm_pack_b)

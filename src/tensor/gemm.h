@@ -40,6 +40,19 @@ void nbi_sgemm_kernel(int64_t kc, const float *ap, const float *bp, float *c, in
 void nbi_dgemm_kernel(int64_t kc, const double *ap, const double *bp, double *c, int64_t ldc, int m, int n,
                       double alpha, double beta, bool first);
 
+/* Packing (gemm_pack.c), zero-padded to whole panels:
+ *   apack: ceil(mc/MR) panels (kc, MR) of op(A)[i0:i0+mc, p0:p0+kc]
+ *   bpack: ceil(nc/NR) panels (kc, NR) of op(B)[p0:p0+kc, j0:j0+nc]
+ * bpack must be 64-byte aligned (the kernel loads it aligned). */
+void nbi_sgemm_pack_a(float *restrict ap, bool trans_a, const float *A, int64_t lda, int64_t i0, int64_t mc,
+                      int64_t p0, int64_t kc);
+void nbi_sgemm_pack_b(float *restrict bp, bool trans_b, const float *B, int64_t ldb, int64_t p0, int64_t kc,
+                      int64_t j0, int64_t nc);
+void nbi_dgemm_pack_a(double *restrict ap, bool trans_a, const double *A, int64_t lda, int64_t i0, int64_t mc,
+                      int64_t p0, int64_t kc);
+void nbi_dgemm_pack_b(double *restrict bp, bool trans_b, const double *B, int64_t ldb, int64_t p0, int64_t kc,
+                      int64_t j0, int64_t nc);
+
 /* The plain triple loop, single-threaded: c = alpha * sum_k a*b + beta * c,
  * k increasing. Slow; for tests and benchmarks. */
 void nbi_sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
