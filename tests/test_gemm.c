@@ -90,12 +90,14 @@ typedef struct {
 CHECK_CASE(check_f32, float, nbi_sgemm, nbi_sgemm_ref, (double)FLT_EPSILON)
 CHECK_CASE(check_f64, double, nbi_dgemm, nbi_dgemm_ref, DBL_EPSILON)
 
-/* Sizes around the tile (12 x 32 / 12 x 16) and block (KC = 256, MC 96/144)
- * edges, degenerate dimensions of 1, and mixes of odd sizes. */
+/* Sizes around the tile (8 x 48 float, 8 x 24 double, and the 12 x 32 /
+ * 12 x 16 used before), K-slice (256), row-block (128 / 96) and column-block
+ * (2064 / 1032) edges, degenerate dimensions of 1, and mixes of odd sizes. */
 static const int64_t triples[][3] = {
     {1, 1, 1},    {1, 7, 17},   {7, 1, 33},   {17, 33, 1},  {33, 65, 7},   {65, 17, 127}, {127, 33, 65},
     {7, 127, 17}, {1, 127, 65}, {127, 1, 33}, {13, 31, 2},  {12, 32, 256}, {12, 33, 257}, {25, 15, 300},
-    {145, 70, 40}, {100, 40, 513}, {3, 2100, 5}, {64, 676, 9},
+    {145, 70, 40}, {100, 40, 513}, {3, 2100, 5}, {64, 676, 9}, {8, 48, 256}, {9, 49, 255},
+    {16, 24, 64},  {130, 50, 30}, {97, 25, 3},
 };
 static const double alphabeta[][2] = {{1, 0}, {0.75, 0}, {1, 1}, {-1.5, 0.25}};
 

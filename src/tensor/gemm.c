@@ -132,17 +132,13 @@ static int in_parallel(void) { return 0; }
 static int max_threads(void) { return 1; }
 #endif
 
-#if defined(__AVX512F__)
-#define SGEMM_MC 144
-#define SGEMM_NC 2048
-#define DGEMM_MC 96
-#define DGEMM_NC 1024
-#else
-#define SGEMM_MC 96
-#define SGEMM_NC 1024
-#define DGEMM_MC 96
-#define DGEMM_NC 512
-#endif
+/* Block sizes, whole tiles: an MC x KC block of A (~128 KiB float) sits in
+ * L2 next to the micro-panel of B being reused; the KC x NC block of B
+ * (~2 MiB float) in L3. */
+#define SGEMM_MC (16 * NBI_SGEMM_MR)
+#define SGEMM_NC (43 * NBI_SGEMM_NR)
+#define DGEMM_MC (12 * NBI_DGEMM_MR)
+#define DGEMM_NC (43 * NBI_DGEMM_NR)
 
 GEMM_DRIVER(nbi_sgemm, float, NBI_SGEMM_MR, NBI_SGEMM_NR, SGEMM_MC, SGEMM_NC, nbi_sgemm_kernel, nbi_sgemm_pack_a,
             nbi_sgemm_pack_b)

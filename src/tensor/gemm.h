@@ -20,10 +20,15 @@
 #include <stdint.h>
 
 #if defined(__AVX512F__)
-#define NBI_SGEMM_MR 12
-#define NBI_SGEMM_NR 32
-#define NBI_DGEMM_MR 12
-#define NBI_DGEMM_NR 16
+/* 8 rows x 3 vectors: 24 accumulators; M = 32, 64 (conv channels) are whole
+ * tiles. 12 x 32 was as fast on large squares but 5-20% slower on the conv
+ * shapes (bench/README.md). Overridable only for tuning experiments. */
+#ifndef NBI_SGEMM_MR
+#define NBI_SGEMM_MR 8
+#define NBI_SGEMM_NR 48
+#define NBI_DGEMM_MR 8
+#define NBI_DGEMM_NR 24
+#endif
 #else
 #define NBI_SGEMM_MR 6
 #define NBI_SGEMM_NR 16
@@ -33,7 +38,9 @@
 
 /* K is always cut into blocks of this many (a constant, so the per-element
  * summation order is fixed). */
+#ifndef NBI_GEMM_KC
 #define NBI_GEMM_KC 256
+#endif
 
 void nbi_sgemm_kernel(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int m, int n,
                       float alpha, float beta, bool first);

@@ -15,45 +15,45 @@
 /* Lane mask of the first n (clamped to 0..w) of w lanes. */
 static inline uint32_t lanes(int n, int w) { return n <= 0 ? 0u : n >= w ? (1u << w) - 1 : (1u << n) - 1; }
 
-#define AVX512_KERNEL(NAME, T, V, W, MR, MASK, SET1, ZERO, LOAD, FMADD, MUL, MASKZ_LOAD, MASK_STORE)           \
+#define AVX512_KERNEL(NAME, T, V, W, MR, NR, MASK, SET1, ZERO, LOAD, FMADD, MUL, MASKZ_LOAD, MASK_STORE)       \
     void NAME(int64_t kc, const T *restrict ap, const T *restrict bp, T *c, int64_t ldc, int m, int n, T alpha, \
               T beta, bool first) {                                                                          \
-        V acc0[MR], acc1[MR];                                                                                \
-        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = ZERO();                     \
+        enum { NV = NR / W };                                                                                \
+        V acc[MR][NV];                                                                                       \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                                \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = ZERO();                         \
         for (int64_t k = 0; k < kc; k++) {                                                                   \
-            V b0 = LOAD(bp), b1 = LOAD(bp + W);                                                              \
+            V b[NV];                                                                                         \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] = LOAD(bp + v * W);                    \
             _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                          \
                 V a = SET1(ap[i]);                                                                           \
-                acc0[i] = FMADD(a, b0, acc0[i]);                                                             \
-                acc1[i] = FMADD(a, b1, acc1[i]);                                                             \
+                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = FMADD(a, b[v], acc[i][v]);  \
             }                                                                                                \
             ap += MR;                                                                                        \
-            bp += 2 * W;                                                                                     \
+            bp += NR;                                                                                        \
         }                                                                                                    \
-        MASK m0 = (MASK)lanes(n, W), m1 = (MASK)lanes(n - W, W);                                             \
+        MASK mask[NV];                                                                                       \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) mask[v] = (MASK)lanes(n - v * W, W);            \
         V va = SET1(alpha), vb = SET1(beta);                                                                 \
         _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                              \
             if (i >= m) break;                                                                               \
             T *row = c + i * ldc;                                                                            \
-            V r0, r1;                                                                                        \
-            if (first && beta == 0) {                                                                        \
-                r0 = MUL(va, acc0[i]);                                                                       \
-                r1 = MUL(va, acc1[i]);                                                                       \
-            } else if (first) {                                                                              \
-                r0 = FMADD(va, acc0[i], MUL(vb, MASKZ_LOAD(m0, row)));                                       \
-                r1 = FMADD(va, acc1[i], MUL(vb, MASKZ_LOAD(m1, row + W)));                                   \
-            } else {                                                                                         \
-                r0 = FMADD(va, acc0[i], MASKZ_LOAD(m0, row));                                                \
-                r1 = FMADD(va, acc1[i], MASKZ_LOAD(m1, row + W));                                            \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {                                           \
+                V r;                                                                                         \
+                if (first && beta == 0)                                                                      \
+                    r = MUL(va, acc[i][v]);                                                                  \
+                else if (first)                                                                              \
+                    r = FMADD(va, acc[i][v], MUL(vb, MASKZ_LOAD(mask[v], row + v * W)));                     \
+                else                                                                                         \
+                    r = FMADD(va, acc[i][v], MASKZ_LOAD(mask[v], row + v * W));                              \
+                MASK_STORE(row + v * W, mask[v], r);                                                         \
             }                                                                                                \
-            MASK_STORE(row, m0, r0);                                                                         \
-            MASK_STORE(row + W, m1, r1);                                                                     \
         }                                                                                                    \
     }
 
-AVX512_KERNEL(nbi_sgemm_kernel, float, __m512, 16, NBI_SGEMM_MR, __mmask16, _mm512_set1_ps, _mm512_setzero_ps,
+AVX512_KERNEL(nbi_sgemm_kernel, float, __m512, 16, NBI_SGEMM_MR, NBI_SGEMM_NR, __mmask16, _mm512_set1_ps, _mm512_setzero_ps,
               _mm512_load_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
-AVX512_KERNEL(nbi_dgemm_kernel, double, __m512d, 8, NBI_DGEMM_MR, __mmask8, _mm512_set1_pd, _mm512_setzero_pd,
+AVX512_KERNEL(nbi_dgemm_kernel, double, __m512d, 8, NBI_DGEMM_MR, NBI_DGEMM_NR, __mmask8, _mm512_set1_pd, _mm512_setzero_pd,
               _mm512_load_pd, _mm512_fmadd_pd, _mm512_mul_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
 
 #else /* portable */

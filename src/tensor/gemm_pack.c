@@ -22,7 +22,7 @@ static inline __mmask16 first16(int64_t n) {
 }
 
 /* r[i] := column i of the 16x16 matrix whose rows were r[0..15]. */
-static inline void transpose16(__m512 r[16]) {
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
     __m512 t[16];
     for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
@@ -49,7 +49,7 @@ static inline void transpose16(__m512 r[16]) {
 }
 
 /* r[i] := column i of the 8x8 matrix whose rows were r[0..7]. */
-static inline void transpose8(__m512d r[8]) {
+static inline __attribute__((always_inline)) void transpose8(__m512d r[8]) {
     __m512d t[8];
     for (int i = 0; i < 4; i++) { /* t[2p+q], 128-bit lane L: rows 2p, 2p+1 of column 2L+q */
         t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
@@ -68,7 +68,7 @@ static inline void transpose8(__m512d r[8]) {
 
 /* dst + c*dst_stride (c < ncols) := the first `store` lanes of column c of
  * src's rows 0..nrows-1 (each ncols long, rows nrows.. read as zero). */
-static inline void pack_cols_f32(float *dst, int64_t dst_stride, __mmask16 store, const float *src, int64_t ld,
+static inline __attribute__((always_inline)) void pack_cols_f32(float *dst, int64_t dst_stride, __mmask16 store, const float *src, int64_t ld,
                                  int64_t nrows, int64_t ncols) {
     __m512 r[16];
     __mmask16 m = first16(ncols);
@@ -77,7 +77,7 @@ static inline void pack_cols_f32(float *dst, int64_t dst_stride, __mmask16 store
     for (int c = 0; c < ncols; c++) _mm512_mask_storeu_ps(dst + c * dst_stride, store, r[c]);
 }
 
-static inline void pack_cols_f64(double *dst, int64_t dst_stride, __mmask8 store, const double *src, int64_t ld,
+static inline __attribute__((always_inline)) void pack_cols_f64(double *dst, int64_t dst_stride, __mmask8 store, const double *src, int64_t ld,
                                  int64_t nrows, int64_t ncols) {
     __m512d r[8];
     __mmask8 m = (__mmask8)first16(ncols < 8 ? ncols : 8);
@@ -89,6 +89,7 @@ static inline void pack_cols_f64(double *dst, int64_t dst_stride, __mmask8 store
 void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
                       int64_t kc) {
     enum { MR = NBI_SGEMM_MR };
+    _Static_assert(NBI_SGEMM_MR <= 16, "a float A panel row is at most one vector");
     const __mmask16 all = first16(MR);
     for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {
         int64_t mr = min64(MR, mc - r);
@@ -105,25 +106,22 @@ void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A, int64_t lda, 
 
 void nbi_sgemm_pack_b(float *restrict bp, bool tb, const float *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
                       int64_t nc) {
-    enum { NR = NBI_SGEMM_NR }; /* two vectors */
+    enum { NR = NBI_SGEMM_NR };
+    _Static_assert(NBI_SGEMM_NR % 16 == 0, "a float B panel row is whole vectors");
     for (int64_t s = 0; s < nc; s += NR, bp += kc * NR) {
         int64_t nr = min64(NR, nc - s);
-        if (!tb) { /* B: (K, N), op(B)'s row k is contiguous */
-            const float *src = B + p0 * ldb + j0 + s;
-            __mmask16 m0 = first16(nr), m1 = first16(nr - 16);
-            for (int64_t k = 0; k < kc; k++) {
-                _mm512_store_ps(bp + k * NR, _mm512_maskz_loadu_ps(m0, src + k * ldb));
-                _mm512_store_ps(bp + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + k * ldb + 16));
-            }
-        } else { /* B: (N, K): transpose 16 rows (columns of op(B)) at a time */
-            for (int g = 0; g < 2; g++) {
-                if (nr <= 16 * g) { /* padding columns */
-                    for (int64_t k = 0; k < kc; k++) _mm512_store_ps(bp + k * NR + 16 * g, _mm512_setzero_ps());
-                    continue;
-                }
+        for (int g = 0; g < NR / 16; g++) {
+            float *dst = bp + 16 * g;
+            if (nr <= 16 * g) { /* padding columns */
+                for (int64_t k = 0; k < kc; k++) _mm512_store_ps(dst + k * NR, _mm512_setzero_ps());
+            } else if (!tb) { /* B: (K, N), op(B)'s row k is contiguous */
+                const float *src = B + p0 * ldb + j0 + s + 16 * g;
+                __mmask16 m = first16(nr - 16 * g);
+                for (int64_t k = 0; k < kc; k++) _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m, src + k * ldb));
+            } else { /* B: (N, K): transpose 16 rows (columns of op(B)) at a time */
                 const float *src = B + (j0 + s + 16 * g) * ldb + p0;
                 for (int64_t k = 0; k < kc; k += 16)
-                    pack_cols_f32(bp + k * NR + 16 * g, NR, 0xFFFF, src + k, ldb, nr - 16 * g, min64(16, kc - k));
+                    pack_cols_f32(dst + k * NR, NR, 0xFFFF, src + k, ldb, nr - 16 * g, min64(16, kc - k));
             }
         }
     }
@@ -131,27 +129,22 @@ void nbi_sgemm_pack_b(float *restrict bp, bool tb, const float *B, int64_t ldb, 
 
 void nbi_dgemm_pack_a(double *restrict ap, bool ta, const double *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
                       int64_t kc) {
-    enum { MR = NBI_DGEMM_MR }; /* 8 + 4 lanes */
-    _Static_assert(NBI_DGEMM_MR > 8 && NBI_DGEMM_MR <= 16, "double A panel is one full and one partial vector");
-    const __mmask8 hi = (__mmask8)first16(MR - 8);
+    enum { MR = NBI_DGEMM_MR }; /* groups of 8 rows, the last maybe partial */
     for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {
         int64_t mr = min64(MR, mc - r);
-        if (ta) {
-            const double *src = A + p0 * lda + i0 + r;
-            __mmask8 m0 = (__mmask8)first16(mr < 8 ? mr : 8), m1 = (__mmask8)first16(mr - 8);
-            for (int64_t k = 0; k < kc; k++) {
-                _mm512_storeu_pd(ap + k * MR, _mm512_maskz_loadu_pd(m0, src + k * lda));
-                _mm512_mask_storeu_pd(ap + k * MR + 8, hi, _mm512_maskz_loadu_pd(m1, src + k * lda + 8));
-            }
-        } else {
-            for (int g = 0; g < 2; g++) {
-                if (mr <= 8 * g) { /* padding rows */
-                    for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_pd(ap + k * MR + 8, hi, _mm512_setzero_pd());
-                    continue;
-                }
+        for (int g = 0; g < (MR + 7) / 8; g++) {
+            double *dst = ap + 8 * g;
+            __mmask8 store = (__mmask8)first16(MR - 8 * g < 8 ? MR - 8 * g : 8);
+            if (mr <= 8 * g) { /* padding rows */
+                for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_pd(dst + k * MR, store, _mm512_setzero_pd());
+            } else if (ta) {
+                const double *src = A + p0 * lda + i0 + r + 8 * g;
+                __mmask8 m = (__mmask8)first16(mr - 8 * g < 8 ? mr - 8 * g : 8);
+                for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_pd(dst + k * MR, store, _mm512_maskz_loadu_pd(m, src + k * lda));
+            } else {
                 const double *src = A + (i0 + r + 8 * g) * lda + p0;
                 for (int64_t k = 0; k < kc; k += 8)
-                    pack_cols_f64(ap + k * MR + 8 * g, MR, g ? hi : 0xFF, src + k, lda, mr - 8 * g, min64(8, kc - k));
+                    pack_cols_f64(dst + k * MR, MR, store, src + k, lda, mr - 8 * g, min64(8, kc - k));
             }
         }
     }
@@ -159,25 +152,22 @@ void nbi_dgemm_pack_a(double *restrict ap, bool ta, const double *A, int64_t lda
 
 void nbi_dgemm_pack_b(double *restrict bp, bool tb, const double *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
                       int64_t nc) {
-    enum { NR = NBI_DGEMM_NR }; /* two vectors */
+    enum { NR = NBI_DGEMM_NR };
+    _Static_assert(NBI_DGEMM_NR % 8 == 0, "a double B panel row is whole vectors");
     for (int64_t s = 0; s < nc; s += NR, bp += kc * NR) {
         int64_t nr = min64(NR, nc - s);
-        if (!tb) {
-            const double *src = B + p0 * ldb + j0 + s;
-            __mmask8 m0 = (__mmask8)first16(nr < 8 ? nr : 8), m1 = (__mmask8)first16(nr - 8);
-            for (int64_t k = 0; k < kc; k++) {
-                _mm512_store_pd(bp + k * NR, _mm512_maskz_loadu_pd(m0, src + k * ldb));
-                _mm512_store_pd(bp + k * NR + 8, _mm512_maskz_loadu_pd(m1, src + k * ldb + 8));
-            }
-        } else {
-            for (int g = 0; g < 2; g++) {
-                if (nr <= 8 * g) { /* padding columns */
-                    for (int64_t k = 0; k < kc; k++) _mm512_store_pd(bp + k * NR + 8 * g, _mm512_setzero_pd());
-                    continue;
-                }
+        for (int g = 0; g < NR / 8; g++) {
+            double *dst = bp + 8 * g;
+            if (nr <= 8 * g) {
+                for (int64_t k = 0; k < kc; k++) _mm512_store_pd(dst + k * NR, _mm512_setzero_pd());
+            } else if (!tb) {
+                const double *src = B + p0 * ldb + j0 + s + 8 * g;
+                __mmask8 m = (__mmask8)first16(nr - 8 * g < 8 ? nr - 8 * g : 8);
+                for (int64_t k = 0; k < kc; k++) _mm512_store_pd(dst + k * NR, _mm512_maskz_loadu_pd(m, src + k * ldb));
+            } else {
                 const double *src = B + (j0 + s + 8 * g) * ldb + p0;
                 for (int64_t k = 0; k < kc; k += 8)
-                    pack_cols_f64(bp + k * NR + 8 * g, NR, 0xFF, src + k, ldb, nr - 8 * g, min64(8, kc - k));
+                    pack_cols_f64(dst + k * NR, NR, 0xFF, src + k, ldb, nr - 8 * g, min64(8, kc - k));
             }
         }
     }
