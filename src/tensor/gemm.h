@@ -29,11 +29,16 @@
 #define NBI_DGEMM_MR 8
 #define NBI_DGEMM_NR 24
 #endif
-#else
+#elif defined(__AVX2__) && defined(__FMA__)
 #define NBI_SGEMM_MR 6
 #define NBI_SGEMM_NR 16
 #define NBI_DGEMM_MR 6
 #define NBI_DGEMM_NR 8
+#else /* portable C: a tile small enough to stay in 16 SSE registers */
+#define NBI_SGEMM_MR 4
+#define NBI_SGEMM_NR 8
+#define NBI_DGEMM_MR 4
+#define NBI_DGEMM_NR 4
 #endif
 
 /* K is always cut into blocks of this many (a constant, so the per-element
