@@ -37,21 +37,23 @@
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* Split an mt x nt grid of micro-tiles between at most `threads` threads as a
- * gm x gn grid of rectangles, minimising the largest rectangle (ties: more
- * column blocks, so each thread packs less of B). */
-static void thread_grid(int threads, int64_t mt, int64_t nt, int *gm, int *gn) {
-    int64_t best = -1;
+/* Split an mt x nt grid of MR x NR micro-tiles between at most `threads`
+ * threads as a gm x gn grid of rectangles, minimising the busiest thread's
+ * time per unit of K: its multiply-adds over `lanes` (one vector FMA per
+ * cycle) plus about half a cycle per packed row of A and column of B (each
+ * thread packs its own). Thin products (M = 32, 64) thus split N. */
+static void thread_grid(int threads, int64_t mt, int64_t nt, int mr, int nr, int lanes, int *gm, int *gn) {
+    double best = -1;
     *gm = *gn = 1;
-    for (int a = 1; a <= threads; a++) {
-        int b = threads / a;
-        if (a > mt) break;
-        if (b > nt) b = (int)nt;
-        int64_t worst = ((mt + a - 1) / a) * ((nt + b - 1) / b);
-        if (best < 0 || worst < best || (worst == best && a * b > *gm * *gn)) {
-            best = worst;
-            *gm = a;
-            *gn = b;
+    for (int a = 1; a <= threads && a <= mt; a++) {
+        for (int b = 1; a * b <= threads && b <= nt; b++) {
+            double rows = (double)((mt + a - 1) / a * mr), cols = (double)((nt + b - 1) / b * nr);
+            double cost = rows * cols / lanes + 0.5 * (rows + cols);
+            if (best < 0 || cost < best) {
+                best = cost;
+                *gm = a;
+                *gn = b;
+            }
         }
     }
 }
@@ -114,7 +116,7 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int *gm, int *gn) {
         if ((double)M * (double)N * (double)K >= PARALLEL_MIN_WORK && !in_parallel())                   \
             threads = max_threads();                                                                    \
         int gm = 1, gn = 1;                                                                                 \
-        thread_grid(threads, (M + MR - 1) / MR, (N + NR - 1) / NR, &gm, &gn);                               \
+        thread_grid(threads, (M + MR - 1) / MR, (N + NR - 1) / NR, MR, NR, 64 / (int)sizeof(T), &gm, &gn);                               \
         if (gm * gn == 1) {                                                                                 \
             NAME##_share(0, 0, 1, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                 \
             return;                                                                                         \
