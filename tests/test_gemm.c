@@ -36,58 +36,58 @@ typedef struct {
 /* Run one case in type T: C from the fast GEMM vs the reference, with the
  * error bound of a reordered sum, gamma_(K+2) * (|alpha| sum|a||b| + |beta c|),
  * or exact for integer data. The padding columns of C must be untouched. */
-#define CHECK_CASE(NAME, T, FAST, REF, EPS)                                                                    \
-    static void NAME(const gemm_case *g) {                                                                     \
-        int64_t ar = g->ta ? g->K : g->M, ac = g->ta ? g->M : g->K; /* A stored (ar, ac) */                  \
-        int64_t br = g->tb ? g->N : g->K, bc = g->tb ? g->K : g->N;                                           \
-        int64_t lda = ac + g->pad, ldb = bc + g->pad, ldc = g->N + g->pad;                                    \
-        T *A = malloc(sizeof(T) * (size_t)(ar * lda + 1)), *B = malloc(sizeof(T) * (size_t)(br * ldb + 1));   \
-        T *C = malloc(sizeof(T) * (size_t)(g->M * ldc + 1)), *R = malloc(sizeof(T) * (size_t)(g->M * ldc + 1)); \
-        T *C0 = malloc(sizeof(T) * (size_t)(g->M * ldc + 1));                                                 \
-        for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)(i % lda < ac ? fmin(next_value(g->ints), 3) : NAN);  \
-        for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)(i % ldb < bc ? fmin(next_value(g->ints), 3) : NAN);  \
-        for (int64_t i = 0; i < g->M * ldc; i++) {                                                            \
-            /* beta == 0 must not read C: NaN there would poison the result */                                \
-            C0[i] = (T)(i % ldc >= g->N ? SENTINEL : g->beta == 0 ? NAN : fmin(next_value(g->ints), 3));      \
-            C[i] = R[i] = C0[i];                                                                              \
-        }                                                                                                     \
-        T alpha = (T)g->alpha, beta = (T)g->beta;                                                             \
-        FAST(g->ta, g->tb, g->M, g->N, g->K, alpha, A, lda, B, ldb, beta, C, ldc);                            \
-        REF(g->ta, g->tb, g->M, g->N, g->K, alpha, A, lda, B, ldb, beta, R, ldc);                             \
-        for (int64_t i = 0; i < g->M; i++)                                                                    \
-            for (int64_t j = 0; j < ldc; j++) {                                                               \
-                T c = C[i * ldc + j], r = R[i * ldc + j];                                                     \
-                /* ck_assert only on failure: each passing assert costs Check a write() */                   \
-                if (j >= g->N) {                                                                              \
-                    if (c != (T)SENTINEL)                                                                     \
-                        ck_abort_msg( "padding of C written at (%lld, %lld)", (long long)i,    \
-                                  (long long)j);                                                              \
-                    continue;                                                                                 \
-                }                                                                                             \
-                double bound = 0;                                                                             \
-                if (!g->ints) {                                                                               \
-                    double s = 0;                                                                             \
-                    for (int64_t k = 0; k < g->K; k++) {                                                      \
-                        double a = g->ta ? A[k * lda + i] : A[i * lda + k];                                   \
-                        double b = g->tb ? B[j * ldb + k] : B[k * ldb + j];                                   \
-                        s += fabs(a * b);                                                                     \
-                    }                                                                                         \
-                    double c0 = g->beta == 0 ? 0 : fabs((double)C0[i * ldc + j]);                             \
-                    bound = 2.0 * (double)(g->K + 3) * EPS * (fabs(g->alpha) * s + fabs(g->beta) * c0);       \
-                }                                                                                             \
-                if (!(isfinite(c) && fabs((double)c - (double)r) <= bound))                                   \
-                    ck_abort_msg(                                                                             \
-                              "%s ta=%d tb=%d M=%lld N=%lld K=%lld pad=%lld alpha=%g beta=%g: C[%lld,%lld] = " \
-                              "%.17g, reference %.17g (bound %.3g)",                                          \
-                              #T, g->ta, g->tb, (long long)g->M, (long long)g->N, (long long)g->K,            \
-                              (long long)g->pad, g->alpha, g->beta, (long long)i, (long long)j, (double)c,    \
-                              (double)r, bound);                                                              \
-            }                                                                                                 \
-        free(A);                                                                                              \
-        free(B);                                                                                              \
-        free(C);                                                                                              \
-        free(R);                                                                                              \
-        free(C0);                                                                                             \
+#define CHECK_CASE(NAME, T, FAST, REF, EPS)                                                                           \
+    static void NAME(const gemm_case *g) {                                                                            \
+        int64_t ar = g->ta ? g->K : g->M, ac = g->ta ? g->M : g->K; /* A stored (ar, ac) */                           \
+        int64_t br = g->tb ? g->N : g->K, bc = g->tb ? g->K : g->N;                                                   \
+        int64_t lda = ac + g->pad, ldb = bc + g->pad, ldc = g->N + g->pad;                                            \
+        T *A = malloc(sizeof(T) * (size_t)(ar * lda + 1)), *B = malloc(sizeof(T) * (size_t)(br * ldb + 1));           \
+        T *C = malloc(sizeof(T) * (size_t)(g->M * ldc + 1)), *R = malloc(sizeof(T) * (size_t)(g->M * ldc + 1));       \
+        T *C0 = malloc(sizeof(T) * (size_t)(g->M * ldc + 1));                                                         \
+        for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)(i % lda < ac ? fmin(next_value(g->ints), 3) : NAN);         \
+        for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)(i % ldb < bc ? fmin(next_value(g->ints), 3) : NAN);         \
+        for (int64_t i = 0; i < g->M * ldc; i++) {                                                                    \
+            /* beta == 0 must not read C: NaN there would poison the result */                                        \
+            C0[i] = (T)(i % ldc >= g->N ? SENTINEL : g->beta == 0 ? NAN : fmin(next_value(g->ints), 3));              \
+            C[i] = R[i] = C0[i];                                                                                      \
+        }                                                                                                             \
+        T alpha = (T)g->alpha, beta = (T)g->beta;                                                                     \
+        FAST(g->ta, g->tb, g->M, g->N, g->K, alpha, A, lda, B, ldb, beta, C, ldc);                                    \
+        REF(g->ta, g->tb, g->M, g->N, g->K, alpha, A, lda, B, ldb, beta, R, ldc);                                     \
+        for (int64_t i = 0; i < g->M; i++)                                                                            \
+            for (int64_t j = 0; j < ldc; j++) {                                                                       \
+                T c = C[i * ldc + j], r = R[i * ldc + j];                                                             \
+                /* ck_assert only on failure: each passing assert costs Check a write() */                            \
+                if (j >= g->N) {                                                                                      \
+                    if (c != (T)SENTINEL)                                                                             \
+                        ck_abort_msg( "padding of C written at (%lld, %lld)", (long long)i,                           \
+                                  (long long)j);                                                                      \
+                    continue;                                                                                         \
+                }                                                                                                     \
+                double bound = 0;                                                                                     \
+                if (!g->ints) {                                                                                       \
+                    double s = 0;                                                                                     \
+                    for (int64_t k = 0; k < g->K; k++) {                                                              \
+                        double a = g->ta ? A[k * lda + i] : A[i * lda + k];                                           \
+                        double b = g->tb ? B[j * ldb + k] : B[k * ldb + j];                                           \
+                        s += fabs(a * b);                                                                             \
+                    }                                                                                                 \
+                    double c0 = g->beta == 0 ? 0 : fabs((double)C0[i * ldc + j]);                                     \
+                    bound = 2.0 * (double)(g->K + 3) * EPS * (fabs(g->alpha) * s + fabs(g->beta) * c0);               \
+                }                                                                                                     \
+                if (!(isfinite(c) && fabs((double)c - (double)r) <= bound))                                           \
+                    ck_abort_msg(                                                                                     \
+                              "%s ta=%d tb=%d M=%lld N=%lld K=%lld pad=%lld alpha=%g beta=%g: C[%lld,%lld] = "        \
+                              "%.17g, reference %.17g (bound %.3g)",                                                  \
+                              #T, g->ta, g->tb, (long long)g->M, (long long)g->N, (long long)g->K,                    \
+                              (long long)g->pad, g->alpha, g->beta, (long long)i, (long long)j, (double)c,            \
+                              (double)r, bound);                                                                      \
+            }                                                                                                         \
+        free(A);                                                                                                      \
+        free(B);                                                                                                      \
+        free(C);                                                                                                      \
+        free(R);                                                                                                      \
+        free(C0);                                                                                                     \
     }
 
 CHECK_CASE(check_f32, float, nbi_sgemm, nbi_sgemm_ref, (double)FLT_EPSILON)
@@ -151,36 +151,36 @@ END_TEST
  * M/N blocks; 1 vs 2 threads, and a loop of independent products run inside
  * an omp parallel for (single-threaded GEMMs) vs one by one outside. */
 #define BATCH 3
-#define DETERMINISM(NAME, T, GEMM)                                                                            \
-    static void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {                                     \
-        size_t na = (size_t)(M * K), nb = (size_t)(K * N), nc = (size_t)(M * N);                              \
-        T *A = malloc(sizeof(T) * na * BATCH), *B = malloc(sizeof(T) * nb * BATCH);                           \
-        T *C1 = malloc(sizeof(T) * nc * BATCH), *C2 = malloc(sizeof(T) * nc * BATCH);                         \
-        T *C3 = malloc(sizeof(T) * nc * BATCH);                                                               \
-        for (size_t i = 0; i < na * BATCH; i++) A[i] = (T)next_value(false);                                  \
-        for (size_t i = 0; i < nb * BATCH; i++) B[i] = (T)next_value(false);                                  \
-        for (size_t i = 0; i < nc * BATCH; i++) C1[i] = C2[i] = C3[i] = (T)next_value(false);                 \
-        int64_t lda = ta ? M : K, ldb = tb ? K : N;                                                           \
-        T alpha = (T)0.7, beta = (T)-0.3;                                                                     \
-        int saved = nb_get_num_threads();                                                                     \
-        NBT_OK(nb_set_num_threads(1));                                                                        \
-        for (int b = 0; b < BATCH; b++)                                                                       \
-            GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C1 + b * nc, N);             \
-        NBT_OK(nb_set_num_threads(2));                                                                        \
-        for (int b = 0; b < BATCH; b++)                                                                       \
-            GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C2 + b * nc, N);             \
-        _Pragma("omp parallel for schedule(static)")                                                          \
-        for (int b = 0; b < BATCH; b++)                                                                       \
-            GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C3 + b * nc, N);             \
-        NBT_OK(nb_set_num_threads(saved));                                                                    \
-        ck_assert_msg(memcmp(C1, C2, sizeof(T) * nc * BATCH) == 0, "%s: 1 vs 2 threads differ", #T);         \
-        ck_assert_msg(memcmp(C1, C3, sizeof(T) * nc * BATCH) == 0, "%s: inside vs outside a parallel region", \
-                      #T);                                                                                    \
-        free(A);                                                                                              \
-        free(B);                                                                                              \
-        free(C1);                                                                                             \
-        free(C2);                                                                                             \
-        free(C3);                                                                                             \
+#define DETERMINISM(NAME, T, GEMM)                                                                                    \
+    static void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {                                             \
+        size_t na = (size_t)(M * K), nb = (size_t)(K * N), nc = (size_t)(M * N);                                      \
+        T *A = malloc(sizeof(T) * na * BATCH), *B = malloc(sizeof(T) * nb * BATCH);                                   \
+        T *C1 = malloc(sizeof(T) * nc * BATCH), *C2 = malloc(sizeof(T) * nc * BATCH);                                 \
+        T *C3 = malloc(sizeof(T) * nc * BATCH);                                                                       \
+        for (size_t i = 0; i < na * BATCH; i++) A[i] = (T)next_value(false);                                          \
+        for (size_t i = 0; i < nb * BATCH; i++) B[i] = (T)next_value(false);                                          \
+        for (size_t i = 0; i < nc * BATCH; i++) C1[i] = C2[i] = C3[i] = (T)next_value(false);                         \
+        int64_t lda = ta ? M : K, ldb = tb ? K : N;                                                                   \
+        T alpha = (T)0.7, beta = (T)-0.3;                                                                             \
+        int saved = nb_get_num_threads();                                                                             \
+        NBT_OK(nb_set_num_threads(1));                                                                                \
+        for (int b = 0; b < BATCH; b++)                                                                               \
+            GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C1 + b * nc, N);                     \
+        NBT_OK(nb_set_num_threads(2));                                                                                \
+        for (int b = 0; b < BATCH; b++)                                                                               \
+            GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C2 + b * nc, N);                     \
+        _Pragma("omp parallel for schedule(static)")                                                                  \
+        for (int b = 0; b < BATCH; b++)                                                                               \
+            GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C3 + b * nc, N);                     \
+        NBT_OK(nb_set_num_threads(saved));                                                                            \
+        ck_assert_msg(memcmp(C1, C2, sizeof(T) * nc * BATCH) == 0, "%s: 1 vs 2 threads differ", #T);                  \
+        ck_assert_msg(memcmp(C1, C3, sizeof(T) * nc * BATCH) == 0, "%s: inside vs outside a parallel region",         \
+                      #T);                                                                                            \
+        free(A);                                                                                                      \
+        free(B);                                                                                                      \
+        free(C1);                                                                                                     \
+        free(C2);                                                                                                     \
+        free(C3);                                                                                                     \
     }
 
 DETERMINISM(determinism_f32, float, nbi_sgemm)

@@ -58,72 +58,72 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int mr, int nr, int
     }
 }
 
-#define GEMM_DRIVER(NAME, T, MR, NR, MC, NC, KERNEL, PACK_A, PACK_B)                                                        \
-    /* C[m0:m1, n0:n1] with the given buffers and block sizes (mcb % MR == 0, ncb % NR == 0) */            \
-    static void NAME##_rect(bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K,      \
-                            T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,        \
-                            int64_t ldc, T *apack, T *bpack, int64_t mcb, int64_t ncb) {                    \
-        for (int64_t jc = n0; jc < n1; jc += ncb) {                                                         \
-            int64_t nc = min64(ncb, n1 - jc);                                                               \
-            for (int64_t pc = 0; pc < K; pc += KC) {                                                        \
-                int64_t kc = min64(KC, K - pc);                                                             \
-                PACK_B(bpack, tb, B, ldb, pc, kc, jc, nc);                                           \
-                for (int64_t ic = m0; ic < m1; ic += mcb) {                                                 \
-                    int64_t mc = min64(mcb, m1 - ic);                                                       \
-                    PACK_A(apack, ta, A, lda, ic, mc, pc, kc);                                       \
-                    for (int64_t jr = 0; jr < nc; jr += NR)                                                 \
-                        for (int64_t ir = 0; ir < mc; ir += MR)                                             \
-                            KERNEL(kc, apack + ir * kc, bpack + jr * kc, C + (ic + ir) * ldc + jc + jr,     \
-                                   ldc, (int)min64(MR, mc - ir), (int)min64(NR, nc - jr), alpha, beta,      \
-                                   pc == 0);                                                                \
-                }                                                                                           \
-            }                                                                                               \
-        }                                                                                                   \
-    }                                                                                                       \
-    /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x NR tiles. */                   \
-    static void NAME##_share(int gi, int gj, int gm, int gn, bool ta, bool tb, int64_t M, int64_t N,        \
-                             int64_t K, T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta,  \
-                             T *C, int64_t ldc) {                                                           \
-        int64_t mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;                                             \
-        int64_t m0 = gi * mt / gm * MR, m1 = min64((gi + 1) * mt / gm * MR, M);                            \
-        int64_t n0 = gj * nt / gn * NR, n1 = min64((gj + 1) * nt / gn * NR, N);                            \
-        if (m0 >= m1 || n0 >= n1) return;                                                                   \
-        size_t bytes = (size_t)(MC + NC) * KC * sizeof(T);                                                  \
-        T *buf = nbi_alloc(bytes);                                                                          \
-        if (buf) {                                                                                          \
-            NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, buf,               \
-                        buf + (size_t)MC * KC, MC, NC);                                                     \
-            nbi_free(buf, bytes);                                                                           \
-        } else { /* out of memory: micro-panel buffers, same arithmetic */                                  \
-            _Alignas(64) T apack[MR * KC];                                                                  \
-            _Alignas(64) T bpack[NR * KC];                                                                  \
-            NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, apack, bpack, MR,  \
-                        NR);                                                                                \
-        }                                                                                                   \
-    }                                                                                                       \
-    void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,         \
-              const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                         \
-        if (M <= 0 || N <= 0) return;                                                                       \
-        if (K <= 0) { /* what the kernel would do with an all-zero accumulator */                         \
-            for (int64_t i = 0; i < M; i++)                                                                 \
-                for (int64_t j = 0; j < N; j++) {                                                           \
-                    T *c = C + i * ldc + j;                                                                 \
-                    *c = beta == 0 ? alpha * (T)0 : alpha * (T)0 + beta * *c;                               \
-                }                                                                                           \
-            return;                                                                                         \
-        }                                                                                                   \
-        int threads = 1;                                                                                    \
-        if ((double)M * (double)N * (double)K >= PARALLEL_MIN_WORK && !in_parallel())                   \
-            threads = max_threads();                                                                    \
-        int gm = 1, gn = 1;                                                                                 \
-        thread_grid(threads, (M + MR - 1) / MR, (N + NR - 1) / NR, MR, NR, 64 / (int)sizeof(T), &gm, &gn);                               \
-        if (gm * gn == 1) {                                                                                 \
-            NAME##_share(0, 0, 1, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                 \
-            return;                                                                                         \
-        }                                                                                                   \
-        _Pragma("omp parallel for schedule(static, 1) num_threads(gm * gn)")                                \
-        for (int t = 0; t < gm * gn; t++)                                                                   \
-            NAME##_share(t / gn, t % gn, gm, gn, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);      \
+#define GEMM_DRIVER(NAME, T, MR, NR, MC, NC, KERNEL, PACK_A, PACK_B)                                                  \
+    /* C[m0:m1, n0:n1] with the given buffers and block sizes (mcb % MR == 0, ncb % NR == 0) */                       \
+    static void NAME##_rect(bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K,              \
+                            T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,                  \
+                            int64_t ldc, T *apack, T *bpack, int64_t mcb, int64_t ncb) {                              \
+        for (int64_t jc = n0; jc < n1; jc += ncb) {                                                                   \
+            int64_t nc = min64(ncb, n1 - jc);                                                                         \
+            for (int64_t pc = 0; pc < K; pc += KC) {                                                                  \
+                int64_t kc = min64(KC, K - pc);                                                                       \
+                PACK_B(bpack, tb, B, ldb, pc, kc, jc, nc);                                                            \
+                for (int64_t ic = m0; ic < m1; ic += mcb) {                                                           \
+                    int64_t mc = min64(mcb, m1 - ic);                                                                 \
+                    PACK_A(apack, ta, A, lda, ic, mc, pc, kc);                                                        \
+                    for (int64_t jr = 0; jr < nc; jr += NR)                                                           \
+                        for (int64_t ir = 0; ir < mc; ir += MR)                                                       \
+                            KERNEL(kc, apack + ir * kc, bpack + jr * kc, C + (ic + ir) * ldc + jc + jr,               \
+                                   ldc, (int)min64(MR, mc - ir), (int)min64(NR, nc - jr), alpha, beta,                \
+                                   pc == 0);                                                                          \
+                }                                                                                                     \
+            }                                                                                                         \
+        }                                                                                                             \
+    }                                                                                                                 \
+    /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x NR tiles. */                            \
+    static void NAME##_share(int gi, int gj, int gm, int gn, bool ta, bool tb, int64_t M, int64_t N,                  \
+                             int64_t K, T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta,            \
+                             T *C, int64_t ldc) {                                                                     \
+        int64_t mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;                                                       \
+        int64_t m0 = gi * mt / gm * MR, m1 = min64((gi + 1) * mt / gm * MR, M);                                       \
+        int64_t n0 = gj * nt / gn * NR, n1 = min64((gj + 1) * nt / gn * NR, N);                                       \
+        if (m0 >= m1 || n0 >= n1) return;                                                                             \
+        size_t bytes = (size_t)(MC + NC) * KC * sizeof(T);                                                            \
+        T *buf = nbi_alloc(bytes);                                                                                    \
+        if (buf) {                                                                                                    \
+            NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, buf,                          \
+                        buf + (size_t)MC * KC, MC, NC);                                                               \
+            nbi_free(buf, bytes);                                                                                     \
+        } else { /* out of memory: micro-panel buffers, same arithmetic */                                            \
+            _Alignas(64) T apack[MR * KC];                                                                            \
+            _Alignas(64) T bpack[NR * KC];                                                                            \
+            NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, apack, bpack, MR,             \
+                        NR);                                                                                          \
+        }                                                                                                             \
+    }                                                                                                                 \
+    void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,                    \
+              const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                                   \
+        if (M <= 0 || N <= 0) return;                                                                                 \
+        if (K <= 0) { /* what the kernel would do with an all-zero accumulator */                                     \
+            for (int64_t i = 0; i < M; i++)                                                                           \
+                for (int64_t j = 0; j < N; j++) {                                                                     \
+                    T *c = C + i * ldc + j;                                                                           \
+                    *c = beta == 0 ? alpha * (T)0 : alpha * (T)0 + beta * *c;                                         \
+                }                                                                                                     \
+            return;                                                                                                   \
+        }                                                                                                             \
+        int threads = 1;                                                                                              \
+        if ((double)M * (double)N * (double)K >= PARALLEL_MIN_WORK && !in_parallel())                                 \
+            threads = max_threads();                                                                                  \
+        int gm = 1, gn = 1;                                                                                           \
+        thread_grid(threads, (M + MR - 1) / MR, (N + NR - 1) / NR, MR, NR, 64 / (int)sizeof(T), &gm, &gn);            \
+        if (gm * gn == 1) {                                                                                           \
+            NAME##_share(0, 0, 1, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                           \
+            return;                                                                                                   \
+        }                                                                                                             \
+        _Pragma("omp parallel for schedule(static, 1) num_threads(gm * gn)")                                          \
+        for (int t = 0; t < gm * gn; t++)                                                                             \
+            NAME##_share(t / gn, t % gn, gm, gn, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);               \
     }
 
 #ifdef _OPENMP

@@ -45,7 +45,8 @@ static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
         t[8 + q] = _mm512_shuffle_f32x4(u0, v0, 0xDD);
         t[12 + q] = _mm512_shuffle_f32x4(u1, v1, 0xDD);
     }
-    for (int i = 0; i < 16; i++) r[i] = t[i];
+    for (int i = 0; i < 16; i++)
+        r[i] = t[i];
 }
 
 /* r[i] := column i of the 8x8 matrix whose rows were r[0..7]. */
@@ -68,22 +69,28 @@ static inline __attribute__((always_inline)) void transpose8(__m512d r[8]) {
 
 /* dst + c*dst_stride (c < ncols) := the first `store` lanes of column c of
  * src's rows 0..nrows-1 (each ncols long, rows nrows.. read as zero). */
-static inline __attribute__((always_inline)) void pack_cols_f32(float *dst, int64_t dst_stride, __mmask16 store, const float *src, int64_t ld,
-                                 int64_t nrows, int64_t ncols) {
+static inline __attribute__((always_inline)) void pack_cols_f32(float *dst, int64_t dst_stride, __mmask16 store,
+                                                                const float *src, int64_t ld, int64_t nrows,
+                                                                int64_t ncols) {
     __m512 r[16];
     __mmask16 m = first16(ncols);
-    for (int i = 0; i < 16; i++) r[i] = i < nrows ? _mm512_maskz_loadu_ps(m, src + i * ld) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; i++)
+        r[i] = i < nrows ? _mm512_maskz_loadu_ps(m, src + i * ld) : _mm512_setzero_ps();
     transpose16(r);
-    for (int c = 0; c < ncols; c++) _mm512_mask_storeu_ps(dst + c * dst_stride, store, r[c]);
+    for (int c = 0; c < ncols; c++)
+        _mm512_mask_storeu_ps(dst + c * dst_stride, store, r[c]);
 }
 
-static inline __attribute__((always_inline)) void pack_cols_f64(double *dst, int64_t dst_stride, __mmask8 store, const double *src, int64_t ld,
-                                 int64_t nrows, int64_t ncols) {
+static inline __attribute__((always_inline)) void pack_cols_f64(double *dst, int64_t dst_stride, __mmask8 store,
+                                                                const double *src, int64_t ld, int64_t nrows,
+                                                                int64_t ncols) {
     __m512d r[8];
     __mmask8 m = (__mmask8)first16(ncols < 8 ? ncols : 8);
-    for (int i = 0; i < 8; i++) r[i] = i < nrows ? _mm512_maskz_loadu_pd(m, src + i * ld) : _mm512_setzero_pd();
+    for (int i = 0; i < 8; i++)
+        r[i] = i < nrows ? _mm512_maskz_loadu_pd(m, src + i * ld) : _mm512_setzero_pd();
     transpose8(r);
-    for (int c = 0; c < ncols; c++) _mm512_mask_storeu_pd(dst + c * dst_stride, store, r[c]);
+    for (int c = 0; c < ncols; c++)
+        _mm512_mask_storeu_pd(dst + c * dst_stride, store, r[c]);
 }
 
 void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
@@ -96,10 +103,12 @@ void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A, int64_t lda, 
         if (ta) { /* A: (K, M), op(A)'s column k is contiguous */
             const float *src = A + p0 * lda + i0 + r;
             __mmask16 m = first16(mr);
-            for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_ps(ap + k * MR, all, _mm512_maskz_loadu_ps(m, src + k * lda));
+            for (int64_t k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(ap + k * MR, all, _mm512_maskz_loadu_ps(m, src + k * lda));
         } else { /* A: (M, K): transpose MR rows, 16 k at a time */
             const float *src = A + (i0 + r) * lda + p0;
-            for (int64_t k = 0; k < kc; k += 16) pack_cols_f32(ap + k * MR, MR, all, src + k, lda, mr, min64(16, kc - k));
+            for (int64_t k = 0; k < kc; k += 16)
+                pack_cols_f32(ap + k * MR, MR, all, src + k, lda, mr, min64(16, kc - k));
         }
     }
 }
@@ -113,11 +122,13 @@ void nbi_sgemm_pack_b(float *restrict bp, bool tb, const float *B, int64_t ldb, 
         for (int g = 0; g < NR / 16; g++) {
             float *dst = bp + 16 * g;
             if (nr <= 16 * g) { /* padding columns */
-                for (int64_t k = 0; k < kc; k++) _mm512_store_ps(dst + k * NR, _mm512_setzero_ps());
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_store_ps(dst + k * NR, _mm512_setzero_ps());
             } else if (!tb) { /* B: (K, N), op(B)'s row k is contiguous */
                 const float *src = B + p0 * ldb + j0 + s + 16 * g;
                 __mmask16 m = first16(nr - 16 * g);
-                for (int64_t k = 0; k < kc; k++) _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m, src + k * ldb));
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m, src + k * ldb));
             } else { /* B: (N, K): transpose 16 rows (columns of op(B)) at a time */
                 const float *src = B + (j0 + s + 16 * g) * ldb + p0;
                 for (int64_t k = 0; k < kc; k += 16)
@@ -136,11 +147,13 @@ void nbi_dgemm_pack_a(double *restrict ap, bool ta, const double *A, int64_t lda
             double *dst = ap + 8 * g;
             __mmask8 store = (__mmask8)first16(MR - 8 * g < 8 ? MR - 8 * g : 8);
             if (mr <= 8 * g) { /* padding rows */
-                for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_pd(dst + k * MR, store, _mm512_setzero_pd());
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_mask_storeu_pd(dst + k * MR, store, _mm512_setzero_pd());
             } else if (ta) {
                 const double *src = A + p0 * lda + i0 + r + 8 * g;
                 __mmask8 m = (__mmask8)first16(mr - 8 * g < 8 ? mr - 8 * g : 8);
-                for (int64_t k = 0; k < kc; k++) _mm512_mask_storeu_pd(dst + k * MR, store, _mm512_maskz_loadu_pd(m, src + k * lda));
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_mask_storeu_pd(dst + k * MR, store, _mm512_maskz_loadu_pd(m, src + k * lda));
             } else {
                 const double *src = A + (i0 + r + 8 * g) * lda + p0;
                 for (int64_t k = 0; k < kc; k += 8)
@@ -159,11 +172,13 @@ void nbi_dgemm_pack_b(double *restrict bp, bool tb, const double *B, int64_t ldb
         for (int g = 0; g < NR / 8; g++) {
             double *dst = bp + 8 * g;
             if (nr <= 8 * g) {
-                for (int64_t k = 0; k < kc; k++) _mm512_store_pd(dst + k * NR, _mm512_setzero_pd());
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_store_pd(dst + k * NR, _mm512_setzero_pd());
             } else if (!tb) {
                 const double *src = B + p0 * ldb + j0 + s + 8 * g;
                 __mmask8 m = (__mmask8)first16(nr - 8 * g < 8 ? nr - 8 * g : 8);
-                for (int64_t k = 0; k < kc; k++) _mm512_store_pd(dst + k * NR, _mm512_maskz_loadu_pd(m, src + k * ldb));
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_store_pd(dst + k * NR, _mm512_maskz_loadu_pd(m, src + k * ldb));
             } else {
                 const double *src = B + (j0 + s + 8 * g) * ldb + p0;
                 for (int64_t k = 0; k < kc; k += 8)
@@ -175,24 +190,26 @@ void nbi_dgemm_pack_b(double *restrict bp, bool tb, const double *B, int64_t ldb
 
 #else /* portable: element by element */
 
-#define PACK(NAME_A, NAME_B, T, MR, NR)                                                                       \
-    void NAME_A(T *restrict ap, bool ta, const T *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,         \
-                int64_t kc) {                                                                                 \
-        for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {                                                 \
-            int64_t mr = min64(MR, mc - r);                                                                   \
-            for (int64_t k = 0; k < kc; k++)                                                                  \
-                for (int64_t i = 0; i < MR; i++)                                                              \
-                    ap[k * MR + i] = i >= mr ? 0 : ta ? A[(p0 + k) * lda + i0 + r + i] : A[(i0 + r + i) * lda + p0 + k]; \
-        }                                                                                                     \
-    }                                                                                                         \
-    void NAME_B(T *restrict bp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,         \
-                int64_t nc) {                                                                                 \
-        for (int64_t s = 0; s < nc; s += NR, bp += kc * NR) {                                                 \
-            int64_t nr = min64(NR, nc - s);                                                                   \
-            for (int64_t k = 0; k < kc; k++)                                                                  \
-                for (int64_t j = 0; j < NR; j++)                                                              \
-                    bp[k * NR + j] = j >= nr ? 0 : tb ? B[(j0 + s + j) * ldb + p0 + k] : B[(p0 + k) * ldb + j0 + s + j]; \
-        }                                                                                                     \
+#define PACK(NAME_A, NAME_B, T, MR, NR)                                                                                \
+    void NAME_A(T *restrict ap, bool ta, const T *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {    \
+        for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {                                                          \
+            int64_t mr = min64(MR, mc - r);                                                                            \
+            for (int64_t k = 0; k < kc; k++)                                                                           \
+                for (int64_t i = 0; i < MR; i++)                                                                       \
+                    ap[k * MR + i] = i >= mr ? 0                                                                       \
+                                     : ta    ? A[(p0 + k) * lda + i0 + r + i]                                          \
+                                             : A[(i0 + r + i) * lda + p0 + k];                                            \
+        }                                                                                                              \
+    }                                                                                                                  \
+    void NAME_B(T *restrict bp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc) {    \
+        for (int64_t s = 0; s < nc; s += NR, bp += kc * NR) {                                                          \
+            int64_t nr = min64(NR, nc - s);                                                                            \
+            for (int64_t k = 0; k < kc; k++)                                                                           \
+                for (int64_t j = 0; j < NR; j++)                                                                       \
+                    bp[k * NR + j] = j >= nr ? 0                                                                       \
+                                     : tb    ? B[(j0 + s + j) * ldb + p0 + k]                                          \
+                                             : B[(p0 + k) * ldb + j0 + s + j];                                            \
+        }                                                                                                              \
     }
 
 PACK(nbi_sgemm_pack_a, nbi_sgemm_pack_b, float, NBI_SGEMM_MR, NBI_SGEMM_NR)
