@@ -148,18 +148,19 @@ START_TEST(test_k_zero_and_empty) {
 END_TEST
 
 /* Determinism: big enough to be threaded and to span several K slices and
- * M/N blocks; 1 vs 2 threads, and a loop of independent products run inside
- * an omp parallel for (single-threaded GEMMs) vs one by one outside. */
+ * M/N blocks; 1 vs 2 threads, a loop of independent products run inside an
+ * omp parallel for (single-threaded GEMMs) vs one by one outside, and the
+ * out-of-memory path (micro-panel-sized blocks) vs the normal blocking. */
 #define BATCH 3
-#define DETERMINISM(NAME, T, GEMM)                                                                                    \
+#define DETERMINISM(NAME, T, GEMM, SMALL_BLOCKS)                                                                      \
     static void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K) {                                             \
         size_t na = (size_t)(M * K), nb = (size_t)(K * N), nc = (size_t)(M * N);                                      \
         T *A = malloc(sizeof(T) * na * BATCH), *B = malloc(sizeof(T) * nb * BATCH);                                   \
         T *C1 = malloc(sizeof(T) * nc * BATCH), *C2 = malloc(sizeof(T) * nc * BATCH);                                 \
-        T *C3 = malloc(sizeof(T) * nc * BATCH);                                                                       \
+        T *C3 = malloc(sizeof(T) * nc * BATCH), *C4 = malloc(sizeof(T) * nc * BATCH);                                 \
         for (size_t i = 0; i < na * BATCH; i++) A[i] = (T)next_value(false);                                          \
         for (size_t i = 0; i < nb * BATCH; i++) B[i] = (T)next_value(false);                                          \
-        for (size_t i = 0; i < nc * BATCH; i++) C1[i] = C2[i] = C3[i] = (T)next_value(false);                         \
+        for (size_t i = 0; i < nc * BATCH; i++) C1[i] = C2[i] = C3[i] = C4[i] = (T)next_value(false);                 \
         int64_t lda = ta ? M : K, ldb = tb ? K : N;                                                                   \
         T alpha = (T)0.7, beta = (T)-0.3;                                                                             \
         int saved = nb_get_num_threads();                                                                             \
@@ -172,19 +173,23 @@ END_TEST
         _Pragma("omp parallel for schedule(static)")                                                                  \
         for (int b = 0; b < BATCH; b++)                                                                               \
             GEMM(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C3 + b * nc, N);                     \
+        for (int b = 0; b < BATCH; b++)                                                                               \
+            SMALL_BLOCKS(ta, tb, M, N, K, alpha, A + b * na, lda, B + b * nb, ldb, beta, C4 + b * nc, N);             \
         NBT_OK(nb_set_num_threads(saved));                                                                            \
         ck_assert_msg(memcmp(C1, C2, sizeof(T) * nc * BATCH) == 0, "%s: 1 vs 2 threads differ", #T);                  \
         ck_assert_msg(memcmp(C1, C3, sizeof(T) * nc * BATCH) == 0, "%s: inside vs outside a parallel region",         \
                       #T);                                                                                            \
+        ck_assert_msg(memcmp(C1, C4, sizeof(T) * nc * BATCH) == 0, "%s: blocked vs micro-panel blocks", #T);          \
         free(A);                                                                                                      \
         free(B);                                                                                                      \
         free(C1);                                                                                                     \
         free(C2);                                                                                                     \
         free(C3);                                                                                                     \
+        free(C4);                                                                                                     \
     }
 
-DETERMINISM(determinism_f32, float, nbi_sgemm)
-DETERMINISM(determinism_f64, double, nbi_dgemm)
+DETERMINISM(determinism_f32, float, nbi_sgemm, nbi_sgemm_small_blocks)
+DETERMINISM(determinism_f64, double, nbi_dgemm, nbi_dgemm_small_blocks)
 
 START_TEST(test_deterministic) {
     rng_state = 42;

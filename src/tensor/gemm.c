@@ -21,7 +21,7 @@
  * Packing buffers come from the tensor pool (nbi_alloc), one fixed size per
  * dtype so the pool keeps serving the same block; if that fails we fall back
  * to one-micro-panel buffers on the stack, which is slower but gives the
- * same bits. */
+ * same bits (nbi_*gemm_small_blocks runs that path, for the tests). */
 #include "internal.h"
 
 #include "gemm.h"
@@ -80,50 +80,60 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int mr, int nr, int
             }                                                                                                         \
         }                                                                                                             \
     }                                                                                                                 \
-    /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x NR tiles. */                            \
-    static void NAME##_share(int gi, int gj, int gm, int gn, bool ta, bool tb, int64_t M, int64_t N,                  \
-                             int64_t K, T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta,            \
-                             T *C, int64_t ldc) {                                                                     \
+    /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x NR tiles, with pool                     \
+     * buffers, or with one-micro-panel stack buffers if `small` or the pool is out of memory. */                     \
+    static void NAME##_share(int gi, int gj, int gm, int gn, bool small, bool ta, bool tb, int64_t M,                 \
+                             int64_t N, int64_t K, T alpha, const T *A, int64_t lda, const T *B,                      \
+                             int64_t ldb, T beta, T *C, int64_t ldc) {                                                \
         int64_t mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;                                                       \
         int64_t m0 = gi * mt / gm * MR, m1 = min64((gi + 1) * mt / gm * MR, M);                                       \
         int64_t n0 = gj * nt / gn * NR, n1 = min64((gj + 1) * nt / gn * NR, N);                                       \
         if (m0 >= m1 || n0 >= n1) return;                                                                             \
         size_t bytes = (size_t)(MC + NC) * KC * sizeof(T);                                                            \
-        T *buf = nbi_alloc(bytes);                                                                                    \
+        T *buf = small ? NULL : nbi_alloc(bytes);                                                                     \
         if (buf) {                                                                                                    \
             NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, buf,                          \
                         buf + (size_t)MC * KC, MC, NC);                                                               \
             nbi_free(buf, bytes);                                                                                     \
-        } else { /* out of memory: micro-panel buffers, same arithmetic */                                            \
+        } else {                                                                                                      \
             _Alignas(64) T apack[MR * KC];                                                                            \
             _Alignas(64) T bpack[NR * KC];                                                                            \
             NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, apack, bpack, MR,             \
                         NR);                                                                                          \
         }                                                                                                             \
     }                                                                                                                 \
+    /* The trivial cases; false if there is a product to compute. */                                                  \
+    static bool NAME##_trivial(int64_t M, int64_t N, int64_t K, T alpha, T beta, T *C, int64_t ldc) {                 \
+        if (M <= 0 || N <= 0) return true;                                                                            \
+        if (K > 0) return false;                                                                                      \
+        for (int64_t i = 0; i < M; i++) /* what the kernel does with an all-zero accumulator */                       \
+            for (int64_t j = 0; j < N; j++) {                                                                         \
+                T *c = C + i * ldc + j;                                                                               \
+                *c = beta == 0 ? alpha * (T)0 : alpha * (T)0 + beta * *c;                                             \
+            }                                                                                                         \
+        return true;                                                                                                  \
+    }                                                                                                                 \
     void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,                    \
               const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                                   \
-        if (M <= 0 || N <= 0) return;                                                                                 \
-        if (K <= 0) { /* what the kernel would do with an all-zero accumulator */                                     \
-            for (int64_t i = 0; i < M; i++)                                                                           \
-                for (int64_t j = 0; j < N; j++) {                                                                     \
-                    T *c = C + i * ldc + j;                                                                           \
-                    *c = beta == 0 ? alpha * (T)0 : alpha * (T)0 + beta * *c;                                         \
-                }                                                                                                     \
-            return;                                                                                                   \
-        }                                                                                                             \
+        if (NAME##_trivial(M, N, K, alpha, beta, C, ldc)) return;                                                     \
         int threads = 1;                                                                                              \
         if ((double)M * (double)N * (double)K >= PARALLEL_MIN_WORK && !in_parallel())                                 \
             threads = max_threads();                                                                                  \
         int gm = 1, gn = 1;                                                                                           \
         thread_grid(threads, (M + MR - 1) / MR, (N + NR - 1) / NR, MR, NR, 64 / (int)sizeof(T), &gm, &gn);            \
         if (gm * gn == 1) {                                                                                           \
-            NAME##_share(0, 0, 1, 1, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                           \
+            NAME##_share(0, 0, 1, 1, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                    \
             return;                                                                                                   \
         }                                                                                                             \
         _Pragma("omp parallel for schedule(static, 1) num_threads(gm * gn)")                                          \
         for (int t = 0; t < gm * gn; t++)                                                                             \
-            NAME##_share(t / gn, t % gn, gm, gn, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);               \
+            NAME##_share(t / gn, t % gn, gm, gn, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,              \
+                         ldc);                                                                                        \
+    }                                                                                                                 \
+    void NAME##_small_blocks(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,                  \
+                             int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                       \
+        if (NAME##_trivial(M, N, K, alpha, beta, C, ldc)) return;                                                     \
+        NAME##_share(0, 0, 1, 1, true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                         \
     }
 
 #ifdef _OPENMP

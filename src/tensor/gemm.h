@@ -65,6 +65,15 @@ void nbi_dgemm_pack_a(double *restrict ap, bool trans_a, const double *A, int64_
 void nbi_dgemm_pack_b(double *restrict bp, bool trans_b, const double *B, int64_t ldb, int64_t p0, int64_t kc,
                       int64_t j0, int64_t nc);
 
+/* nbi_sgemm / nbi_dgemm's out-of-memory path: single-threaded, one
+ * micro-panel at a time in stack buffers. Same bits as the normal path;
+ * exposed so the tests can check that block sizes do not change results. */
+void nbi_sgemm_small_blocks(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                            int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void nbi_dgemm_small_blocks(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                            const double *A, int64_t lda, const double *B, int64_t ldb, double beta, double *C,
+                            int64_t ldc);
+
 /* The plain triple loop, single-threaded: c = alpha * sum_k a*b + beta * c,
  * k increasing. Slow; for tests and benchmarks. */
 void nbi_sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
