@@ -202,6 +202,40 @@ START_TEST(test_deterministic) {
 }
 END_TEST
 
+/* Narrow products (N <= 2 NR_NARROW) use the one-vector tile; the columns
+ * they share with a wider product (wide tile) must have the same bits. */
+#define NARROW_VS_WIDE(NAME, T, GEMM, NRN)                                                                            \
+    static void NAME(bool ta, bool tb) {                                                                              \
+        enum { M = 13, K = 300, NW = 2 * NRN + 5, NN = 2 * NRN };                                                     \
+        T *A = malloc(sizeof(T) * M * K), *B = malloc(sizeof(T) * K * NW);                                          \
+        T *Cw = malloc(sizeof(T) * M * NW), *Cn = malloc(sizeof(T) * M * NW);                                       \
+        for (int i = 0; i < M * K; i++) A[i] = (T)next_value(false);                                                  \
+        for (int i = 0; i < K * NW; i++) B[i] = (T)next_value(false);                                                 \
+        for (int i = 0; i < M * NW; i++) Cw[i] = Cn[i] = (T)next_value(false);                                       \
+        /* op(B)'s first NN columns: the same storage with a smaller N */                                            \
+        GEMM(ta, tb, M, NW, K, (T)0.9, A, ta ? M : K, B, tb ? K : NW, (T)0.4, Cw, NW);                                \
+        GEMM(ta, tb, M, NN, K, (T)0.9, A, ta ? M : K, B, tb ? K : NW, (T)0.4, Cn, NW);                                \
+        for (int i = 0; i < M; i++)                                                                                   \
+            ck_assert_msg(memcmp(Cw + i * NW, Cn + i * NW, sizeof(T) * NN) == 0, "%s row %d: narrow vs wide tile",   \
+                          #T, i);                                                                                     \
+        free(A);                                                                                                      \
+        free(B);                                                                                                      \
+        free(Cw);                                                                                                     \
+        free(Cn);                                                                                                     \
+    }
+
+NARROW_VS_WIDE(narrow_vs_wide_f32, float, nbi_sgemm, NBI_SGEMM_NR_NARROW)
+NARROW_VS_WIDE(narrow_vs_wide_f64, double, nbi_dgemm, NBI_DGEMM_NR_NARROW)
+
+START_TEST(test_narrow_tile_same_bits) {
+    rng_state = 7;
+    for (int tr = 0; tr < 4; tr++) {
+        narrow_vs_wide_f32(tr & 1, tr >> 1);
+        narrow_vs_wide_f64(tr & 1, tr >> 1);
+    }
+}
+END_TEST
+
 static Suite *gemm_suite(void) {
     Suite *s = suite_create("gemm");
     TCase *tc = tcase_create("core");
@@ -211,6 +245,7 @@ static Suite *gemm_suite(void) {
     tcase_add_test(tc, test_exact_on_integers);
     tcase_add_test(tc, test_k_zero_and_empty);
     tcase_add_test(tc, test_deterministic);
+    tcase_add_test(tc, test_narrow_tile_same_bits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -58,50 +58,53 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int mr, int nr, int
     }
 }
 
-#define GEMM_DRIVER(NAME, T, MR, NR, MC, NC, KERNEL, PACK_A, PACK_B)                                                  \
-    /* C[m0:m1, n0:n1] with the given buffers and block sizes (mcb % MR == 0, ncb % NR == 0) */                       \
-    static void NAME##_rect(bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K,              \
-                            T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,                  \
-                            int64_t ldc, T *apack, T *bpack, int64_t mcb, int64_t ncb) {                              \
+#define GEMM_DRIVER(NAME, T, MR, NR, NRN, MC, NC, KERNEL, KERNEL_NARROW, PACK_A, PACK_B)                              \
+    /* C[m0:m1, n0:n1] with the given buffers and block sizes (mcb % MR == 0, ncb % nrp == 0); nrp is                 \
+     * the tile width, NR or NRN (n0 a multiple of it). */                                                            \
+    static void NAME##_rect(int nrp, bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1,                \
+                            int64_t K, T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta,             \
+                            T *C, int64_t ldc, T *apack, T *bpack, int64_t mcb, int64_t ncb) {                        \
         for (int64_t jc = n0; jc < n1; jc += ncb) {                                                                   \
             int64_t nc = min64(ncb, n1 - jc);                                                                         \
             for (int64_t pc = 0; pc < K; pc += KC) {                                                                  \
                 int64_t kc = min64(KC, K - pc);                                                                       \
-                PACK_B(bpack, tb, B, ldb, pc, kc, jc, nc);                                                            \
+                PACK_B(bpack, nrp, tb, B, ldb, pc, kc, jc, nc);                                                       \
                 for (int64_t ic = m0; ic < m1; ic += mcb) {                                                           \
                     int64_t mc = min64(mcb, m1 - ic);                                                                 \
                     PACK_A(apack, ta, A, lda, ic, mc, pc, kc);                                                        \
-                    for (int64_t jr = 0; jr < nc; jr += NR)                                                           \
+                    for (int64_t jr = 0; jr < nc; jr += nrp)                                                          \
                         for (int64_t ir = 0; ir < mc; ir += MR)                                                       \
-                            KERNEL(kc, apack + ir * kc, bpack + jr * kc, C + (ic + ir) * ldc + jc + jr,               \
-                                   ldc, (int)min64(MR, mc - ir), (int)min64(NR, nc - jr), alpha, beta,                \
-                                   pc == 0);                                                                          \
+                            (nrp == NR ? KERNEL : KERNEL_NARROW)(                                                     \
+                                kc, apack + ir * kc, bpack + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,             \
+                                (int)min64(MR, mc - ir), (int)min64(nrp, nc - jr), alpha, beta, pc == 0);             \
                 }                                                                                                     \
             }                                                                                                         \
         }                                                                                                             \
     }                                                                                                                 \
-    /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x NR tiles, with pool                     \
+    /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x nrp tiles, with pool                    \
      * buffers, or with one-micro-panel stack buffers if `small` or the pool is out of memory. */                     \
-    static void NAME##_share(int gi, int gj, int gm, int gn, bool small, bool ta, bool tb, int64_t M,                 \
-                             int64_t N, int64_t K, T alpha, const T *A, int64_t lda, const T *B,                      \
-                             int64_t ldb, T beta, T *C, int64_t ldc) {                                                \
-        int64_t mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;                                                       \
+    static void NAME##_share(int nrp, int gi, int gj, int gm, int gn, bool small, bool ta, bool tb,                   \
+                             int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,                       \
+                             const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                    \
+        int64_t mt = (M + MR - 1) / MR, nt = (N + nrp - 1) / nrp;                                                     \
         int64_t m0 = gi * mt / gm * MR, m1 = min64((gi + 1) * mt / gm * MR, M);                                       \
-        int64_t n0 = gj * nt / gn * NR, n1 = min64((gj + 1) * nt / gn * NR, N);                                       \
+        int64_t n0 = gj * nt / gn * nrp, n1 = min64((gj + 1) * nt / gn * nrp, N);                                     \
         if (m0 >= m1 || n0 >= n1) return;                                                                             \
         size_t bytes = (size_t)(MC + NC) * KC * sizeof(T);                                                            \
         T *buf = small ? NULL : nbi_alloc(bytes);                                                                     \
         if (buf) {                                                                                                    \
-            NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, buf,                          \
+            NAME##_rect(nrp, ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, buf,                     \
                         buf + (size_t)MC * KC, MC, NC);                                                               \
             nbi_free(buf, bytes);                                                                                     \
         } else {                                                                                                      \
             _Alignas(64) T apack[MR * KC];                                                                            \
             _Alignas(64) T bpack[NR * KC];                                                                            \
-            NAME##_rect(ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, apack, bpack, MR,             \
-                        NR);                                                                                          \
+            NAME##_rect(nrp, ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, apack, bpack,            \
+                        MR, nrp);                                                                                     \
         }                                                                                                             \
     }                                                                                                                 \
+    /* Tile width: products no wider than two narrow tiles use those rather than pad a wide one. */                   \
+    static int NAME##_width(int64_t N) { return N <= 2 * NRN ? NRN : NR; }                                            \
     /* The trivial cases; false if there is a product to compute. */                                                  \
     static bool NAME##_trivial(int64_t M, int64_t N, int64_t K, T alpha, T beta, T *C, int64_t ldc) {                 \
         if (M <= 0 || N <= 0) return true;                                                                            \
@@ -116,24 +119,25 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int mr, int nr, int
     void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,                    \
               const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                                   \
         if (NAME##_trivial(M, N, K, alpha, beta, C, ldc)) return;                                                     \
+        int nrp = NAME##_width(N);                                                                                    \
         int threads = 1;                                                                                              \
         if ((double)M * (double)N * (double)K >= PARALLEL_MIN_WORK && !in_parallel())                                 \
             threads = max_threads();                                                                                  \
         int gm = 1, gn = 1;                                                                                           \
-        thread_grid(threads, (M + MR - 1) / MR, (N + NR - 1) / NR, MR, NR, 64 / (int)sizeof(T), &gm, &gn);            \
+        thread_grid(threads, (M + MR - 1) / MR, (N + nrp - 1) / nrp, MR, nrp, 64 / (int)sizeof(T), &gm, &gn);         \
         if (gm * gn == 1) {                                                                                           \
-            NAME##_share(0, 0, 1, 1, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                    \
+            NAME##_share(nrp, 0, 0, 1, 1, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);               \
             return;                                                                                                   \
         }                                                                                                             \
         _Pragma("omp parallel for schedule(static, 1) num_threads(gm * gn)")                                          \
         for (int t = 0; t < gm * gn; t++)                                                                             \
-            NAME##_share(t / gn, t % gn, gm, gn, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,              \
+            NAME##_share(nrp, t / gn, t % gn, gm, gn, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,         \
                          ldc);                                                                                        \
     }                                                                                                                 \
     void NAME##_small_blocks(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,                  \
                              int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                       \
         if (NAME##_trivial(M, N, K, alpha, beta, C, ldc)) return;                                                     \
-        NAME##_share(0, 0, 1, 1, true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                         \
+        NAME##_share(NAME##_width(N), 0, 0, 1, 1, true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);        \
     }
 
 #ifdef _OPENMP
@@ -152,7 +156,7 @@ static int max_threads(void) { return 1; }
 #define DGEMM_MC (12 * NBI_DGEMM_MR)
 #define DGEMM_NC (43 * NBI_DGEMM_NR)
 
-GEMM_DRIVER(nbi_sgemm, float, NBI_SGEMM_MR, NBI_SGEMM_NR, SGEMM_MC, SGEMM_NC, nbi_sgemm_kernel, nbi_sgemm_pack_a,
-            nbi_sgemm_pack_b)
-GEMM_DRIVER(nbi_dgemm, double, NBI_DGEMM_MR, NBI_DGEMM_NR, DGEMM_MC, DGEMM_NC, nbi_dgemm_kernel, nbi_dgemm_pack_a,
-            nbi_dgemm_pack_b)
+GEMM_DRIVER(nbi_sgemm, float, NBI_SGEMM_MR, NBI_SGEMM_NR, NBI_SGEMM_NR_NARROW, SGEMM_MC, SGEMM_NC, nbi_sgemm_kernel,
+            nbi_sgemm_kernel_narrow, nbi_sgemm_pack_a, nbi_sgemm_pack_b)
+GEMM_DRIVER(nbi_dgemm, double, NBI_DGEMM_MR, NBI_DGEMM_NR, NBI_DGEMM_NR_NARROW, DGEMM_MC, DGEMM_NC,
+            nbi_dgemm_kernel, nbi_dgemm_kernel_narrow, nbi_dgemm_pack_a, nbi_dgemm_pack_b)

@@ -29,16 +29,22 @@
 #define NBI_DGEMM_MR 8
 #define NBI_DGEMM_NR 24
 #endif
+#define NBI_SGEMM_NR_NARROW 16
+#define NBI_DGEMM_NR_NARROW 8
 #elif defined(__AVX2__) && defined(__FMA__)
 #define NBI_SGEMM_MR 6
 #define NBI_SGEMM_NR 16
 #define NBI_DGEMM_MR 6
 #define NBI_DGEMM_NR 8
+#define NBI_SGEMM_NR_NARROW 8
+#define NBI_DGEMM_NR_NARROW 4
 #else /* portable C: a tile small enough to stay in 16 SSE registers */
 #define NBI_SGEMM_MR 4
 #define NBI_SGEMM_NR 8
 #define NBI_DGEMM_MR 4
 #define NBI_DGEMM_NR 4
+#define NBI_SGEMM_NR_NARROW 4
+#define NBI_DGEMM_NR_NARROW 2
 #endif
 
 /* K is always cut into blocks of this many (a constant, so the per-element
@@ -47,6 +53,13 @@
 #define NBI_GEMM_KC 256
 #endif
 
+/* Every build has two tile widths: NR and NR_NARROW (one vector), for
+ * products narrower than a wide tile. Both do exactly the same arithmetic
+ * per element, so which one computes an element never changes its bits. */
+void nbi_sgemm_kernel_narrow(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int m, int n,
+                             float alpha, float beta, bool first);
+void nbi_dgemm_kernel_narrow(int64_t kc, const double *ap, const double *bp, double *c, int64_t ldc, int m, int n,
+                             double alpha, double beta, bool first);
 void nbi_sgemm_kernel(int64_t kc, const float *ap, const float *bp, float *c, int64_t ldc, int m, int n,
                       float alpha, float beta, bool first);
 void nbi_dgemm_kernel(int64_t kc, const double *ap, const double *bp, double *c, int64_t ldc, int m, int n,
@@ -54,16 +67,17 @@ void nbi_dgemm_kernel(int64_t kc, const double *ap, const double *bp, double *c,
 
 /* Packing (gemm_pack.c), zero-padded to whole panels:
  *   apack: ceil(mc/MR) panels (kc, MR) of op(A)[i0:i0+mc, p0:p0+kc]
- *   bpack: ceil(nc/NR) panels (kc, NR) of op(B)[p0:p0+kc, j0:j0+nc]
+ *   bpack: ceil(nc/nrp) panels (kc, nrp) of op(B)[p0:p0+kc, j0:j0+nc],
+ *          nrp = NR or NR_NARROW
  * bpack must be 64-byte aligned (the kernel loads it aligned). */
 void nbi_sgemm_pack_a(float *restrict ap, bool trans_a, const float *A, int64_t lda, int64_t i0, int64_t mc,
                       int64_t p0, int64_t kc);
-void nbi_sgemm_pack_b(float *restrict bp, bool trans_b, const float *B, int64_t ldb, int64_t p0, int64_t kc,
-                      int64_t j0, int64_t nc);
+void nbi_sgemm_pack_b(float *restrict bp, int nrp, bool trans_b, const float *B, int64_t ldb, int64_t p0,
+                      int64_t kc, int64_t j0, int64_t nc);
 void nbi_dgemm_pack_a(double *restrict ap, bool trans_a, const double *A, int64_t lda, int64_t i0, int64_t mc,
                       int64_t p0, int64_t kc);
-void nbi_dgemm_pack_b(double *restrict bp, bool trans_b, const double *B, int64_t ldb, int64_t p0, int64_t kc,
-                      int64_t j0, int64_t nc);
+void nbi_dgemm_pack_b(double *restrict bp, int nrp, bool trans_b, const double *B, int64_t ldb, int64_t p0,
+                      int64_t kc, int64_t j0, int64_t nc);
 
 /* nbi_sgemm / nbi_dgemm's out-of-memory path: single-threaded, one
  * micro-panel at a time in stack buffers. Same bits as the normal path;

@@ -52,9 +52,17 @@ static inline uint32_t lanes(int n, int w) { return n <= 0 ? 0u : n >= w ? (1u <
     }
 
 AVX512_KERNEL(nbi_sgemm_kernel, float, __m512, 16, NBI_SGEMM_MR, NBI_SGEMM_NR, __mmask16, _mm512_set1_ps,
-              _mm512_setzero_ps, _mm512_load_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
+              _mm512_setzero_ps, _mm512_load_ps, _mm512_fmadd_ps, _mm512_mul_ps, _mm512_maskz_loadu_ps,
+              _mm512_mask_storeu_ps)
+AVX512_KERNEL(nbi_sgemm_kernel_narrow, float, __m512, 16, NBI_SGEMM_MR, NBI_SGEMM_NR_NARROW, __mmask16,
+              _mm512_set1_ps, _mm512_setzero_ps, _mm512_load_ps, _mm512_fmadd_ps, _mm512_mul_ps,
+              _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
 AVX512_KERNEL(nbi_dgemm_kernel, double, __m512d, 8, NBI_DGEMM_MR, NBI_DGEMM_NR, __mmask8, _mm512_set1_pd,
-              _mm512_setzero_pd, _mm512_load_pd, _mm512_fmadd_pd, _mm512_mul_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
+              _mm512_setzero_pd, _mm512_load_pd, _mm512_fmadd_pd, _mm512_mul_pd, _mm512_maskz_loadu_pd,
+              _mm512_mask_storeu_pd)
+AVX512_KERNEL(nbi_dgemm_kernel_narrow, double, __m512d, 8, NBI_DGEMM_MR, NBI_DGEMM_NR_NARROW, __mmask8,
+              _mm512_set1_pd, _mm512_setzero_pd, _mm512_load_pd, _mm512_fmadd_pd, _mm512_mul_pd,
+              _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
 
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -107,6 +115,12 @@ static inline __m256i lanes_pd(int n) {
 
 AVX2_KERNEL(nbi_sgemm_kernel, float, __m256, 8, NBI_SGEMM_MR, NBI_SGEMM_NR, _mm256_set1_ps, _mm256_setzero_ps,
             _mm256_load_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_maskload_ps, _mm256_maskstore_ps, lanes_ps)
+AVX2_KERNEL(nbi_sgemm_kernel_narrow, float, __m256, 8, NBI_SGEMM_MR, NBI_SGEMM_NR_NARROW, _mm256_set1_ps,
+            _mm256_setzero_ps, _mm256_load_ps, _mm256_fmadd_ps, _mm256_mul_ps, _mm256_maskload_ps,
+            _mm256_maskstore_ps, lanes_ps)
+AVX2_KERNEL(nbi_dgemm_kernel_narrow, double, __m256d, 4, NBI_DGEMM_MR, NBI_DGEMM_NR_NARROW, _mm256_set1_pd,
+            _mm256_setzero_pd, _mm256_load_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_maskload_pd,
+            _mm256_maskstore_pd, lanes_pd)
 AVX2_KERNEL(nbi_dgemm_kernel, double, __m256d, 4, NBI_DGEMM_MR, NBI_DGEMM_NR, _mm256_set1_pd, _mm256_setzero_pd,
             _mm256_load_pd, _mm256_fmadd_pd, _mm256_mul_pd, _mm256_maskload_pd, _mm256_maskstore_pd, lanes_pd)
 
@@ -137,5 +151,7 @@ AVX2_KERNEL(nbi_dgemm_kernel, double, __m256d, 4, NBI_DGEMM_MR, NBI_DGEMM_NR, _m
 
 C_KERNEL(nbi_sgemm_kernel, float, NBI_SGEMM_MR, NBI_SGEMM_NR)
 C_KERNEL(nbi_dgemm_kernel, double, NBI_DGEMM_MR, NBI_DGEMM_NR)
+C_KERNEL(nbi_sgemm_kernel_narrow, float, NBI_SGEMM_MR, NBI_SGEMM_NR_NARROW)
+C_KERNEL(nbi_dgemm_kernel_narrow, double, NBI_DGEMM_MR, NBI_DGEMM_NR_NARROW)
 
 #endif

@@ -113,26 +113,25 @@ void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A, int64_t lda, 
     }
 }
 
-void nbi_sgemm_pack_b(float *restrict bp, bool tb, const float *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+void nbi_sgemm_pack_b(float *restrict bp, int nrp, bool tb, const float *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
                       int64_t nc) {
-    enum { NR = NBI_SGEMM_NR };
-    _Static_assert(NBI_SGEMM_NR % 16 == 0, "a float B panel row is whole vectors");
-    for (int64_t s = 0; s < nc; s += NR, bp += kc * NR) {
-        int64_t nr = min64(NR, nc - s);
-        for (int g = 0; g < NR / 16; g++) {
+    /* nrp: the panel width, a whole number of vectors (NR or NR_NARROW) */
+    for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {
+        int64_t nr = min64(nrp, nc - s);
+        for (int g = 0; g < nrp / 16; g++) {
             float *dst = bp + 16 * g;
             if (nr <= 16 * g) { /* padding columns */
                 for (int64_t k = 0; k < kc; k++)
-                    _mm512_store_ps(dst + k * NR, _mm512_setzero_ps());
+                    _mm512_store_ps(dst + k * nrp, _mm512_setzero_ps());
             } else if (!tb) { /* B: (K, N), op(B)'s row k is contiguous */
                 const float *src = B + p0 * ldb + j0 + s + 16 * g;
                 __mmask16 m = first16(nr - 16 * g);
                 for (int64_t k = 0; k < kc; k++)
-                    _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m, src + k * ldb));
+                    _mm512_store_ps(dst + k * nrp, _mm512_maskz_loadu_ps(m, src + k * ldb));
             } else { /* B: (N, K): transpose 16 rows (columns of op(B)) at a time */
                 const float *src = B + (j0 + s + 16 * g) * ldb + p0;
                 for (int64_t k = 0; k < kc; k += 16)
-                    pack_cols_f32(dst + k * NR, NR, 0xFFFF, src + k, ldb, nr - 16 * g, min64(16, kc - k));
+                    pack_cols_f32(dst + k * nrp, nrp, 0xFFFF, src + k, ldb, nr - 16 * g, min64(16, kc - k));
             }
         }
     }
@@ -163,26 +162,25 @@ void nbi_dgemm_pack_a(double *restrict ap, bool ta, const double *A, int64_t lda
     }
 }
 
-void nbi_dgemm_pack_b(double *restrict bp, bool tb, const double *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+void nbi_dgemm_pack_b(double *restrict bp, int nrp, bool tb, const double *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
                       int64_t nc) {
-    enum { NR = NBI_DGEMM_NR };
-    _Static_assert(NBI_DGEMM_NR % 8 == 0, "a double B panel row is whole vectors");
-    for (int64_t s = 0; s < nc; s += NR, bp += kc * NR) {
-        int64_t nr = min64(NR, nc - s);
-        for (int g = 0; g < NR / 8; g++) {
+    /* nrp: the panel width, a whole number of vectors (NR or NR_NARROW) */
+    for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {
+        int64_t nr = min64(nrp, nc - s);
+        for (int g = 0; g < nrp / 8; g++) {
             double *dst = bp + 8 * g;
             if (nr <= 8 * g) {
                 for (int64_t k = 0; k < kc; k++)
-                    _mm512_store_pd(dst + k * NR, _mm512_setzero_pd());
+                    _mm512_store_pd(dst + k * nrp, _mm512_setzero_pd());
             } else if (!tb) {
                 const double *src = B + p0 * ldb + j0 + s + 8 * g;
                 __mmask8 m = (__mmask8)first16(nr - 8 * g < 8 ? nr - 8 * g : 8);
                 for (int64_t k = 0; k < kc; k++)
-                    _mm512_store_pd(dst + k * NR, _mm512_maskz_loadu_pd(m, src + k * ldb));
+                    _mm512_store_pd(dst + k * nrp, _mm512_maskz_loadu_pd(m, src + k * ldb));
             } else {
                 const double *src = B + (j0 + s + 8 * g) * ldb + p0;
                 for (int64_t k = 0; k < kc; k += 8)
-                    pack_cols_f64(dst + k * NR, NR, 0xFF, src + k, ldb, nr - 8 * g, min64(8, kc - k));
+                    pack_cols_f64(dst + k * nrp, nrp, 0xFF, src + k, ldb, nr - 8 * g, min64(8, kc - k));
             }
         }
     }
@@ -190,29 +188,29 @@ void nbi_dgemm_pack_b(double *restrict bp, bool tb, const double *B, int64_t ldb
 
 #else /* portable: element by element */
 
-#define PACK(NAME_A, NAME_B, T, MR, NR)                                                                                \
-    void NAME_A(T *restrict ap, bool ta, const T *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {    \
-        for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {                                                          \
-            int64_t mr = min64(MR, mc - r);                                                                            \
-            for (int64_t k = 0; k < kc; k++)                                                                           \
-                for (int64_t i = 0; i < MR; i++)                                                                       \
-                    ap[k * MR + i] = i >= mr ? 0                                                                       \
-                                     : ta    ? A[(p0 + k) * lda + i0 + r + i]                                          \
-                                             : A[(i0 + r + i) * lda + p0 + k];                                            \
-        }                                                                                                              \
-    }                                                                                                                  \
-    void NAME_B(T *restrict bp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc) {    \
-        for (int64_t s = 0; s < nc; s += NR, bp += kc * NR) {                                                          \
-            int64_t nr = min64(NR, nc - s);                                                                            \
-            for (int64_t k = 0; k < kc; k++)                                                                           \
-                for (int64_t j = 0; j < NR; j++)                                                                       \
-                    bp[k * NR + j] = j >= nr ? 0                                                                       \
-                                     : tb    ? B[(j0 + s + j) * ldb + p0 + k]                                          \
-                                             : B[(p0 + k) * ldb + j0 + s + j];                                            \
-        }                                                                                                              \
+#define PACK(NAME_A, NAME_B, T, MR)                                                                                   \
+    void NAME_A(T *restrict ap, bool ta, const T *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {   \
+        for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {                                                         \
+            int64_t mr = min64(MR, mc - r);                                                                           \
+            for (int64_t k = 0; k < kc; k++)                                                                          \
+                for (int64_t i = 0; i < MR; i++)                                                                      \
+                    ap[k * MR + i] = i >= mr ? 0                                                                      \
+                                     : ta    ? A[(p0 + k) * lda + i0 + r + i]                                         \
+                                             : A[(i0 + r + i) * lda + p0 + k];                                        \
+        }                                                                                                             \
+    }                                                                                                                 \
+    void NAME_B(T *restrict bp, int nrp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc) { \
+        for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {                                                       \
+            int64_t nr = min64(nrp, nc - s);                                                                          \
+            for (int64_t k = 0; k < kc; k++)                                                                          \
+                for (int64_t j = 0; j < nrp; j++)                                                                     \
+                    bp[k * nrp + j] = j >= nr ? 0                                                                     \
+                                     : tb    ? B[(j0 + s + j) * ldb + p0 + k]                                         \
+                                             : B[(p0 + k) * ldb + j0 + s + j];                                        \
+        }                                                                                                             \
     }
 
-PACK(nbi_sgemm_pack_a, nbi_sgemm_pack_b, float, NBI_SGEMM_MR, NBI_SGEMM_NR)
-PACK(nbi_dgemm_pack_a, nbi_dgemm_pack_b, double, NBI_DGEMM_MR, NBI_DGEMM_NR)
+PACK(nbi_sgemm_pack_a, nbi_sgemm_pack_b, float, NBI_SGEMM_MR)
+PACK(nbi_dgemm_pack_a, nbi_dgemm_pack_b, double, NBI_DGEMM_MR)
 
 #endif
