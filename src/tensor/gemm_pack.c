@@ -1,0 +1,216 @@
+/* GEMM packing (the layouts are described in gemm.h): copy a block of op(A)
+ * into MR-row panels (kc, MR) and a block of op(B) into NR-column panels
+ * (kc, NR), zero-padding the edge panels, so the micro-kernel reads both
+ * with unit stride whatever the transposes and leading dimensions.
+ *
+ * The cases where the wanted panel runs across the source's rows (A not
+ * transposed, B transposed) are a transpose; with AVX-512 they go through
+ * 16x16 (float) / 8x8 (double) in-register transposes instead of one
+ * scalar load and store per element, which made packing about as costly as
+ * the arithmetic for thin products such as Linear's x W^T. Packing only
+ * moves values, so it has no effect on the results. */
+#include "gemm.h"
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* Mask of the first n lanes, n clamped to 0..16. */
+static inline __mmask16 first16(int64_t n) {
+    return n <= 0 ? 0 : n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+/* r[i] := column i of the 16x16 matrix whose rows were r[0..15]. */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* r[4i+q], 128-bit lane L: column 4L+q of rows 4i..4i+3 */
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int q = 0; q < 4; q++) { /* 4x4 transpose of 128-bit lanes */
+        __m512 u0 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0x88), u1 = _mm512_shuffle_f32x4(r[q], r[4 + q], 0xDD);
+        __m512 v0 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0x88);
+        __m512 v1 = _mm512_shuffle_f32x4(r[8 + q], r[12 + q], 0xDD);
+        t[q] = _mm512_shuffle_f32x4(u0, v0, 0x88);
+        t[4 + q] = _mm512_shuffle_f32x4(u1, v1, 0x88);
+        t[8 + q] = _mm512_shuffle_f32x4(u0, v0, 0xDD);
+        t[12 + q] = _mm512_shuffle_f32x4(u1, v1, 0xDD);
+    }
+    for (int i = 0; i < 16; i++)
+        r[i] = t[i];
+}
+
+/* r[i] := column i of the 8x8 matrix whose rows were r[0..7]. */
+static inline __attribute__((always_inline)) void transpose8(__m512d r[8]) {
+    __m512d t[8];
+    for (int i = 0; i < 4; i++) { /* t[2p+q], 128-bit lane L: rows 2p, 2p+1 of column 2L+q */
+        t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+    }
+    for (int q = 0; q < 2; q++) { /* 4x4 transpose of 128-bit lanes */
+        __m512d u0 = _mm512_shuffle_f64x2(t[q], t[2 + q], 0x88), u1 = _mm512_shuffle_f64x2(t[q], t[2 + q], 0xDD);
+        __m512d v0 = _mm512_shuffle_f64x2(t[4 + q], t[6 + q], 0x88);
+        __m512d v1 = _mm512_shuffle_f64x2(t[4 + q], t[6 + q], 0xDD);
+        r[q] = _mm512_shuffle_f64x2(u0, v0, 0x88);
+        r[2 + q] = _mm512_shuffle_f64x2(u1, v1, 0x88);
+        r[4 + q] = _mm512_shuffle_f64x2(u0, v0, 0xDD);
+        r[6 + q] = _mm512_shuffle_f64x2(u1, v1, 0xDD);
+    }
+}
+
+/* dst + c*dst_stride (c < ncols) := the first `store` lanes of column c of
+ * src's rows 0..nrows-1 (each ncols long, rows nrows.. read as zero). */
+static inline __attribute__((always_inline)) void pack_cols_f32(float *dst, int64_t dst_stride, __mmask16 store,
+                                                                const float *src, int64_t ld, int64_t nrows,
+                                                                int64_t ncols) {
+    __m512 r[16];
+    __mmask16 m = first16(ncols);
+    for (int i = 0; i < 16; i++)
+        r[i] = i < nrows ? _mm512_maskz_loadu_ps(m, src + i * ld) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int c = 0; c < ncols; c++)
+        _mm512_mask_storeu_ps(dst + c * dst_stride, store, r[c]);
+}
+
+static inline __attribute__((always_inline)) void pack_cols_f64(double *dst, int64_t dst_stride, __mmask8 store,
+                                                                const double *src, int64_t ld, int64_t nrows,
+                                                                int64_t ncols) {
+    __m512d r[8];
+    __mmask8 m = (__mmask8)first16(ncols < 8 ? ncols : 8);
+    for (int i = 0; i < 8; i++)
+        r[i] = i < nrows ? _mm512_maskz_loadu_pd(m, src + i * ld) : _mm512_setzero_pd();
+    transpose8(r);
+    for (int c = 0; c < ncols; c++)
+        _mm512_mask_storeu_pd(dst + c * dst_stride, store, r[c]);
+}
+
+void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                      int64_t kc) {
+    enum { MR = NBI_SGEMM_MR };
+    _Static_assert(NBI_SGEMM_MR <= 16, "a float A panel row is at most one vector");
+    const __mmask16 all = first16(MR);
+    for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {
+        int64_t mr = min64(MR, mc - r);
+        if (ta) { /* A: (K, M), op(A)'s column k is contiguous */
+            const float *src = A + p0 * lda + i0 + r;
+            __mmask16 m = first16(mr);
+            for (int64_t k = 0; k < kc; k++)
+                _mm512_mask_storeu_ps(ap + k * MR, all, _mm512_maskz_loadu_ps(m, src + k * lda));
+        } else { /* A: (M, K): transpose MR rows, 16 k at a time */
+            const float *src = A + (i0 + r) * lda + p0;
+            for (int64_t k = 0; k < kc; k += 16)
+                pack_cols_f32(ap + k * MR, MR, all, src + k, lda, mr, min64(16, kc - k));
+        }
+    }
+}
+
+void nbi_sgemm_pack_b(float *restrict bp, int nrp, bool tb, const float *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                      int64_t nc) {
+    /* nrp: the panel width, a whole number of vectors (NR or NR_NARROW) */
+    for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {
+        int64_t nr = min64(nrp, nc - s);
+        for (int g = 0; g < nrp / 16; g++) {
+            float *dst = bp + 16 * g;
+            if (nr <= 16 * g) { /* padding columns */
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_store_ps(dst + k * nrp, _mm512_setzero_ps());
+            } else if (!tb) { /* B: (K, N), op(B)'s row k is contiguous */
+                const float *src = B + p0 * ldb + j0 + s + 16 * g;
+                __mmask16 m = first16(nr - 16 * g);
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_store_ps(dst + k * nrp, _mm512_maskz_loadu_ps(m, src + k * ldb));
+            } else { /* B: (N, K): transpose 16 rows (columns of op(B)) at a time */
+                const float *src = B + (j0 + s + 16 * g) * ldb + p0;
+                for (int64_t k = 0; k < kc; k += 16)
+                    pack_cols_f32(dst + k * nrp, nrp, 0xFFFF, src + k, ldb, nr - 16 * g, min64(16, kc - k));
+            }
+        }
+    }
+}
+
+void nbi_dgemm_pack_a(double *restrict ap, bool ta, const double *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
+                      int64_t kc) {
+    enum { MR = NBI_DGEMM_MR }; /* groups of 8 rows, the last maybe partial */
+    for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {
+        int64_t mr = min64(MR, mc - r);
+        for (int g = 0; g < (MR + 7) / 8; g++) {
+            double *dst = ap + 8 * g;
+            __mmask8 store = (__mmask8)first16(MR - 8 * g < 8 ? MR - 8 * g : 8);
+            if (mr <= 8 * g) { /* padding rows */
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_mask_storeu_pd(dst + k * MR, store, _mm512_setzero_pd());
+            } else if (ta) {
+                const double *src = A + p0 * lda + i0 + r + 8 * g;
+                __mmask8 m = (__mmask8)first16(mr - 8 * g < 8 ? mr - 8 * g : 8);
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_mask_storeu_pd(dst + k * MR, store, _mm512_maskz_loadu_pd(m, src + k * lda));
+            } else {
+                const double *src = A + (i0 + r + 8 * g) * lda + p0;
+                for (int64_t k = 0; k < kc; k += 8)
+                    pack_cols_f64(dst + k * MR, MR, store, src + k, lda, mr - 8 * g, min64(8, kc - k));
+            }
+        }
+    }
+}
+
+void nbi_dgemm_pack_b(double *restrict bp, int nrp, bool tb, const double *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
+                      int64_t nc) {
+    /* nrp: the panel width, a whole number of vectors (NR or NR_NARROW) */
+    for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {
+        int64_t nr = min64(nrp, nc - s);
+        for (int g = 0; g < nrp / 8; g++) {
+            double *dst = bp + 8 * g;
+            if (nr <= 8 * g) {
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_store_pd(dst + k * nrp, _mm512_setzero_pd());
+            } else if (!tb) {
+                const double *src = B + p0 * ldb + j0 + s + 8 * g;
+                __mmask8 m = (__mmask8)first16(nr - 8 * g < 8 ? nr - 8 * g : 8);
+                for (int64_t k = 0; k < kc; k++)
+                    _mm512_store_pd(dst + k * nrp, _mm512_maskz_loadu_pd(m, src + k * ldb));
+            } else {
+                const double *src = B + (j0 + s + 8 * g) * ldb + p0;
+                for (int64_t k = 0; k < kc; k += 8)
+                    pack_cols_f64(dst + k * nrp, nrp, 0xFF, src + k, ldb, nr - 8 * g, min64(8, kc - k));
+            }
+        }
+    }
+}
+
+#else /* portable: element by element */
+
+#define PACK(NAME_A, NAME_B, T, MR)                                                                                   \
+    void NAME_A(T *restrict ap, bool ta, const T *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {   \
+        for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {                                                         \
+            int64_t mr = min64(MR, mc - r);                                                                           \
+            for (int64_t k = 0; k < kc; k++)                                                                          \
+                for (int64_t i = 0; i < MR; i++)                                                                      \
+                    ap[k * MR + i] = i >= mr ? 0                                                                      \
+                                     : ta    ? A[(p0 + k) * lda + i0 + r + i]                                         \
+                                             : A[(i0 + r + i) * lda + p0 + k];                                        \
+        }                                                                                                             \
+    }                                                                                                                 \
+    void NAME_B(T *restrict bp, int nrp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc) { \
+        for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {                                                       \
+            int64_t nr = min64(nrp, nc - s);                                                                          \
+            for (int64_t k = 0; k < kc; k++)                                                                          \
+                for (int64_t j = 0; j < nrp; j++)                                                                     \
+                    bp[k * nrp + j] = j >= nr ? 0                                                                     \
+                                     : tb    ? B[(j0 + s + j) * ldb + p0 + k]                                         \
+                                             : B[(p0 + k) * ldb + j0 + s + j];                                        \
+        }                                                                                                             \
+    }
+
+PACK(nbi_sgemm_pack_a, nbi_sgemm_pack_b, float, NBI_SGEMM_MR)
+PACK(nbi_dgemm_pack_a, nbi_dgemm_pack_b, double, NBI_DGEMM_MR)
+
+#endif
