@@ -7,6 +7,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define NKEYS 9
@@ -165,6 +167,42 @@ START_TEST(test_save_loads_in_pytorch) {
 }
 END_TEST
 
+/* A writer killed at any moment leaves the previous file loadable: nb_hdf5_save
+ * writes a temporary file, flushes it and renames it over the old one. */
+START_TEST(test_kill_during_save_keeps_previous_file) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", nbt_data_path("io_kill.h5"));
+    const int64_t n = 2 << 20; /* 8 MiB of float32: a save takes a while */
+    nb_tensor *t = nb_full(NB_F32, NB_SHAPE(n), 1.0);
+    nb_named_tensor e = {"w", t};
+    NBT_OK(nb_hdf5_save(path, &e, 1));
+    for (int round = 0; round < 8; round++) {
+        pid_t pid = fork();
+        ck_assert(pid >= 0);
+        if (pid == 0) { /* the writer: saves the other version forever */
+            nb_tensor_fill_(t, 2.0);
+            for (;;) nb_hdf5_save(path, &e, 1);
+        }
+        usleep(5000 + 9000 * round); /* kill it at varying points of a save */
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        nb_tensor *r = nb_zeros(NB_F32, NB_SHAPE(n));
+        nb_named_tensor re = {"w", r};
+        NBT_OK(nb_hdf5_load(path, &re, 1, true, NULL));
+        const float *v = nb_tensor_f32(r);
+        for (int64_t i = 1; i < n; i++) ck_assert_msg(v[i] == v[0], "round %d: mixed file at %lld", round, (long long)i);
+        ck_assert(v[0] == 1.0f || v[0] == 2.0f);
+        printf("kill round %d: file holds version %g\n", round, v[0]);
+        nb_tensor_release(r);
+        char tmp[4200]; /* the killed writer's temporary file, if any */
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)pid);
+        unlink(tmp);
+    }
+    nb_tensor_release(t);
+    unlink(path);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("hdf5");
@@ -173,6 +211,7 @@ int main(void) {
     tcase_add_test(tc, test_strict_lists_every_problem_and_changes_nothing);
     tcase_add_test(tc, test_untrusted_files);
     tcase_add_test(tc, test_save_loads_in_pytorch);
+    tcase_add_test(tc, test_kill_during_save_keeps_previous_file);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
 }
