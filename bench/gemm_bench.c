@@ -36,7 +36,10 @@ static const shape shapes[] = {
     {"conv dW gy*colT", false, true, 64, 288, 676},
     {"conv dW gy*colT", false, true, 32, 144, 3136},
     {"conv dcol WT*gy", true, false, 288, 676, 64},
+    {"conv dW 1st layer", false, true, 32, 9, 3136},
+    {"conv dW 1st layer", false, true, 32, 27, 3136},
     {"linear x*WT", false, true, 64, 128, 9216},
+    {"linear out x*WT", false, true, 64, 10, 128},
     {"linear dW gyT*x", true, false, 128, 9216, 64},
     {"linear dx gy*W", false, false, 64, 9216, 128},
 };
@@ -71,7 +74,7 @@ static double run(bool dbl, const shape *s, double seconds) {
 
 int main(int argc, char **argv) {
     double seconds = argc > 1 ? atof(argv[1]) : 0.3;
-    printf("%-16s %2s %2s %5s %5s %5s | f32 1T  f32 2T | f64 1T  f64 2T  (GFLOP/s, best of runs)\n", "shape", "tA",
+    printf("%-17s %2s %2s %5s %5s %5s | f32 1T  f32 2T | f64 1T  f64 2T  (GFLOP/s, best of runs)\n", "shape", "tA",
            "tB", "M", "N", "K");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         const shape *s = &shapes[i];
@@ -81,7 +84,7 @@ int main(int argc, char **argv) {
                 nb_set_num_threads(t);
                 g[d * 2 + t - 1] = run(d == 1, s, seconds);
             }
-        printf("%-16s %2d %2d %5lld %5lld %5lld | %6.1f  %6.1f | %6.1f  %6.1f\n", s->what, s->ta, s->tb,
+        printf("%-17s %2d %2d %5lld %5lld %5lld | %6.1f  %6.1f | %6.1f  %6.1f\n", s->what, s->ta, s->tb,
                (long long)s->M, (long long)s->N, (long long)s->K, g[0], g[1], g[2], g[3]);
         fflush(stdout);
     }

@@ -2,7 +2,10 @@
  * the plain reference triple loop (nbi_*gemm_ref) for every transpose case,
  * alpha/beta, odd and edge sizes, padded leading dimensions; exact equality
  * on integer data (where any summation order gives the same bits); and
- * bitwise determinism across thread counts and inside a parallel region. */
+ * bitwise determinism: 1 vs 2 threads, inside vs outside a parallel region,
+ * normal vs micro-panel (out-of-memory) blocking, narrow vs wide tiles.
+ * The padding columns of A and B hold NaN and those of C a sentinel, so a
+ * read or write outside the leading-dimension window shows up. */
 #include "testutil.h"
 
 #include "tensor/gemm.h"

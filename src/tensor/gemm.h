@@ -6,7 +6,8 @@
  *   ap: (kc, MR)  -- MR values of op(A)'s column k, for k = 0..kc-1
  *   bp: (kc, NR)  -- NR values of op(B)'s row k
  * Each element is accumulated from zero over k in increasing order with one
- * fused multiply-add per k, then written as
+ * fused multiply-add per k (the portable C kernel: acc += a * b, compiled the
+ * same way for every tile), then written as
  *   first && beta == 0:  c = alpha * acc            (C not read)
  *   first:               c = alpha * acc + beta * c
  *   otherwise:           c = alpha * acc + c        (a later K block)
