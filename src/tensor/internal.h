@@ -131,6 +131,9 @@ bool nbi_check_same_dtype(const char *op, const nb_tensor *a, const nb_tensor *b
 /* ---- memory pool (pool.c) ---- */
 void *nbi_alloc(size_t nbytes);   /* 64-byte aligned; NULL on failure (no message) */
 void nbi_free(void *p, size_t nbytes);
+/* True when nb_debug_fail_allocations_after() says this allocation must fail
+ * (it counts one allocation); library allocations beside the pool's may ask it too. */
+bool nbi_alloc_should_fail(void);
 
 /* ---- GEMM (gemm.c) ----
  * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major with leading
