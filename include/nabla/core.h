@@ -79,9 +79,10 @@ size_t nb_memory_in_use(void);
 size_t nb_memory_cached(void);
 
 /* ---- testing ----
- * Let the next n tensor allocations (pool blocks and autograd nodes) succeed,
- * then make every later one fail with NB_ERR_NOMEM until called again; n = -1
- * turns failures off (the default). For tests of out-of-memory error paths. */
+ * Let the next n library allocations (tensor memory from the pool, autograd
+ * nodes, op contexts of src/nn) succeed, then make every later one fail with
+ * NB_ERR_NOMEM until called again; n = -1 turns failures off (the default).
+ * For tests of out-of-memory error paths; thread-safe. */
 void nb_debug_fail_allocations_after(int64_t n);
 
 #ifdef __cplusplus
