@@ -77,6 +77,8 @@ nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs
 /* New contiguous tensor with uninitialised data (held by the open scope, if any). */
 nb_tensor *nbi_empty(nb_dtype dtype, int ndim, const int64_t *shape);
 nb_tensor *nbi_empty_like(const nb_tensor *t);
+/* nbi_empty whose argument errors name op (the public function called). */
+nb_tensor *nbi_empty_op(const char *op, nb_dtype dtype, int ndim, const int64_t *shape);
 /* A view sharing t's storage with the given geometry. */
 nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
 /* Retain/release without touching scopes: for references the library keeps (graph, grads). */
