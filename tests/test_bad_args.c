@@ -623,10 +623,15 @@ START_TEST(test_io_h) {
     nb_load_report rep;
     nb_named_tensor wrong_shape[1] = {{"x", f1}}, missing[1] = {{"y", f}};
     BAD_ST("hdf5_load", nb_hdf5_load(NULL, good, 1, true, &rep));
+    nb_load_report_free(&rep); /* filled (and owned by us) even on failure */
     BAD_ST("hdf5_load", nb_hdf5_load("/nonexistent.h5", good, 1, true, &rep));
+    nb_load_report_free(&rep); /* filled (and owned by us) even on failure */
     BAD_ST("hdf5_load", nb_hdf5_load(path, NULL, 1, true, &rep));
+    nb_load_report_free(&rep); /* filled (and owned by us) even on failure */
     BAD_ST("hdf5_load", nb_hdf5_load(path, nullt, 1, true, &rep));
+    nb_load_report_free(&rep); /* filled (and owned by us) even on failure */
     BAD_ST("hdf5_load", nb_hdf5_load(path, wrong_shape, 1, true, &rep));
+    nb_load_report_free(&rep); /* filled (and owned by us) even on failure */
     BAD_ST("hdf5_load", nb_hdf5_load(path, missing, 1, true, NULL));
     nb_named_tensor into_int[1] = {{"x", l}};
     BAD_ST("hdf5_load", nb_hdf5_load(path, into_int, 1, true, NULL)); /* float32 data into int64 */

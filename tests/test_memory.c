@@ -78,9 +78,16 @@ static void train(int nthreads, bool check_cache) {
         if (step == STEPS_PER_EPOCH) rss_epoch1 = resident_bytes();
         if (step == 3 * STEPS_PER_EPOCH) rss_epoch3 = resident_bytes();
     }
+#if defined(__SANITIZE_ADDRESS__)
+    /* AddressSanitizer quarantines freed memory (and the pool's cached blocks
+     * are poisoned, not reused by malloc), so resident memory grows by design
+     * there; the byte counts above still hold. */
+    (void)rss_epoch1, (void)rss_epoch3;
+#else
     ck_assert_msg(rss_epoch3 <= rss_epoch1 + rss_epoch1 / 20 && rss_epoch3 + rss_epoch1 / 20 >= rss_epoch1,
                   "resident memory after epoch 3 is %zu bytes, after epoch 1 %zu (more than 5%% apart)", rss_epoch3,
                   rss_epoch1);
+#endif
     ck_assert_msg(last_loss < first_loss, "the net does not train (loss %g -> %g): the loop is not the real thing",
                   first_loss, last_loss);
     nb_tensor_release(images);

@@ -202,7 +202,7 @@ static nb_status hdf5_loads(void *ctx) {
     nb_named_tensor e[1] = {{"6.weight", dst}};
     nb_load_report rep;
     nb_status st = nb_hdf5_load(h5_path, e, 1, false, &rep);
-    if (st == NB_OK) nb_load_report_free(&rep);
+    nb_load_report_free(&rep); /* ours even on failure */
     nb_tensor_release(dst);
     return st;
 }
