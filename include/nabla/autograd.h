@@ -44,6 +44,19 @@ void nb_no_grad_begin(void);
 void nb_no_grad_end(void);
 bool nb_grad_enabled(void);
 
+/* Anomaly detection, like torch.autograd.set_detect_anomaly(True): while on,
+ * every op checks its output for NaN/Inf and nb_backward checks every
+ * gradient an op's backward returns (and the gradient passed to it). The
+ * first non-finite value makes that op fail (forward: it returns NULL;
+ * backward: nb_backward returns NB_ERR_ANOMALY) with a message naming the op,
+ * the direction, the shapes, and the first bad element's flat index and value:
+ *   "detect_anomaly: log produced NaN in forward at index 3, value nan (output [2, 3], inputs [2, 3])"
+ *   "detect_anomaly: function 'sqrt' returned Inf in its 1st gradient in backward at index 0, value inf (...)"
+ * Off by default (one flag test per op when off). Global to the process;
+ * slows every op by a pass over its output, so use it to debug. */
+void nb_set_detect_anomaly(bool enabled);
+bool nb_detect_anomaly_enabled(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,7 +51,8 @@ typedef enum nb_status {
     NB_ERR_DTYPE = -3,  /* dtype not supported or mismatched */
     NB_ERR_NOMEM = -4,  /* allocation failed */
     NB_ERR_IO = -5,     /* file missing, unreadable or corrupt */
-    NB_ERR_STATE = -6   /* call not valid now (e.g. backward twice) */
+    NB_ERR_STATE = -6,  /* call not valid now (e.g. backward twice) */
+    NB_ERR_ANOMALY = -7 /* NaN/Inf found by anomaly detection (nb_set_detect_anomaly) */
 } nb_status;
 
 /* The message of the calling thread's most recent error ("" if none). */
@@ -76,6 +77,13 @@ void nb_memory_trim(void);
 /* Bytes currently held by live tensors, and cached in the pool for reuse. */
 size_t nb_memory_in_use(void);
 size_t nb_memory_cached(void);
+
+/* ---- testing ----
+ * Let the next n library allocations (tensor memory from the pool, autograd
+ * nodes, op contexts of src/nn) succeed, then make every later one fail with
+ * NB_ERR_NOMEM until called again; n = -1 turns failures off (the default).
+ * For tests of out-of-memory error paths; thread-safe. */
+void nb_debug_fail_allocations_after(int64_t n);
 
 #ifdef __cplusplus
 }

@@ -206,7 +206,7 @@ nb_tensor *nb_batch_norm(const nb_tensor *x, nb_tensor *running_mean, nb_tensor 
     nbi_release(wc);
     free(mean);
     free(invstd);
-    return y;
+    return nbi_finish(y, &bn_op, inputs, 3, NULL); /* not recorded; anomaly mode still checks y */
 fail:
     nb_tensor_release(y);
     nbi_release(xc);

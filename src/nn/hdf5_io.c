@@ -415,6 +415,10 @@ nb_tensor *nb_hdf5_read(const char *path, const char *name, nb_dtype dtype) {
         nbi_error(NB_ERR_ARG, "hdf5_read: name is NULL");
         return NULL;
     }
+    if (dtype != NB_F32 && dtype != NB_F64 && dtype != NB_I64) {
+        nbi_error(NB_ERR_DTYPE, "hdf5_read: unknown dtype %d", (int)dtype);
+        return NULL;
+    }
     quiet_state q = quiet_begin();
     hid_t file = -1, ds = -1, space = -1;
     nb_tensor *t = NULL;

@@ -169,12 +169,14 @@ nb_status nb_module_register_parameter(nb_module *m, const char *name, nb_tensor
         return nbi_error(NB_ERR_ARG,
                          "%s: cannot assign non-leaf Tensor to parameter '%s'. Model parameters must be created "
                          "explicitly (use nb_detach or nb_clone of a detached tensor)", op, name ? name : "");
+    if (!m) return nbi_error(NB_ERR_ARG, "%s: module is NULL", op); /* before &m->params: UB on NULL */
     nb_status st = add_entry(op, "parameter", m, name, t, &m->params, &m->nparams, &m->cap_params);
     if (st != NB_OK) return st;
     return nb_requires_grad_(t, true);
 }
 
 nb_status nb_module_register_buffer(nb_module *m, const char *name, nb_tensor *t) {
+    if (!m) return nbi_error(NB_ERR_ARG, "register_buffer: module is NULL"); /* before &m->buffers: UB on NULL */
     return add_entry("register_buffer", "buffer", m, name, t, &m->buffers, &m->nbuffers, &m->cap_buffers);
 }
 

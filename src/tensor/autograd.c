@@ -5,14 +5,101 @@
  * tensors at its outputs. Backward sorts the graph topologically (iterative
  * DFS, so deep graphs do not overflow the stack), then visits nodes from the
  * root down, handing each op the gradient of its output and adding what it
- * returns into its inputs' gradients. */
+ * returns into its inputs' gradients.
+ *
+ * Anomaly detection (nb_set_detect_anomaly) hooks the two places every value
+ * passes: nbi_finish (every op's forward output) and the engine's loop (every
+ * gradient an op's backward returns, and the root gradient). */
 #include "internal.h"
 
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static _Thread_local int no_grad_depth;
 static _Thread_local uint64_t epoch;
+/* Nonzero while the engine runs ops' backward functions: their intermediate
+ * results are not forward outputs; the engine checks what they return. */
+static _Thread_local int in_backward;
+
+/* ---- anomaly detection ---- */
+/* Global like torch.autograd.set_detect_anomaly; relaxed: a flag, not a fence. */
+static atomic_bool detect_anomaly;
+
+void nb_set_detect_anomaly(bool enabled) { atomic_store_explicit(&detect_anomaly, enabled, memory_order_relaxed); }
+bool nb_detect_anomaly_enabled(void) { return atomic_load_explicit(&detect_anomaly, memory_order_relaxed); }
+
+/* Flat (row-major logical) index of t's first NaN/Inf, or -1; its value in *val. */
+static int64_t first_nonfinite(const nb_tensor *t, double *val) {
+    if (t->dtype == NB_I64 || t->numel == 0) return -1;
+    int64_t idx[NB_MAX_DIMS] = {0};
+    int64_t off = 0;
+    const bool contig = nbi_is_contiguous(t);
+    for (int64_t k = 0; k < t->numel; k++) {
+        double v;
+        int64_t e = contig ? k : off;
+        if (t->dtype == NB_F32) v = ((const float *)nbi_data(t))[e];
+        else v = ((const double *)nbi_data(t))[e];
+        if (!isfinite(v)) {
+            *val = v;
+            return k;
+        }
+        if (contig) continue;
+        for (int d = t->ndim - 1; d >= 0; d--) { /* odometer step over the strided view */
+            off += t->strides[d];
+            if (++idx[d] < t->shape[d]) break;
+            off -= t->strides[d] * t->shape[d];
+            idx[d] = 0;
+        }
+    }
+    return -1;
+}
+
+/* "[2, 3], [3]" for the shapes of inputs ("none" for an absent one). */
+static void shapes_str(nb_tensor *const *inputs, int n, char *buf, size_t size) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < size; i++) {
+        char s[128];
+        const char *txt = inputs[i] ? nb_shape_str(inputs[i]->ndim, inputs[i]->shape, s, sizeof s) : "none";
+        int w = snprintf(buf + len, size - len, "%s%s", i ? ", " : "", txt);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+}
+
+static const char *ordinal_suffix(int k) {
+    if (k % 100 >= 11 && k % 100 <= 13) return "th";
+    return k % 10 == 1 ? "st" : k % 10 == 2 ? "nd" : k % 10 == 3 ? "rd" : "th";
+}
+
+/* Forward check of op's output (anomaly mode on): NB_OK or an error naming the op. */
+static nb_status check_forward(const nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n) {
+    double v;
+    int64_t at = first_nonfinite(out, &v);
+    if (at < 0) return NB_OK;
+    char os[128], is[512];
+    shapes_str(inputs, n, is, sizeof is);
+    return nbi_error(NB_ERR_ANOMALY, "detect_anomaly: %s produced %s in forward at index %lld, value %g (output %s, inputs %s)",
+                     op->name, isnan(v) ? "NaN" : "Inf", (long long)at, v, nb_shape_str(out->ndim, out->shape, os, sizeof os),
+                     is);
+}
+
+/* Backward check of the gradient an op returned for its input i. */
+static nb_status check_backward(const nbi_node *node, int i, const nb_tensor *gout, const nb_tensor *g) {
+    double v;
+    int64_t at = first_nonfinite(g, &v);
+    if (at < 0) return NB_OK;
+    char gs[128], os[128], is[512];
+    shapes_str(node->inputs, node->ninputs, is, sizeof is);
+    return nbi_error(NB_ERR_ANOMALY,
+                     "detect_anomaly: function '%s' returned %s in its %d%s gradient in backward at index %lld, value %g "
+                     "(gradient %s, output %s, inputs %s)",
+                     node->op->name, isnan(v) ? "NaN" : "Inf", i + 1, ordinal_suffix(i + 1), (long long)at, v,
+                     nb_shape_str(g->ndim, g->shape, gs, sizeof gs), nb_shape_str(gout->ndim, gout->shape, os, sizeof os), is);
+}
 
 void nb_no_grad_begin(void) { no_grad_depth++; }
 void nb_no_grad_end(void) {
@@ -52,7 +139,7 @@ void nbi_graph_release(nbi_node *node) {
 }
 
 nb_status nbi_record(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx) {
-    nbi_node *node = n <= NBI_MAX_INPUTS ? calloc(1, sizeof *node) : NULL;
+    nbi_node *node = n <= NBI_MAX_INPUTS && !nbi_alloc_should_fail() ? calloc(1, sizeof *node) : NULL;
     if (!node) {
         nbi_node tmp = {.op = op, .ctx = ctx};
         free_ctx(&tmp);
@@ -72,6 +159,10 @@ nb_status nbi_record(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs,
 }
 
 nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx) {
+    if (out && !in_backward && nb_detect_anomaly_enabled() && check_forward(out, op, inputs, n) != NB_OK) {
+        nb_tensor_release(out);
+        out = NULL;
+    }
     if (!out) {
         nbi_node tmp = {.op = op, .ctx = ctx};
         free_ctx(&tmp);
@@ -240,7 +331,9 @@ nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool ret
         if (grad_output->dtype != root->dtype)
             return nbi_error(NB_ERR_DTYPE, "backward: expected grad_output of dtype %s, but got %s",
                              nb_dtype_name(root->dtype), nb_dtype_name(grad_output->dtype));
+        in_backward++; /* a copy, not an op's output: checked below as the root gradient */
         g0 = nbi_own(nb_clone(grad_output));
+        in_backward--;
         if (g0 && g0->grad_fn) { /* a clone of a grad-requiring tensor: drop its history */
             nb_tensor *d = nbi_own(nb_detach(g0));
             nbi_release(g0);
@@ -248,6 +341,14 @@ nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool ret
         }
     }
     if (!g0) return nb_last_status();
+    double v;
+    int64_t at;
+    if (nb_detect_anomaly_enabled() && (at = first_nonfinite(g0, &v)) >= 0) {
+        char gs[128];
+        nbi_release(g0);
+        return nbi_error(NB_ERR_ANOMALY, "detect_anomaly: the gradient passed to backward has %s at index %lld, value %g (shape %s)",
+                         isnan(v) ? "NaN" : "Inf", (long long)at, v, nb_shape_str(root->ndim, root->shape, gs, sizeof gs));
+    }
     if (!root->grad_fn) { /* backward on a leaf: its gradient is grad_output itself */
         return accumulate(&root->grad, g0);
     }
@@ -260,7 +361,9 @@ nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool ret
         return st;
     }
     root->bgrad = g0;
+    const bool anomaly = nb_detect_anomaly_enabled();
     nb_no_grad_begin();
+    in_backward++;
     for (int64_t k = order.n - 1; k >= 0; k--) {
         nb_tensor *t = order.v[k];
         nb_tensor *g = t->bgrad;
@@ -272,6 +375,8 @@ nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool ret
         nbi_node *node = t->grad_fn;
         nb_tensor *gin[NBI_MAX_INPUTS] = {0};
         st = node->op->backward(node, g, gin);
+        for (int i = 0; anomaly && st == NB_OK && i < node->ninputs; i++)
+            if (gin[i] && node->needs_grad[i]) st = check_backward(node, i, g, gin[i]);
         nbi_release(g);
         for (int i = 0; i < node->ninputs; i++) {
             if (!gin[i]) continue;
@@ -287,6 +392,7 @@ nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool ret
         if (st != NB_OK && nb_last_status() == NB_OK)
             nbi_error(st, "backward: %s's backward failed", node->op->name);
     }
+    in_backward--;
     nb_no_grad_end();
     if (!retain_graph || st != NB_OK)
         for (int64_t k = 0; k < order.n; k++) node_release_saved(order.v[k]->grad_fn);

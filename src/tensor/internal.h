@@ -77,6 +77,8 @@ nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs
 /* New contiguous tensor with uninitialised data (held by the open scope, if any). */
 nb_tensor *nbi_empty(nb_dtype dtype, int ndim, const int64_t *shape);
 nb_tensor *nbi_empty_like(const nb_tensor *t);
+/* nbi_empty whose argument errors name op (the public function called). */
+nb_tensor *nbi_empty_op(const char *op, nb_dtype dtype, int ndim, const int64_t *shape);
 /* A view sharing t's storage with the given geometry. */
 nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
 /* Retain/release without touching scopes: for references the library keeps (graph, grads). */
@@ -131,6 +133,9 @@ bool nbi_check_same_dtype(const char *op, const nb_tensor *a, const nb_tensor *b
 /* ---- memory pool (pool.c) ---- */
 void *nbi_alloc(size_t nbytes);   /* 64-byte aligned; NULL on failure (no message) */
 void nbi_free(void *p, size_t nbytes);
+/* True when nb_debug_fail_allocations_after() says this allocation must fail
+ * (it counts one allocation); library allocations beside the pool's may ask it too. */
+bool nbi_alloc_should_fail(void);
 
 /* ---- GEMM (gemm.c) ----
  * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major with leading

@@ -7,10 +7,13 @@
  * hands them out again. Blocks are 64-byte aligned for vector loads.
  * Under AddressSanitizer cached blocks are poisoned, so a use after release
  * is still caught.
+ * For tests, nb_debug_fail_allocations_after() makes allocations fail on
+ * purpose, so error paths (NB_ERR_NOMEM) can be exercised one by one.
  */
 #include "internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -45,7 +48,21 @@ static int size_class(size_t n, size_t *class_bytes) {
     return c < NCLASSES ? c : -1;
 }
 
+/* Allocations left before forced failures start; -1: never fail. Atomic, as
+ * kernels may allocate from OpenMP threads. */
+static atomic_llong fail_budget = -1;
+
+void nb_debug_fail_allocations_after(int64_t n) { atomic_store(&fail_budget, n < 0 ? -1 : (long long)n); }
+
+bool nbi_alloc_should_fail(void) {
+    long long b = atomic_load_explicit(&fail_budget, memory_order_relaxed);
+    while (b > 0) /* consume one allocation of the budget */
+        if (atomic_compare_exchange_weak(&fail_budget, &b, b - 1)) return false;
+    return b == 0;
+}
+
 void *nbi_alloc(size_t nbytes) {
+    if (nbi_alloc_should_fail()) return NULL;
     size_t cb;
     int c = size_class(nbytes ? nbytes : 1, &cb);
     void *p = NULL;

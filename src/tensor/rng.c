@@ -69,7 +69,7 @@ static nb_tensor *rand_fill(const char *op, nb_rng *rng, nb_dtype dtype, int ndi
                   op, a, b);
         return NULL;
     }
-    nb_tensor *t = nbi_empty(dtype, ndim, shape);
+    nb_tensor *t = nbi_empty_op(op, dtype, ndim, shape);
     if (!t) return NULL;
     if (!rng) rng = &default_rng;
     NBI_DISPATCH_FLOAT(dtype, {

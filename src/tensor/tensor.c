@@ -200,10 +200,12 @@ static nb_tensor *tensor_new(nb_dtype dtype, int ndim, const int64_t *shape, nbi
     return t;
 }
 
-nb_tensor *nbi_empty(nb_dtype dtype, int ndim, const int64_t *shape) {
-    if (!check_shape("empty", ndim, shape)) return NULL;
+nb_tensor *nbi_empty(nb_dtype dtype, int ndim, const int64_t *shape) { return nbi_empty_op("empty", dtype, ndim, shape); }
+
+nb_tensor *nbi_empty_op(const char *op, nb_dtype dtype, int ndim, const int64_t *shape) {
+    if (!check_shape(op, ndim, shape)) return NULL;
     if (dtype != NB_F32 && dtype != NB_F64 && dtype != NB_I64) {
-        nbi_error(NB_ERR_DTYPE, "empty: unknown dtype %d", (int)dtype);
+        nbi_error(NB_ERR_DTYPE, "%s: unknown dtype %d", op, (int)dtype);
         return NULL;
     }
     nbi_storage *s = calloc(1, sizeof *s);
@@ -242,14 +244,16 @@ nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, con
 }
 
 /* ---- creation ---- */
-nb_tensor *nb_full(nb_dtype dtype, int ndim, const int64_t *shape, double value) {
-    nb_tensor *t = nbi_empty(dtype, ndim, shape);
+/* Argument errors name the public function called (op). */
+static nb_tensor *full_op(const char *op, nb_dtype dtype, int ndim, const int64_t *shape, double value) {
+    nb_tensor *t = nbi_empty_op(op, dtype, ndim, shape);
     if (t) nb_tensor_fill_(t, value);
     return t;
 }
-nb_tensor *nb_zeros(nb_dtype dtype, int ndim, const int64_t *shape) { return nb_full(dtype, ndim, shape, 0.0); }
-nb_tensor *nb_ones(nb_dtype dtype, int ndim, const int64_t *shape) { return nb_full(dtype, ndim, shape, 1.0); }
-nb_tensor *nb_scalar(nb_dtype dtype, double value) { return nb_full(dtype, 0, NULL, value); }
+nb_tensor *nb_full(nb_dtype dtype, int ndim, const int64_t *shape, double value) { return full_op("full", dtype, ndim, shape, value); }
+nb_tensor *nb_zeros(nb_dtype dtype, int ndim, const int64_t *shape) { return full_op("zeros", dtype, ndim, shape, 0.0); }
+nb_tensor *nb_ones(nb_dtype dtype, int ndim, const int64_t *shape) { return full_op("ones", dtype, ndim, shape, 1.0); }
+nb_tensor *nb_scalar(nb_dtype dtype, double value) { return full_op("scalar", dtype, 0, NULL, value); }
 
 nb_tensor *nb_zeros_like(const nb_tensor *t) {
     if (!nbi_check_tensor("zeros_like", "t", t)) return NULL;
@@ -283,7 +287,7 @@ nb_tensor *nb_from_data(nb_dtype dtype, int ndim, const int64_t *shape, const vo
         nbi_error(NB_ERR_ARG, "from_data: data is NULL");
         return NULL;
     }
-    nb_tensor *t = nbi_empty(dtype, ndim, shape);
+    nb_tensor *t = nbi_empty_op("from_data", dtype, ndim, shape);
     if (t) memcpy(nbi_data(t), data, (size_t)t->numel * nb_dtype_size(dtype));
     return t;
 }
@@ -407,6 +411,8 @@ nb_status nb_tensor_get(const nb_tensor *t, const int64_t *index, double *out) {
 nb_status nb_tensor_copy_out(const nb_tensor *t, void *dst, nb_dtype dst_dtype) {
     if (!nbi_check_tensor("copy_out", "t", t)) return nb_last_status();
     if (!dst) return nbi_error(NB_ERR_ARG, "copy_out: dst is NULL");
+    if (dst_dtype != NB_F32 && dst_dtype != NB_F64 && dst_dtype != NB_I64)
+        return nbi_error(NB_ERR_DTYPE, "copy_out: unknown dtype %d", (int)dst_dtype);
     if (dst_dtype == t->dtype && nbi_is_contiguous(t)) {
         memcpy(dst, nbi_data(t), (size_t)t->numel * nb_dtype_size(t->dtype));
         return NB_OK;
