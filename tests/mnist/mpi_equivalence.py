@@ -17,7 +17,7 @@ from common import args, assert_bitwise_equal, read_h5, train
 
 binary, data, work = args()
 mpirun = [sys.argv[4], "--oversubscribe", "--allow-run-as-root", "--bind-to", "none", "--timeout", "120"]
-common = ["--model", "small", "--limit-train", 640, "--limit-test", 500, "--epochs", 2, "--threads", 1]
+common = ["--model", "small", "--limit-train", 384, "--limit-test", 200, "--epochs", 1, "--threads", 1]
 
 
 def mpi_train(np_, *flags, name):
@@ -62,5 +62,5 @@ for opt in ("sgd", "adadelta"):
 
 # Rank 0 alone wrote its files (rank 1 would have written under the same names).
 m = open(f"{work}/sgd2.csv").read().splitlines()
-assert len(m) == 3 and m[0].startswith("epoch,"), m
+assert len(m) == 2 and m[0].startswith("epoch,"), m
 print("OK")
