@@ -3,7 +3,7 @@
 # Idempotent: when everything is present it installs nothing and touches no network.
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config libhdf5-dev check zlib1g-dev libgomp1
+pkgs=(build-essential cmake pkg-config libhdf5-dev check zlib1g-dev libgomp1 libopenmpi-dev openmpi-bin
       python3-torch python3-h5py python3-numpy valgrind)
 missing=()
 for p in "${pkgs[@]}"; do

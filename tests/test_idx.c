@@ -437,6 +437,99 @@ START_TEST(test_batches) {
 }
 END_TEST
 
+/* The sample a batch row holds: image i has every pixel equal to i. */
+static int64_t sample_of(const mnist_dataset *ds, const float *row) {
+    const float *all = nb_tensor_f32(ds->images);
+    for (int64_t s = 0; s < ds->count; s++)
+        if (memcmp(row, all + s * 784, 784 * sizeof(float)) == 0) return s;
+    return -1;
+}
+
+/* Sharded iterators take PyTorch's DistributedSampler positions of the
+ * epoch's permutation (padding by wrapping), and world ranks with batch B
+ * together see batch k of one process with batch world * B. */
+START_TEST(test_batches_shard) {
+    static const int64_t cases[][2] = {{10, 3}, {10, 2}, {3, 4}, {2, 5}}; /* N, world */
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        int64_t n = cases[c][0];
+        int world = (int)cases[c][1];
+        uint8_t lab[10];
+        for (int64_t i = 0; i < n; i++) lab[i] = (uint8_t)i;
+        write_split("train", (uint32_t)n, pix_index, lab, (uint32_t)n, false);
+        char err[512] = "";
+        mnist_dataset ds;
+        NBT_OK(mnist_load(tmpdir, true, &ds, err, sizeof err));
+        const int64_t B = 2;
+        mnist_batches whole; /* one process, batch world * B, same seed */
+        NBT_OK(mnist_batches_init(&whole, &ds, world * B, true, 42, err, sizeof err));
+        mnist_batches_start_epoch(&whole);
+        mnist_batches_start_epoch(&whole); /* second epoch: ranks must follow the generator too */
+        int64_t union_k[64][16], union_n[64] = {0};
+        for (int r = 0; r < world; r++) {
+            char name[64];
+            snprintf(name, sizeof name, "dist_sampler_n%lld_w%d_r%d", (long long)n, world, r);
+            nb_tensor *ref = nbt_h5_read(nbt_data_path("idx.h5"), name, NB_I64); /* PyTorch's positions */
+            ck_assert_ptr_nonnull(ref);
+            int64_t per = nb_tensor_numel(ref);
+            mnist_batches it;
+            NBT_OK(mnist_batches_init(&it, &ds, B, true, 42, err, sizeof err));
+            NBT_OK(mnist_batches_shard(&it, r, world, err, sizeof err));
+            ck_assert_int_eq(it.count, per);
+            ck_assert_int_eq(mnist_batches_per_epoch(&it), (per + B - 1) / B);
+            mnist_batches_start_epoch(&it);
+            mnist_batches_start_epoch(&it);
+            ck_assert_mem_eq(it.order, whole.order, (size_t)n * sizeof *it.order); /* same permutation */
+            nb_tensor *x, *y;
+            int64_t p = 0, k = 0;
+            while (mnist_batches_next(&it, &x, &y)) {
+                int64_t b = nb_tensor_size(x, 0);
+                ck_assert_int_eq(b, per - p < B ? per - p : B);
+                for (int64_t j = 0; j < b; j++, p++) {
+                    int64_t s = sample_of(&ds, nb_tensor_f32(x) + j * 784);
+                    ck_assert_int_eq(s, it.order[nb_tensor_i64(ref)[p]]);
+                    ck_assert_int_eq(nb_tensor_i64(y)[j], s);
+                    union_k[k][union_n[k]++] = s;
+                }
+                k++;
+            }
+            ck_assert_int_eq(p, per);
+            mnist_batches_free(&it);
+            nb_tensor_release(ref);
+        }
+        /* batch k of the whole run holds the samples of batch k of all ranks
+         * (the padded tail aside: when world does not divide N, ranks repeat
+         * samples the whole run does not) */
+        nb_tensor *x, *y;
+        for (int64_t k = 0; mnist_batches_next(&whole, &x, &y); k++) {
+            int64_t b = nb_tensor_size(x, 0);
+            ck_assert_int_ge(union_n[k], b);
+            for (int64_t j = 0; j < b; j++) {
+                int64_t s = sample_of(&ds, nb_tensor_f32(x) + j * 784);
+                bool found = false;
+                for (int64_t q = 0; q < union_n[k]; q++) found |= union_k[k][q] == s;
+                ck_assert_msg(found, "N %lld world %d: batch %lld sample %lld not on any rank", (long long)n, world,
+                              (long long)k, (long long)s);
+            }
+            if (n % world == 0) ck_assert_int_eq(union_n[k], b);
+        }
+        mnist_batches_free(&whole);
+        mnist_free(&ds);
+    }
+    char err[512] = "";
+    mnist_batches it = {0};
+    ck_assert_int_eq(mnist_batches_shard(&it, 0, 2, err, sizeof err), NB_ERR_ARG);
+    uint8_t lab[2] = {0, 1};
+    write_split("train", 2, pix_index, lab, 2, false);
+    mnist_dataset ds;
+    NBT_OK(mnist_load(tmpdir, true, &ds, err, sizeof err));
+    NBT_OK(mnist_batches_init(&it, &ds, 2, true, 1, err, sizeof err));
+    ck_assert_int_eq(mnist_batches_shard(&it, 2, 2, err, sizeof err), NB_ERR_ARG);
+    ck_assert_msg(strstr(err, "expected 0 <= rank < world, but got rank 2, world 2"), "%s", err);
+    mnist_batches_free(&it);
+    mnist_free(&ds);
+}
+END_TEST
+
 START_TEST(test_scope_does_not_take_tensors) {
     /* Tensors made while the caller has a scope open stay the data set's. */
     uint8_t lab[] = {0, 1, 2};
@@ -522,6 +615,7 @@ int main(void) {
     tcase_add_test(tc, test_normalisation_matches_pytorch);
     tcase_add_test(tc, test_load_errors);
     tcase_add_test(tc, test_batches);
+    tcase_add_test(tc, test_batches_shard);
     tcase_add_test(tc, test_scope_does_not_take_tensors);
     tcase_add_test(tc, test_real_mnist);
     tcase_add_test(tc, test_real_fashion_mnist);

@@ -64,14 +64,23 @@ void mnist_free(mnist_dataset *ds);
 
 /* Batches of a data set in a fixed or seeded shuffled order, copied into two
  * tensors allocated once. Like PyTorch's DataLoader with drop_last=False, the
- * last batch of an epoch is smaller when N is not a multiple of B. */
+ * last batch of an epoch is smaller when N is not a multiple of B.
+ * Sharded (mnist_batches_shard) it is DataLoader over DistributedSampler:
+ * every rank draws the same permutation (same seed), pads it by wrapping
+ * around to a multiple of the world size W, and takes positions
+ * rank, rank + W, rank + 2W, ... of it: ceil(N / W) samples per rank, disjoint
+ * when W divides N. Then batch k of rank r holds the samples W*B*k + r + W*j
+ * of the permutation, so W ranks with batch B see together exactly what one
+ * process with batch W*B sees. */
 typedef struct mnist_batches {
     const mnist_dataset *ds; // borrowed: must outlive the iterator
     int64_t batch_size;      // B
     bool shuffle;
     nb_rng rng;              // draws each epoch's permutation
     int64_t *order;          // (N,) sample indices of the current epoch
-    int64_t pos;             // next position in order
+    int64_t pos;             // next position in this rank's shard
+    int64_t count;           // samples per epoch for this rank: N, or ceil(N / world) when sharded
+    int rank, world;         // shard: 0, 1 unless mnist_batches_shard was called
     nb_tensor *x, *y;        // (B, 1, 28, 28) float32, (B,) int64
     nb_tensor *x_tail, *y_tail; // views of the first N % B rows of x, y; NULL if B divides N
 } mnist_batches;
@@ -80,12 +89,16 @@ typedef struct mnist_batches {
  * permutation each epoch from an nb_rng seeded with seed. No epoch is started. */
 nb_status mnist_batches_init(mnist_batches *it, const mnist_dataset *ds, int64_t batch_size, bool shuffle,
                              uint64_t seed, char *err, size_t errlen);
+/* Make the iterator yield only rank's shard of each epoch (0 <= rank < world),
+ * as DistributedSampler(num_replicas=world, rank=rank, drop_last=False);
+ * call after init, before the first epoch. */
+nb_status mnist_batches_shard(mnist_batches *it, int rank, int world, char *err, size_t errlen);
 /* Start an epoch: order becomes 0..N-1, Fisher-Yates shuffled if shuffle is set. */
 void mnist_batches_start_epoch(mnist_batches *it);
 /* The next batch of the epoch into *x, *y (borrowed, overwritten by the next
  * call, so finish backward first); false when the epoch is over. */
 bool mnist_batches_next(mnist_batches *it, nb_tensor **x, nb_tensor **y);
-/* Batches per epoch: ceil(N / B). */
+/* Batches per epoch: ceil(count / B) (count = N unless sharded). */
 int64_t mnist_batches_per_epoch(const mnist_batches *it);
 /* Release everything the iterator holds and zero it; safe on a zeroed struct. */
 void mnist_batches_free(mnist_batches *it);

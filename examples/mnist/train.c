@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "checkpoint.h"
+#include "dist_support.h"
 #include "mnist.h"
 #include "models.h"
 #include "report.h"
@@ -158,7 +159,8 @@ static nb_optimizer *make_optimizer(const options *o, nb_module *model) {
     return opt;
 }
 
-/* Mean loss and accuracy (%) over a data set; fills confusion if not NULL. */
+/* Mean loss and accuracy (%) over a data set; fills confusion if not NULL.
+ * Under mpirun each rank evaluates its slice and the sums are added up. */
 static nb_status evaluate(nb_module *model, const mnist_dataset *ds, int64_t batch, double *loss, double *acc,
                           int64_t confusion[10][10]) {
     nb_module_eval(model);
@@ -166,8 +168,10 @@ static nb_status evaluate(nb_module *model, const mnist_dataset *ds, int64_t bat
     double total = 0;
     int64_t correct = 0;
     nb_status st = NB_OK;
-    for (int64_t start = 0; start < ds->count && st == NB_OK; start += batch) {
-        int64_t b = ds->count - start < batch ? ds->count - start : batch;
+    int64_t lo, hi;
+    mnist_dist_slice(ds->count, &lo, &hi);
+    for (int64_t start = lo; start < hi && st == NB_OK; start += batch) {
+        int64_t b = hi - start < batch ? hi - start : batch;
         nb_scope *s = nb_scope_begin();
         nb_tensor *x = nb_narrow(ds->images, 0, start, b), *y = nb_narrow(ds->labels, 0, start, b);
         nb_tensor *out = nb_module_forward(model, x);
@@ -190,6 +194,9 @@ static nb_status evaluate(nb_module *model, const mnist_dataset *ds, int64_t bat
     }
     nb_no_grad_end();
     nb_module_train(model, true);
+    if (st == NB_OK) st = mnist_dist_sum_f64(&total, 1);
+    if (st == NB_OK) st = mnist_dist_sum_i64(&correct, 1);
+    if (st == NB_OK && confusion) st = mnist_dist_sum_i64(&confusion[0][0], 100);
     *loss = total / (double)ds->count;
     *acc = 100.0 * (double)correct / (double)ds->count;
     return st;
@@ -230,10 +237,8 @@ static nb_status dump_logits(nb_module *model, const mnist_dataset *ds, int64_t 
 /* Keep only the first n examples of a data set. */
 static nb_status limit(mnist_dataset *ds, int64_t n) {
     if (n <= 0 || n >= ds->count) return NB_OK;
-    nb_tensor *x = nb_contiguous(nb_narrow(ds->images, 0, 0, n));
-    nb_tensor *y = nb_contiguous(nb_narrow(ds->labels, 0, 0, n));
-    if (!x || !y) return nb_last_status();
-    nb_tensor *cx = nb_clone(x), *cy = nb_clone(y);
+    nb_tensor *x = nb_narrow(ds->images, 0, 0, n), *y = nb_narrow(ds->labels, 0, 0, n);
+    nb_tensor *cx = x ? nb_clone(x) : NULL, *cy = y ? nb_clone(y) : NULL; /* own storage, first n only */
     nb_tensor_release(x);
     nb_tensor_release(y);
     if (!cx || !cy) return nb_last_status();
@@ -252,6 +257,7 @@ static double peak_rss_mib(void) {
 }
 
 int main(int argc, char **argv) {
+    if (mnist_dist_setup(&argc, &argv) != 0) return 1; /* MPI when run under mpirun */
     options o;
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
@@ -310,6 +316,10 @@ int main(int argc, char **argv) {
         }
         printf("resumed from %s after epoch %lld\n", o.resume, (long long)ts.epoch);
     }
+    if (mnist_dist_prepare(model, &batches, err, sizeof err) != NB_OK) {
+        fprintf(stderr, "mnist_train: %s\n", err);
+        return 1;
+    }
     printf("nabla MNIST: model %s (%lld parameters), %s lr %g, batch %lld, %d threads, seed %llu, %lld train / %lld "
            "test images from %s\n",
            o.model, (long long)nb_module_num_parameter_elements(model), o.optimizer, nb_optimizer_get_lr(opt),
@@ -342,7 +352,8 @@ int main(int argc, char **argv) {
             nb_tensor *loss = nb_nll_loss(out, y, NB_REDUCTION_MEAN);
             double lv = 0;
             nb_optimizer_zero_grad(opt);
-            if (!loss || nb_backward(loss) != NB_OK || nb_optimizer_step(opt) != NB_OK ||
+            if (!loss || nb_backward(loss) != NB_OK || mnist_dist_sync_grads() != NB_OK ||
+                nb_optimizer_step(opt) != NB_OK ||
                 nb_tensor_item(loss, &lv) != NB_OK) {
                 fprintf(stderr, "\nmnist_train: %s\n", nb_last_error());
                 return 1;
@@ -353,6 +364,13 @@ int main(int argc, char **argv) {
             seen += b;
             progress_update(&pr, ++k, seen, loss_sum / (double)seen);
         }
+        double sums[2] = {loss_sum, (double)seen}; /* over all ranks */
+        if (mnist_dist_sum_f64(sums, 2) != NB_OK) {
+            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
+            return 1;
+        }
+        loss_sum = sums[0];
+        seen = (int64_t)sums[1];
         progress_finish(&pr, loss_sum / (double)seen);
         nb_lr_scheduler_step(sched);
         double secs = now_seconds() - pr.start;
@@ -367,6 +385,7 @@ int main(int argc, char **argv) {
         trained_epochs++;
         ts.epoch = epoch;
         ts.metrics[ts.nmetrics++] = (epoch_metrics){epoch, loss_sum / (double)seen, test_loss, test_acc, secs};
+        if (!mnist_dist_is_main()) continue; /* rank 0 writes the files */
         if (!write_metrics_csv(o.metrics, ts.metrics, ts.nmetrics)) fprintf(stderr, "mnist_train: cannot write %s\n", o.metrics);
         if (!write_svg_plot(o.plot, ts.metrics, ts.nmetrics, o.fashion ? "nabla: Fashion-MNIST" : "nabla: MNIST"))
             fprintf(stderr, "mnist_train: cannot write %s\n", o.plot);
@@ -382,14 +401,14 @@ int main(int argc, char **argv) {
         printf("final test accuracy: %.2f%%\n", test_acc);
         printf("metrics: %s, plot: %s\n", o.metrics, o.plot);
     }
-    if (o.dump_logits) {
+    if (o.dump_logits && mnist_dist_is_main()) {
         if (dump_logits(model, &test, o.test_batch_size, o.dump_logits) != NB_OK) {
             fprintf(stderr, "mnist_train: %s\n", nb_last_error());
             return 1;
         }
         printf("test-set logits written to %s\n", o.dump_logits);
     }
-    if (o.save) {
+    if (o.save && mnist_dist_is_main()) {
         if (nb_module_save_hdf5(model, o.save) != NB_OK) {
             fprintf(stderr, "mnist_train: %s\n", nb_last_error());
             return 1;
@@ -404,5 +423,6 @@ int main(int argc, char **argv) {
     mnist_free(&train);
     mnist_free(&test);
     nb_memory_trim();
+    mnist_dist_finish();
     return 0;
 }
