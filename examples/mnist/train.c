@@ -241,7 +241,11 @@ static nb_status limit(mnist_dataset *ds, int64_t n) {
     nb_tensor *cx = x ? nb_clone(x) : NULL, *cy = y ? nb_clone(y) : NULL; /* own storage, first n only */
     nb_tensor_release(x);
     nb_tensor_release(y);
-    if (!cx || !cy) return nb_last_status();
+    if (!cx || !cy) {
+        nb_tensor_release(cx);
+        nb_tensor_release(cy);
+        return nb_last_status();
+    }
     nb_tensor_release(ds->images);
     nb_tensor_release(ds->labels);
     ds->images = cx;
