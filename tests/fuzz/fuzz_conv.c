@@ -161,7 +161,7 @@ static int fuzz_pool(reader *r, bool is_max) {
             if (k < 1 || s < 1 || dil < 1 || p.padding[d] < 0) continue;
             __int128 o = out_len(shape[nd - 2 + d], k, s, p.padding[d], p.padding[d], dil) + (p.ceil_mode ? 1 : 0);
             if (o > MAX_ELEMS) return 0;
-            work *= o + 1;
+            if (o > 0) work *= o + 1; /* o < 1 is for the library to reject */
         }
         if (work > MAX_ELEMS) return 0;
     }
