@@ -23,8 +23,11 @@ for t in "${targets[@]}"; do
   cp tests/fuzz/corpus/"$t"/* "$work/$t/corpus/"
   echo "== fuzz_$t for ${secs}s"
   # One thread for nabla's kernels: the fuzz inputs are tiny, and libFuzzer
-  # runs one process. Leaks are checked at exit by ASan (detect_leaks=1).
-  if ! OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+  # runs one process. Leaks are checked by LeakSanitizer; fast_unwind_on_malloc=0
+  # gives full stacks through libhdf5 (built without frame pointers) so that
+  # tests/fuzz/lsan.supp can match HDF5's own allocators exactly.
+  if ! OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
+       LSAN_OPTIONS=suppressions="$PWD/tests/fuzz/lsan.supp" \
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
        build-fuzz/tests/fuzz/fuzz_"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
          -print_final_stats=1 -artifact_prefix="$work/$t/artifacts/" "$work/$t/corpus" \

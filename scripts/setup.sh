@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libhdf5-dev check zlib1g-dev libgomp1
-      python3-torch python3-h5py python3-numpy valgrind)
+      python3-torch python3-h5py python3-numpy valgrind
+      clang libclang-rt-14-dev libomp-dev) # clang + libFuzzer runtime + OpenMP for clang: scripts/fuzz.sh
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
