@@ -230,9 +230,16 @@ static nb_status dump_logits(nb_module *model, const mnist_dataset *ds, int64_t 
 /* Keep only the first n examples of a data set. */
 static nb_status limit(mnist_dataset *ds, int64_t n) {
     if (n <= 0 || n >= ds->count) return NB_OK;
-    nb_tensor *x = nb_contiguous(nb_narrow(ds->images, 0, 0, n));
-    nb_tensor *y = nb_contiguous(nb_narrow(ds->labels, 0, 0, n));
-    if (!x || !y) return nb_last_status();
+    /* nb_narrow's views are new references too: release them after use. */
+    nb_tensor *nx = nb_narrow(ds->images, 0, 0, n), *ny = nb_narrow(ds->labels, 0, 0, n);
+    nb_tensor *x = nb_contiguous(nx), *y = nb_contiguous(ny);
+    nb_tensor_release(nx);
+    nb_tensor_release(ny);
+    if (!x || !y) {
+        nb_tensor_release(x);
+        nb_tensor_release(y);
+        return nb_last_status();
+    }
     nb_tensor *cx = nb_clone(x), *cy = nb_clone(y);
     nb_tensor_release(x);
     nb_tensor_release(y);
