@@ -3,8 +3,10 @@
 # Idempotent: when everything is present it installs nothing and touches no network.
 set -euo pipefail
 
-pkgs=(build-essential cmake pkg-config libhdf5-dev check zlib1g-dev libgomp1 libopenmpi-dev openmpi-bin
-      python3-torch python3-h5py python3-numpy valgrind)
+pkgs=(build-essential cmake pkg-config libhdf5-dev check zlib1g-dev libgomp1
+      python3-torch python3-h5py python3-numpy valgrind
+      libopenmpi-dev openmpi-bin                 # optional MPI data parallelism (src/dist)
+      clang libclang-rt-14-dev libomp-dev)       # clang + libFuzzer runtime + OpenMP for clang: scripts/fuzz.sh
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

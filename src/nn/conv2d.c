@@ -22,7 +22,14 @@ nb_status nb_conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_
     if (pad_begin < 0 || pad_end < 0)
         return nbi_error(NB_ERR_ARG, "conv_output_size: negative padding is not supported (got %lld, %lld)",
                          (long long)pad_begin, (long long)pad_end);
-    int64_t padded = in + pad_begin + pad_end, extent = dilation * (kernel - 1) + 1;
+    /* Sizes from untrusted callers may be huge: overflow is an error, not UB. */
+    int64_t padded, extent;
+    if (__builtin_add_overflow(in, pad_begin, &padded) || __builtin_add_overflow(padded, pad_end, &padded))
+        return nbi_error(NB_ERR_ARG, "conv_output_size: padded input size %lld + %lld + %lld overflows int64",
+                         (long long)in, (long long)pad_begin, (long long)pad_end);
+    if (__builtin_mul_overflow(dilation, kernel - 1, &extent) || __builtin_add_overflow(extent, 1, &extent))
+        return nbi_error(NB_ERR_ARG, "conv_output_size: dilated kernel size %lld * (%lld - 1) + 1 overflows int64",
+                         (long long)dilation, (long long)kernel);
     if (extent > padded)
         return nbi_error(NB_ERR_SHAPE,
                          "conv_output_size: Calculated padded input size (%lld) is smaller than the dilated kernel "
@@ -228,6 +235,11 @@ nb_tensor *nb_conv2d(const nb_tensor *input, const nb_tensor *weight, const nb_t
 
     /* Resolve the padding: (begin, end) per spatial dim. */
     const int64_t kh = weight->shape[2], kw = weight->shape[3];
+    if (kh < 1 || kw < 1) {
+        nbi_error(NB_ERR_SHAPE, "conv2d: kernel size should be greater than zero, but got kernel_height: %lld kernel_width: %lld",
+                  (long long)kh, (long long)kw);
+        return NULL;
+    }
     int64_t pad[2][2] = {{0, 0}, {0, 0}};
     const int64_t k[2] = {kh, kw};
     for (int d = 0; d < 2; d++) {
@@ -235,13 +247,28 @@ nb_tensor *nb_conv2d(const nb_tensor *input, const nb_tensor *weight, const nb_t
             pad[d][0] = pad[d][1] = p.padding[d];
         } else if (p.padding_kind == NB_PADDING_SAME) {
             /* PyTorch's split: the odd element goes at the end. */
-            int64_t total = p.dilation[d] * (k[d] - 1);
+            int64_t total;
+            if (__builtin_mul_overflow(p.dilation[d], k[d] - 1, &total)) {
+                nbi_error(NB_ERR_ARG, "conv2d: padding='same' with dilation %lld and kernel size %lld overflows int64",
+                          (long long)p.dilation[d], (long long)k[d]);
+                return NULL;
+            }
             pad[d][0] = total / 2;
             pad[d][1] = total - pad[d][0];
         }
     }
-    const int64_t ph = H + pad[0][0] + pad[0][1], pw = W + pad[1][0] + pad[1][1];
-    const int64_t eh = p.dilation[0] * (kh - 1) + 1, ew = p.dilation[1] * (kw - 1) + 1;
+    /* Huge paddings or dilations (untrusted arguments) are errors, not overflow. */
+    int64_t ph, pw, eh, ew;
+    if (__builtin_add_overflow(H, pad[0][0], &ph) || __builtin_add_overflow(ph, pad[0][1], &ph) ||
+        __builtin_add_overflow(W, pad[1][0], &pw) || __builtin_add_overflow(pw, pad[1][1], &pw) ||
+        __builtin_mul_overflow(p.dilation[0], kh - 1, &eh) || __builtin_add_overflow(eh, 1, &eh) ||
+        __builtin_mul_overflow(p.dilation[1], kw - 1, &ew) || __builtin_add_overflow(ew, 1, &ew)) {
+        nbi_error(NB_ERR_ARG,
+                  "conv2d: padded input size or dilated kernel size overflows int64 (padding=(%lld, %lld), "
+                  "dilation=(%lld, %lld))",
+                  (long long)pad[0][0], (long long)pad[1][0], (long long)p.dilation[0], (long long)p.dilation[1]);
+        return NULL;
+    }
     if (eh > ph || ew > pw) {
         nbi_error(NB_ERR_SHAPE,
                   "conv2d: Calculated padded input size per channel: (%lld x %lld). Kernel size: (%lld x %lld). Kernel size can't be greater than actual input size",

@@ -44,7 +44,7 @@ static bool use_direct(const nbi_conv_geom *g) {
 
 /* Output columns [lo, hi) whose input column ow*s + off lies in [0, W). */
 static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *lo, int64_t *hi) {
-    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t l = off >= 0 ? 0 : -off / s + (-off % s != 0); /* ceil without -off + s - 1: s may be huge */
     int64_t h = W - 1 - off < 0 ? 0 : (W - 1 - off) / s + 1;
     if (l > Wo) l = Wo;
     if (h > Wo) h = Wo;

@@ -257,6 +257,20 @@ static void *read_entry(hid_t file, const char *path, const char *key, const nb_
                cls == H5T_FLOAT ? float_name(tsize) : "a non-numeric dataset");
         goto out;
     }
+    /* Only contiguous and compact layouts are read: Debian 12's libhdf5
+     * 1.10.8 reads past its own buffers on corrupt chunked datasets, filtered
+     * (reproducer tests/fuzz/regressions/hdf5/libhdf5_filtered_chunk_overflow)
+     * or not (libhdf5_chunk_overflow); both found by tests/fuzz. h5py's
+     * create_dataset and nb_hdf5_save write contiguous data unless asked for
+     * chunks or compression. */
+    hid_t dcpl = H5Dget_create_plist(ds);
+    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (layout != H5D_CONTIGUOUS && layout != H5D_COMPACT) {
+        sb_add(problems, "%s: expected a contiguous dataset, file has %s", key,
+               layout == H5D_CHUNKED ? "a chunked or compressed one (not supported)" : "an unsupported layout");
+        goto out;
+    }
     if (want_float && tsize != nb_dtype_size(t->dtype))
         note(rep, "%s: %s converted to %s", key, float_name(tsize), nb_dtype_name(t->dtype));
     size_t bytes = (size_t)t->numel * nb_dtype_size(t->dtype);

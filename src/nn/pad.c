@@ -30,18 +30,19 @@ typedef struct pad_geom {
 
 /* Input index read by output index o of a dim of size S padded by (lo, hi). */
 static int64_t src_index(int64_t o, int64_t S, int64_t lo, int64_t hi, nb_padding_mode m) {
-    int64_t i = o - lo;
+    /* 128 bits: lo may be near INT64_MIN (a huge crop offset by a huge pad on the other side). */
+    __int128 i = (__int128)o - lo;
     switch (m) {
-    case NB_PAD_ZEROS: return i >= 0 && i < S ? i : -1;
+    case NB_PAD_ZEROS: return i >= 0 && i < S ? (int64_t)i : -1;
     case NB_PAD_REFLECT:
         if (i < 0) i = -i;
-        if (i >= S) i = 2 * (S - 1) - i;
-        return i;
-    case NB_PAD_REPLICATE: return i < 0 ? 0 : i >= S ? S - 1 : i;
+        if (i >= S) i = 2 * ((__int128)S - 1) - i;
+        return (int64_t)i;
+    case NB_PAD_REPLICATE: return i < 0 ? 0 : i >= S ? S - 1 : (int64_t)i;
     case NB_PAD_CIRCULAR: {
         /* F.pad crops first (negative pads) and wraps within what is left. */
         int64_t a = lo < 0 ? -lo : 0, n = S - a - (hi < 0 ? -hi : 0);
-        return a + (((i - a) % n) + n) % n;
+        return a + (int64_t)((((i - a) % n) + n) % n);
     }
     }
     return -1;
@@ -49,7 +50,13 @@ static int64_t src_index(int64_t o, int64_t S, int64_t lo, int64_t hi, nb_paddin
 
 /* hmap: (Ho), wmap: (Wo); caller frees the returned block. */
 static int64_t *make_maps(const pad_geom *g) {
-    int64_t *m = malloc((size_t)(g->Ho + g->Wo + 1) * sizeof *m);
+    /* Padded sizes may be huge (conv2d's 'same' padding with a huge dilation):
+     * an overflowing byte count is out of memory, not a short buffer. */
+    size_t n, bytes;
+    if (__builtin_add_overflow((size_t)g->Ho, (size_t)g->Wo, &n) || __builtin_add_overflow(n, (size_t)1, &n) ||
+        __builtin_mul_overflow(n, sizeof(int64_t), &bytes))
+        return NULL;
+    int64_t *m = malloc(bytes);
     if (!m) return NULL;
     for (int64_t o = 0; o < g->Ho; o++) m[o] = src_index(o, g->H, g->t, g->b, g->mode);
     for (int64_t o = 0; o < g->Wo; o++) m[g->Ho + o] = src_index(o, g->W, g->l, g->r, g->mode);
@@ -113,13 +120,21 @@ static bool check_dim(const nb_tensor *t, int d, int64_t lo, int64_t hi, nb_padd
                   "input %s", (long long)lo, (long long)hi, d, s);
         return false;
     }
-    *out = S + lo + hi;
-    if (*out < 0 || (mode == NB_PAD_CIRCULAR && *out > 0 && S + (lo < 0 ? lo : 0) + (hi < 0 ? hi : 0) < 1)) {
+    /* In 128 bits: pads are untrusted and may be near INT64_MIN / INT64_MAX. */
+    const __int128 size = (__int128)S + lo + hi;
+    if (size > INT64_MAX) {
+        nbi_error(NB_ERR_ARG, "pad: the input size %lld plus padding %lld and %lld overflows int64 at dimension %d",
+                  (long long)S, (long long)lo, (long long)hi, d);
+        return false;
+    }
+    if (size < 0 ||
+        (mode == NB_PAD_CIRCULAR && size > 0 && (__int128)S + (lo < 0 ? lo : 0) + (hi < 0 ? hi : 0) < 1)) {
         nbi_error(NB_ERR_SHAPE,
                   "pad: The input size %lld, plus negative padding %lld and %lld resulted in a negative output size, "
                   "which is invalid. Check dimension %d of your input.", (long long)S, (long long)lo, (long long)hi, d);
         return false;
     }
+    *out = (int64_t)size;
     return true;
 }
 

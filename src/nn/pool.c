@@ -14,6 +14,9 @@ nb_pool2d_params nb_pool2d_defaults(int64_t kernel) {
         .ceil_mode = false, .count_include_pad = true};
 }
 
+/* ceil(a / b) for a >= 0, b >= 1, without forming a + b - 1 (b may be huge). */
+static inline int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+
 /* The resolved geometry of one pooling call. */
 typedef struct {
     int64_t planes, H, W, OH, OW;  /* planes = N * C */
@@ -24,12 +27,14 @@ typedef struct {
 /* PyTorch's pooling_output_shape: floor (or ceil) division, and in ceil mode
  * the last window must start inside the input or the left padding. */
 static int64_t pool_out_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
-    int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
-    int64_t q = num / stride;
+    /* In 128 bits: kernel, dilation and stride are untrusted and may be huge.
+     * pool_check has bounded the padded input, so a result >= 1 fits int64. */
+    __int128 num = (__int128)in + 2 * (__int128)pad - (__int128)dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+    __int128 q = num / stride;
     if ((num % stride != 0) && ((num < 0) != (stride < 0))) q--; /* round toward -inf */
-    int64_t out = q + 1;
-    if (ceil_mode && (out - 1) * stride >= in + pad) out--;
-    return out;
+    __int128 out = q + 1;
+    if (ceil_mode && (out - 1) * stride >= (__int128)in + pad) out--;
+    return out < 1 ? (out < INT64_MIN ? INT64_MIN : (int64_t)out) : (int64_t)out;
 }
 
 static bool pool_check(const char *op, const nb_tensor *x, const nb_pool2d_params *p, bool is_max, pool_geom *g) {
@@ -88,6 +93,13 @@ static bool pool_check(const char *op, const nb_tensor *x, const nb_pool2d_param
         return false;
     }
     int64_t C = x->shape[nd - 3], H = x->shape[nd - 2], W = x->shape[nd - 1];
+    /* Untrusted paddings: the padded plane bounds every window, divisor and
+     * output size below, so it must fit int64 with room to spare. */
+    if (((__int128)H + 2 * (__int128)ph) * ((__int128)W + 2 * (__int128)pw) > INT64_MAX / 4) {
+        nbi_error(NB_ERR_ARG, "%s: padded input size (%lld + 2 * %lld) x (%lld + 2 * %lld) overflows int64", op,
+                  (long long)H, (long long)ph, (long long)W, (long long)pw);
+        return false;
+    }
     int64_t OH = pool_out_size(H, kh, ph, sh, dh, p->ceil_mode), OW = pool_out_size(W, kw, pw, sw, dw, p->ceil_mode);
     if (OH < 1 || OW < 1) {
         nbi_error(NB_ERR_SHAPE,
@@ -189,7 +201,7 @@ nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
      * horizontally. They are swept a kernel tap at a time across the whole
      * output row, which keeps the running maxima of neighbouring windows
      * independent (no serial dependency chain, no branches). */
-    int64_t ow_lo = (PW + SW - 1) / SW, last = W - 1 + PW - (KW - 1) * DW;
+    int64_t ow_lo = ceil_div(PW, SW), last = W - 1 + PW - (KW - 1) * DW;
     int64_t ow_hi = last < 0 ? 0 : last / SW + 1;
     if (ow_hi > OW) ow_hi = OW;
     if (ow_lo > ow_hi) ow_lo = ow_hi;
@@ -204,18 +216,21 @@ nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
                 int64_t *restrict ir = idx + (pl * OH + oh) * OW;
                 int64_t h0 = oh * SH - PH;
                 /* first and one-past-last kernel rows that land inside the input */
-                int64_t kh0 = h0 < 0 ? (-h0 + DH - 1) / DH : 0;
-                int64_t kh1 = KH;
-                while (kh1 > kh0 && h0 + (kh1 - 1) * DH >= H) kh1--;
+                int64_t kh0 = h0 < 0 ? ceil_div(-h0, DH) : 0;
+                /* closed form, not a countdown: KH may be huge (with huge padding) */
+                int64_t kh1 = H - 1 - h0 < 0 ? kh0 : (H - 1 - h0) / DH + 1;
+                if (kh1 > KH) kh1 = KH;
+                if (kh1 < kh0) kh1 = kh0;
                 /* PyTorch's rule: start at -inf with the first valid position
                  * as the index; a strictly larger value or a NaN takes over. */
                 for (int64_t ow = 0; ow < OW; ow++) {
                     if (ow == ow_lo) ow = ow_hi; /* interior columns are done below */
                     if (ow >= OW) break;
                     int64_t w0 = ow * SW - PW;
-                    int64_t kw0 = w0 < 0 ? (-w0 + DW - 1) / DW : 0;
-                    int64_t kw1 = KW;
-                    while (kw1 > kw0 && w0 + (kw1 - 1) * DW >= W) kw1--;
+                    int64_t kw0 = w0 < 0 ? ceil_div(-w0, DW) : 0;
+                    int64_t kw1 = W - 1 - w0 < 0 ? kw0 : (W - 1 - w0) / DW + 1;
+                    if (kw1 > KW) kw1 = KW;
+                    if (kw1 < kw0) kw1 = kw0;
                     T best = -(T)INFINITY;
                     int64_t bi = kh0 < kh1 && kw0 < kw1 ? (h0 + kh0 * DH) * W + (w0 + kw0 * DW) : -1;
                     for (int64_t kh = kh0; kh < kh1; kh++)
@@ -234,7 +249,8 @@ nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
                     yr[ow] = -(T)INFINITY;
                     ir[ow] = kh0 < kh1 ? (h0 + kh0 * DH) * W + ow * SW - PW : -1;
                 }
-                for (int64_t kh = kh0; kh < kh1; kh++) {
+                /* (no interior columns: skip, KW may be huge then) */
+                for (int64_t kh = kh0; ow_lo < ow_hi && kh < kh1; kh++) {
                     int64_t rowi = (h0 + kh * DH) * W;
                     const T *restrict row = xp + rowi;
                     for (int64_t kw = 0; kw < KW; kw++) {

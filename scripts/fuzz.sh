@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz, clang, ASan+UBSan) in build-fuzz and
+# runs each for SECONDS (default 60) on a temporary copy of its seed corpus
+# (so the repository is never modified). Fails if any target reports a crash,
+# sanitizer error, timeout, leak or broken check. Artifacts (the inputs that
+# failed) are kept in the printed temporary directory: commit them under
+# tests/fuzz/regressions/<name>/ together with the fix.
+# Usage: scripts/fuzz.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-60}
+targets=(idx hdf5 conv)
+
+echo "== libFuzzer build (build-fuzz)"
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DNB_FUZZ=ON -DNB_BUILD_TESTS=OFF \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_NATIVE="${NB_NATIVE:-ON}" >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/nbfuzz.XXXXXX")
+status=0
+for t in "${targets[@]}"; do
+  mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
+  cp tests/fuzz/corpus/"$t"/* "$work/$t/corpus/"
+  echo "== fuzz_$t for ${secs}s"
+  # One thread for nabla's kernels: the fuzz inputs are tiny, and libFuzzer
+  # runs one process. Leaks are checked by LeakSanitizer; fast_unwind_on_malloc=0
+  # gives full stacks through libhdf5 (built without frame pointers) so that
+  # tests/fuzz/lsan.supp can match HDF5's own allocators exactly.
+  if ! OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
+       LSAN_OPTIONS=suppressions="$PWD/tests/fuzz/lsan.supp" \
+       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+       build-fuzz/tests/fuzz/fuzz_"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+         -print_final_stats=1 -artifact_prefix="$work/$t/artifacts/" "$work/$t/corpus" \
+         >"$work/$t/log" 2>&1; then
+    echo "fuzz_$t FAILED; log: $work/$t/log, failing inputs: $work/$t/artifacts/"
+    grep -E 'ERROR|runtime error|SUMMARY|contract broken' "$work/$t/log" | head -20 || true
+    status=1
+  else
+    grep -E '^stat::number_of_executed_units|^Done' "$work/$t/log" || true
+  fi
+done
+if [ "$status" -eq 0 ]; then rm -rf "$work"; fi
+exit "$status"

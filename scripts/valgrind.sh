@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs nabla under valgrind memcheck: a build without -march=native (valgrind
+# cannot decode AVX-512) in build-vg, then a short MNIST training run, the
+# HDF5 tests and the other fast test executables, each with
+#   --leak-check=full --error-exitcode=1
+# Errors of every kind (invalid reads/writes, uninitialised values, definite,
+# indirect and possible leaks) fail the run. The only suppressions are those
+# of scripts/valgrind.supp: libgomp's thread pool, which is never torn down.
+# Usage: scripts/valgrind.sh     (needs data/mnist: scripts/fetch_mnist.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+echo "== valgrind build (build-vg, NB_NATIVE=OFF)"
+cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_NATIVE=OFF >/dev/null
+cmake --build build-vg -j"$jobs"
+bash scripts/fetch_mnist.sh data/mnist
+# test_io and test_idx compare against their PyTorch twins' files: make them first.
+(cd build-vg && ctest -R '^ref_(io|idx)$' --output-on-failure >/dev/null)
+
+vg=(valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
+    --show-leak-kinds=definite,indirect,possible --error-exitcode=1 --track-origins=yes
+    --suppressions="$PWD/scripts/valgrind.supp" --quiet)
+# Definite, indirect AND possible leaks fail the run; the only possible leak
+# expected is libgomp's never-joined thread pool, suppressed narrowly by
+# scripts/valgrind.supp. "Still reachable" blocks (HDF5's and glibc's
+# one-time caches, still pointed to at exit) are not errors.
+
+root=$PWD
+status=0
+run() {
+  echo "-- $*"
+  if ! OMP_NUM_THREADS=2 CK_FORK=no NB_TEST_DATA="$root/build-vg/testdata" "${vg[@]}" "$@"; then
+    echo "valgrind FAILED: $*"
+    status=1
+  fi
+}
+
+echo "== MNIST training run"
+out=$(mktemp -d "${TMPDIR:-/tmp}/nbvg.XXXXXX")
+run build-vg/examples/mnist/mnist_train --model small --epochs 1 --limit-train 512 --limit-test 256 --threads 2 \
+    --data "$PWD/data/mnist" --metrics "$out/metrics.csv" --plot "$out/training.svg" --save "$out/model.h5"
+rm -rf "$out"
+
+echo "== test executables"
+# test_io (HDF5) first; the rest are those that finish in reasonable time under valgrind.
+for t in io fuzz_regressions idx tensor; do
+  # (not in a subshell: run() must be able to set status)
+  if [ -x build-vg/tests/test_$t ]; then cd build-vg/tests; run ./test_$t; cd "$root"; fi
+done
+exit "$status"
