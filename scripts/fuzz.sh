@@ -5,6 +5,8 @@
 # sanitizer error, timeout, leak or broken check. Artifacts (the inputs that
 # failed) are kept in the printed temporary directory: commit them under
 # tests/fuzz/regressions/<name>/ together with the fix.
+# The seed is fixed (NB_FUZZ_SEED, default 1) so a CI run replays the same
+# input sequence a developer already ran clean, only no longer than SECONDS.
 # Usage: scripts/fuzz.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ for t in "${targets[@]}"; do
        LSAN_OPTIONS=suppressions="$PWD/tests/fuzz/lsan.supp" \
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
        build-fuzz/tests/fuzz/fuzz_"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-         -print_final_stats=1 -artifact_prefix="$work/$t/artifacts/" "$work/$t/corpus" \
+         -seed="${NB_FUZZ_SEED:-1}" -print_final_stats=1 -artifact_prefix="$work/$t/artifacts/" "$work/$t/corpus" \
          >"$work/$t/log" 2>&1; then
     echo "fuzz_$t FAILED; log: $work/$t/log, failing inputs: $work/$t/artifacts/"
     grep -E 'ERROR|runtime error|SUMMARY|contract broken' "$work/$t/log" | head -20 || true

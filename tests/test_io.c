@@ -54,8 +54,8 @@ static void assert_matches_reference(model *m, double tol) {
 }
 
 START_TEST(test_load_pytorch_layouts) {
-    const char *files[] = {"", ".nested.h5", ".f64.h5", ".f16.h5"};
-    for (int f = 0; f < 4; f++) {
+    const char *files[] = {"", ".nested.h5", ".f64.h5", ".f16.h5", ".gzip.h5"};
+    for (int f = 0; f < 5; f++) {
         for (int d = 0; d < 2; d++) {
             model m = make_model(d ? NB_F64 : NB_F32);
             nb_load_report rep;

@@ -212,6 +212,49 @@ static const char *float_name(size_t size) {
     return size == 2 ? "float16" : size == 4 ? "float32" : size == 8 ? "float64" : "float";
 }
 
+/* Why a dataset's storage layout is refused, or NULL when it is fine.
+ * Contiguous and compact data is what h5py's create_dataset and nb_hdf5_save
+ * write. Chunked data (h5py's compression=, chunks=) is accepted only with
+ * sane chunk dimensions (1 <= chunk <= extent, as HDF5 itself requires for
+ * fixed-size datasets) and the standard filters (deflate, shuffle,
+ * fletcher32): libhdf5 1.10 overflows its heap on corrupt chunk metadata
+ * (tests/fuzz/regressions/hdf5), so anything else is refused up front. */
+static const char *chunk_problem(hid_t ds, hid_t space, hid_t dcpl, int nd, const hsize_t *dims, size_t type_size) {
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) return NULL;
+    if (layout != H5D_CHUNKED) return "a layout other than contiguous, compact or chunked";
+    hsize_t chunk[NB_MAX_DIMS];
+    if (nd < 1 || H5Pget_chunk(dcpl, NB_MAX_DIMS, chunk) != nd) return "chunk dimensions that do not match the rank";
+    for (int i = 0; i < nd; i++)
+        if (chunk[i] < 1 || chunk[i] > dims[i]) return "chunks larger than the dataset";
+    int nfilters = H5Pget_nfilters(dcpl);
+    if (nfilters < 0) return "unreadable filters";
+    for (int i = 0; i < nfilters; i++) {
+        unsigned flags;
+        size_t nelem = 0;
+        H5Z_filter_t f = H5Pget_filter2(dcpl, (unsigned)i, &flags, &nelem, NULL, 0, NULL, NULL);
+        if (f != H5Z_FILTER_DEFLATE && f != H5Z_FILTER_SHUFFLE && f != H5Z_FILTER_FLETCHER32)
+            return "a filter other than gzip, shuffle or fletcher32";
+    }
+    /* Every stored chunk must have a plausible size: exactly a chunk's bytes
+     * when no filter applies to it, at most that (plus deflate's worst-case
+     * overhead) when compressed. */
+    hsize_t nchunks = 0;
+    if (H5Dget_num_chunks(ds, space, &nchunks) < 0) return "an unreadable chunk index";
+    hsize_t chunk_bytes = type_size;
+    for (int i = 0; i < nd; i++) chunk_bytes *= chunk[i];
+    for (hsize_t c = 0; c < nchunks; c++) {
+        hsize_t offset[NB_MAX_DIMS], size = 0;
+        haddr_t addr;
+        unsigned mask = 0;
+        if (H5Dget_chunk_info(ds, space, c, offset, &mask, &addr, &size) < 0) return "an unreadable chunk";
+        bool filtered = nfilters > 0 && (mask & ((1u << nfilters) - 1)) != ((1u << nfilters) - 1);
+        if (filtered ? size > chunk_bytes + chunk_bytes / 100 + 1024 : size != chunk_bytes)
+            return "a chunk whose stored size does not match its dimensions";
+    }
+    return NULL;
+}
+
 /* Read one dataset into a new buffer of the tensor's dtype, or add a problem line. */
 static void *read_entry(hid_t file, const char *path, const char *key, const nb_tensor *t, strbuf *problems,
                         nb_load_report *rep, nb_status *io) {
@@ -264,11 +307,10 @@ static void *read_entry(hid_t file, const char *path, const char *key, const nb_
      * create_dataset and nb_hdf5_save write contiguous data unless asked for
      * chunks or compression. */
     hid_t dcpl = H5Dget_create_plist(ds);
-    H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+    const char *bad_layout = dcpl < 0 ? "an unreadable creation property list" : chunk_problem(ds, space, dcpl, nd, dims, tsize);
     if (dcpl >= 0) H5Pclose(dcpl);
-    if (layout != H5D_CONTIGUOUS && layout != H5D_COMPACT) {
-        sb_add(problems, "%s: expected a contiguous dataset, file has %s", key,
-               layout == H5D_CHUNKED ? "a chunked or compressed one (not supported)" : "an unsupported layout");
+    if (bad_layout) {
+        sb_add(problems, "%s: unsupported storage: %s", key, bad_layout);
         goto out;
     }
     if (want_float && tsize != nb_dtype_size(t->dtype))

@@ -6,6 +6,7 @@ tests/test_io.c. argv[1] is the output path; sibling files get suffixes.
   <out>.f16.h5       float16 datasets
   <out>.wrong.h5     fc1.weight with another shape, a missing key, an extra key
   <out>.rank.h5      conv1.weight flattened to rank 1
+  <out>.gzip.h5      chunked, shuffled and gzip-compressed datasets (h5py's compression="gzip")
 """
 import sys
 
@@ -50,6 +51,12 @@ def main():
                 v = torch.zeros(3, 8)
             f.create_dataset(k, data=v.numpy())
         f.create_dataset("fc2.weight", data=torch.zeros(2, 2).numpy())
+    with h5py.File(out + ".gzip.h5", "w") as f:
+        for k, v in sd.items():
+            if v.dim() == 0:
+                f.create_dataset(k, data=v.numpy())  # scalars cannot be chunked
+            else:
+                f.create_dataset(k, data=v.numpy(), compression="gzip", shuffle=True, fletcher32=True)
     with h5py.File(out + ".rank.h5", "w") as f:
         for k, v in sd.items():
             f.create_dataset(k, data=(v.flatten() if k == "conv1.weight" else v).numpy())
