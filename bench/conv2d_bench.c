@@ -2,7 +2,8 @@
  * and bias gradients) for the configurations in conv2d_configs.txt, at a
  * given thread count. Prints one JSON object per configuration; the PyTorch
  * twin (conv2d_bench_torch.py) prints the same fields, and run_conv2d.sh
- * joins them into the ratio table.
+ * joins them into the ratio table. Times: median and minimum wall time, and
+ * median process CPU time (all threads), of REPEATS runs after two warm-ups.
  * Usage: conv2d_bench CONFIGS THREADS [REPEATS] */
 #include <nabla.h>
 #include <nabla/conv.h>
@@ -16,6 +17,20 @@ static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* CPU time of the whole process (all threads): on a loaded machine it
+ * leaves out the time spent waiting for a core, which wall time does not. */
+static double cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double minimum(const double *v, int n) {
+    double m = v[0];
+    for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
+    return m;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -68,6 +83,7 @@ int main(int argc, char **argv) {
         double flops = 2.0 * N * O * ys[2] * ys[3] * (C / g) * kh * kw;
         nb_tensor_release(y0);
         double *tf = malloc(sizeof(double) * repeats), *tb = malloc(sizeof(double) * repeats);
+        double *cf = malloc(sizeof(double) * repeats), *cb = malloc(sizeof(double) * repeats);
         for (int pass = 0; pass < 2; pass++) {
             bool backward = pass == 1;
             nb_requires_grad_(x, backward);
@@ -75,27 +91,35 @@ int main(int argc, char **argv) {
             nb_requires_grad_(b, backward);
             for (int r = -2; r < repeats; r++) { /* two warm-up runs */
                 nb_scope *s = nb_scope_begin();
-                double t0 = now_ms();
+                double t0 = now_ms(), c0 = cpu_ms();
                 nb_tensor *y = nb_conv2d(x, w, b, &p);
                 if (backward && nb_backward_ex(y, gy, false) != NB_OK) {
                     fprintf(stderr, "%s: %s\n", name, nb_last_error());
                     return 1;
                 }
-                double t1 = now_ms();
+                double t1 = now_ms(), c1 = cpu_ms();
                 nb_scope_end(s);
                 nb_zero_grad(x);
                 nb_zero_grad(w);
                 nb_zero_grad(b);
-                if (r >= 0) (backward ? tb : tf)[r] = t1 - t0;
+                if (r >= 0) {
+                    (backward ? tb : tf)[r] = t1 - t0;
+                    (backward ? cb : cf)[r] = c1 - c0;
+                }
             }
         }
+        double nf = minimum(tf, repeats), nb = minimum(tb, repeats);
         double mf = median(tf, repeats), mb = median(tb, repeats);
         printf("{\"impl\": \"nabla\", \"name\": \"%s\", \"threads\": %d, \"fwd_ms\": %.4f, \"fwdbwd_ms\": %.4f, "
+               "\"fwd_min_ms\": %.4f, \"fwdbwd_min_ms\": %.4f, \"fwd_cpu_ms\": %.4f, \"fwdbwd_cpu_ms\": %.4f, "
                "\"fwd_gflops\": %.2f, \"fwdbwd_gflops\": %.2f}\n",
-               name, threads, mf, mb, flops / mf / 1e6, 3 * flops / mb / 1e6);
+               name, threads, mf, mb, nf, nb, median(cf, repeats), median(cb, repeats), flops / mf / 1e6,
+               3 * flops / mb / 1e6);
         fflush(stdout);
         free(tf);
         free(tb);
+        free(cf);
+        free(cb);
         nb_tensor_release(x);
         nb_tensor_release(w);
         nb_tensor_release(b);

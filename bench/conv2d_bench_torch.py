@@ -1,5 +1,6 @@
 """Conv2d benchmark, PyTorch side: the twin of conv2d_bench.c (same configs,
-same timing protocol: 2 warm-up runs, median of REPEATS).
+same timing protocol: 2 warm-up runs, then the median and minimum wall time
+and the median process CPU time of REPEATS runs).
 Usage: /usr/bin/python3 conv2d_bench_torch.py CONFIGS THREADS [REPEATS]"""
 import json
 import statistics
@@ -32,20 +33,25 @@ def main():
             for t in (x, w, b):
                 t.requires_grad_(backward)
                 t.grad = None
-            times = []
+            times, cpu = [], []
             for r in range(-2, repeats):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 y = F.conv2d(x, w, b, (sh, sw), (ph, pw), (dh, dw), g)
                 if backward:
                     y.backward(gy)
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.process_time()
                 for t in (x, w, b):
                     t.grad = None
                 if r >= 0:
                     times.append((t1 - t0) * 1e3)
+                    cpu.append((c1 - c0) * 1e3)
             res[backward] = statistics.median(times)
+            res[backward, "min"] = min(times)
+            res[backward, "cpu"] = statistics.median(cpu)
         print(json.dumps({"impl": "pytorch", "name": name, "threads": threads,
                           "fwd_ms": round(res[False], 4), "fwdbwd_ms": round(res[True], 4),
+                          "fwd_min_ms": round(res[False, "min"], 4), "fwdbwd_min_ms": round(res[True, "min"], 4),
+                          "fwd_cpu_ms": round(res[False, "cpu"], 4), "fwdbwd_cpu_ms": round(res[True, "cpu"], 4),
                           "fwd_gflops": round(flops / res[False] / 1e6, 2),
                           "fwdbwd_gflops": round(3 * flops / res[True] / 1e6, 2)}), flush=True)
 

@@ -42,31 +42,24 @@ static bool use_direct(const nbi_conv_geom *g) {
     return g->groups > 1 && g->C == g->groups && !is_pointwise(g);
 }
 
-/* Output columns [lo, hi) whose input column ow*s + off lies in [0, W). */
-static void valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *lo, int64_t *hi) {
-    int64_t l = off >= 0 ? 0 : -off / s + (-off % s != 0); /* ceil without -off + s - 1: s may be huge */
-    int64_t h = W - 1 - off < 0 ? 0 : (W - 1 - off) / s + 1;
-    if (l > Wo) l = Wo;
-    if (h > Wo) h = Wo;
-    if (h < l) h = l;
-    *lo = l;
-    *hi = h;
-}
-
 #define T float
 #define FN(name) name##_f32
 #define GEMM nbi_sgemm
+#define IMPLICIT 1
 #include "conv2d_depthwise.inc"
 #include "conv2d_kernels.inc"
 #undef T
 #undef FN
 #undef GEMM
+#undef IMPLICIT
 
 #define T double
 #define FN(name) name##_f64
 #define GEMM nbi_dgemm
+#define IMPLICIT 0
 #include "conv2d_depthwise.inc"
 #include "conv2d_kernels.inc"
 #undef T
 #undef FN
 #undef GEMM
+#undef IMPLICIT

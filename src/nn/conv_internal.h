@@ -30,4 +30,31 @@ nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *
 nb_status nbi_conv2d_backward_f64(double *dx, double *dw, double *db, const double *dy, const double *x,
                                   const double *w, const nbi_conv_geom *g);
 
+/* Output columns [lo, hi) whose input column ow*s + off lies in [0, W). */
+static inline void nbi_conv_valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *lo, int64_t *hi) {
+    int64_t l = off >= 0 ? 0 : -off / s + (-off % s != 0); /* ceil without -off + s - 1: s may be huge */
+    int64_t h = W - 1 - off < 0 ? 0 : (W - 1 - off) / s + 1;
+    if (l > Wo) l = Wo;
+    if (h > Wo) h = Wo;
+    if (h < l) h = l;
+    *lo = l;
+    *hi = h;
+}
+
+/* ---- implicit GEMM, float32 (conv2d_implicit.c) ----
+ * The im2col matrix is never built: the GEMM's B panels are packed straight
+ * from the input (nbi_sgemm_packed). For every float conv that is neither
+ * 1x1 pointwise nor depthwise. */
+
+/* y: (N, O, Ho, Wo) <- conv(x, w) + b (b may be NULL), as nbi_conv2d_forward_f32. */
+nb_status nbi_conv2d_forward_implicit(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g);
+/* dw: (O, C/g, kh, kw) <- the weight gradient, one GEMM over the whole batch
+ * per group (K = N*Ho*Wo), its threads splitting dw's tiles. */
+nb_status nbi_conv2d_dw_implicit(float *dw, const float *dy, const float *x, const nbi_conv_geom *g);
+/* Whether dx can be computed as a stride-1 convolution of dy with the
+ * flipped, transposed weight (and is worth it: enough input channels). */
+bool nbi_conv2d_dx_implicit_ok(const nbi_conv_geom *g);
+/* dx: (N, C, H, W) <- the input gradient that way; needs nbi_conv2d_dx_implicit_ok. */
+nb_status nbi_conv2d_dx_implicit(float *dx, const float *dy, const float *w, const nbi_conv_geom *g);
+
 #endif

@@ -160,3 +160,81 @@ GEMM_DRIVER(nbi_sgemm, float, NBI_SGEMM_MR, NBI_SGEMM_NR, NBI_SGEMM_NR_NARROW, S
             nbi_sgemm_kernel_narrow, nbi_sgemm_pack_a, nbi_sgemm_pack_b)
 GEMM_DRIVER(nbi_dgemm, double, NBI_DGEMM_MR, NBI_DGEMM_NR, NBI_DGEMM_NR_NARROW, DGEMM_MC, DGEMM_NC,
             nbi_dgemm_kernel, nbi_dgemm_kernel_narrow, nbi_dgemm_pack_a, nbi_dgemm_pack_b)
+
+/* ---- nbi_sgemm_packed: the same loops with the caller's packers ---- */
+
+void nbi_spack_a_mat(float *restrict dst, int w, const void *mat, int64_t p0, int64_t kc, int64_t i0, int64_t n) {
+    (void)w;
+    const nbi_smat *m = mat;
+    nbi_sgemm_pack_a(dst, m->trans, m->X, m->ld, i0, n, p0, kc);
+}
+
+void nbi_spack_b_mat(float *restrict dst, int w, const void *mat, int64_t p0, int64_t kc, int64_t i0, int64_t n) {
+    const nbi_smat *m = mat;
+    nbi_sgemm_pack_b(dst, w, m->trans, m->X, m->ld, p0, kc, i0, n);
+}
+
+typedef struct packed_job {
+    int64_t M, N, K;
+    nbi_spack_fn pack_a, pack_b;
+    const void *actx, *bctx;
+    float *C;
+    int64_t ldc;
+} packed_job;
+
+/* C[m0:m1, n0:n1], as sgemm_rect with the caller's packers. */
+static void packed_rect(const packed_job *j, int nrp, int64_t m0, int64_t m1, int64_t n0, int64_t n1, float *apack,
+                        float *bpack, int64_t mcb, int64_t ncb) {
+    enum { MR = NBI_SGEMM_MR };
+    for (int64_t jc = n0; jc < n1; jc += ncb) {
+        int64_t nc = min64(ncb, n1 - jc);
+        for (int64_t pc = 0; pc < j->K; pc += KC) {
+            int64_t kc = min64(KC, j->K - pc);
+            j->pack_b(bpack, nrp, j->bctx, pc, kc, jc, nc);
+            for (int64_t ic = m0; ic < m1; ic += mcb) {
+                int64_t mc = min64(mcb, m1 - ic);
+                j->pack_a(apack, MR, j->actx, pc, kc, ic, mc);
+                for (int64_t jr = 0; jr < nc; jr += nrp)
+                    for (int64_t ir = 0; ir < mc; ir += MR)
+                        (nrp == NBI_SGEMM_NR ? nbi_sgemm_kernel : nbi_sgemm_kernel_narrow)(
+                            kc, apack + ir * kc, bpack + jr * kc, j->C + (ic + ir) * j->ldc + jc + jr, j->ldc,
+                            (int)min64(MR, mc - ir), (int)min64(nrp, nc - jr), 1.0f, 0.0f, pc == 0);
+            }
+        }
+    }
+}
+
+static void packed_share(const packed_job *j, int nrp, int gi, int gj, int gm, int gn) {
+    enum { MR = NBI_SGEMM_MR };
+    int64_t mt = (j->M + MR - 1) / MR, nt = (j->N + nrp - 1) / nrp;
+    int64_t m0 = gi * mt / gm * MR, m1 = min64((gi + 1) * mt / gm * MR, j->M);
+    int64_t n0 = gj * nt / gn * nrp, n1 = min64((gj + 1) * nt / gn * nrp, j->N);
+    if (m0 >= m1 || n0 >= n1) return;
+    size_t bytes = (size_t)(SGEMM_MC + SGEMM_NC) * KC * sizeof(float);
+    float *buf = nbi_alloc(bytes);
+    if (buf) {
+        packed_rect(j, nrp, m0, m1, n0, n1, buf, buf + (size_t)SGEMM_MC * KC, SGEMM_MC, SGEMM_NC);
+        nbi_free(buf, bytes);
+    } else { /* out of memory: one micro-panel at a time, same bits */
+        _Alignas(64) float apack[NBI_SGEMM_MR * KC];
+        _Alignas(64) float bpack[NBI_SGEMM_NR * KC];
+        packed_rect(j, nrp, m0, m1, n0, n1, apack, bpack, MR, nrp);
+    }
+}
+
+void nbi_sgemm_packed(int64_t M, int64_t N, int64_t K, nbi_spack_fn pack_a, const void *actx, nbi_spack_fn pack_b,
+                      const void *bctx, float *C, int64_t ldc) {
+    if (nbi_sgemm_trivial(M, N, K, 1.0f, 0.0f, C, ldc)) return;
+    const packed_job j = {M, N, K, pack_a, pack_b, actx, bctx, C, ldc};
+    int nrp = nbi_sgemm_width(N);
+    int threads = 1;
+    if ((double)M * (double)N * (double)K >= PARALLEL_MIN_WORK && !in_parallel()) threads = max_threads();
+    int gm = 1, gn = 1;
+    thread_grid(threads, (M + NBI_SGEMM_MR - 1) / NBI_SGEMM_MR, (N + nrp - 1) / nrp, NBI_SGEMM_MR, nrp, 16, &gm, &gn);
+    if (gm * gn == 1) {
+        packed_share(&j, nrp, 0, 0, 1, 1);
+        return;
+    }
+    _Pragma("omp parallel for schedule(static, 1) num_threads(gm * gn)")
+    for (int t = 0; t < gm * gn; t++) packed_share(&j, nrp, t / gn, t % gn, gm, gn);
+}

@@ -96,4 +96,29 @@ void nbi_sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 void nbi_dgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
                    int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 
+/* ---- GEMM with caller-supplied packing (gemm.c), float only ----
+ * For operands that are never materialised, such as a convolution's im2col
+ * matrix: the caller writes the packed panels itself.
+ *   pack(dst, w, ctx, p0, kc, i0, n) fills ceil(n/w) zero-padded panels
+ *   (kc, w), panel s holding rows/columns i0 + s*w .. of the operand and
+ *   k = p0 .. p0+kc-1 (for A: op(A)[i, k], w = MR; for B: op(B)[k, j],
+ *   w = NR or NR_NARROW, dst 64-byte aligned).
+ * Same blocking, kernels, K slices and threading as nbi_sgemm, so every
+ * element of C gets exactly the FMAs nbi_sgemm would give it. */
+typedef void (*nbi_spack_fn)(float *restrict dst, int w, const void *ctx, int64_t p0, int64_t kc, int64_t i0,
+                             int64_t n);
+
+/* C: (M, N) <- op(A) op(B), K deep, from the two packers (alpha 1, beta 0). */
+void nbi_sgemm_packed(int64_t M, int64_t N, int64_t K, nbi_spack_fn pack_a, const void *actx, nbi_spack_fn pack_b,
+                      const void *bctx, float *C, int64_t ldc);
+
+/* A plain operand for nbi_sgemm_packed: X (ld as given), transposed or not. */
+typedef struct nbi_smat {
+    const float *X;
+    int64_t ld;
+    bool trans;
+} nbi_smat;
+void nbi_spack_a_mat(float *restrict dst, int w, const void *mat, int64_t p0, int64_t kc, int64_t i0, int64_t n);
+void nbi_spack_b_mat(float *restrict dst, int w, const void *mat, int64_t p0, int64_t kc, int64_t i0, int64_t n);
+
 #endif

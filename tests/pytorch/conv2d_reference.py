@@ -97,6 +97,13 @@ add(1, 3, 6, 7, 4, 3, prepad=(3, 0, 1, 2), prepad_mode="replicate", unbatched=Tr
 add(3, 4, 9, 10, 6, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(2, 1), groups=2, bias=False)
 add(37, 2, 5, 5, 3, 3, padding=1)
 add(4, 1, 28, 28, 8, 3)
+# 48+ input channels per group, stride 1: float32's input gradient is a conv
+# of dy by the flipped weight (conv2d_implicit.c); with too much padding, or
+# a column stride, it is not, and the forward keeps its column buffer
+add(2, 48, 6, 7, 5, 3, padding=1)
+add(2, 96, 6, 5, 6, 4, padding="same", dilation=(1, 2), groups=2)
+add(2, 48, 5, 6, 4, 3, padding=(3, 0))
+add(3, 48, 7, 9, 4, (3, 2), stride=(1, 2))
 
 assert len(cfgs) >= 40
 
