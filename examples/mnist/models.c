@@ -16,8 +16,13 @@ static nb_tensor *default_forward(nb_module *self, const nb_tensor *x, void *ctx
     nb_tensor *h = nb_module_call(self, "conv1", x);
     h = then(h, nb_relu(h));
     h = then(h, nb_module_call(self, "conv2", h));
-    h = then(h, nb_relu(h));
+    /* PyTorch's net does relu then max_pool2d. max(relu(a), relu(b)) =
+     * relu(max(a, b)) and the gradient is the same (all of it to the first
+     * maximum if it is positive, none otherwise), so pooling first gives the
+     * same numbers (up to the sign of an all-nonpositive window's zero, which
+     * no later op can tell apart) with relu on a quarter of the elements. */
     h = then(h, nb_max_pool2d(h, &pool));
+    h = then(h, nb_relu(h));
     h = then(h, nb_module_call(self, "dropout1", h));
     h = then(h, nb_flatten(h, 1, -1));
     h = then(h, nb_module_call(self, "fc1", h));
@@ -31,11 +36,11 @@ static nb_tensor *small_forward(nb_module *self, const nb_tensor *x, void *ctx) 
     (void)ctx;
     nb_pool2d_params pool = nb_pool2d_defaults(2);
     nb_tensor *h = nb_module_call(self, "conv1", x);
+    h = then(h, nb_max_pool2d(h, &pool)); /* before relu, as in default_forward */
     h = then(h, nb_relu(h));
-    h = then(h, nb_max_pool2d(h, &pool));
     h = then(h, nb_module_call(self, "conv2", h));
-    h = then(h, nb_relu(h));
     h = then(h, nb_max_pool2d(h, &pool));
+    h = then(h, nb_relu(h));
     h = then(h, nb_flatten(h, 1, -1));
     h = then(h, nb_module_call(self, "fc1", h));
     h = then(h, nb_relu(h));
