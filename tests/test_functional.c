@@ -112,8 +112,8 @@ static void pool_case(const char *kind, const char *name) {
 }
 
 START_TEST(test_pool_reference) {
-    const char *both[] = {"k2", "k3s2p1", "ceil", "ceilpad", "nonsq", "s1", "3d"};
-    for (int i = 0; i < 7; i++) {
+    const char *both[] = {"k2", "k3s2p1", "ceil", "ceilpad", "nonsq", "s1", "3d", "k2odd"};
+    for (int i = 0; i < 8; i++) {
         pool_case("max", both[i]);
         pool_case("avg", both[i]);
     }
@@ -121,6 +121,7 @@ START_TEST(test_pool_reference) {
     pool_case("avg", "ceilpad_nopad");
     pool_case("max", "dil");
     pool_case("max", "dilceil");
+    pool_case("max", "k2ties");
 }
 END_TEST
 
@@ -373,8 +374,8 @@ START_TEST(test_dropout_statistics) {
     for (int d = 0; d < 2; d++) {
         nb_tensor *x = nb_ones(DTYPES[d], NB_SHAPE(n));
         NBT_OK(nb_requires_grad_(x, true));
-        const double ps[] = {0.1, 0.5, 0.75};
-        for (int k = 0; k < 3; k++) {
+        const double ps[] = {0.1, 0.5, 0.75, 0.3};
+        for (int k = 0; k < 4; k++) {
             double p = ps[k];
             nb_rng rng;
             nb_rng_seed(&rng, 100 + k);

@@ -10,14 +10,50 @@ static nb_tensor *then(nb_tensor *x, nb_tensor *y) {
     return y;
 }
 
+/* Without autograd (evaluation) a large batch goes through the net in chunks
+ * of EVAL_CHUNK images, concatenated: every image's logits are computed
+ * exactly as in one pass (no op mixes images), but the peak memory is that of
+ * a 256-image batch instead of, say, the 1000-image test batch (~550 MiB of
+ * activations and conv workspace). */
+#define EVAL_CHUNK 256
+#define EVAL_MAX_CHUNKS 64
+
+static nb_tensor *default_forward(nb_module *self, const nb_tensor *x, void *ctx);
+
+static nb_tensor *chunked_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    int64_t n = nb_tensor_shape(x)[0];
+    int k = (int)((n + EVAL_CHUNK - 1) / EVAL_CHUNK);
+    nb_tensor *parts[EVAL_MAX_CHUNKS] = {0};
+    nb_tensor *out = NULL;
+    int i = 0;
+    for (; i < k; i++) {
+        int64_t start = (int64_t)i * EVAL_CHUNK, len = n - start < EVAL_CHUNK ? n - start : EVAL_CHUNK;
+        nb_tensor *xi = nb_narrow(x, 0, start, len);
+        parts[i] = xi ? default_forward(self, xi, ctx) : NULL;
+        nb_tensor_release(xi);
+        if (!parts[i]) break;
+    }
+    if (i == k) out = nb_cat((const nb_tensor *const *)parts, k, 0);
+    for (int j = 0; j < k; j++) nb_tensor_release(parts[j]);
+    return out;
+}
+
 static nb_tensor *default_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    if (!nb_grad_enabled() && nb_tensor_ndim(x) == 4 && nb_tensor_shape(x)[0] > EVAL_CHUNK &&
+        nb_tensor_shape(x)[0] <= (int64_t)EVAL_CHUNK * EVAL_MAX_CHUNKS)
+        return chunked_forward(self, x, ctx);
     (void)ctx;
     nb_pool2d_params pool = nb_pool2d_defaults(2);
     nb_tensor *h = nb_module_call(self, "conv1", x);
     h = then(h, nb_relu(h));
     h = then(h, nb_module_call(self, "conv2", h));
-    h = then(h, nb_relu(h));
+    /* PyTorch's net does relu then max_pool2d. max(relu(a), relu(b)) =
+     * relu(max(a, b)) and the gradient is the same (all of it to the first
+     * maximum if it is positive, none otherwise), so pooling first gives the
+     * same numbers (up to the sign of an all-nonpositive window's zero, which
+     * no later op can tell apart) with relu on a quarter of the elements. */
     h = then(h, nb_max_pool2d(h, &pool));
+    h = then(h, nb_relu(h));
     h = then(h, nb_module_call(self, "dropout1", h));
     h = then(h, nb_flatten(h, 1, -1));
     h = then(h, nb_module_call(self, "fc1", h));
@@ -31,11 +67,11 @@ static nb_tensor *small_forward(nb_module *self, const nb_tensor *x, void *ctx) 
     (void)ctx;
     nb_pool2d_params pool = nb_pool2d_defaults(2);
     nb_tensor *h = nb_module_call(self, "conv1", x);
+    h = then(h, nb_max_pool2d(h, &pool)); /* before relu, as in default_forward */
     h = then(h, nb_relu(h));
-    h = then(h, nb_max_pool2d(h, &pool));
     h = then(h, nb_module_call(self, "conv2", h));
-    h = then(h, nb_relu(h));
     h = then(h, nb_max_pool2d(h, &pool));
+    h = then(h, nb_relu(h));
     h = then(h, nb_flatten(h, 1, -1));
     h = then(h, nb_module_call(self, "fc1", h));
     h = then(h, nb_relu(h));

@@ -58,6 +58,7 @@ pools = [
     ("nonsq", (2, 1, 6, 11), (2, 3), (1, 2), (1, 1), (1, 1), False, True),
     ("s1", (1, 2, 5, 6), (3, 2), (1, 1), (0, 1), (1, 1), False, True),
     ("3d", (3, 5, 5), (3, 3), (1, 1), (1, 1), (1, 1), False, True),
+    ("k2odd", (2, 3, 7, 11), (2, 2), (2, 2), (0, 0), (1, 1), False, True),
 ]
 for name, shape, k, s, p, d, ceil, cip in pools:
     for kind in ("max", "avg"):
@@ -79,6 +80,13 @@ for name, shape, k, s, p, d, ceil in [("dil", (1, 3, 9, 10), (3, 2), (1, 2), (1,
     save(g + "/x", x)
     save(g + "/params", torch.tensor([*k, *s, *p, *d, int(ceil), 1], dtype=torch.int64))
     grads(g, F.max_pool2d(x, k, s, p, d, ceil_mode=ceil), {"x": x})
+
+# max_pool2d(x, 2) with many ties (small integers): the first of equal maxima wins
+g = "max_pool2d/k2ties"
+x = torch.randint(-1, 2, (2, 4, 6, 8)).double().requires_grad_()
+save(g + "/x", x)
+save(g + "/params", torch.tensor([2, 2, 2, 2, 0, 0, 1, 1, 0, 1], dtype=torch.int64))
+grads(g, F.max_pool2d(x, 2), {"x": x})
 
 # ---- batch_norm: (name, shape, affine, running stats, training, momentum, eps) ----
 for name, shape, affine, stats, training, mom, eps in [
