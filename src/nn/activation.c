@@ -41,7 +41,7 @@ nb_tensor *nb_leaky_relu(const nb_tensor *x, double negative_slope) {
         nbi_error(NB_ERR_ARG, "leaky_relu: expected a finite negative_slope, but got %g", negative_slope);
         return NULL;
     }
-    nb_tensor *xc = nnu_contig(x);
+    nb_tensor *xc = nbi_contiguous_data(x);
     nb_tensor *y = xc ? nbi_empty(x->dtype, x->ndim, x->shape) : NULL;
     if (!y) {
         nbi_release(xc);

@@ -144,7 +144,7 @@ nb_tensor *nb_batch_norm(const nb_tensor *x, nb_tensor *running_mean, nb_tensor 
         nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
         goto fail;
     }
-    if (!(xc = nnu_contig(x)) || (weight && !(wc = nnu_contig(weight))) || (bias && !(bc = nnu_contig(bias))))
+    if (!(xc = nbi_contiguous_data(x)) || (weight && !(wc = nbi_contiguous_data(weight))) || (bias && !(bc = nbi_contiguous_data(bias))))
         goto fail;
     if (!(y = nbi_empty(x->dtype, x->ndim, x->shape))) goto fail;
     double M = (double)(N * S);

@@ -94,7 +94,7 @@ nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_rng *rng) 
     }
     draw_mask(mask, n, p, rng);
     double scale = p == 1 ? 0.0 : 1.0 / (1.0 - p);
-    nb_tensor *xc = nnu_contig(x);
+    nb_tensor *xc = nbi_contiguous_data(x);
     nb_tensor *y = xc ? nbi_empty(x->dtype, x->ndim, x->shape) : NULL;
     if (!y) {
         nbi_release(xc);

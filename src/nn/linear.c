@@ -106,7 +106,7 @@ nb_tensor *nb_linear(const nb_tensor *x, const nb_tensor *weight, const nb_tenso
     int64_t shape[NB_MAX_DIMS];
     for (int i = 0; i < x->ndim - 1; i++) shape[i] = x->shape[i];
     shape[x->ndim - 1] = out;
-    nb_tensor *xc = nnu_contig(x), *wc = xc ? nnu_contig(weight) : NULL, *bc = wc && bias ? nnu_contig(bias) : NULL;
+    nb_tensor *xc = nbi_contiguous_data(x), *wc = xc ? nbi_contiguous_data(weight) : NULL, *bc = wc && bias ? nbi_contiguous_data(bias) : NULL;
     nb_tensor *y = wc && (bc || !bias) ? nbi_empty(x->dtype, x->ndim, shape) : NULL;
     if (!y) goto fail;
     NBI_DISPATCH_FLOAT(x->dtype, {

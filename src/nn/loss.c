@@ -176,7 +176,7 @@ nb_tensor *nb_nll_loss(const nb_tensor *log_probs, const nb_tensor *target, nb_r
     if (!cls_check(op, log_probs, target, reduction, &g)) return NULL;
     int64_t *t = cls_copy_targets(op, target, &g);
     if (!t) return NULL;
-    nb_tensor *xc = nnu_contig(log_probs);
+    nb_tensor *xc = nbi_contiguous_data(log_probs);
     nb_tensor *y = xc ? nll_forward(xc, target, t, &g) : NULL;
     nbi_release(xc);
     nb_tensor *in[2] = {(nb_tensor *)log_probs, NULL}; /* targets are not differentiable */
@@ -265,7 +265,7 @@ nb_tensor *nb_cross_entropy(const nb_tensor *logits, const nb_tensor *target, nb
     if (!cls_check(op, logits, target, reduction, &g)) return NULL;
     int64_t *t = cls_copy_targets(op, target, &g);
     if (!t) return NULL;
-    nb_tensor *xc = nnu_contig(logits);
+    nb_tensor *xc = nbi_contiguous_data(logits);
     nb_tensor *logp = xc ? nbi_own(nbi_empty(logits->dtype, logits->ndim, logits->shape)) : NULL;
     nb_tensor *y = NULL;
     if (logp) {
@@ -347,7 +347,7 @@ nb_tensor *nb_mse_loss(const nb_tensor *input, const nb_tensor *target, nb_reduc
         return NULL;
     }
     int64_t n = input->numel;
-    nb_tensor *xc = nnu_contig(input), *tc = xc ? nnu_contig(target) : NULL, *y = NULL;
+    nb_tensor *xc = nbi_contiguous_data(input), *tc = xc ? nbi_contiguous_data(target) : NULL, *y = NULL;
     double *partial = NULL;
     int64_t nchunks = (n + MSE_CHUNK - 1) / MSE_CHUNK;
     if (!tc) goto fail;

@@ -9,18 +9,6 @@
 
 #include <stdlib.h>
 
-/* A library-owned reference to t's data laid out contiguously: t itself
- * (retained) when it already is, else a copy made with grad mode off so it is
- * not recorded (the op records t itself as its input). Release with
- * nbi_release. NULL (with the copy's error) on failure. */
-static inline nb_tensor *nnu_contig(const nb_tensor *t) {
-    if (nbi_is_contiguous(t)) return nbi_retain((nb_tensor *)t);
-    nb_no_grad_begin();
-    nb_tensor *c = nbi_own(nb_contiguous(t));
-    nb_no_grad_end();
-    return c;
-}
-
 /* malloc that leaves an error naming op on failure. */
 static inline void *nnu_alloc(const char *op, size_t n) {
     void *p = nbi_alloc_should_fail() ? NULL : calloc(1, n ? n : 1); /* tests can force failures */

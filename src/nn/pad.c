@@ -183,9 +183,7 @@ nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_paddi
         nbi_error(NB_ERR_NOMEM, "pad: out of memory");
         return NULL;
     }
-    nb_no_grad_begin();
-    nb_tensor *xc = nbi_own(nb_contiguous(input));
-    nb_no_grad_end();
+    nb_tensor *xc = nbi_contiguous_data(input);
     nb_tensor *out = xc ? nbi_empty(input->dtype, nd, shape) : NULL;
     if (!out) {
         nbi_release(xc);

@@ -347,7 +347,7 @@ nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
         }
         /* without autograd the taps go to scratch pool memory */
         uint8_t *tap = ctx ? ctx->tap : nbi_alloc((size_t)nout);
-        nb_tensor *xc = tap ? nnu_contig(x) : NULL;
+        nb_tensor *xc = tap ? nbi_contiguous_data(x) : NULL;
         nb_tensor *y = xc ? pool_output(x, &g) : NULL;
         if (y) maxpool2x2_forward(&g, xc, y, tap);
         nbi_release(xc);
@@ -369,7 +369,7 @@ nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
             return NULL;
         }
     }
-    nb_tensor *xc = nnu_contig(x);
+    nb_tensor *xc = nbi_contiguous_data(x);
     nb_tensor *y = xc ? pool_output(x, &g) : NULL;
     if (!y) {
         nbi_release(xc);
@@ -518,7 +518,7 @@ nb_tensor *nb_avg_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
     const char *op = "avg_pool2d";
     pool_geom g;
     if (!pool_check(op, x, p, false, &g)) return NULL;
-    nb_tensor *xc = nnu_contig(x);
+    nb_tensor *xc = nbi_contiguous_data(x);
     nb_tensor *y = xc ? pool_output(x, &g) : NULL;
     if (!y) {
         nbi_release(xc);

@@ -89,6 +89,11 @@ void nbi_release(nb_tensor *t);
  * storing a tensor made by a public function inside a library structure, and
  * release it later with nbi_release. */
 nb_tensor *nbi_own(nb_tensor *t);
+/* A library-owned reference to t's elements laid out contiguously: t itself
+ * (retained) when it already is, else a copy made with grad mode off, so
+ * nothing is recorded (the op records t itself as its input). Kernels read
+ * their inputs through it. Release with nbi_release; NULL on failure. */
+nb_tensor *nbi_contiguous_data(const nb_tensor *t);
 /* Pointer to the first element. */
 static inline void *nbi_data(const nb_tensor *t) {
     return (char *)t->storage->data + (size_t)t->offset * nb_dtype_size(t->dtype);

@@ -140,14 +140,6 @@ static void mm_batched(mm_kind kind, const mm_geom *g, nb_dtype dt, void *out, c
     }
 }
 
-static nb_tensor *contig_nograd(const nb_tensor *t) {
-    bool on = nb_grad_enabled();
-    if (on) nb_no_grad_begin();
-    nb_tensor *c = nb_contiguous(t);
-    if (on) nb_no_grad_end();
-    return c;
-}
-
 /* Gradient for one operand: the full-batch result `full` (nbat, rows, cols)
  * summed over the batch dims where the operand broadcast, in its own shape. */
 static nb_tensor *reduce_to_input(nb_tensor *full, int np, const int64_t *psh, const nb_tensor *in) {
@@ -166,7 +158,7 @@ static nb_status matmul_backward(nbi_node *node, const nb_tensor *gout, nb_tenso
     int64_t osh[NB_MAX_DIMS];
     if (!mm_plan(a0, b0, &g, &nd, osh)) return nb_last_status();
     nb_dtype dt = a0->dtype;
-    nb_tensor *a = contig_nograd(a0), *b = contig_nograd(b0);
+    nb_tensor *a = nbi_contiguous_data(a0), *b = nbi_contiguous_data(b0);
     nb_status st = NB_OK;
     if (!a || !b) goto fail;
     const void *dc = nbi_data(gout); /* contiguous (nbat, M, N) */
@@ -207,13 +199,13 @@ static nb_status matmul_backward(nbi_node *node, const nb_tensor *gout, nb_tenso
             if (!gin[1]) goto fail;
         }
     }
-    nb_tensor_release(a);
-    nb_tensor_release(b);
+    nbi_release(a);
+    nbi_release(b);
     return NB_OK;
 fail:
     st = nb_last_status() != NB_OK ? nb_last_status() : NB_ERR_NOMEM;
-    nb_tensor_release(a);
-    nb_tensor_release(b);
+    nbi_release(a);
+    nbi_release(b);
     for (int i = 0; i < 2; i++) {
         nb_tensor_release(gin[i]);
         gin[i] = NULL;
@@ -230,19 +222,19 @@ nb_tensor *nb_matmul(const nb_tensor *a, const nb_tensor *b) {
     int64_t osh[NB_MAX_DIMS];
     if (!mm_plan(a, b, &g, &nd, osh)) return NULL;
     nb_tensor *out = nbi_empty(a->dtype, nd, osh);
-    nb_tensor *ac = contig_nograd(a), *bc = contig_nograd(b);
+    nb_tensor *ac = nbi_contiguous_data(a), *bc = nbi_contiguous_data(b);
     if (!out || !ac || !bc) {
         nb_tensor_release(out);
-        nb_tensor_release(ac);
-        nb_tensor_release(bc);
+        nbi_release(ac);
+        nbi_release(bc);
         return NULL;
     }
     if (g.nb == 2) /* C (nbat*M, N) = A (nbat*M, K) B (K, N) */
         gemm(a->dtype, false, false, g.nbat * g.M, g.N, g.K, nbi_data(ac), g.K, nbi_data(bc), g.N, nbi_data(out), g.N);
     else
         mm_batched(MM_FWD, &g, a->dtype, nbi_data(out), nbi_data(ac), nbi_data(bc), NULL);
-    nb_tensor_release(ac);
-    nb_tensor_release(bc);
+    nbi_release(ac);
+    nbi_release(bc);
     nb_tensor *in[2] = {(nb_tensor *)a, (nb_tensor *)b};
     return nbi_finish(out, &matmul_op, in, 2, NULL);
 }

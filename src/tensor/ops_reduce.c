@@ -17,14 +17,6 @@
 #define RED_CHUNK 4096
 #define RED_BLK 64
 
-/* A contiguous version of t (t itself as a view when it already is), not recorded. */
-static nb_tensor *contig_nograd(const nb_tensor *t) {
-    nb_no_grad_begin();
-    nb_tensor *c = nb_contiguous(t);
-    nb_no_grad_end();
-    return c;
-}
-
 /* (outer, size, inner) of t around dim d; a 0-d tensor is (1, 1, 1). */
 static void split_dims(const nb_tensor *t, int d, int64_t *outer, int64_t *size, int64_t *inner) {
     *outer = *size = *inner = 1;
@@ -95,10 +87,10 @@ static const nbi_op mean_op = {"mean", mean_backward, NULL};
 
 static nb_tensor *reduce_all(const char *name, const nb_tensor *a, bool mean) {
     if (!nbi_check_float(name, "a", a)) return NULL;
-    nb_tensor *c = contig_nograd(a);
+    nb_tensor *c = nbi_contiguous_data(a);
     if (!c) return NULL;
     double s = sum_all(c);
-    nb_tensor_release(c);
+    nbi_release(c);
     if (mean) s = a->numel ? s / (double)a->numel : NAN; /* PyTorch: the mean of nothing is nan */
     nb_tensor *out = nb_scalar(a->dtype, s);
     nb_tensor *in = (nb_tensor *)a;
@@ -168,13 +160,13 @@ static nb_tensor *reduce_dim(const char *name, const nb_tensor *a, int dim, bool
     split_dims(a, d, &outer, &size, &inner);
     nb_tensor *out = nbi_empty(a->dtype, nd, shape);
     if (!out) return NULL;
-    nb_tensor *c = contig_nograd(a);
+    nb_tensor *c = nbi_contiguous_data(a);
     if (!c) {
         nb_tensor_release(out);
         return NULL;
     }
     sum_dim_kernel(out, c, outer, size, inner, mean);
-    nb_tensor_release(c);
+    nbi_release(c);
     nb_tensor *in = (nb_tensor *)a;
     dim_ctx *ctx = NULL;
     if (nbi_should_record(&in, 1)) {
@@ -274,10 +266,10 @@ nb_tensor *nb_max_dim(const nb_tensor *a, int dim, bool keepdim, nb_tensor **ind
     int nd = reduced_shape(a, d, keepdim, shape);
     nb_tensor *out = nbi_empty(a->dtype, nd, shape);
     nb_tensor *idx = nbi_empty(NB_I64, nd, shape);
-    nb_tensor *c = contig_nograd(a);
+    nb_tensor *c = nbi_contiguous_data(a);
     if (!out || !idx || !c) goto fail;
     max_dim_kernel(out, idx, c, outer, size, inner);
-    nb_tensor_release(c);
+    nbi_release(c);
     c = NULL;
     nb_tensor *in = (nb_tensor *)a;
     max_ctx *ctx = NULL;
@@ -301,6 +293,6 @@ nb_tensor *nb_max_dim(const nb_tensor *a, int dim, bool keepdim, nb_tensor **ind
 fail:
     nb_tensor_release(out);
     nb_tensor_release(idx);
-    nb_tensor_release(c);
+    nbi_release(c);
     return NULL;
 }

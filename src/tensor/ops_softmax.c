@@ -93,15 +93,13 @@ nb_tensor *nb_log_softmax(const nb_tensor *a, int dim) {
     split_dims(a, d, &outer, &size, &inner);
     nb_tensor *out = nbi_empty(a->dtype, a->ndim, a->shape);
     if (!out) return NULL;
-    nb_no_grad_begin();
-    nb_tensor *c = nb_contiguous(a);
-    nb_no_grad_end();
+    nb_tensor *c = nbi_contiguous_data(a);
     if (!c) {
         nb_tensor_release(out);
         return NULL;
     }
     log_softmax_kernel(out, c, outer, size, inner);
-    nb_tensor_release(c);
+    nbi_release(c);
     nb_tensor *in = (nb_tensor *)a;
     sm_ctx *ctx = NULL;
     if (nbi_should_record(&in, 1)) {

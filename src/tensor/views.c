@@ -382,6 +382,14 @@ nb_tensor *nb_to_dtype(const nb_tensor *t, nb_dtype dtype) {
     return copy_impl(&to_dtype_op, t, dtype);
 }
 
+nb_tensor *nbi_contiguous_data(const nb_tensor *t) {
+    if (nbi_is_contiguous(t)) return nbi_retain((nb_tensor *)t);
+    nb_no_grad_begin();
+    nb_tensor *c = nbi_own(nb_contiguous(t));
+    nb_no_grad_end();
+    return c;
+}
+
 nb_tensor *nb_detach(const nb_tensor *t) {
     if (!nbi_check_tensor("detach", "t", t)) return NULL;
     return nbi_make_view(t, t->ndim, t->shape, t->strides, t->offset);
