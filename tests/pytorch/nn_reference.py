@@ -15,6 +15,7 @@ Nets whose outputs are compared (mnist, small) also hold
   NAME/x, NAME/y_eval, ... inputs and outputs (float32), described below;
   small/grad/KEY   d nll_loss / d parameter KEY.
 """
+import os
 import sys
 
 import h5py
@@ -24,28 +25,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class MnistNet(nn.Module):
-    """The network of PyTorch's examples/mnist/main.py."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, 1)
-        self.conv2 = nn.Conv2d(32, 64, 3, 1)
-        self.dropout1 = nn.Dropout(0.25)
-        self.dropout2 = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(9216, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        x = self.dropout1(x)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = self.dropout2(x)
-        x = self.fc2(x)
-        return F.log_softmax(x, dim=1)
+# The network of PyTorch's examples/mnist/main.py, as tools/ defines it for users.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from mnist_nets import Net as MnistNet  # noqa: E402
 
 
 def mnist_sequential():
