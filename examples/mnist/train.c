@@ -33,7 +33,7 @@ static void usage(FILE *f, const char *argv0) {
             "                        get them with scripts/fetch_mnist.sh)\n"
             "  --fashion             Fashion-MNIST from %s (scripts/fetch_mnist.sh --fashion)\n"
             "  --model NAME          default (PyTorch's MNIST example net) or small\n"
-            "  --epochs N            default 3 (PyTorch's full recipe: 14)\n"
+            "  --epochs N            default 6 (PyTorch's full recipe: 14)\n"
             "  --batch-size N        default 64\n"
             "  --test-batch-size N   default 1000\n"
             "  --optimizer NAME      adadelta (default), sgd, adam, adamw, rmsprop\n"
@@ -71,7 +71,7 @@ static bool parse_double(const char *s, double *out) {
 
 static int parse_args(int argc, char **argv, options *o) {
     *o = (options){.data = NULL, .model = "default", .optimizer = "adadelta", .metrics = "metrics.csv",
-                   .plot = "training.svg", .epochs = 3, .threads = 0, .batch_size = 64, .test_batch_size = 1000,
+                   .plot = "training.svg", .epochs = 6, .threads = 0, .batch_size = 64, .test_batch_size = 1000,
                    .lr = -1, .gamma = 0.7, .momentum = 0.9, .seed = 1};
     static const struct option longopts[] = {
         {"data", 1, 0, 'd'}, {"fashion", 0, 0, 'F'}, {"model", 1, 0, 'm'}, {"epochs", 1, 0, 'e'},
