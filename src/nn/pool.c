@@ -152,6 +152,12 @@ static bool pool_is_2x2(const pool_geom *g) {
 /* 4-float vectors (GCC vector extensions) for the 2x2 row kernels below. */
 typedef float nnu_v4f __attribute__((vector_size(16)));
 typedef int32_t nnu_v4i __attribute__((vector_size(16)));
+/* Pick lanes i0..i3 of the 8 lanes of (x, y): GCC and clang spell it differently. */
+#if defined(__clang__)
+#define V4_SHUFFLE(x, y, i0, i1, i2, i3) __builtin_shufflevector(x, y, i0, i1, i2, i3)
+#else
+#define V4_SHUFFLE(x, y, i0, i1, i2, i3) __builtin_shuffle(x, y, (nnu_v4i){i0, i1, i2, i3})
+#endif
 
 /* One output row's gradient into two input rows: dy at each window's winning
  * tap, 0 at the others. float32 goes four windows at a time (vector
@@ -169,7 +175,7 @@ typedef int32_t nnu_v4i __attribute__((vector_size(16)));
 
 static void unpool_row_f32(float *restrict r0, float *restrict r1, const float *restrict d,
                            const uint8_t *restrict t, int64_t OW) {
-    const nnu_v4i lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7}; /* interleave two vectors */
+    /* interleave two vectors: lanes (0, 4, 1, 5) and (2, 6, 3, 7) */
     int64_t ow = 0;
     for (; ow + 4 <= OW; ow += 4) {
         nnu_v4f v;
@@ -178,8 +184,8 @@ static void unpool_row_f32(float *restrict r0, float *restrict r1, const float *
         nnu_v4i vi = (nnu_v4i)v;
         nnu_v4f a = (nnu_v4f)(vi & (k == 0)), b = (nnu_v4f)(vi & (k == 1));
         nnu_v4f e = (nnu_v4f)(vi & (k == 2)), f = (nnu_v4f)(vi & (k == 3));
-        nnu_v4f o[4] = {__builtin_shuffle(a, b, lo), __builtin_shuffle(a, b, hi), __builtin_shuffle(e, f, lo),
-                        __builtin_shuffle(e, f, hi)};
+        nnu_v4f o[4] = {V4_SHUFFLE(a, b, 0, 4, 1, 5), V4_SHUFFLE(a, b, 2, 6, 3, 7), V4_SHUFFLE(e, f, 0, 4, 1, 5),
+                        V4_SHUFFLE(e, f, 2, 6, 3, 7)};
         memcpy(r0 + 2 * ow, &o[0], 2 * sizeof o[0]);
         memcpy(r1 + 2 * ow, &o[2], 2 * sizeof o[0]);
     }
@@ -248,7 +254,7 @@ static inline nnu_v4f v4_blend(nnu_v4i m, nnu_v4f x, nnu_v4f y) { return (nnu_v4
 
 static void pool_row_f32(float *restrict y, uint8_t *restrict t, const float *restrict r0, const float *restrict r1,
                          int64_t OW) {
-    const nnu_v4i even = {0, 2, 4, 6}, odd = {1, 3, 5, 7};
+    /* even lanes (0, 2, 4, 6) and odd lanes (1, 3, 5, 7) of two vectors */
     int64_t ow = 0;
     for (; ow + 4 <= OW; ow += 4) {
         nnu_v4f p0, p1, q0, q1;
@@ -256,9 +262,9 @@ static void pool_row_f32(float *restrict y, uint8_t *restrict t, const float *re
         memcpy(&p1, r0 + 2 * ow + 4, sizeof p1);
         memcpy(&q0, r1 + 2 * ow, sizeof q0);
         memcpy(&q1, r1 + 2 * ow + 4, sizeof q1);
-        nnu_v4f taps[3] = {__builtin_shuffle(p0, p1, odd), __builtin_shuffle(q0, q1, even),
-                           __builtin_shuffle(q0, q1, odd)};
-        nnu_v4f m = __builtin_shuffle(p0, p1, even);
+        nnu_v4f taps[3] = {V4_SHUFFLE(p0, p1, 1, 3, 5, 7), V4_SHUFFLE(q0, q1, 0, 2, 4, 6),
+                           V4_SHUFFLE(q0, q1, 1, 3, 5, 7)};
+        nnu_v4f m = V4_SHUFFLE(p0, p1, 0, 2, 4, 6);
         nnu_v4i k = {0, 0, 0, 0};
         for (int j = 0; j < 3; j++) {
             nnu_v4i take = (taps[j] > m) | (taps[j] != taps[j]); /* -1 where the tap takes over */
