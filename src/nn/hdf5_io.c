@@ -219,9 +219,17 @@ static const char *float_name(size_t size) {
  * fixed-size datasets) and the standard filters (deflate, shuffle,
  * fletcher32): libhdf5 1.10 overflows its heap on corrupt chunk metadata
  * (tests/fuzz/regressions/hdf5), so anything else is refused up front. */
-static const char *chunk_problem(hid_t ds, hid_t space, hid_t dcpl, int nd, const hsize_t *dims, size_t type_size) {
+static const char *storage_problem(hid_t ds, hid_t space, hid_t dcpl, int nd, const hsize_t *dims, size_t type_size) {
     H5D_layout_t layout = H5Pget_layout(dcpl);
-    if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) return NULL;
+    hsize_t numel = 1;
+    for (int i = 0; i < nd; i++) numel *= dims[i];
+    if (layout == H5D_CONTIGUOUS || layout == H5D_COMPACT) {
+        /* Checked before anything is allocated for it: a corrupt header may
+         * claim gigabytes that the file does not hold. */
+        if (numel > 0 && H5Dget_storage_size(ds) != numel * type_size)
+            return "stored data whose size does not match its shape (truncated or corrupt?)";
+        return NULL;
+    }
     if (layout != H5D_CHUNKED) return "a layout other than contiguous, compact or chunked";
     hsize_t chunk[NB_MAX_DIMS];
     if (nd < 1 || H5Pget_chunk(dcpl, NB_MAX_DIMS, chunk) != nd) return "chunk dimensions that do not match the rank";
@@ -239,8 +247,10 @@ static const char *chunk_problem(hid_t ds, hid_t space, hid_t dcpl, int nd, cons
     /* Every stored chunk must have a plausible size: exactly a chunk's bytes
      * when no filter applies to it, at most that (plus deflate's worst-case
      * overhead) when compressed. */
-    hsize_t nchunks = 0;
+    hsize_t nchunks = 0, expected = 1;
     if (H5Dget_num_chunks(ds, space, &nchunks) < 0) return "an unreadable chunk index";
+    for (int i = 0; i < nd; i++) expected *= (dims[i] + chunk[i] - 1) / chunk[i];
+    if (nchunks != expected) return "chunks missing from the file (truncated or corrupt?)";
     hsize_t chunk_bytes = type_size;
     for (int i = 0; i < nd; i++) chunk_bytes *= chunk[i];
     for (hsize_t c = 0; c < nchunks; c++) {
@@ -307,7 +317,7 @@ static void *read_entry(hid_t file, const char *path, const char *key, const nb_
      * create_dataset and nb_hdf5_save write contiguous data unless asked for
      * chunks or compression. */
     hid_t dcpl = H5Dget_create_plist(ds);
-    const char *bad_layout = dcpl < 0 ? "an unreadable creation property list" : chunk_problem(ds, space, dcpl, nd, dims, tsize);
+    const char *bad_layout = dcpl < 0 ? "an unreadable creation property list" : storage_problem(ds, space, dcpl, nd, dims, tsize);
     if (dcpl >= 0) H5Pclose(dcpl);
     if (bad_layout) {
         sb_add(problems, "%s: unsupported storage: %s", key, bad_layout);
@@ -502,6 +512,16 @@ nb_tensor *nb_hdf5_read(const char *path, const char *name, nb_dtype dtype) {
     int64_t shape[NB_MAX_DIMS];
     H5Sget_simple_extent_dims(space, dims, NULL);
     for (int i = 0; i < nd; i++) shape[i] = (int64_t)dims[i];
+    hid_t dcpl = H5Dget_create_plist(ds), type = H5Dget_type(ds);
+    const char *bad = dcpl < 0 || type < 0 ? "an unreadable type or creation property list"
+                                           : storage_problem(ds, space, dcpl, nd, dims, H5Tget_size(type));
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (type >= 0) H5Tclose(type);
+    if (bad) {
+        nbi_error(NB_ERR_IO, "hdf5_read: '%s' in '%s' has unsupported storage: %s", name, path, bad);
+        free(nested);
+        goto done;
+    }
     nb_tensor *proto = nb_zeros(dtype, nd, shape);
     if (proto) {
         strbuf problems = {0};
