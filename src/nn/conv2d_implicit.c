@@ -41,6 +41,8 @@ static void col_row(float *restrict dst, const float *x, const nbi_conv_geom *g,
             for (int64_t q = ow; q < a; q++) d[q] = 0;
             if (sw == 1)
                 for (int64_t q = a; q < b; q++) d[q] = xr[q];
+            else if (sw == 2)
+                nbi_copy_stride2_f32(d + a, xr + 2 * a, b - a);
             else
                 for (int64_t q = a; q < b; q++) d[q] = xr[q * sw];
             for (int64_t q = b; q < e; q++) d[q] = 0;
