@@ -12,8 +12,8 @@
  *
  * Determinism: each GEMM sums K in one fixed order (nbi_sgemm's contract);
  * the forward splits the batch between threads (each item's output is one
- * thread's), the weight gradient lets the GEMM split dW's tiles (K, the
- * batch, is never split). Nothing depends on the thread count. */
+ * thread's); the weight gradient sums a fixed number of batch pieces, one
+ * GEMM each, in piece order. Nothing depends on the thread count. */
 #include "nn/conv_internal.h"
 #include "tensor/gemm.h"
 
@@ -41,6 +41,8 @@ static void col_row(float *restrict dst, const float *x, const nbi_conv_geom *g,
             for (int64_t q = ow; q < a; q++) d[q] = 0;
             if (sw == 1)
                 for (int64_t q = a; q < b; q++) d[q] = xr[q];
+            else if (sw == 2)
+                nbi_copy_stride2_f32(d + a, xr + 2 * a, b - a);
             else
                 for (int64_t q = a; q < b; q++) d[q] = xr[q * sw];
             for (int64_t q = b; q < e; q++) d[q] = 0;
@@ -236,12 +238,45 @@ static void pack_colt_b(float *restrict dst, int w, const void *vctx, int64_t p0
     }
 }
 
+/* The batch is cut into DW_CHUNKS fixed pieces (fewer for small batches or
+ * huge weights: a function of the shapes only, never of the thread count).
+ * Each piece is one GEMM (K = its items' pixels) into its own partial, run by
+ * one thread; the partials are added in piece order. Splitting K this way
+ * rather than letting one GEMM split dW's tiles means no thread packs the
+ * other's operands: with tiles split, each thread packed all of dY (or all of
+ * the columns, when M was split), and tutorial_a's dW (33 x 144: 5 x 3 tiles)
+ * could only be split 3:2. */
+#define DW_CHUNKS 4
+#define DW_PARTIAL_BUDGET ((size_t)64 << 20)
+
 nb_status nbi_conv2d_dw_implicit(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
-    const int64_t G = g->groups, Og = g->O / G, Cg = g->C / G, Kg = Cg * g->kh * g->kw, L = g->Ho * g->Wo;
-    for (int64_t gi = 0; gi < G; gi++) {
-        const dy_ctx a = {dy, g->O, L, gi * Og};
-        const colt_ctx bc = {x, g, gi * Cg};
-        nbi_sgemm_packed(Og, Kg, g->N * L, pack_dy_a, &a, pack_colt_b, &bc, dw + gi * Og * Kg, Kg);
+    const int64_t N = g->N, G = g->groups, Og = g->O / G, Cg = g->C / G, Kg = Cg * g->kh * g->kw, L = g->Ho * g->Wo;
+    const int64_t wsize = g->O * Kg, CHW = g->C * g->H * g->W;
+    int64_t nchunk = N < DW_CHUNKS ? N : DW_CHUNKS;
+    while (nchunk > 1 && (size_t)(nchunk - 1) * (size_t)wsize * sizeof(float) > DW_PARTIAL_BUDGET) nchunk--;
+    const size_t pbytes = nchunk > 1 ? (size_t)(nchunk - 1) * (size_t)wsize * sizeof(float) : 0;
+    float *part = pbytes ? nbi_alloc(pbytes) : NULL; // part: (nchunk-1, O, Kg)
+    if (pbytes && !part)
+        return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of weight partials", pbytes);
+    /* With one chunk the region is inactive and the GEMM splits its tiles. */
+    _Pragma("omp parallel for schedule(static) if (nchunk > 1)")
+    for (int64_t ch = 0; ch < nchunk; ch++) {
+        const int64_t n0 = ch * N / nchunk, n1 = (ch + 1) * N / nchunk;
+        float *dwc = ch == 0 ? dw : part + (size_t)(ch - 1) * (size_t)wsize; // dwc: (O, Kg)
+        for (int64_t gi = 0; gi < G; gi++) {
+            const dy_ctx a = {dy + n0 * g->O * L, g->O, L, gi * Og};
+            const colt_ctx bc = {x + n0 * CHW, g, gi * Cg};
+            nbi_sgemm_packed(Og, Kg, (n1 - n0) * L, pack_dy_a, &a, pack_colt_b, &bc, dwc + gi * Og * Kg, Kg);
+        }
+    }
+    if (part) {
+        _Pragma("omp parallel for schedule(static) if (wsize * nchunk > NBI_PAR_MIN)")
+        for (int64_t e = 0; e < wsize; e++) {
+            float s = dw[e];
+            for (int64_t ch = 1; ch < nchunk; ch++) s += part[(size_t)(ch - 1) * (size_t)wsize + (size_t)e];
+            dw[e] = s;
+        }
+        nbi_free(part, pbytes);
     }
     return NB_OK;
 }

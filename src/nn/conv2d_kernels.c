@@ -46,20 +46,24 @@ static bool use_direct(const nbi_conv_geom *g) {
 #define FN(name) name##_f32
 #define GEMM nbi_sgemm
 #define IMPLICIT 1
+#define IS_F32 1
 #include "conv2d_depthwise.inc"
 #include "conv2d_kernels.inc"
 #undef T
 #undef FN
 #undef GEMM
 #undef IMPLICIT
+#undef IS_F32
 
 #define T double
 #define FN(name) name##_f64
 #define GEMM nbi_dgemm
 #define IMPLICIT 0
+#define IS_F32 0
 #include "conv2d_depthwise.inc"
 #include "conv2d_kernels.inc"
 #undef T
 #undef FN
 #undef GEMM
 #undef IMPLICIT
+#undef IS_F32

@@ -15,17 +15,19 @@
 /* Lane mask of the first n (clamped to 0..w) of w lanes. */
 static inline uint32_t lanes(int n, int w) { return n <= 0 ? 0u : n >= w ? (1u << w) - 1 : (1u << n) - 1; }
 
-#define AVX512_KERNEL(NAME, T, V, W, MR, NR, MASK, SET1, ZERO, LOAD, FMADD, MUL, MASKZ_LOAD, MASK_STORE)              \
-    void NAME(int64_t kc, const T *restrict ap, const T *restrict bp, T *c, int64_t ldc, int m, int n, T alpha,       \
-              T beta, bool first) {                                                                                   \
+#define AVX512_TILE(NAME, R, T, V, W, MR, NR, MASK, SET1, ZERO, LOAD, FMADD, MUL, MASKZ_LOAD, MASK_STORE)              \
+    /* One tile of R <= MR rows (the panels are still MR wide). */                                                  \
+    static inline __attribute__((always_inline)) void NAME(int64_t kc, const T *restrict ap, const T *restrict bp,    \
+                                                           T *c, int64_t ldc, int m, int n, T alpha, T beta,          \
+                                                           bool first) {                                              \
         enum { NV = NR / W };                                                                                         \
-        V acc[MR][NV];                                                                                                \
-        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                                         \
+        V acc[R][NV];                                                                                                 \
+        _Pragma("GCC unroll 16") for (int i = 0; i < R; i++)                                                          \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = ZERO();                                  \
         for (int64_t k = 0; k < kc; k++) {                                                                            \
             V b[NV];                                                                                                  \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] = LOAD(bp + v * W);                             \
-            _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                                   \
+            _Pragma("GCC unroll 16") for (int i = 0; i < R; i++) {                                                   \
                 V a = SET1(ap[i]);                                                                                    \
                 _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = FMADD(a, b[v], acc[i][v]);           \
             }                                                                                                         \
@@ -35,7 +37,7 @@ static inline uint32_t lanes(int n, int w) { return n <= 0 ? 0u : n >= w ? (1u <
         MASK mask[NV];                                                                                                \
         _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) mask[v] = (MASK)lanes(n - v * W, W);                     \
         V va = SET1(alpha), vb = SET1(beta);                                                                          \
-        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                                       \
+        _Pragma("GCC unroll 16") for (int i = 0; i < R; i++) {                                                       \
             if (i >= m) break;                                                                                        \
             T *row = c + i * ldc;                                                                                     \
             _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {                                                    \
@@ -49,6 +51,20 @@ static inline uint32_t lanes(int n, int w) { return n <= 0 ? 0u : n >= w ? (1u <
                 MASK_STORE(row + v * W, mask[v], r);                                                                  \
             }                                                                                                         \
         }                                                                                                             \
+    }
+
+/* A tile whose rows are at most half of MR (an edge: M = 33 leaves one
+ * row) runs the half-height loop: half the FMAs, and every stored element
+ * still gets its own FMAs in k order, so the same bits. */
+#define AVX512_KERNEL(NAME, T, V, W, MR, NR, ...)                                                                     \
+    AVX512_TILE(NAME##_full, MR, T, V, W, MR, NR, __VA_ARGS__)                                                        \
+    AVX512_TILE(NAME##_half, MR / 2, T, V, W, MR, NR, __VA_ARGS__)                                                    \
+    void NAME(int64_t kc, const T *restrict ap, const T *restrict bp, T *c, int64_t ldc, int m, int n, T alpha,       \
+              T beta, bool first) {                                                                                   \
+        if (m <= MR / 2)                                                                                              \
+            NAME##_half(kc, ap, bp, c, ldc, m, n, alpha, beta, first);                                                \
+        else                                                                                                          \
+            NAME##_full(kc, ap, bp, c, ldc, m, n, alpha, beta, first);                                                \
     }
 
 AVX512_KERNEL(nbi_sgemm_kernel, float, __m512, 16, NBI_SGEMM_MR, NBI_SGEMM_NR, __mmask16, _mm512_set1_ps,

@@ -104,6 +104,12 @@ add(2, 48, 6, 7, 5, 3, padding=1)
 add(2, 96, 6, 5, 6, 4, padding="same", dilation=(1, 2), groups=2)
 add(2, 48, 5, 6, 4, 3, padding=(3, 0))
 add(3, 48, 7, 9, 4, (3, 2), stride=(1, 2))
+# column stride 2 (float32 copies/adds these rows with AVX-512 permutes):
+# rows of 31 outputs (one 16-block, then a 15-element tail), and a 1x1 conv
+# whose last tap ends exactly at the end of each row
+add(2, 3, 7, 61, 5, 3, stride=2, padding=1)
+add(2, 3, 5, 31, 4, 1, stride=2, dtypes=("f32",))
+add(2, 2, 4, 67, 3, 3, stride=(1, 2), padding=(0, 2), dilation=(1, 2), dtypes=("f32",))
 
 assert len(cfgs) >= 40
 
