@@ -211,7 +211,13 @@ int main(void) {
     tcase_add_test(tc, test_strict_lists_every_problem_and_changes_nothing);
     tcase_add_test(tc, test_untrusted_files);
     tcase_add_test(tc, test_save_loads_in_pytorch);
-    tcase_add_test(tc, test_kill_during_save_keeps_previous_file);
     suite_add_tcase(s, tc);
+    /* Tagged slow, so scripts/valgrind.sh can leave it out (CK_EXCLUDE_TAGS=slow):
+     * forked writers saving megabytes are a question of atomicity, not memory. */
+    TCase *kill = tcase_create("kill");
+    tcase_set_tags(kill, "slow");
+    tcase_set_timeout(kill, 300);
+    tcase_add_test(kill, test_kill_during_save_keeps_previous_file);
+    suite_add_tcase(s, kill);
     return nbt_run_suite(s);
 }
