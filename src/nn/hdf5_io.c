@@ -374,7 +374,7 @@ nb_status nb_hdf5_load(const char *path, const nb_named_tensor *entries, int n, 
         st = nbi_error(NB_ERR_IO, "hdf5_load: cannot open '%s' (truncated or corrupt HDF5 file?)", path);
         goto done;
     }
-    if (H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &dl) < 0) {
+    if (H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &dl, H5O_INFO_BASIC) < 0) {
         st = nbi_error(NB_ERR_IO, "hdf5_load: cannot list the datasets of '%s' (corrupt file?)", path);
         goto done;
     }
@@ -459,7 +459,7 @@ nb_status nb_hdf5_list(const char *path, char ***names, int *n) {
     hid_t file = -1;
     dataset_list dl = {0};
     nb_status st = open_for_read("hdf5_list", path, &file);
-    if (st == NB_OK && H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &dl) < 0)
+    if (st == NB_OK && H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &dl, H5O_INFO_BASIC) < 0)
         st = nbi_error(NB_ERR_IO, "hdf5_list: cannot list the datasets of '%s' (corrupt file?)", path);
     if (file >= 0) H5Fclose(file);
     quiet_end(q);
