@@ -31,7 +31,7 @@ for t in "${targets[@]}"; do
   if ! OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
        LSAN_OPTIONS=suppressions="$PWD/tests/fuzz/lsan.supp" \
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-       build-fuzz/tests/fuzz/fuzz_"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+       build-fuzz/tests/fuzz/fuzz_"$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1048576 \
          -seed="${NB_FUZZ_SEED:-1}" -print_final_stats=1 -artifact_prefix="$work/$t/artifacts/" "$work/$t/corpus" \
          >"$work/$t/log" 2>&1; then
     # A crash whose innermost frame (past libc's mem* and ASan's interceptors)

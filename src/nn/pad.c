@@ -67,6 +67,10 @@ static nb_status pad_backward(nbi_node *node, const nb_tensor *gout, nb_tensor *
     const pad_geom *g = node->ctx;
     const nb_tensor *in = node->inputs[0];
     if (!nbi_node_needs_grad(node, 0)) return NB_OK;
+    if (g->P == 0 || g->Ho == 0 || g->Wo == 0) { /* an empty output passes nothing back */
+        gin[0] = nb_zeros(in->dtype, in->ndim, in->shape);
+        return gin[0] ? NB_OK : nb_last_status();
+    }
     int64_t *map = make_maps(g);
     nb_tensor *gx = map ? nbi_empty(in->dtype, in->ndim, in->shape) : NULL;
     if (!gx) {
@@ -178,6 +182,20 @@ nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_paddi
     g.P = 1;
     for (int i = 0; i < nd - pdims; i++) g.P *= input->shape[i];
 
+    if (g.P == 0 || g.Ho == 0 || g.Wo == 0) {
+        /* Nothing to copy: no index maps either (the padded sizes alone may
+         * be huge when there are no channels). */
+        nb_tensor *out = nbi_empty(input->dtype, nd, shape);
+        nb_tensor *in = (nb_tensor *)input;
+        pad_geom *ctx = out && nbi_should_record(&in, 1) ? malloc(sizeof *ctx) : NULL;
+        if (ctx) *ctx = g;
+        if (out && nbi_should_record(&in, 1) && !ctx) {
+            nb_tensor_release(out);
+            nbi_error(NB_ERR_NOMEM, "pad: out of memory");
+            return NULL;
+        }
+        return out ? nbi_finish(out, &pad_op, &in, 1, ctx) : NULL;
+    }
     int64_t *map = make_maps(&g);
     if (!map) {
         nbi_error(NB_ERR_NOMEM, "pad: out of memory");
