@@ -46,7 +46,10 @@ rm -rf "$out"
 
 echo "== test executables"
 # test_io (HDF5) first; the rest are those that finish in reasonable time under valgrind.
-for t in io fuzz_regressions idx tensor; do
+# test_fuzz_regressions is left to ASan: some of its inputs ask for hundreds of
+# gigabytes, which must fail cleanly, and valgrind's allocator gets the
+# process killed instead of returning NULL.
+for t in io idx tensor; do
   # (not in a subshell: run() must be able to set status)
   if [ -x build-vg/tests/test_$t ]; then cd build-vg/tests; run ./test_$t; cd "$root"; fi
 done
