@@ -54,7 +54,7 @@ static void run_reference(int i) {
     ck_assert_int_eq(nb_tensor_numel(pt), P_COUNT);
     const int64_t *q = nb_tensor_i64(pt);
     nb_dtype dt = q[P_DTYPE] ? NB_F64 : NB_F32;
-    double tol = dt == NB_F32 ? 1e-4 : 1e-10;
+    double tol = dt == NB_F32 ? 2e-5 : 1e-10;
     nb_conv2d_params p = nb_conv2d_defaults();
     p.stride[0] = q[P_SH], p.stride[1] = q[P_SW];
     p.padding[0] = q[P_PH], p.padding[1] = q[P_PW];

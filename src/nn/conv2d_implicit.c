@@ -287,7 +287,8 @@ nb_status nbi_conv2d_dw_implicit(float *dw, const float *dy, const float *x, con
  * Wt[c, o, i', j'] = W[o, c, kh-1-i', kw-1-j'] with padding (kh-1)*dh - pt on
  * top and (kh-1)*dh - pb at the bottom (likewise for columns), which must not
  * be negative. Its GEMM has M = C/groups rows: below MIN_DX_CHANNELS the
- * tiles would be mostly padding and the column path is faster. */
+ * tiles would be mostly padding and the column path is faster, unless the
+ * Winograd forward takes it (3x3, 16 channels or more). */
 #define MIN_DX_CHANNELS 48
 
 static nbi_conv_geom dx_geom(const nbi_conv_geom *g) {
@@ -298,9 +299,10 @@ static nbi_conv_geom dx_geom(const nbi_conv_geom *g) {
 }
 
 bool nbi_conv2d_dx_implicit_ok(const nbi_conv_geom *g) {
-    if (g->sh != 1 || g->sw != 1 || g->C / g->groups < MIN_DX_CHANNELS) return false;
+    if (g->sh != 1 || g->sw != 1) return false;
     const nbi_conv_geom t = dx_geom(g);
-    return t.pt >= 0 && t.pb >= 0 && t.pl >= 0 && t.pr >= 0;
+    if (t.pt < 0 || t.pb < 0 || t.pl < 0 || t.pr < 0) return false;
+    return g->C / g->groups >= MIN_DX_CHANNELS || nbi_conv2d_winograd_ok(&t);
 }
 
 nb_status nbi_conv2d_dx_implicit(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
@@ -314,7 +316,8 @@ nb_status nbi_conv2d_dx_implicit(float *dx, const float *dy, const float *w, con
                 for (int64_t t = 0; t < kk; t++)
                     wt[((gi * Cg + c) * Og + o) * kk + t] = w[((gi * Og + o) * Cg + c) * kk + (kk - 1 - t)];
     const nbi_conv_geom t = dx_geom(g);
-    nb_status st = nbi_conv2d_forward_implicit(dx, dy, wt, NULL, &t);
+    nb_status st = nbi_conv2d_winograd_ok(&t) ? nbi_conv2d_forward_winograd(dx, dy, wt, NULL, &t)
+                                              : nbi_conv2d_forward_implicit(dx, dy, wt, NULL, &t);
     nbi_free(wt, bytes);
     return st;
 }

@@ -138,4 +138,13 @@ bool nbi_conv2d_dx_implicit_ok(const nbi_conv_geom *g);
 /* dx: (N, C, H, W) <- the input gradient that way; needs nbi_conv2d_dx_implicit_ok. */
 nb_status nbi_conv2d_dx_implicit(float *dx, const float *dy, const float *w, const nbi_conv_geom *g);
 
+/* ---- Winograd F(2x2, 3x3), float32 (conv2d_winograd.c) ---- */
+
+/* Whether the Winograd forward applies: 3x3, stride 1, dilation 1, groups 1,
+ * at least 16 input and output channels. */
+bool nbi_conv2d_winograd_ok(const nbi_conv_geom *g);
+/* y: (N, O, Ho, Wo) <- conv(x, w) + b (b may be NULL); needs nbi_conv2d_winograd_ok. */
+nb_status nbi_conv2d_forward_winograd(float *y, const float *x, const float *w, const float *b,
+                                      const nbi_conv_geom *g);
+
 #endif

@@ -110,6 +110,19 @@ add(3, 48, 7, 9, 4, (3, 2), stride=(1, 2))
 add(2, 3, 7, 61, 5, 3, stride=2, padding=1)
 add(2, 3, 5, 31, 4, 1, stride=2, dtypes=("f32",))
 add(2, 2, 4, 67, 3, 3, stride=(1, 2), padding=(0, 2), dilation=(1, 2), dtypes=("f32",))
+# 3x3, stride 1, 16+ channels: float32 runs Winograd F(2x2, 3x3) forward, and
+# its input gradient the same way (conv2d_winograd.c): MNIST's second layer;
+# odd output sizes (partial tiles) and channel counts that are not whole
+# micro-kernel tiles; asymmetric and large padding (the input gradient then
+# falls back); rows of more tiles than a panel; more channels than one K block
+add(3, 32, 26, 26, 64, 3)
+add(2, 16, 7, 9, 20, 3, padding=1)
+add(2, 17, 8, 5, 19, 3, padding=(2, 0), mode="reflect", bias=False)
+add(1, 16, 5, 6, 16, 3, padding="same", unbatched=True)
+add(2, 16, 5, 5, 16, 3, padding=3)
+add(1, 16, 4, 131, 16, 3, padding=(0, 1))
+add(2, 300, 5, 6, 16, 3, padding=1, dtypes=("f32",))
+add(2, 16, 6, 7, 300, 3, padding=1, dtypes=("f32",))
 
 assert len(cfgs) >= 40
 
