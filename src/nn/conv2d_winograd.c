@@ -131,15 +131,17 @@ static void row_pass(float *restrict hb, int64_t hstride, float *restrict ev, fl
     }
 }
 
-/* V[xi] for channel c: vb + xi*vstride + (panel, c, lane) in the packed B
- * layout (panels (C, NR)), from hb: Bᵀ down each column s. */
-static void col_pass(float *restrict vb, int64_t vstride, const float *restrict hb, int64_t hstride, int64_t C,
-                     int64_t c, int64_t tcp) {
+/* V[xi] for channel c, from hb: Bᵀ down each column s. V[xi] starts at
+ * vb + xi*vstride; packed: in the micro-kernel's B layout (panels (C, NR)),
+ * else as rows (C, tcp). */
+static void col_pass(float *restrict vb, int64_t vstride, bool packed, const float *restrict hb, int64_t hstride,
+                     int64_t C, int64_t c, int64_t tcp) {
     for (int64_t p = 0; p < tcp / NR; p++)
         for (int s = 0; s < 4; s++) {
             const float *r0 = hb + s * hstride + p * NR, *r1 = r0 + 4 * hstride, *r2 = r1 + 4 * hstride,
                         *r3 = r2 + 4 * hstride;
-            float *restrict v0 = vb + s * vstride + (p * C + c) * NR, *restrict v1 = v0 + 4 * vstride,
+            const int64_t at = packed ? (p * C + c) * NR : c * tcp + p * NR;
+            float *restrict v0 = vb + s * vstride + at, *restrict v1 = v0 + 4 * vstride,
                             *restrict v2 = v1 + 4 * vstride, *restrict v3 = v2 + 4 * vstride;
             _Pragma("omp simd") for (int q = 0; q < NR; q++) {
                 v0[q] = r0[q] - r2[q];
@@ -195,6 +197,15 @@ static void output_transform(float *y, const float *mb, float *restrict ob, cons
     }
 }
 
+static wino wino_sizes(const nbi_conv_geom *g) {
+    wino z = {.g = g, .th = (g->Ho + 1) / 2, .tw = (g->Wo + 1) / 2, .Opad = round_up(g->O, MR)};
+    z.twp = round_up(z.tw, 16);
+    z.band = (UNIT_FLOATS / (16 * (g->C + z.Opad))) / z.tw;
+    z.band = z.band < 1 ? 1 : z.band > z.th ? z.th : z.band;
+    z.tcp = round_up(z.band * z.tw, NR);
+    return z;
+}
+
 /* One unit: item n, tile rows ti0 .. ti1-1. buf holds hb, ev/od, V, M, ob. */
 static void unit(float *y, const float *x, const float *up, const float *b, const wino *z, float *buf, int64_t n,
                  int64_t ti0, int64_t ti1) {
@@ -205,7 +216,7 @@ static void unit(float *y, const float *x, const float *up, const float *b, cons
     float *mb = vb + 16 * vstride, *ob = mb + 16 * Opad * tcp;
     for (int64_t c = 0; c < C; c++) {
         row_pass(hb, hstride, ev, od, x + (n * C + c) * g->H * g->W, z, ti0, ti1);
-        col_pass(vb, vstride, hb, hstride, C, c, tcp);
+        col_pass(vb, vstride, true, hb, hstride, C, c, tcp);
     }
     for (int64_t p = 0; p < tcp / NR; p++) {
         const int cnt = (int)min64(NR, tiles - p * NR);
@@ -221,13 +232,8 @@ static void unit(float *y, const float *x, const float *up, const float *b, cons
 
 nb_status nbi_conv2d_forward_winograd(float *y, const float *x, const float *w, const float *b,
                                       const nbi_conv_geom *g) {
-    wino z = {.g = g, .th = (g->Ho + 1) / 2, .tw = (g->Wo + 1) / 2, .Opad = round_up(g->O, MR)};
-    const int64_t C = g->C, O = g->O;
-    z.twp = round_up(z.tw, 16);
-    z.band = (UNIT_FLOATS / (16 * (C + z.Opad))) / z.tw;
-    z.band = z.band < 1 ? 1 : z.band > z.th ? z.th : z.band;
-    z.tcp = round_up(z.band * z.tw, NR);
-    const int64_t bands = (z.th + z.band - 1) / z.band, units = g->N * bands;
+    const wino z = wino_sizes(g);
+    const int64_t C = g->C, O = g->O, bands = (z.th + z.band - 1) / z.band, units = g->N * bands;
     const size_t ubytes = (size_t)(16 * z.Opad * C) * sizeof(float);
     const size_t bfloats = (size_t)(16 * (z.tcp + z.twp) + 2 * (z.twp + 16) + 16 * z.tcp * (C + z.Opad) + 4 * z.tcp);
     const size_t bbytes = bfloats * sizeof(float);
@@ -252,5 +258,118 @@ nb_status nbi_conv2d_forward_winograd(float *y, const float *x, const float *w, 
     }
     nbi_free(up, ubytes);
     if (st != NB_OK) return nbi_error(st, "conv2d: out of memory for a %zu-byte Winograd buffer", bbytes);
+    return NB_OK;
+}
+
+/* ---- weight gradient ----
+ * Each tile's share of dW is a 3x3 correlation of its input patch d with its
+ * 2x2 block of dy, g. Transposing the forward identity
+ * (<g, Aᵀ[(G w Gᵀ) ⊙ V]A> = <w, Gᵀ[(A g Aᵀ) ⊙ V]G>) gives
+ *   dW[o, c] = Gᵀ [ Σ_tiles (A g Aᵀ)[o] ⊙ V[c] ] G,
+ * with V = Bᵀ d B as in the forward: 16 GEMMs S[xi] (O, C) += Z[xi] (O, tiles)
+ * x V[xi]ᵀ (tiles, C), K running over the tiles, then Gᵀ S G per (o, c). */
+
+/* z[xi] (O, tcp) rows at zb + xi*zstride: A g Aᵀ of every tile of the unit,
+ * g from dy, zero past the output's edge. ev/od: scratch rows. */
+static void dy_transform(float *restrict zb, int64_t zstride, float *restrict gb, int64_t hstride, float *ev,
+                         float *od, const float *dy, const wino *z, int64_t n, int64_t ti0, int64_t ti1) {
+    const nbi_conv_geom *g = z->g;
+    const int64_t O = g->O, Ho = g->Ho, Wo = g->Wo, tw = z->tw, twp = z->twp, tcp = z->tcp;
+    for (int64_t o = 0; o < O; o++) {
+        const float *dyo = dy + (n * O + o) * Ho * Wo;
+        /* gb[(a*2 + b) * hstride + t]: g[a][b] of tile t */
+        for (int64_t ti = ti0; ti < ti1; ti++)
+            for (int a = 0; a < 2; a++) {
+                split_row(ev, od, dyo, Ho, Wo, 2 * ti + a, 0, twp);
+                float *restrict g0 = gb + (2 * a) * hstride + (ti - ti0) * tw, *restrict g1 = g0 + hstride;
+                _Pragma("omp simd") for (int64_t j = 0; j < twp; j++) {
+                    g0[j] = ev[j];
+                    g1[j] = od[j];
+                }
+            }
+        const float *restrict g00 = gb, *restrict g01 = gb + hstride, *restrict g10 = gb + 2 * hstride,
+                              *restrict g11 = gb + 3 * hstride;
+        float *restrict zo = zb + o * tcp;
+        _Pragma("omp simd") for (int64_t t = 0; t < tcp; t++) {
+            /* r_a = (row a of g) Aᵀ = [g0, g0 + g1, g0 - g1, -g1]; then A down the columns */
+            const float r0[4] = {g00[t], g00[t] + g01[t], g00[t] - g01[t], -g01[t]};
+            const float r1[4] = {g10[t], g10[t] + g11[t], g10[t] - g11[t], -g11[t]};
+            for (int j = 0; j < 4; j++) {
+                zo[(0 + j) * zstride + t] = r0[j];
+                zo[(4 + j) * zstride + t] = r0[j] + r1[j];
+                zo[(8 + j) * zstride + t] = r0[j] - r1[j];
+                zo[(12 + j) * zstride + t] = -r1[j];
+            }
+        }
+    }
+}
+
+/* The batch is cut into this many fixed pieces (fewer for small batches),
+ * each summing its units in order into its own S; the pieces are added in
+ * order. A function of the shapes only, never of the thread count. */
+#define DW_PIECES 4
+
+nb_status nbi_conv2d_dw_winograd(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
+    const wino z = wino_sizes(g);
+    const int64_t C = g->C, O = g->O, bands = (z.th + z.band - 1) / z.band, units = g->N * bands;
+    const int64_t pieces = units < DW_PIECES ? units : DW_PIECES, sfloats = 16 * O * C;
+    const int64_t hstride = z.tcp + z.twp, vstride = z.tcp * C, zstride = z.tcp * O;
+    const size_t sbytes = (size_t)(pieces * sfloats) * sizeof(float);
+    const size_t bfloats = (size_t)(16 * hstride + 2 * (z.twp + 16) + 16 * (vstride + zstride));
+    const size_t bbytes = bfloats * sizeof(float);
+    float *sp = nbi_alloc(sbytes); // sp: pieces x S, S[xi] (O, C)
+    if (!sp) return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of weight partials", sbytes);
+    nb_status st = NB_OK;
+    _Pragma("omp parallel if (pieces > 1)") {
+        float *buf = nbi_alloc(bbytes);
+        if (!buf) {
+            _Pragma("omp critical(nbi_conv_winograd)") st = NB_ERR_NOMEM;
+        } else {
+            memset(buf, 0, bbytes);
+        }
+        _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < pieces; pc++) {
+            if (!buf) continue;
+            float *S = sp + pc * sfloats, *hb = buf, *ev = hb + 16 * hstride, *od = ev + z.twp + 16;
+            float *vb = od + z.twp + 16, *zb = vb + 16 * vstride;
+            for (int64_t u = pc * units / pieces; u < (pc + 1) * units / pieces; u++) {
+                const int64_t n = u / bands, ti0 = u % bands * z.band, ti1 = min64(ti0 + z.band, z.th);
+                const int64_t tiles = (ti1 - ti0) * z.tw;
+                for (int64_t c = 0; c < C; c++) {
+                    row_pass(hb, hstride, ev, od, x + (n * C + c) * g->H * g->W, &z, ti0, ti1);
+                    col_pass(vb, vstride, false, hb, hstride, C, c, z.tcp);
+                }
+                dy_transform(zb, zstride, hb, hstride, ev, od, dy, &z, n, ti0, ti1);
+                const bool first = u == pc * units / pieces;
+                for (int xi = 0; xi < 16; xi++)
+                    nbi_sgemm(false, true, O, C, tiles, 1.0f, zb + xi * zstride, z.tcp, vb + xi * vstride, z.tcp,
+                              first ? 0.0f : 1.0f, S + xi * O * C, C);
+            }
+        }
+        if (buf) nbi_free(buf, bbytes);
+    }
+    if (st != NB_OK) {
+        nbi_free(sp, sbytes);
+        return nbi_error(st, "conv2d backward: out of memory for a %zu-byte Winograd buffer", bbytes);
+    }
+    /* S = the pieces in order; dW[o, c] = Gᵀ S G, Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1]. */
+    for (int64_t pc = 1; pc < pieces; pc++)
+        for (int64_t e = 0; e < sfloats; e++) sp[e] += sp[pc * sfloats + e];
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t c = 0; c < C; c++) {
+            float s4[4][4], t[3][4];
+            for (int xi = 0; xi < 16; xi++) s4[xi / 4][xi % 4] = sp[xi * O * C + o * C + c];
+            for (int j = 0; j < 4; j++) { // t = Gᵀ s4
+                t[0][j] = s4[0][j] + 0.5f * (s4[1][j] + s4[2][j]);
+                t[1][j] = 0.5f * (s4[1][j] - s4[2][j]);
+                t[2][j] = 0.5f * (s4[1][j] + s4[2][j]) + s4[3][j];
+            }
+            float *k = dw + (o * C + c) * 9;
+            for (int i = 0; i < 3; i++) { // (t G)[i, :]
+                k[i * 3 + 0] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+                k[i * 3 + 1] = 0.5f * (t[i][1] - t[i][2]);
+                k[i * 3 + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+            }
+        }
+    nbi_free(sp, sbytes);
     return NB_OK;
 }

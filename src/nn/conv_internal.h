@@ -146,5 +146,7 @@ bool nbi_conv2d_winograd_ok(const nbi_conv_geom *g);
 /* y: (N, O, Ho, Wo) <- conv(x, w) + b (b may be NULL); needs nbi_conv2d_winograd_ok. */
 nb_status nbi_conv2d_forward_winograd(float *y, const float *x, const float *w, const float *b,
                                       const nbi_conv_geom *g);
+/* dw: (O, C, 3, 3) <- the weight gradient the same way; needs nbi_conv2d_winograd_ok. */
+nb_status nbi_conv2d_dw_winograd(float *dw, const float *dy, const float *x, const nbi_conv_geom *g);
 
 #endif
