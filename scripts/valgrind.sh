@@ -17,6 +17,10 @@ cmake --build build-vg -j"$jobs"
 bash scripts/fetch_mnist.sh data/mnist
 # test_io and test_idx compare against their PyTorch twins' files: make them first.
 (cd build-vg && ctest -R '^ref_(io|idx)$' --output-on-failure >/dev/null)
+# This build's kernels are the portable ones (no AVX-512 tiles): check them
+# against PyTorch too, natively (test_conv2d is minutes under valgrind).
+echo "== portable kernels against PyTorch (ctest test_conv2d, test_gemm)"
+(cd build-vg && ctest -R '^(ref_conv2d|test_conv2d|test_gemm)$' --output-on-failure)
 
 vg=(valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
     --show-leak-kinds=definite,indirect,possible --error-exitcode=1 --track-origins=yes

@@ -205,11 +205,12 @@ END_TEST
 
 /* ---- determinism ---- */
 
-/* groups 1, 2 and 6 (depthwise, the direct kernels) on 6 channels, and
- * groups 2 on 96 channels (float32: the input gradient as a conv of dy). */
+/* groups 1, 2 and 6 (depthwise, the direct kernels) on 6 channels,
+ * groups 2 on 96 channels (float32: the input gradient as a conv of dy), and
+ * 128 -> 32 channels (float32: Winograd, each item cut into two bands). */
 static void fwd_bwd(int threads, nb_dtype dt, int64_t N, int64_t C, int64_t groups, nb_tensor **res) {
     NBT_OK(nb_set_num_threads(threads));
-    const int64_t O = C == 6 ? 36 : 12;
+    const int64_t O = C == 6 ? 36 : C == 96 ? 12 : 32;
     nb_tensor *x = nbt_randn(1, dt, NB_SHAPE(N, C, 20, 21), true);
     nb_tensor *w = nbt_randn(2, dt, NB_SHAPE(O, C / groups, 3, 3), true);
     nb_tensor *b = nbt_randn(3, dt, NB_SHAPE(O), true);
@@ -232,8 +233,8 @@ START_TEST(test_deterministic_threads) {
     const int64_t batches[] = {1, 5, 19};
     for (int dt = 0; dt < 2; dt++)
         for (int bi = 0; bi < 3; bi++)
-            for (int gi = 0; gi < 4; gi++) {
-                const int64_t g = (int64_t[]){1, 2, 6, 2}[gi], C = gi == 3 ? 96 : 6;
+            for (int gi = 0; gi < 5; gi++) {
+                const int64_t g = (int64_t[]){1, 2, 6, 2, 1}[gi], C = (int64_t[]){6, 6, 6, 96, 128}[gi];
                 nb_tensor *a[4], *b[4], *c[4];
                 fwd_bwd(1, (nb_dtype)dt, batches[bi], C, g, a);
                 fwd_bwd(2, (nb_dtype)dt, batches[bi], C, g, b);
