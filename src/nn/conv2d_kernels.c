@@ -11,6 +11,8 @@
  * here changes any element's summation order. */
 #include "nn/conv_internal.h"
 
+#include <string.h>
+
 #ifdef _OPENMP
 #include <omp.h>
 static int max_threads(void) { return omp_get_max_threads(); }

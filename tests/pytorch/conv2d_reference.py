@@ -110,6 +110,14 @@ add(3, 48, 7, 9, 4, (3, 2), stride=(1, 2))
 add(2, 3, 7, 61, 5, 3, stride=2, padding=1)
 add(2, 3, 5, 31, 4, 1, stride=2, dtypes=("f32",))
 add(2, 2, 4, 67, 3, 3, stride=(1, 2), padding=(0, 2), dilation=(1, 2), dtypes=("f32",))
+# depthwise, fast form (padded planes, 16 outputs of a row at a time): rows
+# of whole blocks and a tail, column stride 2 and 3; plain form: padding wider
+# than the kernel, column stride 5
+add(2, 4, 5, 37, 8, 3, padding=1, groups=4)
+add(2, 4, 6, 40, 4, 3, stride=2, padding=1, groups=4)
+add(1, 3, 7, 50, 6, (2, 3), stride=(1, 3), dilation=(2, 1), padding=(1, 0), groups=3)
+add(2, 3, 6, 7, 6, 3, padding=3, groups=3)
+add(2, 4, 9, 23, 4, 2, stride=(1, 5), groups=4)
 # 3x3, stride 1, 16+ channels: float32 runs Winograd F(2x2, 3x3) forward, and
 # its input gradient the same way (conv2d_winograd.c): MNIST's second layer;
 # odd output sizes (partial tiles) and channel counts that are not whole
