@@ -82,16 +82,22 @@ START_TEST(test_ops_sequence) {
 END_TEST
 
 /* ---- conv2d forward and backward (padded modes too) ---- */
+typedef struct conv_case {
+    nb_padding_mode mode;
+    int64_t C, O, groups, stride; /* 16 -> 16, stride 1: Winograd; groups = C: depthwise */
+} conv_case;
+
 static nb_status conv_fwd_bwd(void *ctx) {
-    nb_padding_mode mode = *(nb_padding_mode *)ctx;
+    const conv_case *cc = ctx;
     nb_scope *sc = nb_scope_begin();
-    nb_tensor *x = randn(4, NB_F32, T(2, 3, 7, 7), true);
-    nb_tensor *w = randn(5, NB_F32, T(4, 3, 3, 3), true);
-    nb_tensor *bias = randn(6, NB_F32, T(4), true);
+    nb_tensor *x = randn(4, NB_F32, T(2, cc->C, 7, 7), true);
+    nb_tensor *w = randn(5, NB_F32, T(cc->O, cc->C / cc->groups, 3, 3), true);
+    nb_tensor *bias = randn(6, NB_F32, T(cc->O), true);
     nb_conv2d_params p = nb_conv2d_defaults();
     p.padding[0] = p.padding[1] = 1;
-    p.stride[0] = 2;
-    p.padding_mode = mode;
+    p.stride[0] = cc->stride;
+    p.groups = cc->groups;
+    p.padding_mode = cc->mode;
     nb_tensor *y = (x && w && bias) ? nb_conv2d(x, w, bias, &p) : NULL;
     nb_tensor *loss = nb_sum(nb_mul(y, y));
     nb_status st = chain_status(loss);
@@ -105,8 +111,9 @@ static nb_status conv_fwd_bwd(void *ctx) {
 }
 
 START_TEST(test_conv2d) {
-    nb_padding_mode modes[2] = {NB_PAD_ZEROS, NB_PAD_REFLECT};
-    for (int i = 0; i < 2; i++) ck_assert_int_gt(fail_each_allocation("conv2d", conv_fwd_bwd, &modes[i]), 5);
+    conv_case cases[] = {{NB_PAD_ZEROS, 3, 4, 1, 2}, {NB_PAD_REFLECT, 3, 4, 1, 2}, {NB_PAD_ZEROS, 16, 16, 1, 1},
+                         {NB_PAD_ZEROS, 4, 8, 4, 1}};
+    for (int i = 0; i < 4; i++) ck_assert_int_gt(fail_each_allocation("conv2d", conv_fwd_bwd, &cases[i]), 5);
 }
 END_TEST
 

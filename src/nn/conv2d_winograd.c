@@ -40,8 +40,13 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
 bool nbi_conv2d_winograd_ok(const nbi_conv_geom *g) {
-    return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1 &&
-           g->C >= MIN_CHANNELS && g->O >= MIN_CHANNELS && g->N > 0 && g->Ho > 0 && g->Wo > 0;
+    if (!(g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1 &&
+          g->C >= MIN_CHANNELS && g->O >= MIN_CHANNELS && g->N > 0 && g->Ho > 0 && g->Wo > 0))
+        return false;
+    /* A unit is at least one tile row: for very wide images its buffers
+     * would outgrow any cache (and maybe memory); implicit GEMM takes those. */
+    const double row_floats = 16.0 * (double)round_up((g->Wo + 1) / 2, NR) * (double)(g->C + round_up(g->O, MR));
+    return row_floats <= (double)(16 * UNIT_FLOATS);
 }
 
 /* up: 16 blocks of ceil(O/MR) A panels (C, MR), block xi holding U[xi] =
