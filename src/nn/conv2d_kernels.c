@@ -45,6 +45,7 @@ static bool use_direct(const nbi_conv_geom *g) {
 }
 
 #define T float
+#define ITYPE int32_t
 #define FN(name) name##_f32
 #define GEMM nbi_sgemm
 #define IMPLICIT 1
@@ -52,12 +53,14 @@ static bool use_direct(const nbi_conv_geom *g) {
 #include "conv2d_depthwise.inc"
 #include "conv2d_kernels.inc"
 #undef T
+#undef ITYPE
 #undef FN
 #undef GEMM
 #undef IMPLICIT
 #undef IS_F32
 
 #define T double
+#define ITYPE int64_t
 #define FN(name) name##_f64
 #define GEMM nbi_dgemm
 #define IMPLICIT 0
@@ -65,6 +68,7 @@ static bool use_direct(const nbi_conv_geom *g) {
 #include "conv2d_depthwise.inc"
 #include "conv2d_kernels.inc"
 #undef T
+#undef ITYPE
 #undef FN
 #undef GEMM
 #undef IMPLICIT
