@@ -8,12 +8,13 @@
 # sanitizer error, timeout, leak or broken check. Artifacts (the inputs that
 # failed) are kept in the printed temporary directory: commit them under
 # tests/fuzz/regressions/<name>/ together with the fix.
-# The seed is fixed (NB_FUZZ_SEED, default 1).
+# The seed is fixed (NB_FUZZ_SEED, default 1); NB_FUZZ_TARGETS picks targets
+# (default "idx hdf5 conv").
 # Usage: scripts/fuzz.sh [ci|SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-ci}
-targets=(idx hdf5 conv)
+targets=(${NB_FUZZ_TARGETS:-idx hdf5 conv})
 # Inputs per target in ci mode: about a minute each on the 2-core CI machine.
 declare -A ci_runs=([idx]=300000 [hdf5]=9000 [conv]=500000)
 
@@ -24,6 +25,7 @@ cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/nbfuzz.XXXXXX")
 status=0
+keep=0
 for t in "${targets[@]}"; do
   mkdir -p "$work/$t/corpus" "$work/$t/artifacts"
   # Seeds are given by name in sorted order (not read from a directory, whose
@@ -57,7 +59,8 @@ for t in "${targets[@]}"; do
     if grep -q 'ERROR: AddressSanitizer: \(SEGV\|heap-buffer-overflow\)' "$work/$t/log" && [[ "$frame" == *libhdf5* ]]; then
       echo "fuzz_$t: crash inside libhdf5 itself (not nabla's code; known class, see tests/fuzz/README.md):"
       echo "  $frame"
-      echo "  input kept in $work/$t/artifacts/"
+      echo "  input kept: $(ls "$work/$t/artifacts/" | tr '\n' ' ')in $work/$t/artifacts/"
+      keep=1
       continue
     fi
     echo "fuzz_$t FAILED; log: $work/$t/log, failing inputs: $work/$t/artifacts/"
@@ -67,5 +70,5 @@ for t in "${targets[@]}"; do
     grep -E '^stat::number_of_executed_units|^Done' "$work/$t/log" || true
   fi
 done
-if [ "$status" -eq 0 ]; then rm -rf "$work"; fi
+if [ "$status" -eq 0 ] && [ "$keep" -eq 0 ]; then rm -rf "$work"; fi
 exit "$status"
