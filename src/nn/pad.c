@@ -232,13 +232,6 @@ nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_paddi
     });
     free(map);
     nbi_release(xc);
-    pad_geom *ctx = malloc(sizeof *ctx);
-    if (!ctx) {
-        nb_tensor_release(out);
-        nbi_error(NB_ERR_NOMEM, "pad: out of memory");
-        return NULL;
-    }
-    *ctx = g;
     nb_tensor *in = (nb_tensor *)input;
-    return nbi_finish(out, &pad_op, &in, 1, ctx);
+    return nbi_finish_copy(out, &pad_op, &in, 1, &g, sizeof g, "pad");
 }

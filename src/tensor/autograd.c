@@ -158,6 +158,21 @@ nb_status nbi_record(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs,
     return NB_OK;
 }
 
+nb_tensor *nbi_finish_copy(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, const void *init,
+                           size_t size, const char *name) {
+    void *ctx = NULL;
+    if (out && nbi_should_record(inputs, n)) {
+        ctx = nbi_alloc_should_fail() ? NULL : malloc(size); /* tests can force failures */
+        if (!ctx) {
+            nb_tensor_release(out);
+            nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
+            return NULL;
+        }
+        memcpy(ctx, init, size);
+    }
+    return nbi_finish(out, op, inputs, n, ctx);
+}
+
 nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx) {
     if (out && !in_backward && nb_detect_anomaly_enabled() && check_forward(out, op, inputs, n) != NB_OK) {
         nb_tensor_release(out);

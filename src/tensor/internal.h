@@ -72,6 +72,12 @@ nb_status nbi_record(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs,
 static inline bool nbi_node_needs_grad(const nbi_node *node, int i) { return node->needs_grad[i]; }
 /* Convenience: if recording is needed, record; on failure release out and return NULL. */
 nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx);
+/* nbi_finish for an op whose ctx is plain data: a malloc'd copy of the size
+ * bytes at init is made only when the op records (freed with free() unless
+ * op->free_ctx says otherwise). Out of memory: releases out, reports
+ * "<name>: out of memory", returns NULL. */
+nb_tensor *nbi_finish_copy(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, const void *init,
+                           size_t size, const char *name);
 
 /* ---- tensors ---- */
 /* New contiguous tensor with uninitialised data (held by the open scope, if any). */

@@ -147,17 +147,8 @@ static nb_tensor *cat_impl(const nb_tensor *const *ts, int n, int d) {
         start += size;
     }
     nb_tensor **ins = (nb_tensor **)ts;
-    cat_ctx *ctx = NULL;
-    if (nbi_should_record(ins, n)) {
-        ctx = malloc(sizeof *ctx);
-        if (!ctx) {
-            nb_tensor_release(out);
-            nbi_error(NB_ERR_NOMEM, "cat: out of memory");
-            return NULL;
-        }
-        ctx->dim = d;
-    }
-    return nbi_finish(out, &cat_op, ins, n, ctx);
+    const cat_ctx cc = {.dim = d};
+    return nbi_finish_copy(out, &cat_op, ins, n, &cc, sizeof cc, "cat");
 }
 
 nb_tensor *nb_cat(const nb_tensor *const *tensors, int n, int dim) {

@@ -168,17 +168,8 @@ static nb_tensor *reduce_dim(const char *name, const nb_tensor *a, int dim, bool
     sum_dim_kernel(out, c, outer, size, inner, mean);
     nbi_release(c);
     nb_tensor *in = (nb_tensor *)a;
-    dim_ctx *ctx = NULL;
-    if (nbi_should_record(&in, 1)) {
-        ctx = malloc(sizeof *ctx);
-        if (!ctx) {
-            nb_tensor_release(out);
-            nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
-            return NULL;
-        }
-        *ctx = (dim_ctx){d, mean};
-    }
-    return nbi_finish(out, mean ? &mean_dim_op : &sum_dim_op, &in, 1, ctx);
+    const dim_ctx dc = {d, mean};
+    return nbi_finish_copy(out, mean ? &mean_dim_op : &sum_dim_op, &in, 1, &dc, sizeof dc, name);
 }
 
 nb_tensor *nb_sum_dim(const nb_tensor *a, int dim, bool keepdim) { return reduce_dim("sum_dim", a, dim, keepdim, false); }

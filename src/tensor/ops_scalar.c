@@ -124,17 +124,8 @@ static nb_tensor *scalar_op(const nbi_op *op, sc_kind kind, const nb_tensor *a, 
     if (out) scalar_forward(kind, out, src, s);
     nb_tensor_release(tmp);
     nb_tensor *in = (nb_tensor *)a;
-    scalar_ctx *ctx = NULL;
-    if (out && nbi_should_record(&in, 1)) {
-        ctx = malloc(sizeof *ctx);
-        if (!ctx) {
-            nb_tensor_release(out);
-            nbi_error(NB_ERR_NOMEM, "%s: out of memory", op->name);
-            return NULL;
-        }
-        ctx->s = s;
-    }
-    return nbi_finish(out, op, &in, 1, ctx);
+    const scalar_ctx sc = {.s = s};
+    return nbi_finish_copy(out, op, &in, 1, &sc, sizeof sc, op->name);
 }
 
 nb_tensor *nb_add_scalar(const nb_tensor *a, double s) { return scalar_op(&add_scalar_op, SC_ADD, a, s); }

@@ -101,15 +101,6 @@ nb_tensor *nb_log_softmax(const nb_tensor *a, int dim) {
     log_softmax_kernel(out, c, outer, size, inner);
     nbi_release(c);
     nb_tensor *in = (nb_tensor *)a;
-    sm_ctx *ctx = NULL;
-    if (nbi_should_record(&in, 1)) {
-        ctx = malloc(sizeof *ctx);
-        if (!ctx) {
-            nb_tensor_release(out);
-            nbi_error(NB_ERR_NOMEM, "log_softmax: out of memory");
-            return NULL;
-        }
-        ctx->dim = d;
-    }
-    return nbi_finish(out, &log_softmax_op, &in, 1, ctx);
+    const sm_ctx sc = {.dim = d};
+    return nbi_finish_copy(out, &log_softmax_op, &in, 1, &sc, sizeof sc, "log_softmax");
 }

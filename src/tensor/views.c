@@ -222,18 +222,8 @@ static nb_tensor *permute_impl(const char *name, const nbi_op *op, const nb_tens
     }
     nb_tensor *out = nbi_make_view(t, t->ndim, sh, st, t->offset);
     if (!out) return NULL;
-    perm_ctx *ctx = NULL;
     nb_tensor *in = (nb_tensor *)t;
-    if (nbi_should_record(&in, 1)) {
-        ctx = malloc(sizeof *ctx);
-        if (!ctx) {
-            nb_tensor_release(out);
-            nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
-            return NULL;
-        }
-        *ctx = pc;
-    }
-    return nbi_finish(out, op, &in, 1, ctx);
+    return nbi_finish_copy(out, op, &in, 1, &pc, sizeof pc, name);
 }
 
 nb_tensor *nb_permute(const nb_tensor *t, const int *dims) {
@@ -308,17 +298,8 @@ static nb_tensor *slice_impl(const char *name, const nb_tensor *t, int dim, int6
     nb_tensor *out = nbi_make_view(t, n, sh, st, t->offset + start * t->strides[d]);
     if (!out) return NULL;
     nb_tensor *in = (nb_tensor *)t;
-    slice_ctx *ctx = NULL;
-    if (nbi_should_record(&in, 1)) {
-        ctx = malloc(sizeof *ctx);
-        if (!ctx) {
-            nb_tensor_release(out);
-            nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
-            return NULL;
-        }
-        *ctx = (slice_ctx){d, start, length, select};
-    }
-    return nbi_finish(out, select ? &select_op : &narrow_op, &in, 1, ctx);
+    const slice_ctx sc = {d, start, length, select};
+    return nbi_finish_copy(out, select ? &select_op : &narrow_op, &in, 1, &sc, sizeof sc, name);
 }
 
 nb_tensor *nb_narrow(const nb_tensor *t, int dim, int64_t start, int64_t length) {
