@@ -32,6 +32,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* NB_API marks every public declaration in include/: the shared library
+ * exports those symbols and nothing else (it is built with hidden
+ * visibility by default). */
+#if defined(__GNUC__) || defined(__clang__)
+#define NB_API __attribute__((visibility("default")))
+#else
+#define NB_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
