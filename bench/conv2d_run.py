@@ -1,13 +1,14 @@
 """Conv2d benchmark driver (bench/run_conv2d.sh calls it): nabla
 (BUILD/bench/conv2d_bench) and PyTorch (conv2d_bench_torch.py) side by side
 on bench/conv2d_configs.txt at each thread count, PyTorch twice, with jemalloc
-and with glibc's malloc (torch_runtime.py), in the order nabla, PyTorch +
-jemalloc, PyTorch + glibc for each thread count. Prints the table (ratios
-against PyTorch at its best: the faster of its two runs, metric by metric)
-and writes one JSON result file (run_common.result_path).
+and with glibc's malloc, over OpenBLAS's OpenMP build (torch_runtime.py), in
+the order nabla, PyTorch + jemalloc, PyTorch + glibc for each thread count.
+Prints the table (ratios against PyTorch at its best: the faster of its two
+runs, metric by metric) and writes one JSON result file
+(run_common.result_path).
 
 usage: conv2d_run.py [--repeats N] [--threads "1 2"] [--only NAME,NAME] [--build DIR]
-                     [--configs FILE] [--out FILE]
+                     [--configs FILE] [--torch-blas openmp|pthread|system] [--out FILE]
        conv2d_run.py --print RESULT.json      (the table of a saved run)"""
 import argparse
 import json
@@ -114,6 +115,8 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated config names (default: all)")
     ap.add_argument("--build", default=os.path.join(machine.ROOT, "build"))
     ap.add_argument("--configs", default=os.path.join(machine.ROOT, "bench", "conv2d_configs.txt"))
+    ap.add_argument("--torch-blas", choices=torch_runtime.BLAS_CHOICES, default="openmp",
+                    help="OpenBLAS build for PyTorch (default openmp; system: Debian's alternatives)")
     ap.add_argument("--out", help="result file (default bench/results/conv2d-<date>-<commit>.json)")
     ap.add_argument("--print", dest="show", metavar="RESULT", help="print the table of a saved result and exit")
     a = ap.parse_args()
@@ -132,7 +135,7 @@ def main():
             f.write(" ".join([c["name"]] + [str(c[k]) for k in KEYS]) + "\n")
         cfg = f.name
     try:
-        run = rc.Run("conv2d", a.build, threads)
+        run = rc.Run("conv2d", a.build, threads, a.torch_blas)
         twin = os.path.join(machine.ROOT, "bench", "conv2d_bench_torch.py")
         lines = {}
         for t in threads:

@@ -187,43 +187,58 @@ def describe(build, threads, fma_seconds=0.2):
     }
 
 
-# Above these a run is flagged as taken on a busy machine: the 1-minute load
-# average before it started (the benchmark's own threads are not running
-# yet), and the mean number of other runnable tasks sampled while it ran.
-BUSY_LOAD_BEFORE = 0.5
+def runnable_now(seconds=2.0, period=0.1):
+    """Other runnable tasks right now: /proc/loadavg's runnable count sampled
+    for `seconds`, less this process (which is running when it reads).
+    Unlike the load average it does not remember a benchmark that just ended."""
+    s = LoadSampler(period)
+    s.start()
+    time.sleep(seconds)
+    return s.stop()
+
+
+# A run is flagged as taken on a busy machine when other tasks were
+# runnable, on average, more than this often (sampled just before it and
+# while it ran). The 1-minute load average before the run is recorded too
+# but only noted: it also remembers this benchmark's previous run.
 BUSY_MEAN_EXCESS = 0.25
+NOTE_LOAD_BEFORE = 0.5
 
 
 def busy_reasons(load):
     """Why a run's load record (before / during / after) says the machine was busy; empty if quiet."""
     why = []
-    if load["before"]["1min"] > BUSY_LOAD_BEFORE:
-        why.append(f"load average {load['before']['1min']:.2f} before the run (> {BUSY_LOAD_BEFORE})")
-    if load["during"].get("mean_excess", 0) > BUSY_MEAN_EXCESS:
-        why.append(f"{load['during']['mean_excess']:.2f} other runnable tasks on average during the run "
-                   f"(> {BUSY_MEAN_EXCESS})")
+    for when, label in (("idle_before", "just before"), ("during", "during")):
+        v = load.get(when, {}).get("mean_excess")
+        if v is not None and v > BUSY_MEAN_EXCESS:
+            why.append(f"{v:.2f} other runnable tasks on average {label} the run (> {BUSY_MEAN_EXCESS})")
     return why
 
 
-def summary_lines(m, load_before, load_after, sampler):
+def summary_lines(m, load):
     """The header every table prints: what ran where, and how busy the machine was."""
+    load_before, load_after, sampler = load["before"], load["after"], load["during"]
     cpu, peak, git = m["cpu"], m["fma_peak"], m["git"]
     widths = ", ".join(f"{isa} " + " / ".join(f"{v:.0f}" for v in by_t.values())
                        for isa, by_t in peak.get("gflops", {}).items())
     threads = " / ".join(peak.get("best", {}).keys())
     lines = [
         f"machine: {cpu['model']} ({cpu['logical_cpus']} logical CPUs; {' '.join(cpu['flags'])})",
-        f"FMA peak float32 GFLOP/s at {threads} threads: {widths or peak.get('error', peak.get('note'))}",
+        f"FMA peak float32 GFLOP/s at {threads} thread(s): {widths or peak.get('error', peak.get('note'))}",
         f"nabla: commit {git['short']}{' (dirty)' if git['dirty'] else ''} {git['subject']!r}, "
         f"build {m['build'].get('CMAKE_BUILD_TYPE')}, CPU kernels: {m['nabla_cpu_kernels']['value'] or 'unknown'}",
         f"load average before {load_before['1min']:.2f} {load_before['5min']:.2f} {load_before['15min']:.2f}, "
-        f"after {load_after['1min']:.2f} {load_after['5min']:.2f} {load_after['15min']:.2f}; "
-        f"other runnable tasks during the run: mean {sampler.get('mean_excess', '?')}, max {sampler.get('max_excess', '?')}",
+        f"after {load_after['1min']:.2f} {load_after['5min']:.2f} {load_after['15min']:.2f}; other runnable tasks "
+        f"just before the run: mean {load.get('idle_before', {}).get('mean_excess', '?')}, during it: mean "
+        f"{sampler.get('mean_excess', '?')}, max {sampler.get('max_excess', '?')}",
         f"date {m['date_utc']}",
     ]
-    why = busy_reasons({"before": load_before, "during": sampler, "after": load_after})
+    why = busy_reasons(load)
     if why:
         lines.append("WARNING: machine busy (" + "; ".join(why) + "): timings are not comparable")
+    elif load_before["1min"] > NOTE_LOAD_BEFORE:
+        lines.append(f"note: load average {load_before['1min']:.2f} before the run, but nothing else was runnable "
+                     "(a previous run ending?)")
     if m["build"].get("CMAKE_BUILD_TYPE") != "Release" or m["build"].get("NB_SANITIZE", "OFF") not in ("OFF", ""):
         lines.append("WARNING: nabla is not a plain Release build; these figures are not a benchmark")
     return lines

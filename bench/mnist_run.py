@@ -1,10 +1,10 @@
 """MNIST training benchmark driver (bench/mnist_bench.sh calls it): one epoch
 of PyTorch's MNIST example net (batch 64, Adadelta lr 1) in nabla
 (BUILD/examples/mnist/mnist_train) and in PyTorch (mnist_torch.py), PyTorch
-twice, with jemalloc and with glibc's malloc (torch_runtime.py), in the order
-nabla, PyTorch + jemalloc, PyTorch + glibc for each thread count. Prints the
-table: seconds per epoch, the nabla / PyTorch-at-its-best time ratio, and
-each epoch time as a multiple of the machine's limit (the net's FLOPs per
+twice, with jemalloc and with glibc's malloc, over OpenBLAS's OpenMP build
+(torch_runtime.py), in the order nabla, PyTorch + jemalloc, PyTorch + glibc
+for each thread count. Prints the table: seconds per epoch, the nabla /
+PyTorch-at-its-best time ratio, and each epoch time as a multiple of the machine's limit (the net's FLOPs per
 epoch over the measured FMA peak at that thread count; bench/README.md
 derives the count). Writes one JSON result file (run_common.result_path).
 
@@ -12,7 +12,8 @@ With a FRACTION (0.1) or --limit-train N only the first images are trained
 on and seconds per epoch are extrapolated linearly to 60000 images (the
 table says so). Both evaluate on the full 10000-image test set.
 
-usage: mnist_run.py [FRACTION | --limit-train N] [--threads "1 2"] [--build DIR] [--data DIR] [--out FILE]
+usage: mnist_run.py [FRACTION | --limit-train N] [--threads "1 2"] [--build DIR] [--data DIR]
+                    [--torch-blas openmp|pthread|system] [--out FILE]
        mnist_run.py --print RESULT.json      (the table of a saved run)"""
 import argparse
 import csv
@@ -116,6 +117,8 @@ def main():
     ap.add_argument("--threads", default="1 2")
     ap.add_argument("--build", default=os.path.join(machine.ROOT, "build"))
     ap.add_argument("--data", default=os.path.join(machine.ROOT, "data", "mnist"))
+    ap.add_argument("--torch-blas", choices=torch_runtime.BLAS_CHOICES, default="openmp",
+                    help="OpenBLAS build for PyTorch (default openmp; system: Debian's alternatives)")
     ap.add_argument("--out", help="result file (default bench/results/mnist-<date>-<commit>.json)")
     ap.add_argument("--print", dest="show", metavar="RESULT", help="print the table of a saved result and exit")
     a = ap.parse_args()
@@ -132,7 +135,7 @@ def main():
     if not os.path.exists(os.path.join(a.data, "train-images-idx3-ubyte")):
         sys.exit("mnist_run: run scripts/fetch_mnist.sh first")
     data = os.path.abspath(a.data)
-    run = rc.Run("mnist", a.build, threads)
+    run = rc.Run("mnist", a.build, threads, a.torch_blas)
     twin = os.path.join(machine.ROOT, "bench", "mnist_torch.py")
     results = []
     for t in threads:

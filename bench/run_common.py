@@ -19,9 +19,10 @@ class Run:
     before anything else loads the cores), then samples the load while the
     benchmark processes run."""
 
-    def __init__(self, bench, build, threads):
-        self.bench, self.build, self.threads = bench, build, threads
+    def __init__(self, bench, build, threads, torch_blas="openmp"):
+        self.bench, self.build, self.threads, self.torch_blas = bench, build, threads, torch_blas
         self.load_before = machine.loadavg()
+        self.idle_before = machine.runnable_now()
         self.machine = machine.describe(build, threads)
         self.sampler = machine.LoadSampler().start()
         self.pytorch_runtime = {}
@@ -37,7 +38,7 @@ class Run:
         `threads` threads and `allocator`; returns its JSON lines after the
         runtime line, which it checks: the allocator asked for is the one
         loaded, and the BLAS is an optimized one."""
-        env = torch_runtime.child_env(threads, allocator)
+        env = torch_runtime.child_env(threads, allocator, self.torch_blas)
         self.sampler.expected = threads + 1
         out = self._run([PYTHON, *argv], env, cwd)
         lines = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
@@ -46,6 +47,8 @@ class Run:
         rt = lines[0]["runtime"]
         if rt["allocator"] != allocator:
             sys.exit(f"{argv[0]}: asked for {allocator}, the process runs {rt['allocator']}")
+        if self.torch_blas != "system" and f"openblas-{self.torch_blas}/" not in " ".join(rt["blas"]["files"]):
+            sys.exit(f"{argv[0]}: asked for OpenBLAS's {self.torch_blas} build, the process loaded {rt['blas']['files']}")
         if not rt["blas"]["optimized"]:
             sys.exit(f"{argv[0]}: libtorch loaded {rt['blas']['kind']} {rt['blas']['files']}: not what a PyTorch "
                      "user has. Run bench/setup.sh (OpenBLAS) and check "
@@ -62,15 +65,16 @@ class Run:
     def finish(self, settings, results):
         """The run's record (not yet written)."""
         during = self.sampler.stop()
+        settings = dict(settings, torch_blas=self.torch_blas)
         return {"benchmark": self.bench, "schema": SCHEMA, "machine": self.machine, "settings": settings,
-                "load": {"before": self.load_before, "during": during, "after": machine.loadavg()},
+                "load": {"before": self.load_before, "idle_before": self.idle_before, "during": during,
+                         "after": machine.loadavg()},
                 "pytorch_runtime": self.pytorch_runtime, "results": results}
 
 
 def header_lines(record):
     """The lines above every table: machine, load, build, and each PyTorch process's runtime."""
-    lines = machine.summary_lines(record["machine"], record["load"]["before"], record["load"]["after"],
-                                  record["load"]["during"])
+    lines = machine.summary_lines(record["machine"], record["load"])
     for alloc, by_t in record["pytorch_runtime"].items():
         for t, rt in by_t.items():
             lines.append(f"PyTorch + {alloc}, {t} thread(s): {torch_runtime.describe(rt)}")

@@ -5,6 +5,13 @@ Two halves:
   thread count as nabla (OMP_NUM_THREADS, and OPENBLAS_NUM_THREADS: Debian's
   libtorch calls the BLAS through the generic interface, so it does not set
   OpenBLAS's own thread count, which otherwise defaults to every core);
+  the BLAS: by default Debian's OpenMP build of OpenBLAS
+  (libopenblas0-openmp), put first on LD_LIBRARY_PATH for this process only,
+  so that OpenBLAS runs on libtorch's own OpenMP threads, as MKL does in
+  PyTorch's pip wheels; the pthread build, which Debian's alternatives pick
+  when both are installed, keeps its own worker threads spinning next to
+  libtorch's and took 3.5x longer for the MNIST step at 2 threads (see
+  bench/README.md). "system" leaves the choice to the alternatives;
   OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed (a machine may set them to
   force an older kernel); and the allocator: "jemalloc" preloads Debian's
   libjemalloc2 with the configuration PyTorch's CPU launcher
@@ -17,12 +24,14 @@ Two halves:
   and thread count, torch's build configuration and parallel settings, and
   a float32 GEMM's speed through torch.mm (a reference BLAS shows as a few
   GFLOP/s)."""
+import glob
 import os
 import re
 import subprocess
 import time
 
 ALLOCATORS = ("jemalloc", "glibc")
+BLAS_CHOICES = ("openmp", "pthread", "system")
 JEMALLOC_CONF = ("oversize_threshold:1,background_thread:true,metadata_thp:auto,"
                  "dirty_decay_ms:9000000000,muzzy_decay_ms:9000000000")
 REMOVED = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "LD_PRELOAD", "MALLOC_CONF", "GLIBC_TUNABLES")
@@ -39,11 +48,22 @@ def jemalloc_path():
     return m.group(1) if m else None
 
 
-def child_env(threads, allocator):
-    """Environment for a PyTorch benchmark process with `threads` threads and `allocator`."""
+def openblas_dir(variant):
+    """Debian's directory of one OpenBLAS build (openblas-openmp, openblas-pthread), or None."""
+    hits = sorted(glob.glob(f"/usr/lib/*/openblas-{variant}/libblas.so.3"))
+    return os.path.dirname(hits[0]) if hits else None
+
+
+def child_env(threads, allocator, blas="openmp"):
+    """Environment for a PyTorch benchmark process with `threads` threads, `allocator` and `blas`."""
     env = {k: v for k, v in os.environ.items() if k not in REMOVED}
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[k] = str(threads)
+    if blas != "system":
+        d = openblas_dir(blas)
+        if not d:
+            raise RuntimeError(f"Debian's libopenblas0-{blas} is not installed: run bench/setup.sh")
+        env["LD_LIBRARY_PATH"] = d + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     if allocator == "jemalloc":
         lib = jemalloc_path()
         if not lib:
@@ -71,7 +91,8 @@ def classify_blas(libs):
     blas = [l for l in libs if re.search(r"lib(open)?blas|libmkl|libblis|libatlas|libcblas|liblapack", l)]
     names = " ".join(os.path.basename(os.path.dirname(l)) + "/" + os.path.basename(l) for l in blas)
     if re.search(r"openblas", names):
-        kind = "OpenBLAS"
+        variant = re.search(r"openblas-(\w+)/", names)
+        kind = "OpenBLAS" + (f" ({variant.group(1)} build)" if variant else "")
     elif re.search(r"mkl", names):
         kind = "MKL"
     elif re.search(r"blis", names):
@@ -82,7 +103,7 @@ def classify_blas(libs):
         kind = "reference BLAS (libblas3)"
     else:
         kind = "unknown" if blas else "none mapped"
-    return {"kind": kind, "optimized": kind in ("OpenBLAS", "MKL", "BLIS", "ATLAS"), "files": blas}
+    return {"kind": kind, "optimized": kind.split()[0] in ("OpenBLAS", "MKL", "BLIS", "ATLAS"), "files": blas}
 
 
 def openblas_info(blas_files):
@@ -152,8 +173,8 @@ def report(torch, threads):
         "openblas": openblas_info(blas["files"]),
         "onednn_files": [l for l in libs if "dnnl" in l],
         "allocator": allocator_in_use(libs),
-        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_CONF",
-                                               "LD_PRELOAD", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_CONF", "LD_PRELOAD",
+                                               "LD_LIBRARY_PATH", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
         "threads_requested": threads,
         "mm_1024_gflops": gemm_gflops(torch),
     }
@@ -162,7 +183,7 @@ def report(torch, threads):
 def describe(rt):
     """One line for a table header."""
     c, ob = rt["config"], rt.get("openblas") or {}
-    blas = rt["blas"]["kind"] + (f" ({ob['corename']}, {ob['num_threads']} threads)" if ob else "")
+    blas = rt["blas"]["kind"] + (f", core {ob['corename']}, {ob['num_threads']} threads" if ob else "")
     return (f"PyTorch {c['torch']} ({c.get('BLAS_INFO')} BLAS interface, {c.get('onednn', 'no oneDNN')}, "
             f"CPU capability {c.get('cpu_capability')}, {c.get('parallel_backend')} {c['num_threads']} threads): "
             f"BLAS loaded {blas}, torch.mm 1024^3 {rt['mm_1024_gflops']} GFLOP/s, allocator {rt['allocator']}")
