@@ -106,10 +106,10 @@ class LoadSampler:
                 "mean_excess": round(sum(excess) / len(excess), 3), "max_excess": max(excess)}
 
 
-def git_state():
+def git_state(tree=ROOT):
     """Commit, branch and whether tracked files differ from it (untracked files do not count)."""
     def git(*args):
-        r = subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True)
+        r = subprocess.run(["git", "-C", tree, *args], capture_output=True, text=True)
         return r.stdout.strip() if r.returncode == 0 else None
     commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no")
@@ -121,7 +121,8 @@ def git_state():
 
 def build_state(build):
     """nabla's build options from BUILD/CMakeCache.txt (a Debug or sanitizer build is not a benchmark)."""
-    want = ("CMAKE_BUILD_TYPE", "NB_NATIVE", "NB_SANITIZE", "CMAKE_C_COMPILER", "CMAKE_C_FLAGS_RELEASE")
+    want = ("CMAKE_BUILD_TYPE", "NB_NATIVE", "NB_SANITIZE", "CMAKE_C_COMPILER", "CMAKE_C_FLAGS_RELEASE",
+            "CMAKE_HOME_DIRECTORY")
     out = {"dir": os.path.abspath(build)}
     try:
         with open(os.path.join(build, "CMakeCache.txt")) as f:
@@ -173,15 +174,20 @@ def peak_at(peak, threads):
 
 
 def describe(build, threads, fma_seconds=0.2):
-    """Everything about the machine that a result file records, measured now."""
+    """Everything about the machine that a result file records, measured now.
+    "git" is the source tree the nabla build came from (so a build of another
+    checkout, --build ../before/build, records that checkout's commit);
+    "bench_git" is the checkout these scripts ran from."""
+    b = build_state(build)
     return {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "host": socket.gethostname(),
         "kernel": platform.release(),
         "cpu": cpuinfo(),
         "fma_peak": fma_peak(build, threads, fma_seconds),
-        "git": git_state(),
-        "build": build_state(build),
+        "git": git_state(b.get("CMAKE_HOME_DIRECTORY", ROOT)),
+        "bench_git": git_state(),
+        "build": b,
         "nabla_cpu_kernels": nabla_kernels(),
         "environment": {k: os.environ[k] for k in ENV_OF_INTEREST if k in os.environ},
     }
@@ -233,6 +239,10 @@ def summary_lines(m, load):
         f"{sampler.get('mean_excess', '?')}, max {sampler.get('max_excess', '?')}",
         f"date {m['date_utc']}",
     ]
+    bg = m.get("bench_git") or {}
+    if bg.get("commit") and bg.get("commit") != git.get("commit"):
+        lines.insert(3, f"bench scripts: commit {bg['short']}{' (dirty)' if bg['dirty'] else ''} (nabla built from "
+                        f"{m['build'].get('CMAKE_HOME_DIRECTORY')})")
     why = busy_reasons(load)
     if why:
         lines.append("WARNING: machine busy (" + "; ".join(why) + "): timings are not comparable")

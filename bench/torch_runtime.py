@@ -9,14 +9,15 @@ Two halves:
   (libopenblas0-openmp), put first on LD_LIBRARY_PATH for this process only,
   so that OpenBLAS runs on libtorch's own OpenMP threads, as MKL does in
   PyTorch's pip wheels; the pthread build, which Debian's alternatives pick
-  when both are installed, keeps its own worker threads spinning next to
+  when both are installed, keeps worker threads of its own next to
   libtorch's and took 3.5x longer for the MNIST step at 2 threads (see
   bench/README.md). "system" leaves the choice to the alternatives;
   OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed (a machine may set them to
   force an older kernel); and the allocator: "jemalloc" preloads Debian's
-  libjemalloc2 with the configuration PyTorch's CPU launcher
-  (torch.backends.xeon.run_cpu) and Intel's guides use, so big buffers are
-  kept rather than returned to the kernel after every op; "glibc" is the
+  libjemalloc2 with the configuration of PyTorch's CPU launcher
+  (torch.backends.xeon.run_cpu: oversize_threshold:1, background_thread,
+  metadata_thp) plus the long decay times Intel's PyTorch guides add, so big
+  buffers are kept rather than returned to the kernel after every op; "glibc" is the
   default malloc, no preload, no tunables.
 * report(threads), called inside that process after torch.set_num_threads:
   what actually runs, read from the process itself: the BLAS, LAPACK,
