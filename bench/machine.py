@@ -156,15 +156,18 @@ def nabla_kernels():
 
 
 def fma_peak(build, threads, seconds=0.2, repeats=5):
-    """Runs BUILD/bench/fma_peak at the given thread counts; its JSON, or an error entry."""
-    exe = os.path.join(build, "bench", "fma_peak")
-    if not os.access(exe, os.X_OK):
-        return {"error": f"{exe} not built"}
+    """Runs bench/fma_peak at the given thread counts; its JSON, or an error entry.
+    The probe of these scripts' own build (ROOT/build) comes first: a --build
+    of an older checkout may predate the probe."""
+    exes = [os.path.join(ROOT, "build", "bench", "fma_peak"), os.path.join(build, "bench", "fma_peak")]
+    exe = next((e for e in exes if os.access(e, os.X_OK)), None)
+    if not exe:
+        return {"error": f"fma_peak not built ({' or '.join(exes)})"}
     r = subprocess.run([exe, "-s", str(seconds), "-r", str(repeats), *map(str, threads)],
                        capture_output=True, text=True)
     if r.returncode != 0:
         return {"error": r.stderr.strip() or f"fma_peak exited with {r.returncode}"}
-    return json.loads(r.stdout)
+    return dict(json.loads(r.stdout), probe=exe)
 
 
 def peak_at(peak, threads):

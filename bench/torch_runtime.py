@@ -184,7 +184,7 @@ def report(torch, threads):
 def describe(rt):
     """One line for a table header."""
     c, ob = rt["config"], rt.get("openblas") or {}
-    blas = rt["blas"]["kind"] + (f", core {ob['corename']}, {ob['num_threads']} threads" if ob else "")
+    blas = rt["blas"]["kind"] + (f", core {ob['corename']}, {ob['num_threads']} thread(s)" if ob else "")
     return (f"PyTorch {c['torch']} ({c.get('BLAS_INFO')} BLAS interface, {c.get('onednn', 'no oneDNN')}, "
-            f"CPU capability {c.get('cpu_capability')}, {c.get('parallel_backend')} {c['num_threads']} threads): "
+            f"CPU capability {c.get('cpu_capability')}, {c.get('parallel_backend')} with {c['num_threads']} thread(s)): "
             f"BLAS loaded {blas}, torch.mm 1024^3 {rt['mm_1024_gflops']} GFLOP/s, allocator {rt['allocator']}")
