@@ -278,7 +278,7 @@ nb_tensor *nb_max_dim(const nb_tensor *a, int dim, bool keepdim, nb_tensor **ind
     }
     out = nbi_finish(out, &max_dim_op, &in, 1, ctx);
     if (!out) goto fail;
-    if (indices) *indices = idx;
+    if (indices) *indices = nbi_give(idx);
     else nb_tensor_release(idx);
     return out;
 fail:

@@ -327,7 +327,7 @@ static const nbi_op to_dtype_op = {"to_dtype", to_dtype_backward, NULL};
 static nb_tensor *alias(const nbi_op *op, const nb_tensor *t) {
     nb_tensor *out = nbi_make_view(t, t->ndim, t->shape, t->strides, t->offset);
     nb_tensor *in = (nb_tensor *)t;
-    return t->dtype == NB_I64 ? out : nbi_finish(out, op, &in, 1, NULL);
+    return t->dtype == NB_I64 ? nbi_give(out) : nbi_finish(out, op, &in, 1, NULL);
 }
 
 static nb_tensor *copy_impl(const nbi_op *op, const nb_tensor *t, nb_dtype dtype) {
@@ -338,7 +338,7 @@ static nb_tensor *copy_impl(const nbi_op *op, const nb_tensor *t, nb_dtype dtype
     else
         copy_strided(out, t);
     nb_tensor *in = (nb_tensor *)t;
-    if (dtype == NB_I64) return out; /* not differentiable */
+    if (dtype == NB_I64) return nbi_give(out); /* not differentiable */
     return nbi_finish(out, op, &in, 1, NULL);
 }
 
@@ -373,5 +373,5 @@ nb_tensor *nbi_contiguous_data(const nb_tensor *t) {
 
 nb_tensor *nb_detach(const nb_tensor *t) {
     if (!nbi_check_tensor("detach", "t", t)) return NULL;
-    return nbi_make_view(t, t->ndim, t->shape, t->strides, t->offset);
+    return nbi_give(nbi_make_view(t, t->ndim, t->shape, t->strides, t->offset));
 }
