@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tensor/internal.h"
+#include "nn/nn_util.h"
 
 /* A ctx of the given size, or NULL with an error. */
 static void *new_ctx(const char *layer, size_t size) {
@@ -224,23 +224,20 @@ static nb_tensor *avg_pool_forward(nb_module *self, const nb_tensor *x, void *ct
     return nb_avg_pool2d(x, ctx);
 }
 
-static nb_module *pool_module(const char *name, nb_forward_fn fwd, const nb_pool2d_params *p) {
+/* The op's own parameter checks, so a bad one fails here with its message. */
+static nb_module *pool_module(const char *name, nb_forward_fn fwd, const nb_pool2d_params *p, bool is_max) {
     if (!p) {
         nbi_error(NB_ERR_ARG, "%s: params is NULL (use nb_pool2d_defaults(kernel_size))", name);
         return NULL;
     }
-    if (p->kernel[0] <= 0 || p->kernel[1] <= 0) {
-        nbi_error(NB_ERR_ARG, "%s: kernel_size must be greater than zero, but got (%lld, %lld)", name,
-                  (long long)p->kernel[0], (long long)p->kernel[1]);
-        return NULL;
-    }
+    if (!nbi_pool2d_check_params(name, p, is_max)) return NULL;
     nb_pool2d_params *c = new_ctx(name, sizeof *c);
     if (c) *c = *p;
     return new_layer(name, fwd, c);
 }
 
-nb_module *nb_max_pool2d_module(const nb_pool2d_params *p) { return pool_module("MaxPool2d", max_pool_forward, p); }
-nb_module *nb_avg_pool2d_module(const nb_pool2d_params *p) { return pool_module("AvgPool2d", avg_pool_forward, p); }
+nb_module *nb_max_pool2d_module(const nb_pool2d_params *p) { return pool_module("MaxPool2d", max_pool_forward, p, true); }
+nb_module *nb_avg_pool2d_module(const nb_pool2d_params *p) { return pool_module("AvgPool2d", avg_pool_forward, p, false); }
 
 /* ---- Dropout ---- */
 typedef struct dropout_ctx {
@@ -254,10 +251,7 @@ static nb_tensor *dropout_forward(nb_module *self, const nb_tensor *x, void *ctx
 }
 
 nb_module *nb_dropout_module(double p, nb_rng *rng) {
-    if (!(p >= 0 && p <= 1)) {
-        nbi_error(NB_ERR_ARG, "Dropout: dropout probability has to be between 0 and 1, but got %g", p);
-        return NULL;
-    }
+    if (!nbi_dropout_check_p("Dropout", p)) return NULL;
     dropout_ctx *c = new_ctx("Dropout", sizeof *c);
     if (c) {
         c->p = p;
