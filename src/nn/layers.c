@@ -91,7 +91,8 @@ static nb_tensor *conv2d_forward(nb_module *self, const nb_tensor *x, void *ctx)
     return nb_conv2d(x, c->weight, c->bias, &c->p);
 }
 
-/* nn.Conv2d's constructor checks, with its messages where it has them. */
+/* nn.Conv2d's constructor checks, with its messages, then the op's own checks
+ * of the parameters (so a bad stride fails here with F.conv2d's message). */
 static bool conv2d_check(int64_t in, int64_t out, int64_t kh, int64_t kw, const nb_conv2d_params *p) {
     const char *op = "Conv2d";
     if (in <= 0 || out <= 0)
@@ -107,27 +108,7 @@ static bool conv2d_check(int64_t in, int64_t out, int64_t kh, int64_t kw, const 
     if (out % p->groups)
         return nbi_error(NB_ERR_ARG, "%s: out_channels must be divisible by groups (out_channels=%lld, groups=%lld)",
                          op, (long long)out, (long long)p->groups), false;
-    if (p->stride[0] <= 0 || p->stride[1] <= 0)
-        return nbi_error(NB_ERR_ARG, "%s: stride must be positive, but got (%lld, %lld)", op,
-                         (long long)p->stride[0], (long long)p->stride[1]), false;
-    if (p->dilation[0] <= 0 || p->dilation[1] <= 0)
-        return nbi_error(NB_ERR_ARG, "%s: dilation must be positive, but got (%lld, %lld)", op,
-                         (long long)p->dilation[0], (long long)p->dilation[1]), false;
-    if (p->padding_kind == NB_PADDING_EXPLICIT && (p->padding[0] < 0 || p->padding[1] < 0))
-        return nbi_error(NB_ERR_ARG, "%s: padding must be non-negative, but got (%lld, %lld)", op,
-                         (long long)p->padding[0], (long long)p->padding[1]), false;
-    if (p->padding_kind != NB_PADDING_EXPLICIT && p->padding_kind != NB_PADDING_VALID &&
-        p->padding_kind != NB_PADDING_SAME)
-        return nbi_error(NB_ERR_ARG, "%s: Invalid padding string, expected 'valid', 'same' or explicit numbers", op),
-               false;
-    if (p->padding_kind == NB_PADDING_SAME && (p->stride[0] != 1 || p->stride[1] != 1))
-        return nbi_error(NB_ERR_ARG, "%s: padding='same' is not supported for strided convolutions", op), false;
-    if (p->padding_mode != NB_PAD_ZEROS && p->padding_mode != NB_PAD_REFLECT && p->padding_mode != NB_PAD_REPLICATE &&
-        p->padding_mode != NB_PAD_CIRCULAR)
-        return nbi_error(NB_ERR_ARG,
-                         "%s: padding_mode must be one of NB_PAD_ZEROS, NB_PAD_REFLECT, NB_PAD_REPLICATE or "
-                         "NB_PAD_CIRCULAR, but got %d", op, (int)p->padding_mode), false;
-    return true;
+    return nbi_conv2d_check_params(op, p);
 }
 
 nb_module *nb_conv2d_module(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
