@@ -31,20 +31,20 @@ static nb_module *new_layer(const char *name, nb_forward_fn fwd, void *ctx) {
  * the module's (borrowed) tensor or NULL. */
 static nb_tensor *uniform_param(nb_module *m, const char *name, nb_rng *rng, int ndim, const int64_t *shape,
                                 double bound) {
-    nb_tensor *t = nb_rand_uniform(rng, NB_F32, ndim, shape, -bound, bound);
+    nb_tensor *t = nbi_own(nb_rand_uniform(rng, NB_F32, ndim, shape, -bound, bound));
     if (!t) return NULL;
     nb_status st = nb_module_register_parameter(m, name, t);
-    nb_tensor_release(t); /* the module holds its own reference now */
+    nbi_release(t); /* the module holds its own reference now */
     return st == NB_OK ? nb_module_param(m, name) : NULL;
 }
 
 /* Register a constant-filled tensor as a parameter or buffer; returns it (borrowed) or NULL. */
 static nb_tensor *const_state(nb_module *m, const char *name, bool parameter, nb_dtype dtype, int ndim,
                               const int64_t *shape, double value) {
-    nb_tensor *t = nb_full(dtype, ndim, shape, value);
+    nb_tensor *t = nbi_own(nb_full(dtype, ndim, shape, value));
     if (!t) return NULL;
     nb_status st = parameter ? nb_module_register_parameter(m, name, t) : nb_module_register_buffer(m, name, t);
-    nb_tensor_release(t);
+    nbi_release(t);
     return st == NB_OK ? nb_module_param(m, name) : NULL;
 }
 

@@ -110,13 +110,6 @@ nb_tensor *nbi_finish_op(nb_tensor *out, const nbi_op *op, const nb_tensor *cons
 #define NBI_SAVED(...) (nb_tensor *const[]){__VA_ARGS__}, \
     (int)(sizeof((nb_tensor *const[]){__VA_ARGS__}) / sizeof(nb_tensor *))
 
-/* Transitional, removed once every op has moved to nbi_finish_op. */
-static inline nb_tensor *nbi_finish_copy(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n,
-                                         const void *init, size_t size, const char *name) {
-    (void)name;
-    return nbi_finish_op(out, op, (const nb_tensor *const *)inputs, n, NULL, 0, init, size);
-}
-
 /* For grad_fn: gin[i] = a new uninitialised tensor shaped like input i for
  * every input that needs a gradient (the kernel overwrites it), NULL for the
  * others. Out of memory: every gin[i] NULL again, the status returned. */
