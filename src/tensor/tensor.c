@@ -235,7 +235,7 @@ nb_tensor *nbi_empty_op(const char *op, nb_dtype dtype, int ndim, const int64_t 
     }
     return t;
 nomem:
-    nbi_error(NB_ERR_NOMEM, "empty: out of memory allocating %lld elements of %s",
+    nbi_error(NB_ERR_NOMEM, "%s: out of memory allocating %lld elements of %s", op,
               (long long)nbi_numel(ndim, shape), nb_dtype_name(dtype));
     return NULL;
 }
