@@ -722,6 +722,184 @@ START_TEST(test_scheduler_restore) {
 }
 END_TEST
 
+/* Parameter groups: options per group, NULL options (the creation ones),
+ * lrs per group, and the errors. */
+START_TEST(test_param_groups_api) {
+    nb_tensor *a = nbt_randn(1, NB_F64, NB_SHAPE(2), true), *b = nbt_randn(2, NB_F64, NB_SHAPE(3), true);
+    nb_tensor *c = nbt_randn(3, NB_F64, NB_SHAPE(1), true);
+    nb_sgd_options o = nb_sgd_defaults();
+    o.lr = 0.1, o.momentum = 0.9;
+    nb_optimizer *opt = nb_sgd(&a, 1, &o);
+    ck_assert_ptr_nonnull(opt);
+    NBT_STATUS_FAILS_WITH(nb_sgd_add_param_group(opt, &a, 1, &o), "some parameters appear in more than one parameter group");
+    NBT_STATUS_FAILS_WITH(nb_adam_add_param_group(opt, &b, 1, NULL), "nb_adam_add_param_group does not apply to a SGD optimizer");
+    NBT_STATUS_FAILS_WITH(nb_sgd_add_param_group(opt, (nb_tensor *[]){b, b}, 2, NULL), "some parameters appear more than once");
+    NBT_STATUS_FAILS_WITH(nb_sgd_add_param_group(opt, &b, -1, NULL), "expected n >= 0, but got -1");
+    o.nesterov = true, o.momentum = 0;
+    NBT_STATUS_FAILS_WITH(nb_sgd_add_param_group(opt, &b, 1, &o), "SGD: Nesterov momentum requires a momentum");
+    o.nesterov = false, o.lr = NAN;
+    NBT_STATUS_FAILS_WITH(nb_sgd_add_param_group(opt, &b, 1, &o), "required optimization parameter lr");
+    ck_assert_int_eq(nb_optimizer_num_param_groups(opt), 1); /* failures add nothing */
+    ck_assert_int_eq(nb_optimizer_num_params(opt), 1);
+    NBT_OK(nb_optimizer_set_group_lr(opt, 0, 0.5));
+    NBT_OK(nb_sgd_add_param_group(opt, &b, 1, NULL)); /* the creation options, lr 0.1 */
+    NBT_OK(nb_sgd_add_param_group(opt, NULL, 0, NULL)); /* an empty group, as PyTorch allows */
+    ck_assert_int_eq(nb_optimizer_num_param_groups(opt), 3);
+    ck_assert_int_eq(nb_optimizer_num_params(opt), 2);
+    ck_assert_ptr_eq(nb_optimizer_param(opt, 1), b);
+    ck_assert(nb_optimizer_group_lr(opt, 0) == 0.5 && nb_optimizer_group_lr(opt, 1) == 0.1);
+    ck_assert(nb_optimizer_get_lr(opt) == 0.5);
+    ck_assert(isnan(nb_optimizer_group_lr(opt, 3)));
+    ck_assert(strstr(nb_last_error(), "group index 3 is out of range for 3 parameter groups"));
+    NBT_STATUS_FAILS_WITH(nb_optimizer_set_group_lr(opt, 1, -1), "SGD: Invalid learning rate: -1");
+    NBT_OK(nb_optimizer_set_lr(opt, 0.25)); /* every group */
+    ck_assert(nb_optimizer_group_lr(opt, 1) == 0.25 && nb_optimizer_group_lr(opt, 2) == 0.25);
+
+    /* state entries of the groups, and loading them */
+    nb_tensor *v = NBT_NOTNULL(nb_scalar(NB_F64, -0.5));
+    NBT_STATUS_FAILS_WITH(nb_optimizer_load_state(opt, "param_groups.1.momentum", v), "SGD: Invalid momentum value: -0.5");
+    NBT_STATUS_FAILS_WITH(nb_optimizer_load_state(opt, "param_groups.3.lr", v), "group index 3 in 'param_groups.3.lr' is out of range for 3 parameter groups");
+    NBT_STATUS_FAILS_WITH(nb_optimizer_load_state(opt, "param_groups.0.betas", v), "SGD: load_state: this optimizer has no parameter group entry 'betas'");
+    NBT_OK(nb_optimizer_load_state(opt, "param_groups.2.lr", v)); /* a scheduler may have set a negative lr */
+    ck_assert(nb_optimizer_group_lr(opt, 2) == -0.5);
+    char name[64];
+    ck_assert_int_eq(nb_optimizer_state_count(opt), 6);
+    nb_tensor *t = NBT_NOTNULL(nb_optimizer_state_entry(opt, 3, name, sizeof name));
+    ck_assert_str_eq(name, "param_groups.1.momentum");
+    ck_assert(nb_tensor_f64(t)[0] == 0.9);
+
+    /* no new group while a scheduler uses the optimizer */
+    nb_lr_scheduler *s = nb_step_lr(opt, 2, 0.5);
+    ck_assert_ptr_nonnull(s);
+    NBT_STATUS_FAILS_WITH(nb_sgd_add_param_group(opt, &c, 1, NULL), "add parameter groups before creating a learning-rate scheduler");
+    nb_lr_scheduler_free(s);
+    NBT_OK(nb_sgd_add_param_group(opt, &c, 1, NULL));
+
+    /* a group's options are its own: lr 0 leaves its parameter alone */
+    nb_adam_options ao = nb_adam_defaults();
+    nb_optimizer *adam = nb_adam(&a, 1, &ao);
+    ao.lr = 0;
+    NBT_OK(nb_adam_add_param_group(adam, &b, 1, &ao));
+    nb_tensor *a0 = NBT_NOTNULL(nb_clone(a)), *b0 = NBT_NOTNULL(nb_clone(b));
+    NBT_OK(nb_backward(nb_sum(nb_add(nb_sum(nb_mul(a, a)), nb_sum(nb_mul(b, b))))));
+    NBT_OK(nb_optimizer_step(adam));
+    nbt_assert_bitwise_equal(b, b0);
+    double x, y;
+    NBT_OK(nb_tensor_get(a, (int64_t[]){0}, &x));
+    NBT_OK(nb_tensor_get(a0, (int64_t[]){0}, &y));
+    ck_assert(x != y);
+    nb_optimizer_free(adam);
+    nb_optimizer_free(opt);
+    nb_tensor *r[] = {a, b, c, v, a0, b0};
+    for (int i = 0; i < 6; i++) nb_tensor_release(r[i]);
+}
+END_TEST
+
+/* The schedulers' argument errors, in PyTorch's words where it has them. */
+START_TEST(test_scheduler_errors) {
+    nb_tensor *p = nbt_randn(1, NB_F64, NB_SHAPE(2), true), *q = nbt_randn(2, NB_F64, NB_SHAPE(2), true);
+    nb_sgd_options so = nb_sgd_defaults();
+    so.lr = 0.1;
+    nb_optimizer *opt = nb_sgd(&p, 1, &so), *other = nb_sgd(&q, 1, &so);
+    nb_optimizer *ada = nb_adadelta(&q, 1, NULL);
+    NBT_FAILS_WITH(nb_linear_lr(opt, 1.5, 1.0, 5), "LinearLR: Starting multiplicative factor expected to be between 0 and 1");
+    NBT_FAILS_WITH(nb_linear_lr(opt, 0.5, -1, 5), "LinearLR: Ending multiplicative factor expected to be between 0 and 1");
+    NBT_FAILS_WITH(nb_linear_lr(opt, 0.5, 1, -1), "LinearLR: expected total_iters >= 0, but got -1");
+    NBT_FAILS_WITH(nb_multi_step_lr(opt, NULL, 2, 0.1), "MultiStepLR: expected n >= 0 milestones");
+    NBT_FAILS_WITH(nb_one_cycle_lr(opt, 1.0, 0, NULL), "OneCycleLR: Expected positive integer total_steps, but got 0");
+    nb_one_cycle_lr_options oc = nb_one_cycle_lr_defaults();
+    oc.pct_start = 1.5;
+    NBT_FAILS_WITH(nb_one_cycle_lr(opt, 1.0, 10, &oc), "OneCycleLR: Expected float between 0 and 1 pct_start, but got 1.5");
+    oc = nb_one_cycle_lr_defaults(), oc.anneal_strategy = "exp";
+    NBT_FAILS_WITH(nb_one_cycle_lr(opt, 1.0, 10, &oc), "anneal_strategy must by one of 'cos' or 'linear', instead got exp");
+    oc = nb_one_cycle_lr_defaults(), oc.max_lrs = (double[]){1, 2}, oc.n_max_lrs = 2;
+    NBT_FAILS_WITH(nb_one_cycle_lr(opt, 1.0, 10, &oc), "OneCycleLR: expected 1 values for max_lr, got 2");
+    NBT_FAILS_WITH(nb_one_cycle_lr(ada, 1.0, 10, NULL), "optimizer must support momentum with `cycle_momentum` option enabled");
+    oc = nb_one_cycle_lr_defaults(), oc.div_factor = 0;
+    NBT_FAILS_WITH(nb_one_cycle_lr(opt, 1.0, 10, &oc), "OneCycleLR: float division by zero");
+    nb_lr_scheduler *s = nb_one_cycle_lr(opt, 1.0, 2, NULL);
+    ck_assert_ptr_nonnull(s);
+    NBT_OK(nb_lr_scheduler_step(s));
+    NBT_OK(nb_lr_scheduler_step(s));
+    const double lr = nb_optimizer_get_lr(opt);
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_step(s), "OneCycleLR: Tried to step 4 times. The specified number of total steps is 2");
+    ck_assert(nb_lr_scheduler_last_epoch(s) == 2 && nb_optimizer_get_lr(opt) == lr); /* a failed step changes nothing */
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_step_metric(s, 1.0), "OneCycleLR: step() takes no metric");
+    nb_lr_scheduler_free(s);
+    s = nb_linear_lr(opt, 0, 1, 4); /* PyTorch accepts start_factor 0 and divides by zero at the first step */
+    ck_assert_ptr_nonnull(s);
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_step(s), "LinearLR: float division by zero");
+    nb_lr_scheduler_free(s);
+    NBT_OK(nb_optimizer_set_lr(opt, 0.1));
+
+    nb_reduce_lr_on_plateau_options po = nb_reduce_lr_on_plateau_defaults();
+    po.factor = 1.0;
+    NBT_FAILS_WITH(nb_reduce_lr_on_plateau(opt, &po), "ReduceLROnPlateau: Factor should be < 1.0.");
+    po = nb_reduce_lr_on_plateau_defaults(), po.mode = "up";
+    NBT_FAILS_WITH(nb_reduce_lr_on_plateau(opt, &po), "ReduceLROnPlateau: mode up is unknown!");
+    po = nb_reduce_lr_on_plateau_defaults(), po.threshold_mode = "pct";
+    NBT_FAILS_WITH(nb_reduce_lr_on_plateau(opt, &po), "ReduceLROnPlateau: threshold mode pct is unknown!");
+    po = nb_reduce_lr_on_plateau_defaults(), po.min_lrs = (double[]){0, 0}, po.n_min_lrs = 2;
+    NBT_FAILS_WITH(nb_reduce_lr_on_plateau(opt, &po), "ReduceLROnPlateau: expected 1 min_lrs, got 2");
+    nb_lr_scheduler *plateau = nb_reduce_lr_on_plateau(opt, NULL);
+    ck_assert_ptr_nonnull(plateau);
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_step(plateau), "step() missing 1 required positional argument: 'metrics'");
+    ck_assert(isnan(nb_lr_scheduler_base_lr(plateau)));
+
+    /* SequentialLR: takes over its schedulers even when it fails (ASan checks the frees) */
+    NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.5), nb_step_lr(opt, 1, 0.5)}, 2,
+                                    (int64_t[]){1, 2}, 2),
+                   "Sequential Schedulers expects number of schedulers provided to be one more than the number of "
+                   "milestone points, but got number of schedulers 2 and the number of milestones to be equal to 2");
+    NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.5), nb_step_lr(other, 1, 0.5)}, 2,
+                                    (int64_t[]){3}, 1),
+                   "got schedulers at index 1 to be different than the optimizer passed in");
+    NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.5), NULL}, 2, (int64_t[]){3}, 1),
+                   "SequentialLR: argument 'schedulers[1]' is NULL");
+    NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.5), nb_step_lr(opt, 1, 0.5)}, 2,
+                                    NULL, 1),
+                   "SequentialLR: expected increasing milestones, but got NULL");
+    NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.5), nb_step_lr(opt, 1, 0.5),
+                                                                 nb_step_lr(opt, 1, 0.5)}, 3, (int64_t[]){4, 4}, 2),
+                   "SequentialLR: expected increasing milestones");
+    NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){plateau}, 1, NULL, 0),
+                   "SequentialLR: schedulers[0] cannot be sequenced");
+    nb_lr_scheduler *one = nb_step_lr(opt, 1, 0.5);
+    NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){one, one}, 2, (int64_t[]){3}, 1),
+                   "SequentialLR: schedulers[1] appears more than once");
+    nb_lr_scheduler *kid = nb_step_lr(opt, 1, 0.5);
+    nb_lr_scheduler *seq = nb_sequential_lr(opt, &kid, 1, NULL, 0);
+    ck_assert_ptr_nonnull(seq);
+    NBT_FAILS_WITH(nb_sequential_lr(opt, &kid, 1, NULL, 0), "SequentialLR: schedulers[0] already belongs to a SequentialLR");
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_step(kid), "StepLR: this scheduler belongs to a SequentialLR: step that one");
+    nb_lr_scheduler_free(kid); /* refused: the SequentialLR frees it */
+    ck_assert(strstr(nb_last_error(), "belongs to a SequentialLR, which frees it"));
+    NBT_OK(nb_lr_scheduler_step(seq));
+    ck_assert_str_eq(nb_lr_scheduler_name(seq), "SequentialLR");
+
+    /* state entries: names, counts and values are checked */
+    char name[64];
+    ck_assert_int_eq(nb_lr_scheduler_state_count(seq), 6); /* last_epoch, _last_lr, and the StepLR's 4 */
+    nb_tensor *t = NBT_NOTNULL(nb_lr_scheduler_state_entry(seq, 3, name, sizeof name));
+    ck_assert_str_eq(name, "_schedulers.0._step_count");
+    NBT_FAILS_WITH(nb_lr_scheduler_state_entry(seq, 6, name, sizeof name), "index 6 is out of range for 6 state entries");
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_load_state_entry(seq, "_schedulers.1.last_epoch", t), "scheduler index 1 in '_schedulers.1.last_epoch' is out of range for 1 schedulers");
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_load_state_entry(seq, "_schedulers.0.gamma", t), "StepLR: load_state: this scheduler has no state '_schedulers.0.gamma'");
+    nb_tensor *half = NBT_NOTNULL(nb_scalar(NB_F64, 2.5)), *two = NBT_NOTNULL(nb_zeros(NB_F64, NB_SHAPE(2)));
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_load_state_entry(seq, "last_epoch", half), "SequentialLR: load_state: 'last_epoch' expects integers >= 0, but got 2.5");
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_load_state_entry(seq, "_last_lr", two), "'_last_lr' expects 1 value, but got 2");
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_load_state(seq, 3, 0.1), "use nb_lr_scheduler_load_state_entry");
+    NBT_OK(nb_lr_scheduler_load_state_entry(seq, "_schedulers.0._step_count", t));
+    nb_lr_scheduler_free(seq);
+    nb_lr_scheduler_free(plateau);
+    nb_optimizer_free(opt);
+    nb_optimizer_free(other);
+    nb_optimizer_free(ada);
+    nb_tensor *r[] = {p, q, t, half, two};
+    for (int i = 0; i < 5; i++) nb_tensor_release(r[i]);
+}
+END_TEST
+
 /* The number of configurations (or schedules), read before any test runs
  * (Check's asserts cannot be used outside a test); 1 if the file is
  * unreadable, so that one case runs and fails loudly. */
@@ -751,6 +929,8 @@ int main(void) {
     tcase_add_test(tc, test_thread_determinism);
     tcase_add_loop_test(tc, test_pytorch_schedulers, 0, count_in_file("nsched"));
     tcase_add_test(tc, test_scheduler_restore);
+    tcase_add_test(tc, test_param_groups_api);
+    tcase_add_test(tc, test_scheduler_errors);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
 }
