@@ -12,5 +12,7 @@
 #include "nabla/optim.h"
 #include "nabla/io.h"
 #include "nabla/nn.h"
+#include "nabla/init.h"
+#include "nabla/clip_grad.h"
 
 #endif

@@ -5,7 +5,6 @@
  * checkpoint-style state save/restore, and thread-count determinism. */
 #include "testutil.h"
 
-#include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -900,34 +899,17 @@ START_TEST(test_scheduler_errors) {
 }
 END_TEST
 
-/* The number of configurations (or schedules), read before any test runs
- * (Check's asserts cannot be used outside a test); 1 if the file is
- * unreadable, so that one case runs and fails loudly. */
-static int count_in_file(const char *key) {
-    long long n = 1;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(ref(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return 1;
-    hid_t d = H5Dopen2(f, key, H5P_DEFAULT);
-    if (d >= 0) {
-        if (H5Dread(d, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, &n) < 0) n = 1;
-        H5Dclose(d);
-    }
-    H5Fclose(f);
-    return n > 0 ? (int)n : 1;
-}
-
 int main(void) {
     Suite *s = suite_create("optim");
     TCase *tc = tcase_create("optim");
-    tcase_add_loop_test(tc, test_pytorch_trajectory, 0, count_in_file("ncfg"));
+    tcase_add_loop_test(tc, test_pytorch_trajectory, 0, nbt_h5_loop_count(ref(), "ncfg"));
     tcase_add_test(tc, test_state_restore);
     tcase_add_test(tc, test_load_state_errors);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_bad_params);
     tcase_add_test(tc, test_skip_without_grad);
     tcase_add_test(tc, test_thread_determinism);
-    tcase_add_loop_test(tc, test_pytorch_schedulers, 0, count_in_file("nsched"));
+    tcase_add_loop_test(tc, test_pytorch_schedulers, 0, nbt_h5_loop_count(ref(), "nsched"));
     tcase_add_test(tc, test_scheduler_restore);
     tcase_add_test(tc, test_param_groups_api);
     tcase_add_test(tc, test_scheduler_errors);

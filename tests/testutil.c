@@ -120,3 +120,17 @@ bool nbt_h5_read_scalar(const char *file, const char *name, double *out) {
     nb_tensor_release(t);
     return ok;
 }
+
+int nbt_h5_loop_count(const char *file, const char *name) {
+    long long n = 1;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return 1;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d >= 0) {
+        if (H5Dread(d, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, &n) < 0) n = 1;
+        H5Dclose(d);
+    }
+    H5Fclose(f);
+    return n > 0 ? (int)n : 1;
+}

@@ -69,4 +69,8 @@ nb_tensor *nbt_h5_read(const char *file, const char *name, nb_dtype dtype);
 bool nbt_h5_read_scalar(const char *file, const char *name, double *out);
 /* True if the file has a dataset/group at this path. */
 bool nbt_h5_exists(const char *file, const char *name);
+/* The integer scalar dataset name, for a loop test's count (read before any
+ * test runs, so it asserts nothing): 1 when unreadable, so that one case runs
+ * and fails loudly. */
+int nbt_h5_loop_count(const char *file, const char *name);
 #endif

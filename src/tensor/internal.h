@@ -166,6 +166,12 @@ nb_status nbi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb,
  * Returns a new library reference (a view of g when shapes already agree). */
 nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape);
 
+/* ---- random numbers (rng.c) ----
+ * data[0..n) of float dtype filled in order with U(a, b) draws, a + (b - a) * u,
+ * or (normal) N(a, b) draws, a + b * z, from rng (NULL: the default): the
+ * kernel of nb_rand_uniform / nb_rand_normal, shared by nn's init functions. */
+void nbi_rng_fill(nb_dtype dtype, void *data, int64_t n, nb_rng *rng, double a, double b, bool normal);
+
 /* ---- errors ---- */
 /* Record a message for the calling thread and return status. */
 nb_status nbi_error(nb_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
