@@ -10,32 +10,28 @@
 #include <stdio.h>
 
 /* ---- kernels: g: (n,) ---- */
+/* Element i of a float array as double (float for dtype NB_F32). */
+static inline double elem(nb_dtype dtype, const void *g, int64_t i) {
+    return dtype == NB_F32 ? (double)((const float *)g)[i] : ((const double *)g)[i];
+}
+
 /* PyTorch's p-norm: 0 counts non-zeros, INFINITY max |g|, -INFINITY min |g|
  * (0 for no elements), else (sum |g|^p)^(1/p); accumulated in double in order. */
-static double norm_f64(const double *g, int64_t n, double p) {
+static double norm_kernel(nb_dtype dtype, const void *g, int64_t n, double p) {
     double acc = 0;
     if (isinf(p)) {
-        acc = n ? fabs(g[0]) : 0;
-        for (int64_t i = 0; i < n; i++) {
-            const double a = fabs(g[i]);
-            if (isnan(a) || (p > 0 ? a > acc : a < acc)) acc = a; /* NaN propagates, as torch.max */
-            if (isnan(a)) break;
+        acc = n ? fabs(elem(dtype, g, 0)) : 0;
+        for (int64_t i = 0; i < n && !isnan(acc); i++) { /* NaN propagates, as torch.max */
+            const double a = fabs(elem(dtype, g, i));
+            if (isnan(a) || (p > 0 ? a > acc : a < acc)) acc = a;
         }
         return acc;
     }
     for (int64_t i = 0; i < n; i++) {
-        const double a = fabs(g[i]);
-        acc += p == 0 ? (g[i] != 0) : p == 1 ? a : p == 2 ? a * a : pow(a, p);
+        const double x = elem(dtype, g, i), a = fabs(x);
+        acc += p == 0 ? (x != 0) : p == 1 ? a : p == 2 ? a * a : pow(a, p);
     }
     return p == 0 || p == 1 ? acc : p == 2 ? sqrt(acc) : pow(acc, 1 / p);
-}
-
-static double norm_kernel(nb_dtype dtype, const void *g, int64_t n, double p, double *tmp) {
-    NBI_DISPATCH_FLOAT(dtype, {
-        const T *x = g;
-        for (int64_t i = 0; i < n; i++) tmp[i] = x[i];
-    });
-    return norm_f64(tmp, n, p);
 }
 
 static void scale_kernel(nb_dtype dtype, void *g, int64_t n, double coef) {
@@ -82,26 +78,14 @@ static bool check_params(const char *op, nb_tensor *const *params, int n, nb_dty
         if (!g) continue;
         snprintf(arg, sizeof arg, "parameters[%d].grad", i);
         if (!nbi_check_float(op, arg, g)) return false;
+        if (!nbi_is_contiguous(g)) { /* backward makes leaf grads contiguous: this one was not made by it */
+            nbi_error(NB_ERR_ARG, "%s: expected contiguous grads, but %s is not contiguous", op, arg);
+            return false;
+        }
         if (g->dtype == NB_F64) *dtype = NB_F64;
         ++*ngrads;
     }
     return true;
-}
-
-/* Run fn on grad g's elements as a contiguous array, writing back into a strided grad. */
-static nb_status update_grad(nb_tensor *g, void (*fn)(nb_dtype, void *, int64_t, double, double), double a,
-                             double b) {
-    nb_tensor *c = nbi_is_contiguous(g) ? nbi_retain(g) : nbi_own(nb_clone(g));
-    if (!c) return nb_last_status();
-    fn(g->dtype, nbi_data(c), g->numel, a, b);
-    nb_status st = c == g ? NB_OK : nb_tensor_copy_(g, c);
-    nbi_release(c);
-    return st;
-}
-
-static void scale_fn(nb_dtype dtype, void *g, int64_t n, double coef, double unused) {
-    (void)unused;
-    scale_kernel(dtype, g, n, coef);
 }
 
 /* Python's str of a float, for PyTorch's message ("2.0", "inf", "0.5"). */
@@ -121,10 +105,7 @@ nb_status nb_clip_grad_norm_(nb_tensor *const *params, int n, double max_norm, d
     if (total_norm) *total_norm = 0;
     if (!check_params(op, params, n, &dtype, &ngrads)) return nb_last_status();
     if (ngrads == 0) return NB_OK; /* PyTorch returns torch.tensor(0.) */
-    int64_t most = 0;
-    for (int i = 0; i < n; i++)
-        if (params[i]->grad && params[i]->grad->numel > most) most = params[i]->grad->numel;
-    double *norms = nnu_alloc(op, sizeof(double) * (size_t)(ngrads + most));
+    double *norms = nnu_alloc(op, sizeof(double) * (size_t)ngrads);
     if (!norms) return nb_last_status();
     nb_status st = NB_OK;
     int k = 0;
@@ -136,17 +117,11 @@ nb_status nb_clip_grad_norm_(nb_tensor *const *params, int n, double max_norm, d
                                        "Specify the reduction dim with the 'dim' argument.", op);
             break;
         }
-        nb_tensor *gc = nbi_contiguous_data(g);
-        if (!gc) {
-            st = nb_last_status();
-            break;
-        }
-        norms[k++] = round_to(g->dtype, norm_kernel(g->dtype, nbi_data(gc), g->numel, norm_type, norms + ngrads));
-        nbi_release(gc);
+        norms[k++] = round_to(g->dtype, norm_kernel(g->dtype, nbi_data(g), g->numel, norm_type));
     }
     /* the norm of the stacked norms (their max for inf), in the promoted dtype */
     const double total = st == NB_OK ? round_to(dtype, k == 1 && isinf(norm_type) ? norms[0]
-                                                                                   : norm_f64(norms, k, norm_type))
+                                                                                   : norm_kernel(NB_F64, norms, k, norm_type))
                                      : 0;
     free(norms);
     if (st != NB_OK) return st;
@@ -162,10 +137,12 @@ nb_status nb_clip_grad_norm_(nb_tensor *const *params, int n, double max_norm, d
     double coef = round_to(dtype, total + round_to(dtype, 1e-6));
     coef = round_to(dtype, round_to(dtype, 1.0 / coef) * round_to(dtype, max_norm));
     if (coef > 1.0) coef = 1.0;
-    for (int i = 0; i < n && st == NB_OK; i++)
-        if (params[i]->grad) st = update_grad(params[i]->grad, scale_fn, coef, 0);
-    if (st == NB_OK && total_norm) *total_norm = total;
-    return st;
+    for (int i = 0; i < n; i++) {
+        nb_tensor *g = params[i]->grad;
+        if (g) scale_kernel(g->dtype, nbi_data(g), g->numel, coef);
+    }
+    if (total_norm) *total_norm = total;
+    return NB_OK;
 }
 
 nb_status nb_clip_grad_value_(nb_tensor *const *params, int n, double clip_value) {
@@ -173,8 +150,9 @@ nb_status nb_clip_grad_value_(nb_tensor *const *params, int n, double clip_value
     nb_dtype dtype;
     int ngrads;
     if (!check_params(op, params, n, &dtype, &ngrads)) return nb_last_status();
-    nb_status st = NB_OK;
-    for (int i = 0; i < n && st == NB_OK; i++)
-        if (params[i]->grad) st = update_grad(params[i]->grad, clamp_kernel, -clip_value, clip_value);
-    return st;
+    for (int i = 0; i < n; i++) {
+        nb_tensor *g = params[i]->grad;
+        if (g) clamp_kernel(g->dtype, nbi_data(g), g->numel, -clip_value, clip_value);
+    }
+    return NB_OK;
 }
