@@ -38,11 +38,14 @@
  *                nb_module_num_parameter_elements, nb_module_state_count
  *                (queries: sentinel for NULL), nb_relu_module, nb_sigmoid_module,
  *                nb_tanh_module, nb_leaky_relu_module (any slope is valid)
- *   optim.h:     nb_*_defaults, nb_optimizer_free, nb_optimizer_zero_grad,
- *                nb_lr_scheduler_free (NULL ignored), nb_optimizer_name,
- *                nb_optimizer_num_params, nb_optimizer_get_lr,
- *                nb_lr_scheduler_get_last_lr, nb_lr_scheduler_last_epoch,
- *                nb_lr_scheduler_base_lr (queries: sentinel for NULL)
+ *   optim.h:     nb_*_defaults (incl. nb_one_cycle_lr_defaults,
+ *                nb_reduce_lr_on_plateau_defaults), nb_optimizer_free,
+ *                nb_optimizer_zero_grad, nb_lr_scheduler_free (NULL ignored),
+ *                nb_optimizer_name, nb_optimizer_num_params,
+ *                nb_optimizer_num_param_groups, nb_optimizer_get_lr,
+ *                nb_lr_scheduler_name, nb_lr_scheduler_get_last_lr,
+ *                nb_lr_scheduler_last_epoch, nb_lr_scheduler_base_lr,
+ *                nb_lr_scheduler_state_count (queries: sentinel for NULL)
  *   io.h:        nb_load_report_free, nb_hdf5_names_free (NULL ignored)
  */
 #include "testutil.h"
@@ -600,8 +603,118 @@ START_TEST(test_optim_h) {
     ck_assert_ptr_nonnull(s);
     BAD_ST("load_state", nb_lr_scheduler_load_state(s, -5, 0.1));
     BAD_ST("load_state", nb_lr_scheduler_load_state(s, 1, -0.1));
+    BAD_ST("lr_scheduler_step_metric", nb_lr_scheduler_step_metric(NULL, 1.0));
+    BAD_ST("StepLR", nb_lr_scheduler_step_metric(s, 1.0)); /* not a ReduceLROnPlateau */
+    BAD_VAL("lr_scheduler_group_last_lr", isnan(nb_lr_scheduler_group_last_lr(NULL, 0)), true);
+    BAD_VAL("lr_scheduler_group_last_lr", isnan(nb_lr_scheduler_group_last_lr(s, 1)), true);
+    BAD("lr_scheduler_state_entry", nb_lr_scheduler_state_entry(NULL, 0, name, sizeof name));
+    BAD("lr_scheduler_state_entry", nb_lr_scheduler_state_entry(s, 99, name, sizeof name));
+    BAD_ST("lr_scheduler_load_state_entry", nb_lr_scheduler_load_state_entry(NULL, "last_epoch", f1));
+    BAD_ST("lr_scheduler_load_state_entry", nb_lr_scheduler_load_state_entry(s, NULL, f1));
+    BAD_ST("lr_scheduler_load_state_entry", nb_lr_scheduler_load_state_entry(s, "last_epoch", NULL));
+    BAD_ST("StepLR: load_state", nb_lr_scheduler_load_state_entry(s, "gamma", f1));
+    BAD_ST("StepLR: load_state", nb_lr_scheduler_load_state_entry(s, "last_epoch", f1)); /* 3 values for 1 */
     nb_lr_scheduler_free(s);
+    BAD("MultiStepLR", nb_multi_step_lr(NULL, (int64_t[]){2}, 1, 0.1));
+    BAD("MultiStepLR", nb_multi_step_lr(opt, NULL, 2, 0.1));
+    BAD("LinearLR", nb_linear_lr(NULL, 0.5, 1, 5));
+    BAD("LinearLR", nb_linear_lr(opt, 2, 1, 5));
+    BAD("OneCycleLR", nb_one_cycle_lr(NULL, 1, 10, NULL));
+    BAD("OneCycleLR", nb_one_cycle_lr(opt, 1, 0, NULL));
+    BAD("SequentialLR", nb_sequential_lr(NULL, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.1)}, 1, NULL, 0));
+    BAD("SequentialLR", nb_sequential_lr(opt, NULL, 0, NULL, 0));
+    BAD("SequentialLR", nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.1)}, 1, (int64_t[]){1}, 1));
+    BAD("ReduceLROnPlateau", nb_reduce_lr_on_plateau(NULL, NULL));
+    nb_reduce_lr_on_plateau_options po = nb_reduce_lr_on_plateau_defaults();
+    po.factor = 2;
+    BAD("ReduceLROnPlateau", nb_reduce_lr_on_plateau(opt, &po));
+    /* parameter groups */
+    nb_tensor *q = nb_ones(NB_F32, T(2)), *qs[1] = {q};
+    ck_assert_int_eq(nb_requires_grad_(q, true), NB_OK);
+    BAD_ST("add_param_group", nb_sgd_add_param_group(NULL, qs, 1, NULL));
+    BAD_ST("SGD", nb_sgd_add_param_group(opt, ps, 1, NULL)); /* p is in group 0 already */
+    BAD_ST("SGD", nb_sgd_add_param_group(opt, ls, 1, NULL));
+    BAD_ST("add_param_group", nb_adam_add_param_group(opt, qs, 1, NULL)); /* an SGD optimizer */
+    BAD_ST("add_param_group", nb_adam_add_param_group(NULL, qs, 1, NULL));
+    BAD_ST("add_param_group", nb_adadelta_add_param_group(opt, qs, 1, NULL));
+    BAD_ST("add_param_group", nb_adadelta_add_param_group(NULL, qs, 1, NULL));
+    BAD_ST("add_param_group", nb_rmsprop_add_param_group(opt, qs, 1, NULL));
+    BAD_ST("add_param_group", nb_rmsprop_add_param_group(NULL, qs, 1, NULL));
+    BAD_VAL("optimizer_group_lr", isnan(nb_optimizer_group_lr(NULL, 0)), true);
+    BAD_VAL("optimizer_group_lr", isnan(nb_optimizer_group_lr(opt, 1)), true);
+    BAD_ST("optimizer_set_group_lr", nb_optimizer_set_group_lr(NULL, 0, 0.1));
+    BAD_ST("optimizer_set_group_lr", nb_optimizer_set_group_lr(opt, 1, 0.1));
+    BAD_ST("SGD: Invalid learning rate", nb_optimizer_set_group_lr(opt, 0, -1));
+    BAD_ST("SGD: load_state", nb_optimizer_load_state(opt, "param_groups.0.betas", f1));
     nb_optimizer_free(opt);
+    nb_tensor_release(q);
+    nb_tensor_release(p);
+    all_reported();
+}
+END_TEST
+
+START_TEST(test_init_h) {
+    nb_tensor *view = nb_transpose(f, 0, 1);
+    BAD_VAL("calculate_gain", isnan(nb_init_calculate_gain(NULL, NAN)), true);
+    BAD_VAL("calculate_gain", isnan(nb_init_calculate_gain("gelu", NAN)), true);
+    int64_t fi, fo;
+    BAD_ST("calculate_fan_in_and_fan_out", nb_init_calculate_fan_in_and_fan_out(NULL, &fi, &fo));
+    BAD_ST("calculate_fan_in_and_fan_out", nb_init_calculate_fan_in_and_fan_out(f1, &fi, &fo));
+    BAD_ST("uniform_", nb_init_uniform_(NULL, 0, 1, NULL));
+    BAD_ST("uniform_", nb_init_uniform_(l, 0, 1, NULL));
+    BAD_ST("uniform_", nb_init_uniform_(f, 1, 0, NULL));
+    BAD_ST("uniform_", nb_init_uniform_(view, NAN, 0, NULL));
+    BAD_ST("normal_", nb_init_normal_(NULL, 0, 1, NULL));
+    BAD_ST("normal_", nb_init_normal_(d, 0, -1, NULL));
+    BAD_ST("trunc_normal_", nb_init_trunc_normal_(NULL, 0, 1, -2, 2, NULL));
+    BAD_ST("trunc_normal_", nb_init_trunc_normal_(l, 0, 1, -2, 2, NULL));
+    BAD_ST("trunc_normal_", nb_init_trunc_normal_(f, 0, 0, -2, 2, NULL));
+    BAD_ST("trunc_normal_", nb_init_trunc_normal_(f, 0, 1, 2, -2, NULL));
+    BAD_ST("constant_", nb_init_constant_(NULL, 1));
+    BAD_ST("ones_", nb_init_ones_(NULL));
+    BAD_ST("zeros_", nb_init_zeros_(NULL));
+    BAD_ST("eye_", nb_init_eye_(NULL));
+    BAD_ST("eye_", nb_init_eye_(f1));
+    BAD_ST("dirac_", nb_init_dirac_(NULL, 1));
+    BAD_ST("dirac_", nb_init_dirac_(f, 1));
+    BAD_ST("dirac_", nb_init_dirac_(w4, 3));
+    BAD_ST("dirac_", nb_init_dirac_(w4, -1));
+    BAD_ST("xavier_uniform_", nb_init_xavier_uniform_(NULL, 1, NULL));
+    BAD_ST("xavier_uniform_", nb_init_xavier_uniform_(f1, 1, NULL));
+    BAD_ST("xavier_uniform_", nb_init_xavier_uniform_(l, 1, NULL));
+    BAD_ST("xavier_uniform_", nb_init_xavier_uniform_(f, -1, NULL));
+    BAD_ST("xavier_normal_", nb_init_xavier_normal_(NULL, 1, NULL));
+    BAD_ST("xavier_normal_", nb_init_xavier_normal_(f1, 1, NULL));
+    BAD_ST("xavier_normal_", nb_init_xavier_normal_(d, -1, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(NULL, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(f1, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(l, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(f, 0, "fan_x", NULL, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(w4, 0, "fan_in", "gelu", NULL));
+    BAD_ST("kaiming_normal_", nb_init_kaiming_normal_(NULL, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_normal_", nb_init_kaiming_normal_(f1, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_normal_", nb_init_kaiming_normal_(d, 0, "fan_inn", "relu", NULL));
+    BAD_ST("kaiming_normal_", nb_init_kaiming_normal_(d, 0, NULL, "swish", NULL));
+    nb_tensor_release(view);
+    all_reported();
+}
+END_TEST
+
+START_TEST(test_clip_grad_h) {
+    nb_tensor *p = nb_ones(NB_F32, T(3)), *ps[2] = {p, NULL};
+    ck_assert_int_eq(nb_requires_grad_(p, true), NB_OK);
+    ck_assert_int_eq(nb_backward_ex(p, f1, false), NB_OK);
+    double total;
+    BAD_ST("clip_grad_norm_", nb_clip_grad_norm_(NULL, 1, 1.0, 2.0, false, &total));
+    BAD_ST("clip_grad_norm_", nb_clip_grad_norm_(ps, 2, 1.0, 2.0, false, &total));
+    BAD_ST("clip_grad_norm_", nb_clip_grad_norm_(ps, -1, 1.0, 2.0, false, &total));
+    nb_tensor *nan = nb_full(NB_F32, T(3), NAN);
+    ck_assert_int_eq(nb_backward_ex(p, nan, false), NB_OK); /* grad NaN: non-finite total norm */
+    BAD_ST("clip_grad_norm_", nb_clip_grad_norm_(ps, 1, 1.0, 2.0, true, &total));
+    BAD_ST("clip_grad_value_", nb_clip_grad_value_(NULL, 1, 1.0));
+    BAD_ST("clip_grad_value_", nb_clip_grad_value_(ps, 2, 1.0));
+    BAD_ST("clip_grad_value_", nb_clip_grad_value_(ps, -3, 1.0));
+    nb_tensor_release(nan);
     nb_tensor_release(p);
     all_reported();
 }
@@ -672,6 +785,8 @@ int main(void) {
     tcase_add_test(tc, test_functional_h);
     tcase_add_test(tc, test_nn_h);
     tcase_add_test(tc, test_optim_h);
+    tcase_add_test(tc, test_init_h);
+    tcase_add_test(tc, test_clip_grad_h);
     tcase_add_test(tc, test_io_h);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
