@@ -24,6 +24,18 @@ nb_status nbi_error(nb_status status, const char *fmt, ...) {
     return status;
 }
 
+nb_status nb_set_error(nb_status status, const char *fmt, ...) {
+    if (!fmt) return nbi_error(NB_ERR_ARG, "set_error: fmt is NULL");
+    if (status >= NB_OK)
+        return nbi_error(NB_ERR_ARG, "set_error: expected a negative nb_status (an error), but got %d", (int)status);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    va_end(ap);
+    last_status = status;
+    return status;
+}
+
 nb_status nbi_null_arg(const char *op, const char *arg) {
     /* A NULL tensor is usually the failed result of an earlier op: keep that
      * op's message, which says what really went wrong. */
