@@ -59,12 +59,15 @@ typedef struct nbd_idx_header {
     size_t elem_size;
 } nbd_idx_header;
 
+/* A caller's check of the header before any data is read (NB_OK or an error). */
+typedef nb_status (*nbd_idx_check_fn)(const char *op, const char *path, const nbd_idx_header *h);
 /* Read the whole IDX file at path. want_type / want_ndim: required values
- * (0: any); kind names the expected content in messages ("images").
- * On success *data (malloc'd, header.numel * elem_size bytes, big-endian
- * elements) is the caller's. Errors name op and the file. */
+ * (0: any); kind names the expected content in messages ("images"); check
+ * (may be NULL) vets the sizes first. On success *data (malloc'd,
+ * header.numel * elem_size bytes, big-endian elements) is the caller's.
+ * Errors name op and the file. */
 nb_status nbd_idx_load(const char *op, const char *path, int want_type, int want_ndim, const char *kind,
-                       nbd_idx_header *header, uint8_t **data);
+                       nbd_idx_check_fn check, nbd_idx_header *header, uint8_t **data);
 /* The name of an IDX type code ("uint8", ...), or NULL if it is not one. */
 const char *nbd_idx_type_name(int type);
 

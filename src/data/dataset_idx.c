@@ -9,6 +9,21 @@
 #include <string.h>
 #include <sys/stat.h>
 
+static nb_status check_images(const char *op, const char *path, const nbd_idx_header *h) {
+    if (h->dims[0] == 0)
+        return nbi_error(NB_ERR_IO, "%s: %s: expected a nonzero number of images, but the header says 0", op, path);
+    if (h->dims[1] < 1 || h->dims[1] > NB_IDX_MAX_SIDE || h->dims[2] < 1 || h->dims[2] > NB_IDX_MAX_SIDE)
+        return nbi_error(NB_ERR_IO, "%s: %s: expected image rows and cols in 1..%d, but the header says %" PRId64 " x %" PRId64,
+                         op, path, NB_IDX_MAX_SIDE, h->dims[1], h->dims[2]);
+    return NB_OK;
+}
+
+static nb_status check_labels(const char *op, const char *path, const nbd_idx_header *h) {
+    if (h->dims[0] == 0)
+        return nbi_error(NB_ERR_IO, "%s: %s: expected a nonzero number of labels, but the header says 0", op, path);
+    return NB_OK;
+}
+
 /* Read the pair and build the data set; errors name op. */
 static nb_dataset *idx_pair(const char *op, const char *images_path, const char *labels_path, int num_classes) {
     if (num_classes < 1 || num_classes > 256) {
@@ -17,15 +32,8 @@ static nb_dataset *idx_pair(const char *op, const char *images_path, const char 
     }
     nbd_idx_header ih, lh;
     uint8_t *pixels = NULL, *lab = NULL;
-    nb_status st = nbd_idx_load(op, images_path, 0x08, 3, "images", &ih, &pixels);
-    if (st == NB_OK && ih.dims[0] == 0)
-        st = nbi_error(NB_ERR_IO, "%s: %s: expected a nonzero number of images, but the header says 0", op, images_path);
-    if (st == NB_OK && (ih.dims[1] < 1 || ih.dims[1] > NB_IDX_MAX_SIDE || ih.dims[2] < 1 || ih.dims[2] > NB_IDX_MAX_SIDE))
-        st = nbi_error(NB_ERR_IO, "%s: %s: expected image rows and cols in 1..%d, but the header says %" PRId64 " x %" PRId64,
-                       op, images_path, NB_IDX_MAX_SIDE, ih.dims[1], ih.dims[2]);
-    if (st == NB_OK) st = nbd_idx_load(op, labels_path, 0x08, 1, "labels", &lh, &lab);
-    if (st == NB_OK && lh.dims[0] == 0)
-        st = nbi_error(NB_ERR_IO, "%s: %s: expected a nonzero number of labels, but the header says 0", op, labels_path);
+    nb_status st = nbd_idx_load(op, images_path, 0x08, 3, "images", check_images, &ih, &pixels);
+    if (st == NB_OK) st = nbd_idx_load(op, labels_path, 0x08, 1, "labels", check_labels, &lh, &lab);
     if (st == NB_OK && lh.dims[0] != ih.dims[0])
         st = nbi_error(NB_ERR_SHAPE,
                        "%s: %s has %" PRId64 " images but %s has %" PRId64 " labels: expected equal counts", op,

@@ -222,7 +222,7 @@ static nb_status read_payload(const reader *r, int64_t total, const char *what, 
 }
 
 nb_status nbd_idx_load(const char *op, const char *path, int want_type, int want_ndim, const char *kind,
-                       nbd_idx_header *h, uint8_t **data) {
+                       nbd_idx_check_fn check, nbd_idx_header *h, uint8_t **data) {
     memset(h, 0, sizeof *h);
     *data = NULL;
     if (!path) return nbi_error(NB_ERR_ARG, "%s: path is NULL", op);
@@ -233,6 +233,7 @@ nb_status nbd_idx_load(const char *op, const char *path, int want_type, int want
     gzbuffer(r.f, 1 << 17);
     nb_status st = read_magic(&r, want_type, want_ndim, kind, h);
     if (st == NB_OK) st = read_dims(&r, h);
+    if (st == NB_OK && check) st = check(op, path, h);
     if (st == NB_OK) {
         char what[64];
         snprintf(what, sizeof what, "%s", h->type == 0x08 ? kind : nbd_idx_type_name(h->type));

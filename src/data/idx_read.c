@@ -39,7 +39,7 @@ nb_tensor *nb_idx_read(const char *path, nb_dtype dtype) {
     }
     nbd_idx_header h;
     uint8_t *data;
-    if (nbd_idx_load("idx_read", path, 0, 0, "file", &h, &data) != NB_OK) return NULL;
+    if (nbd_idx_load("idx_read", path, 0, 0, "file", NULL, &h, &data) != NB_OK) return NULL;
     nb_tensor *t = NULL;
     if (dtype == NB_I64 && (h.type == 0x0D || h.type == 0x0E)) {
         nbi_error(NB_ERR_DTYPE, "idx_read: %s: cannot convert %s data to int64: expected float32 or float64", path,
