@@ -38,11 +38,15 @@
  * the same batches on every machine, with or without prefetch, at any thread
  * count. Epoch e's order is DistributedSampler's with nabla's generator:
  * 0..N-1, shuffled (when shuffle is set) by Fisher-Yates from the last
- * position down, swapping position i with j = nb_rng_below(rng, i + 1), rng
- * seeded with nb_rng_seed(rng, seed + e). Random transforms of the sample at
- * position p of that order draw from their own generator, seeded from
- * (seed, e, p) by a fixed function, so a sample's augmentation depends on
- * nothing else (not the batch size, the rank or prefetching).
+ * position down, swapping position i with j = nb_rng_below(rng, i + 1) (the
+ * first x = nb_rng_next(rng) below M - M % (i + 1), M = 2^64 - 1, taken mod
+ * i + 1), rng seeded with nb_rng_seed(rng, seed + e) (uint64 arithmetic).
+ * Random transforms of the sample at position p of that order (before the
+ * ranks split it) draw from their own generator, seeded from (seed, e, p)
+ * by a fixed function, so a sample's augmentation depends on nothing else
+ * (not the batch size, the rank or prefetching). Unlike DataLoader's
+ * RandomSampler, the order does not move on by itself: call
+ * nb_loader_set_epoch each epoch.
  *
  * THREADS. Data sets, loaders and tensors belong to the thread that made
  * them. A loader with prefetch runs one background thread that only fills
