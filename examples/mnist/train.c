@@ -423,6 +423,9 @@ int main(int argc, char **argv) {
                 if (b < 0) return fail("\n");
                 break;
             }
+            /* The epoch's short last batch needs tensors of other sizes
+             * than the pool holds for full ones: give those back first. */
+            if (b < o.batch_size) nb_memory_trim();
             nb_tensor *out = nb_module_forward(model, x);
             nb_tensor *loss = nb_nll_loss(out, y, NB_REDUCTION_MEAN);
             double lv = 0;
