@@ -237,6 +237,11 @@ START_TEST(test_idx_read_rejects) {
     uint8_t huge[16] = {0, 0, 0x0E, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
     write_raw("huge", huge, sizeof huge);
     NBT_FAILS_WITH(nb_idx_read(tpath("huge"), NB_F64), "data size [4294967295, 4294967295, 4294967295] overflows");
+    /* empty, but its strides would overflow (found by fuzz_idx) */
+    uint8_t wide[16] = {0, 0, 0x0E, 3, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+    write_raw("wide", wide, sizeof wide);
+    NBT_FAILS_WITH(nb_idx_read(tpath("wide"), NB_F64), "data size [0, 4294967295, 4294967295] overflows");
+    NBT_FAILS_WITH(nb_zeros(NB_F32, NB_SHAPE(0, 1LL << 40, 1LL << 40)), "zeros: shape is too large"); /* the same guard in tensors */
     NBT_FAILS_WITH(nb_idx_read(tpath("missing"), NB_F32), "cannot open: No such file or directory");
     NBT_FAILS_WITH(nb_idx_read(tpath("empty"), (nb_dtype)7), "idx_read: expected dtype float32, float64 or int64");
 }

@@ -152,12 +152,20 @@ static nb_status read_dims(const reader *r, nbd_idx_header *h) {
     }
     int64_t lim = (uint64_t)SIZE_MAX < (uint64_t)INT64_MAX ? (int64_t)SIZE_MAX : INT64_MAX;
     lim /= (int64_t)h->elem_size;
-    int64_t numel = 1;
+    /* span: the product with empty dimensions counted as 1, which bounds
+     * every stride too (a tensor of shape [0, 2^31, 2^31] is empty, but its
+     * strides must still fit) */
+    int64_t numel = 1, span = 1;
     bool overflow = false;
     for (int i = 0; i < h->ndim; i++) {
         h->dims[i] = be32(b + 4 * i);
-        if (h->dims[i] != 0 && numel > lim / h->dims[i]) overflow = true;
-        else numel *= h->dims[i];
+        int64_t d = h->dims[i] > 1 ? h->dims[i] : 1;
+        if (overflow || span > lim / d) {
+            overflow = true;
+            continue;
+        }
+        span *= d;
+        numel *= h->dims[i]; /* <= span */
     }
     if (overflow) {
         char shape[256];
