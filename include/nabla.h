@@ -14,5 +14,6 @@
 #include "nabla/nn.h"
 #include "nabla/init.h"
 #include "nabla/clip_grad.h"
+#include "nabla/data.h"
 
 #endif
