@@ -157,7 +157,8 @@ NB_API int64_t nb_optimizer_state_count(const nb_optimizer *opt);
 NB_API nb_tensor *nb_optimizer_state_entry(const nb_optimizer *opt, int64_t k, char *name, size_t size);
 /* Copy value into the state tensor called name ("state.3.exp_avg"), first
  * creating that parameter's state (zeros, step 0) if it has none yet; or set
- * a group's hyper-parameter ("param_groups.1.lr"), checked like the options. */
+ * a group's hyper-parameter ("param_groups.1.lr": any number but NaN, as a
+ * scheduler may have set it; momentum and betas checked like the options). */
 NB_API nb_status nb_optimizer_load_state(nb_optimizer *opt, const char *name, const nb_tensor *value);
 
 /* ---- learning-rate schedulers ----

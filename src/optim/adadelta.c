@@ -48,23 +48,10 @@ static void adadelta_update(const nbi_param_group *grp, nb_tensor *p, const nb_t
 
 static bool adadelta_check(const char *name, const nbi_options *opts) {
     const nb_adadelta_options *o = &opts->adadelta;
-    if (!(0.0 <= o->lr)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid learning rate: %g", name, o->lr);
-        return false;
-    }
-    if (!(0.0 <= o->rho && o->rho <= 1.0)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid rho value: %g", name, o->rho);
-        return false;
-    }
-    if (!(0.0 <= o->eps)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid epsilon value: %g", name, o->eps);
-        return false;
-    }
-    if (!(0.0 <= o->weight_decay)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid weight_decay value: %g", name, o->weight_decay);
-        return false;
-    }
-    return true;
+    return nbi_opt_check(name, 0.0 <= o->lr, "learning rate", o->lr) &&
+           nbi_opt_check(name, 0.0 <= o->rho && o->rho <= 1.0, "rho value", o->rho) &&
+           nbi_opt_check(name, 0.0 <= o->eps, "epsilon value", o->eps) &&
+           nbi_opt_check(name, 0.0 <= o->weight_decay, "weight_decay value", o->weight_decay);
 }
 
 static unsigned adadelta_bufs(const nbi_options *o) {

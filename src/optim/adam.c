@@ -84,27 +84,11 @@ static void adamw_update(const nbi_param_group *grp, nb_tensor *p, const nb_tens
 
 static bool adam_check(const char *name, const nbi_options *opts) {
     const nb_adam_options *o = &opts->adam;
-    if (!(0.0 <= o->lr)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid learning rate: %g", name, o->lr);
-        return false;
-    }
-    if (!(0.0 <= o->eps)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid epsilon value: %g", name, o->eps);
-        return false;
-    }
-    if (!(0.0 <= o->beta1 && o->beta1 < 1.0)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid beta parameter at index 0: %g", name, o->beta1);
-        return false;
-    }
-    if (!(0.0 <= o->beta2 && o->beta2 < 1.0)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid beta parameter at index 1: %g", name, o->beta2);
-        return false;
-    }
-    if (!(0.0 <= o->weight_decay)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid weight_decay value: %g", name, o->weight_decay);
-        return false;
-    }
-    return true;
+    return nbi_opt_check(name, 0.0 <= o->lr, "learning rate", o->lr) &&
+           nbi_opt_check(name, 0.0 <= o->eps, "epsilon value", o->eps) &&
+           nbi_opt_check(name, 0.0 <= o->beta1 && o->beta1 < 1.0, "beta parameter at index 0", o->beta1) &&
+           nbi_opt_check(name, 0.0 <= o->beta2 && o->beta2 < 1.0, "beta parameter at index 1", o->beta2) &&
+           nbi_opt_check(name, 0.0 <= o->weight_decay, "weight_decay value", o->weight_decay);
 }
 
 /* exp_avg, exp_avg_sq, and max_exp_avg_sq with amsgrad. */

@@ -88,6 +88,11 @@ void nbi_optimizer_release(nb_optimizer *o);
 /* Group g's learning rate, and its cycled momentum (NULL when the algorithm has none). */
 double *nbi_group_lr(nb_optimizer *o, int g);
 double *nbi_group_momentum(nb_optimizer *o, int g);
+/* An option check in PyTorch's words: false after "<name>: Invalid <what>: <v>" unless ok. */
+static inline bool nbi_opt_check(const char *name, bool ok, const char *what, double v) {
+    if (!ok) nbi_error(NB_ERR_ARG, "%s: Invalid %s: %g", name, what, v);
+    return ok;
+}
 /* The update count stored in a state's 0-d float64 step tensor. */
 static inline double *nbi_step_ptr(nbi_param_state *st) { return (double *)nbi_data(st->step); }
 

@@ -268,7 +268,7 @@ double nb_optimizer_group_lr(const nb_optimizer *opt, int g) {
 }
 
 static nb_status check_lr(const nb_optimizer *opt, double lr) {
-    return lr >= 0.0 ? NB_OK : nbi_error(NB_ERR_ARG, "%s: Invalid learning rate: %g", opt->name, lr);
+    return nbi_opt_check(opt->name, lr >= 0.0, "learning rate", lr) ? NB_OK : nb_last_status();
 }
 
 nb_status nb_optimizer_set_group_lr(nb_optimizer *opt, int g, double lr) {

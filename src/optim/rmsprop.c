@@ -63,27 +63,11 @@ static void rmsprop_update(const nbi_param_group *grp, nb_tensor *p, const nb_te
 
 static bool rmsprop_check(const char *name, const nbi_options *opts) {
     const nb_rmsprop_options *o = &opts->rmsprop;
-    if (!(0.0 <= o->lr)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid learning rate: %g", name, o->lr);
-        return false;
-    }
-    if (!(0.0 <= o->eps)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid epsilon value: %g", name, o->eps);
-        return false;
-    }
-    if (!(0.0 <= o->momentum)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid momentum value: %g", name, o->momentum);
-        return false;
-    }
-    if (!(0.0 <= o->weight_decay)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid weight_decay value: %g", name, o->weight_decay);
-        return false;
-    }
-    if (!(0.0 <= o->alpha)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid alpha value: %g", name, o->alpha);
-        return false;
-    }
-    return true;
+    return nbi_opt_check(name, 0.0 <= o->lr, "learning rate", o->lr) &&
+           nbi_opt_check(name, 0.0 <= o->eps, "epsilon value", o->eps) &&
+           nbi_opt_check(name, 0.0 <= o->momentum, "momentum value", o->momentum) &&
+           nbi_opt_check(name, 0.0 <= o->weight_decay, "weight_decay value", o->weight_decay) &&
+           nbi_opt_check(name, 0.0 <= o->alpha, "alpha value", o->alpha);
 }
 
 /* square_avg; momentum_buffer when momentum > 0; grad_avg when centered. */

@@ -51,18 +51,10 @@ static bool sgd_check(const char *name, const nbi_options *opts) {
         nbi_error(NB_ERR_ARG, "%s: parameter group didn't specify a value of required optimization parameter lr", name);
         return false;
     }
-    if (o->lr < 0.0) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid learning rate: %g", name, o->lr);
+    if (!nbi_opt_check(name, o->lr >= 0.0, "learning rate", o->lr) ||
+        !nbi_opt_check(name, o->momentum >= 0.0, "momentum value", o->momentum) ||
+        !nbi_opt_check(name, o->weight_decay >= 0.0, "weight_decay value", o->weight_decay))
         return false;
-    }
-    if (o->momentum < 0.0) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid momentum value: %g", name, o->momentum);
-        return false;
-    }
-    if (o->weight_decay < 0.0) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid weight_decay value: %g", name, o->weight_decay);
-        return false;
-    }
     if (o->nesterov && (o->momentum <= 0 || o->dampening != 0)) {
         nbi_error(NB_ERR_ARG, "%s: Nesterov momentum requires a momentum and zero dampening (momentum %g, dampening %g)",
                   name, o->momentum, o->dampening);
