@@ -626,6 +626,9 @@ START_TEST(test_optim_h) {
     nb_lr_scheduler_free(s);
     BAD("MultiStepLR", nb_multi_step_lr(NULL, (int64_t[]){2}, 1, 0.1));
     BAD("MultiStepLR", nb_multi_step_lr(opt, NULL, 2, 0.1));
+    BAD("ExponentialLR", nb_exponential_lr(NULL, 0.5));
+    BAD("ConstantLR", nb_constant_lr(NULL, 0.5, 5));
+    BAD("ConstantLR", nb_constant_lr(opt, 1.5, 5));
     BAD("LinearLR", nb_linear_lr(NULL, 0.5, 1, 5));
     BAD("LinearLR", nb_linear_lr(opt, 2, 1, 5));
     BAD("OneCycleLR", nb_one_cycle_lr(NULL, 1, 10, NULL));

@@ -537,6 +537,12 @@ static nb_lr_scheduler *make_spec_scheduler(const char *g, nb_optimizer *opt) {
         int nm = read_ints(name, ms, 16);
         return nb_sequential_lr(opt, kids, n, ms, nm);
     }
+    case 7:
+        ck_assert(opt_get(g, "gamma", &a));
+        return nb_exponential_lr(opt, a);
+    case 8:
+        ck_assert(opt_get(g, "factor", &a) && opt_get(g, "total_iters", &c));
+        return nb_constant_lr(opt, a, (int64_t)c);
     default: {
         nb_reduce_lr_on_plateau_options o = nb_reduce_lr_on_plateau_defaults();
         if (opt_get(g, "mode", &a)) o.mode = a != 0 ? "max" : "min";
@@ -664,6 +670,7 @@ START_TEST(test_pytorch_schedulers) {
     run_schedule(j, opt, s, G, 0, E);
     nb_lr_scheduler_free(s);
     nb_optimizer_free(opt);
+    for (int i = 0; i < G; i++) nb_tensor_release(ps[i]);
 
     opt = make_sched_optimizer(j, ps, &G);
     s = make_spec_scheduler(g, opt);
@@ -780,7 +787,9 @@ START_TEST(test_param_groups_api) {
     ao.lr = 0;
     NBT_OK(nb_adam_add_param_group(adam, &b, 1, &ao));
     nb_tensor *a0 = NBT_NOTNULL(nb_clone(a)), *b0 = NBT_NOTNULL(nb_clone(b));
+    nb_scope *sc = nb_scope_begin();
     NBT_OK(nb_backward(nb_sum(nb_add(nb_sum(nb_mul(a, a)), nb_sum(nb_mul(b, b))))));
+    nb_scope_end(sc);
     NBT_OK(nb_optimizer_step(adam));
     nbt_assert_bitwise_equal(b, b0);
     double x, y;
@@ -805,6 +814,9 @@ START_TEST(test_scheduler_errors) {
     NBT_FAILS_WITH(nb_linear_lr(opt, 0.5, -1, 5), "LinearLR: Ending multiplicative factor expected to be between 0 and 1");
     NBT_FAILS_WITH(nb_linear_lr(opt, 0.5, 1, -1), "LinearLR: expected total_iters >= 0, but got -1");
     NBT_FAILS_WITH(nb_multi_step_lr(opt, NULL, 2, 0.1), "MultiStepLR: expected n >= 0 milestones");
+    NBT_FAILS_WITH(nb_constant_lr(opt, -0.5, 5), "ConstantLR: Constant multiplicative factor expected to be between 0 and 1");
+    NBT_FAILS_WITH(nb_constant_lr(opt, 0.5, -5), "ConstantLR: expected total_iters >= 0, but got -5");
+    NBT_FAILS_WITH(nb_exponential_lr(NULL, 0.5), "ExponentialLR: argument 'opt' is NULL");
     NBT_FAILS_WITH(nb_one_cycle_lr(opt, 1.0, 0, NULL), "OneCycleLR: Expected positive integer total_steps, but got 0");
     nb_one_cycle_lr_options oc = nb_one_cycle_lr_defaults();
     oc.pct_start = 1.5;
@@ -828,6 +840,10 @@ START_TEST(test_scheduler_errors) {
     s = nb_linear_lr(opt, 0, 1, 4); /* PyTorch accepts start_factor 0 and divides by zero at the first step */
     ck_assert_ptr_nonnull(s);
     NBT_STATUS_FAILS_WITH(nb_lr_scheduler_step(s), "LinearLR: float division by zero");
+    nb_lr_scheduler_free(s);
+    s = nb_constant_lr(opt, 0, 1); /* and ConstantLR factor 0 at total_iters */
+    ck_assert_ptr_nonnull(s);
+    NBT_STATUS_FAILS_WITH(nb_lr_scheduler_step(s), "ConstantLR: float division by zero");
     nb_lr_scheduler_free(s);
     NBT_OK(nb_optimizer_set_lr(opt, 0.1));
 
@@ -861,7 +877,7 @@ START_TEST(test_scheduler_errors) {
     NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.5), nb_step_lr(opt, 1, 0.5),
                                                                  nb_step_lr(opt, 1, 0.5)}, 3, (int64_t[]){4, 4}, 2),
                    "SequentialLR: expected increasing milestones");
-    NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){plateau}, 1, NULL, 0),
+    NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_reduce_lr_on_plateau(opt, NULL)}, 1, NULL, 0),
                    "SequentialLR: schedulers[0] cannot be sequenced");
     nb_lr_scheduler *one = nb_step_lr(opt, 1, 0.5);
     NBT_FAILS_WITH(nb_sequential_lr(opt, (nb_lr_scheduler *[]){one, one}, 2, (int64_t[]){3}, 1),

@@ -1,6 +1,7 @@
 /* nabla/optim.h: optimizers (SGD, Adam, AdamW, Adadelta, RMSprop) with
  * parameter groups, and learning-rate schedulers (StepLR, MultiStepLR,
- * LinearLR, CosineAnnealingLR, OneCycleLR, SequentialLR, ReduceLROnPlateau)
+ * ExponentialLR, ConstantLR, LinearLR, CosineAnnealingLR, OneCycleLR,
+ * SequentialLR, ReduceLROnPlateau)
  * with PyTorch 1.13's exact update rules (its default single-tensor code path)
  * and lr sequences. Ownership and errors: see nabla/core.h.
  *
@@ -180,6 +181,11 @@ NB_API nb_lr_scheduler *nb_step_lr(nb_optimizer *opt, int64_t step_size, double 
 /* MultiStepLR: lr *= gamma at each of the n milestones (epochs; a milestone
  * given k times multiplies by gamma^k). The milestones are copied. */
 NB_API nb_lr_scheduler *nb_multi_step_lr(nb_optimizer *opt, const int64_t *milestones, int n, double gamma);
+/* ExponentialLR: lr *= gamma every epoch. */
+NB_API nb_lr_scheduler *nb_exponential_lr(nb_optimizer *opt, double gamma);
+/* ConstantLR: the lr times factor (in [0, 1]) until epoch total_iters (>= 0),
+ * then back (divided by factor). PyTorch's defaults: 1/3, 5. */
+NB_API nb_lr_scheduler *nb_constant_lr(nb_optimizer *opt, double factor, int64_t total_iters);
 /* CosineAnnealingLR: cosine annealing from the base lr to eta_min over T_max
  * epochs (T_max >= 1), then back up (PyTorch's recursive formula). */
 NB_API nb_lr_scheduler *nb_cosine_annealing_lr(nb_optimizer *opt, int64_t T_max, double eta_min);
@@ -277,8 +283,8 @@ NB_API nb_tensor *nb_lr_scheduler_state_entry(const nb_lr_scheduler *s, int64_t 
 /* Set the entry called name from value (same number of elements; counters
  * must be integers). */
 NB_API nb_status nb_lr_scheduler_load_state_entry(nb_lr_scheduler *s, const char *name, const nb_tensor *value);
-/* The older form for a one-group StepLR, MultiStepLR, CosineAnnealingLR or
- * LinearLR: restore the epoch counter and set every group's base lr (the
+/* The older form for a StepLR, MultiStepLR, ExponentialLR, ConstantLR,
+ * CosineAnnealingLR or LinearLR: restore the epoch counter and set every group's base lr (the
  * optimizer's lr is restored separately, before this call). */
 NB_API nb_status nb_lr_scheduler_load_state(nb_lr_scheduler *s, int64_t last_epoch, double base_lr);
 

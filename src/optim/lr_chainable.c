@@ -1,4 +1,5 @@
-/* The chainable schedulers StepLR, MultiStepLR, LinearLR, CosineAnnealingLR:
+/* The chainable schedulers StepLR, MultiStepLR, ExponentialLR, ConstantLR,
+ * LinearLR, CosineAnnealingLR:
  * PyTorch 1.13's get_lr() (each epoch's lr from the group's current lr) and
  * _get_closed_form_lr() (from the base lr; what SequentialLR's step(0)
  * uses), each expression in Python's order of operations so that the lrs
@@ -86,6 +87,70 @@ nb_lr_scheduler *nb_multi_step_lr(nb_optimizer *opt, const int64_t *milestones, 
     s->u.multi.milestones = m;
     s->u.multi.n = n;
     s->u.multi.gamma = gamma;
+    return nbi_sched_start(s);
+}
+
+/* ---- ExponentialLR ---- */
+static bool exponential_get_lr(nb_lr_scheduler *s, double *lrs, double *moms, bool *set_moms) {
+    (void)moms, (void)set_moms;
+    for (int g = 0; g < s->ngroups; g++) lrs[g] = s->last_epoch == 0 ? group_lr(s, g) : group_lr(s, g) * s->u.step.gamma;
+    return true;
+}
+
+static void exponential_closed_form(nb_lr_scheduler *s, double *lrs) {
+    for (int g = 0; g < s->ngroups; g++) lrs[g] = s->base_lrs[g] * pow(s->u.step.gamma, (double)s->last_epoch);
+}
+
+static const nbi_sched_kind exponential_kind = {"ExponentialLR", exponential_get_lr, exponential_closed_form, NULL,
+                                                NULL, NULL, false, false};
+
+nb_lr_scheduler *nb_exponential_lr(nb_optimizer *opt, double gamma) {
+    if (!nbi_sched_check_opt("ExponentialLR", opt)) return NULL;
+    nb_lr_scheduler *s = nbi_sched_new(&exponential_kind, opt, 0, false);
+    if (!s) return NULL;
+    s->u.step.gamma = gamma;
+    return nbi_sched_start(s);
+}
+
+/* ---- ConstantLR ---- */
+static bool constant_get_lr(nb_lr_scheduler *s, double *lrs, double *moms, bool *set_moms) {
+    (void)moms, (void)set_moms;
+    const int64_t e = s->last_epoch, total = s->u.linear.total_iters;
+    const double factor = s->u.linear.start;
+    if (e != 0 && e == total && factor == 0) {
+        nbi_error(NB_ERR_ARG, "ConstantLR: float division by zero (factor = 0 at epoch %lld)", (long long)e);
+        return false;
+    }
+    for (int g = 0; g < s->ngroups; g++) {
+        const double lr = group_lr(s, g);
+        lrs[g] = e == 0 ? lr * factor : e != total ? lr : lr * (1.0 / factor);
+    }
+    return true;
+}
+
+static void constant_closed_form(nb_lr_scheduler *s, double *lrs) {
+    const double factor = s->u.linear.start, after = s->last_epoch >= s->u.linear.total_iters;
+    for (int g = 0; g < s->ngroups; g++) lrs[g] = s->base_lrs[g] * (factor + after * (1 - factor));
+}
+
+static const nbi_sched_kind constant_kind = {"ConstantLR", constant_get_lr, constant_closed_form, NULL, NULL, NULL,
+                                             false, false};
+
+nb_lr_scheduler *nb_constant_lr(nb_optimizer *opt, double factor, int64_t total_iters) {
+    if (!nbi_sched_check_opt("ConstantLR", opt)) return NULL;
+    if (!(factor >= 0 && factor <= 1.0)) {
+        nbi_error(NB_ERR_ARG, "ConstantLR: Constant multiplicative factor expected to be between 0 and 1, but got %g",
+                  factor);
+        return NULL;
+    }
+    if (total_iters < 0) {
+        nbi_error(NB_ERR_ARG, "ConstantLR: expected total_iters >= 0, but got %lld", (long long)total_iters);
+        return NULL;
+    }
+    nb_lr_scheduler *s = nbi_sched_new(&constant_kind, opt, 0, false);
+    if (!s) return NULL;
+    s->u.linear.start = factor; /* ConstantLR shares LinearLR's fields: factor and total_iters */
+    s->u.linear.total_iters = total_iters;
     return nbi_sched_start(s);
 }
 

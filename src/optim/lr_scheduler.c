@@ -258,8 +258,8 @@ nb_status nb_lr_scheduler_load_state_entry(nb_lr_scheduler *s, const char *name,
 nb_status nb_lr_scheduler_load_state(nb_lr_scheduler *s, int64_t last_epoch, double base_lr) {
     if (!s) return nbi_null_arg("lr_scheduler_load_state", "scheduler");
     if (!s->kind->closed_form) /* the chainable kinds are the ones with a closed form */
-        return nbi_error(NB_ERR_ARG, "%s: lr_scheduler_load_state restores StepLR, MultiStepLR, CosineAnnealingLR "
-                                     "or LinearLR; use nb_lr_scheduler_load_state_entry", s->kind->name);
+        return nbi_error(NB_ERR_ARG, "%s: lr_scheduler_load_state restores the chainable schedulers (StepLR, "
+                                     "CosineAnnealingLR, ...); use nb_lr_scheduler_load_state_entry", s->kind->name);
     if (last_epoch < 0)
         return nbi_error(NB_ERR_ARG, "lr_scheduler_load_state: expected last_epoch >= 0, but got %lld",
                          (long long)last_epoch);

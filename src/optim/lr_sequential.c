@@ -35,9 +35,9 @@ static const nbi_sched_kind sequential_kind = {"SequentialLR", NULL, NULL, seque
  * those that already had a parent, each once. */
 static nb_lr_scheduler *give_up(nb_lr_scheduler *const *scheds, int n) {
     for (int i = 0; scheds && i < n; i++) {
-        bool seen = !scheds[i] || scheds[i]->has_parent;
-        for (int j = 0; j < i && !seen; j++) seen = scheds[j] == scheds[i];
-        if (!seen) nbi_sched_destroy(scheds[i]);
+        bool seen = !scheds[i];
+        for (int j = 0; j < i && !seen; j++) seen = scheds[j] == scheds[i]; /* freed already: compare pointers only */
+        if (!seen && !scheds[i]->has_parent) nbi_sched_destroy(scheds[i]);
     }
     return NULL;
 }

@@ -54,11 +54,12 @@ static nb_status append_group(nb_optimizer *o, nb_tensor *const *params, int n, 
     nbi_param_state *st = opt_calloc((size_t)total, sizeof *st);
     nbi_param_group *gs = opt_calloc((size_t)o->ngroups + 1, sizeof *gs);
     nbi_param_group *g = gs ? &gs[o->ngroups] : NULL;
-    if (g) {
+    const nbi_momentum_kind mk = o->kind->momentum;
+    if (g) { /* lr: 0-d; momentum: 0-d; betas: [2] */
         g->entry[0] = nbi_empty(NB_F64, 0, NULL);
-        g->entry[1] = nbi_empty(NB_F64, 1, (int64_t[]){o->kind->momentum == NBI_BETA1 ? 2 : 1});
+        if (mk != NBI_MOMENTUM_NONE) g->entry[1] = nbi_empty(NB_F64, mk == NBI_BETA1 ? 1 : 0, (int64_t[]){2});
     }
-    if (!ps || !st || !g || !g->entry[0] || !g->entry[1]) {
+    if (!ps || !st || !g || !g->entry[0] || (mk != NBI_MOMENTUM_NONE && !g->entry[1])) {
         if (g) nbi_release(g->entry[0]), nbi_release(g->entry[1]);
         free(ps), free(st), free(gs);
         return nbi_error(NB_ERR_NOMEM, "%s: out of memory", o->name);

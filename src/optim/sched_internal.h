@@ -2,7 +2,8 @@
  * holds what every scheduler shares (PyTorch's _LRScheduler: creation with
  * the initial step, step(), step(epoch) for SequentialLR, state entries); each
  * kind supplies its get_lr() (and closed form) in lr_chainable.c (StepLR,
- * MultiStepLR, LinearLR, CosineAnnealingLR), lr_one_cycle.c, or its own step
+ * MultiStepLR, ExponentialLR, ConstantLR, LinearLR, CosineAnnealingLR),
+ * lr_one_cycle.c, or its own step
  * (lr_sequential.c, lr_plateau.c). */
 #ifndef NABLA_SCHED_INTERNAL_H
 #define NABLA_SCHED_INTERNAL_H
@@ -61,10 +62,10 @@ struct nb_lr_scheduler {
     double *scratch;       /* [2 * ngroups]: lrs and momenta computed by a step */
     double *extra;         /* kind's per-group doubles (below), in the same allocation */
     union {
-        struct { int64_t step_size; double gamma; } step;
+        struct { int64_t step_size; double gamma; } step; /* StepLR, ExponentialLR */
         struct { int64_t *milestones; int n; double gamma; } multi; /* milestones sorted */
         struct { int64_t T_max; double eta_min; } cosine;
-        struct { double start, end; int64_t total_iters; } linear;
+        struct { double start, end; int64_t total_iters; } linear; /* LinearLR, ConstantLR (start: factor) */
         struct {
             int64_t total_steps;
             double pct_start;

@@ -159,7 +159,7 @@ def run(f, c, kind, opts, extra):
 # spec/... : kind (SCHED_KINDS) and its arguments; SequentialLR's schedulers in
 # spec/child/{i}/..., its milestones in spec/milestones.
 SCHED_KINDS = {"StepLR": 0, "CosineAnnealingLR": 1, "MultiStepLR": 2, "LinearLR": 3, "OneCycleLR": 4,
-               "SequentialLR": 5, "ReduceLROnPlateau": 6}
+               "SequentialLR": 5, "ReduceLROnPlateau": 6, "ExponentialLR": 7, "ConstantLR": 8}
 OPTS = {"SGD": 0, "Adam": 1, "Adadelta": 2}
 PLATEAU_METRICS = [1.0, 0.9, 0.95, 0.9, 0.92, 0.91, 0.7, 0.71, 0.72, 0.73, 0.69995, 0.74, 0.75, 0.6, 0.61, 0.62,
                    0.63, 0.64, 0.65, 0.66, 0.3, 0.31, 0.32, 0.33, 0.34]
@@ -196,6 +196,12 @@ SCHEDULES = [
     ("SGD", [0.1, 0.02], dict(momentum=0.9),
      ("SequentialLR", dict(schedulers=[("OneCycleLR", dict(max_lr=1.0, total_steps=10)),
                                        ("StepLR", dict(step_size=2, gamma=0.5))], milestones=[8])), 16),
+    ("SGD", [0.1, 0.02], {}, ("ExponentialLR", dict(gamma=0.9)), 15),
+    ("SGD", [0.1, 0.02], {}, ("ConstantLR", dict(factor=0.3, total_iters=4)), 8),
+    ("SGD", [0.3], {}, ("ConstantLR", dict(factor=1.0 / 3, total_iters=5)), 8),
+    ("SGD", [0.1, 0.02], {},
+     ("SequentialLR", dict(schedulers=[("ConstantLR", dict(factor=0.1, total_iters=10)),
+                                       ("ExponentialLR", dict(gamma=0.8))], milestones=[3])), 10),
     ("SGD", [0.1, 0.02], {}, ("ReduceLROnPlateau", dict(patience=2)), 25),
     ("SGD", [0.1, 0.02], {}, ("ReduceLROnPlateau", dict(mode=1, factor=0.5, patience=1, threshold=0.05,
                                                         threshold_mode=1, cooldown=2, min_lr=[0.02, 0.001])), 25),
