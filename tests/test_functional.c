@@ -91,7 +91,7 @@ END_TEST
 static nb_pool2d_params read_params(const char *g) {
     nb_tensor *p = rd(g, "params", NB_I64, false);
     const int64_t *v = nb_tensor_i64(p);
-    nb_pool2d_params r = {{v[0], v[1]}, {v[2], v[3]}, {v[4], v[5]}, {v[6], v[7]}, v[8] != 0, v[9] != 0};
+    nb_pool2d_params r = {{v[0], v[1]}, {v[2], v[3]}, {v[4], v[5]}, {v[6], v[7]}, v[8] != 0, v[9] != 0, 0};
     nb_tensor_release(p);
     return r;
 }

@@ -23,8 +23,9 @@ typedef struct nb_pool2d_params {
     int64_t dilation[2];   /* max_pool2d only; default 1 (0 is taken as 1) */
     bool ceil_mode;        /* default false */
     bool count_include_pad;/* avg_pool2d only; default true */
+    int64_t divisor_override; /* avg_pool2d only: the divisor of every window; 0 (default): none */
 } nb_pool2d_params;
-/* kernel (k, k), stride = kernel, no padding, dilation 1, floor mode, count_include_pad. */
+/* kernel (k, k), stride = kernel, no padding, dilation 1, floor mode, count_include_pad, no divisor_override. */
 nb_pool2d_params nb_pool2d_defaults(int64_t kernel);
 /* x [N, C, H, W] or [C, H, W]; output sizes, checks and messages are
  * torch 1.13's (e.g. "pad should be at most half of kernel size, but got
@@ -32,8 +33,15 @@ nb_pool2d_params nb_pool2d_defaults(int64_t kernel);
  * go to the first position in row-major window order, NaN propagates; the
  * gradient flows to the winner. */
 nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p);
+/* nb_max_pool2d that also returns, in *indices (a new int64 tensor of the
+ * output's shape), each window's winner as a flat index h * W + w into its
+ * input plane (F.max_pool2d(..., return_indices=True)); for nb_max_unpool2d.
+ * indices may be NULL; *indices is NULL on failure. */
+NB_API nb_tensor *nb_max_pool2d_with_indices(const nb_tensor *x, const nb_pool2d_params *p, nb_tensor **indices);
 /* Average over each window clipped to the input; the divisor counts padded
- * positions (inside the padded input) only when count_include_pad. */
+ * positions (inside the padded input) only when count_include_pad, and is
+ * divisor_override when that is not 0 (PyTorch's divisor_override; its 0,
+ * an error there, means "none" here). */
 nb_tensor *nb_avg_pool2d(const nb_tensor *x, const nb_pool2d_params *p);
 
 /* Inverted dropout: in training each element is zeroed with probability p

@@ -29,6 +29,14 @@ bool nbi_pool2d_check_params(const char *op, const nb_pool2d_params *p, bool is_
  * dilation, explicit padding, 'same' with a stride, in F.conv2d's order (conv2d.c). */
 bool nbi_conv2d_check_params(const char *op, const nb_conv2d_params *p);
 
+/* ---- kernels shared by the pools (pool.c) ----
+ * dx[pl][idx[pl][o]] += dy[pl][o] for every plane pl, dx zeroed first (the
+ * backward of a max pool given its winners' flat in-plane indices; an index
+ * of -1 is skipped). One thread per plane, outputs in order: deterministic. */
+// dx: (planes, plane_in), dy: (planes, plane_out), idx: (planes, plane_out)
+void nbi_pool_scatter_add(nb_dtype dtype, void *dx, const void *dy, const int64_t *idx, int64_t planes,
+                          int64_t plane_in, int64_t plane_out);
+
 /* "[2, 3]" for t's shape, into buf. */
 static inline const char *nnu_shape(const nb_tensor *t, char *buf, size_t size) {
     return nb_shape_str(t->ndim, t->shape, buf, size);
