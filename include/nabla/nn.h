@@ -156,12 +156,46 @@ nb_module *nb_conv2d_module(int64_t in_channels, int64_t out_channels, int64_t k
  * momentum=None (cumulative average). PyTorch's defaults: 1e-5, 0.1, true, true. */
 nb_module *nb_batch_norm2d_module(int64_t num_features, double eps, double momentum, bool affine,
                                   bool track_running_stats);
+/* nn.BatchNorm1d: nb_batch_norm2d_module's parameters, buffers and rules for
+ * input [N, C] or [N, C, L]. */
+NB_API nb_module *nb_batch_norm1d_module(int64_t num_features, double eps, double momentum, bool affine,
+                                         bool track_running_stats);
+/* nn.GroupNorm(num_groups, num_channels, eps, affine): parameters weight
+ * (ones) and bias (zeros) [num_channels] when affine. PyTorch's defaults: 1e-5, true. */
+NB_API nb_module *nb_group_norm_module(int64_t num_groups, int64_t num_channels, double eps, bool affine);
+/* nn.LayerNorm(normalized_shape, eps, elementwise_affine): parameters weight
+ * (ones) and bias (zeros) of normalized_shape when elementwise_affine; with
+ * NB_SHAPE: nb_layer_norm_module(NB_SHAPE(64), 1e-5, true). */
+NB_API nb_module *nb_layer_norm_module(int normalized_ndim, const int64_t *normalized_shape, double eps,
+                                       bool elementwise_affine);
 /* nn.MaxPool2d / nn.AvgPool2d with the given parameters (see nb_pool2d_defaults). */
 nb_module *nb_max_pool2d_module(const nb_pool2d_params *p);
 nb_module *nb_avg_pool2d_module(const nb_pool2d_params *p);
+/* nn.AdaptiveAvgPool2d((out_h, out_w)) and nn.AdaptiveMaxPool2d (its forward
+ * returns the output only: for return_indices call nb_adaptive_max_pool2d);
+ * NB_SIZE_NONE keeps an input size. */
+NB_API nb_module *nb_adaptive_avg_pool2d_module(int64_t out_h, int64_t out_w);
+NB_API nb_module *nb_adaptive_max_pool2d_module(int64_t out_h, int64_t out_w);
+/* nn.MaxUnpool2d(kernel_size, stride, padding) from p (kernel, stride,
+ * padding). Its forward takes the indices too, so it is called with
+ * nb_max_unpool2d_module_forward (unpool(x, indices, output_size)), not
+ * nb_module_forward (which fails saying so). */
+NB_API nb_module *nb_max_unpool2d_module(const nb_pool2d_params *p);
+NB_API nb_tensor *nb_max_unpool2d_module_forward(nb_module *m, const nb_tensor *x, const nb_tensor *indices,
+                                                 const int64_t *output_size, int output_size_len);
+/* nn.Upsample(size or scale_factor, mode, align_corners, recompute_scale_factor) (see nb_interpolate). */
+NB_API nb_module *nb_upsample_module(const nb_interpolate_params *p);
+/* nn.Embedding(num_embeddings, embedding_dim, padding_idx, scale_grad_by_freq=...):
+ * parameter weight [num_embeddings, embedding_dim] from N(0, 1) drawn from
+ * rng, the padding_idx row (NB_NO_PADDING_IDX: none) zeroed. max_norm and
+ * sparse gradients are not supported. */
+NB_API nb_module *nb_embedding_module(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
+                                      bool scale_grad_by_freq, nb_rng *rng);
 /* nn.Dropout(p): active only in training mode, drawing masks from rng
  * (borrowed; it must outlive the module; NULL: nb_default_rng()). */
 nb_module *nb_dropout_module(double p, nb_rng *rng);
+/* nn.Dropout2d(p): nb_dropout2d in training mode, the identity otherwise. */
+NB_API nb_module *nb_dropout2d_module(double p, nb_rng *rng);
 /* nn.Flatten(start_dim, end_dim); PyTorch's defaults are 1, -1. */
 nb_module *nb_flatten_module(int start_dim, int end_dim);
 /* nn.LogSoftmax(dim). */

@@ -25,6 +25,13 @@ bool nbi_dropout_check_p(const char *op, double p);
 /* Everything of nb_pool2d_params but the input: stride, padding (at most half
  * the kernel), kernel, dilation (max pooling only), in PyTorch's order (pool.c). */
 bool nbi_pool2d_check_params(const char *op, const nb_pool2d_params *p, bool is_max);
+/* kernel > 0, stride > 0 (0: the kernel), padding >= 0 of max_unpool2d (unpool.c). */
+bool nbi_max_unpool2d_check_params(const char *op, const nb_pool2d_params *p);
+/* size xor scale_factor, the mode, align_corners only for bilinear,
+ * recompute_scale_factor only with a scale (upsample.c). */
+bool nbi_interpolate_check_params(const char *op, const nb_interpolate_params *p);
+/* padding_idx within [-num, num) or NB_NO_PADDING_IDX; *resolved in [0, num) or -1 (embedding.c). */
+bool nbi_embedding_check_padding_idx(const char *op, int64_t padding_idx, int64_t num, int64_t *resolved);
 /* Everything of nb_conv2d_params: padding kind and mode, groups, stride,
  * dilation, explicit padding, 'same' with a stride, in F.conv2d's order (conv2d.c). */
 bool nbi_conv2d_check_params(const char *op, const nb_conv2d_params *p);
