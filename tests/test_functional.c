@@ -31,31 +31,11 @@ static bool has(const char *group, const char *name) {
     return nbt_h5_exists(ref_file(), full);
 }
 
-/* got ~ expected (group/name) within tol * max|expected|: 1e-5 for float32, 1e-10 for float64. */
+/* got ~ expected (group/name) within 1e-5 (float32) or 1e-10 (float64) times max|expected|. */
 static void check_close(const nb_tensor *got, const char *group, const char *name) {
-    ck_assert_msg(got != NULL, "%s/%s: no tensor (%s)", group, name, nb_last_error());
-    nb_tensor *e = rd(group, name, NB_F64, false);
-    nbt_assert_shape(got, nb_tensor_ndim(e), nb_tensor_shape(e));
-    int64_t n = nb_tensor_numel(e);
-    double *a = malloc((size_t)(n + 1) * sizeof *a);
-    NBT_OK(nb_tensor_copy_out(got, a, NB_F64));
-    const double *x = nb_tensor_f64(e);
-    double scale = 1e-300, worst = 0;
-    int64_t wi = 0;
-    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(x[i]));
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs(a[i] - x[i]);
-        if (!(d <= worst)) {
-            worst = d;
-            wi = i;
-        }
-    }
-    double tol = (nb_tensor_dtype(got) == NB_F32 ? 1e-5 : 1e-10) * scale;
-    double got_v = n ? a[wi] : 0, exp_v = n ? x[wi] : 0;
-    free(a);
-    ck_assert_msg(worst <= tol, "%s/%s (%s): element %lld got %.12g expected %.12g (|diff| %g > %g)", group, name,
-                  nb_dtype_name(nb_tensor_dtype(got)), (long long)wi, got_v, exp_v, worst, tol);
-    nb_tensor_release(e);
+    char full[256];
+    snprintf(full, sizeof full, "%s/%s", group, name);
+    nbt_assert_close_h5(got, ref_file(), full);
 }
 
 static void backward_with(nb_tensor *y, const char *group) {

@@ -120,3 +120,29 @@ bool nbt_h5_read_scalar(const char *file, const char *name, double *out) {
     nb_tensor_release(t);
     return ok;
 }
+
+void nbt_assert_close_h5(const nb_tensor *got, const char *file, const char *name) {
+    ck_assert_msg(got != NULL, "%s: no tensor (%s)", name, nb_last_error());
+    nb_tensor *e = nbt_h5_read(file, name, NB_F64);
+    nbt_assert_shape(got, nb_tensor_ndim(e), nb_tensor_shape(e));
+    int64_t n = nb_tensor_numel(e);
+    double *a = malloc((size_t)(n + 1) * sizeof *a);
+    ck_assert_int_eq(nb_tensor_copy_out(got, a, NB_F64), NB_OK);
+    const double *x = nb_tensor_f64(e);
+    double scale = 1e-300, worst = 0;
+    int64_t wi = 0;
+    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(x[i]));
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - x[i]);
+        if (!(d <= worst)) { /* NaN counts as worst */
+            worst = d;
+            wi = i;
+        }
+    }
+    double tol = (nb_tensor_dtype(got) == NB_F32 ? 1e-5 : 1e-10) * scale;
+    double got_v = n ? a[wi] : 0, exp_v = n ? x[wi] : 0;
+    free(a);
+    nb_tensor_release(e);
+    ck_assert_msg(worst <= tol, "%s (%s): element %lld got %.12g expected %.12g (|diff| %g > %g)", name,
+                  nb_dtype_name(nb_tensor_dtype(got)), (long long)wi, got_v, exp_v, worst, tol);
+}

@@ -67,6 +67,9 @@ const char *nbt_data_path(const char *file);
 nb_tensor *nbt_h5_read(const char *file, const char *name, nb_dtype dtype);
 /* Read an integer/float scalar attribute or 0-d/1-element dataset as double; false if absent. */
 bool nbt_h5_read_scalar(const char *file, const char *name, double *out);
+/* got ~ dataset `name` of file (a PyTorch reference) in shape and values, within
+ * 1e-5 (float32) or 1e-10 (float64) times the largest |expected|; NaN fails. */
+void nbt_assert_close_h5(const nb_tensor *got, const char *file, const char *name);
 /* True if the file has a dataset/group at this path. */
 bool nbt_h5_exists(const char *file, const char *name);
 #endif

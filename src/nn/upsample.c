@@ -6,8 +6,14 @@
  *                product truncated (PyTorch's C++ cast)
  *   scale        1 / scale_factor when it is given and not recomputed, else
  *                in / out; bilinear with align_corners: (in - 1) / (out - 1)
- *   nearest      src = min(floor(dst * scale), in - 1) in float, except
- *                out == in (the identity) and out == 2 in (dst / 2)
+ *   nearest      src = min(floor(scale * dst), in - 1), the product in the
+ *                input's dtype, the floor in float (PyTorch's kernel for
+ *                inputs of several channels; its one-channel inputs take its
+ *                channels-last kernel, which copies when out == in and halves
+ *                when out == 2 in even when a scale_factor says otherwise:
+ *                nabla computes every input the first way; PyTorch's nearest
+ *                backward always takes the second, so there its gradient is
+ *                not its forward's, while nabla's is)
  *   bilinear     src = scale * (dst + 0.5) - 0.5 clamped at 0 (or scale * dst
  *                with align_corners), in the input's dtype; taps floor(src) and
  *                the next one (not past the edge), weights 1 - l and l with
@@ -129,30 +135,21 @@ static interp_table table_at(void *base, int64_t n) {
     return (interp_table){i, i + n, l, l + n};
 }
 
-/* PyTorch's nearest_idx: scale in float, as UpSample.h. */
-static int64_t nearest_index(int64_t o, int64_t in, int64_t out, double scale) {
-    if (out == in) return o;
-    if (out == 2 * in) return o >> 1;
-    float sc = scale > 0 ? (float)(1.0 / scale) : (float)in / (float)out;
-    int64_t i = (int64_t)floorf((float)o * sc);
-    return i < in - 1 ? i : in - 1;
-}
-
 /* entries [at, at + out) of t for one dimension */
 static void fill_table(nb_dtype dtype, interp_table t, int64_t at, int64_t in, int64_t out, double scale,
                        nb_interpolate_mode mode, bool align) {
-    if (mode == NB_INTERPOLATE_NEAREST) {
-        for (int64_t o = 0; o < out; o++) {
-            t.i0[at + o] = t.i1[at + o] = nearest_index(o, in, out, scale);
-            t.l0[at + o] = 1, t.l1[at + o] = 0;
-        }
-        return;
-    }
     NBI_DISPATCH_FLOAT(dtype, {
-        /* area_pixel_compute_scale and compute_source_index_and_lambda, in T */
+        /* area_pixel_compute_scale, in T */
         T sc = align ? (out > 1 ? (T)(in - 1) / (T)(out - 1) : (T)0)
                      : (scale > 0 ? (T)(1.0 / scale) : (T)in / (T)out);
-        for (int64_t o = 0; o < out; o++) {
+        for (int64_t o = 0; mode == NB_INTERPOLATE_NEAREST && o < out; o++) {
+            /* HelperInterpNearest::compute_indices_weights */
+            int64_t i = (int64_t)floorf((float)(sc * (T)o));
+            t.i0[at + o] = t.i1[at + o] = i < in - 1 ? i : in - 1;
+            t.l0[at + o] = 1, t.l1[at + o] = 0;
+        }
+        /* compute_source_index_and_lambda */
+        for (int64_t o = 0; mode == NB_INTERPOLATE_BILINEAR && o < out; o++) {
             int64_t i0 = o, i1 = o;
             T l1 = 0;
             if (out != in) {
