@@ -454,6 +454,91 @@ START_TEST(test_functional_h) {
 }
 END_TEST
 
+/* functional.h, the layers of issue 13 (tests/test_layers.c pins their messages) */
+START_TEST(test_functional_h_layers) {
+    nb_pool2d_params p = nb_pool2d_defaults(2), kz = nb_pool2d_defaults(0);
+    nb_tensor *limg = nb_zeros(NB_I64, T(1, 1, 4, 4)), *idx = NULL;
+    BAD("max_pool2d", nb_max_pool2d_with_indices(N, &p, &idx));
+    ck_assert_ptr_null(idx);
+    BAD("max_pool2d", nb_max_pool2d_with_indices(img, &kz, &idx));
+    BAD("max_pool2d", nb_max_pool2d_with_indices(limg, &p, NULL));
+    nb_pool2d_params dz = p;
+    dz.divisor_override = 3;
+    BAD("avg_pool2d", nb_avg_pool2d(limg, &dz));
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(N, 2, 2));
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(f, 2, 2));        /* rank 2 */
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(img, -2, 2));
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(limg, 2, 2));
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(img, INT64_MAX, 2)); /* too large */
+    BAD("adaptive_max_pool2d", nb_adaptive_max_pool2d(N, 2, 2, &idx));
+    ck_assert_ptr_null(idx);
+    BAD("adaptive_max_pool2d", nb_adaptive_max_pool2d(f1, 2, 2, NULL));
+    BAD("adaptive_max_pool2d", nb_adaptive_max_pool2d(img, 2, -5, NULL));
+    BAD("adaptive_max_pool2d", nb_adaptive_max_pool2d(limg, 2, 2, NULL));
+    nb_tensor *x = nb_ones(NB_F32, T(2, 3, 2, 2)), *ix = nb_zeros(NB_I64, T(2, 3, 2, 2));
+    nb_tensor *ix9 = nb_full(NB_I64, T(2, 3, 2, 2), 99);
+    BAD("max_unpool2d", nb_max_unpool2d(N, ix, &p, NULL, 0));
+    BAD("max_unpool2d", nb_max_unpool2d(x, N, &p, NULL, 0));
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix, NULL, NULL, 0));
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix, &kz, NULL, 0));
+    BAD("max_unpool2d", nb_max_unpool2d(x, img, &p, NULL, 0));          /* float indices */
+    BAD("max_unpool2d", nb_max_unpool2d(x, l, &p, NULL, 0));            /* shapes differ */
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix9, &p, NULL, 0));          /* index outside the output */
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix, &p, (int64_t[]){9, 9}, 2));
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix, &p, (int64_t[]){4, 4, 4}, 3));
+    BAD("max_unpool2d", nb_max_unpool2d(f, l, &p, NULL, 0));            /* rank 2 */
+    BAD("max_unpool2d", nb_max_unpool2d(limg, limg, &p, NULL, 0));
+    BAD("dropout2d", nb_dropout2d(N, 0.5, true, NULL));
+    BAD("dropout2d", nb_dropout2d(img, 1.5, true, NULL));
+    BAD("dropout2d", nb_dropout2d(l, 0.5, true, NULL));
+    BAD("dropout2d", nb_dropout2d(f1, 0.5, true, NULL));                /* rank 1 while dropping */
+    nb_tensor *w3 = nb_ones(NB_F32, T(3)), *w5 = nb_ones(NB_F32, T(5)), *w3d = nb_ones(NB_F64, T(3));
+    BAD("group_norm", nb_group_norm(N, 1, NULL, NULL, 1e-5));
+    BAD("group_norm", nb_group_norm(f1, 1, NULL, NULL, 1e-5));           /* rank 1 */
+    BAD("group_norm", nb_group_norm(img, 0, NULL, NULL, 1e-5));
+    BAD("group_norm", nb_group_norm(img, 2, NULL, NULL, 1e-5));          /* 3 channels in 2 groups */
+    BAD("group_norm", nb_group_norm(img, 3, w5, NULL, 1e-5));
+    BAD("group_norm", nb_group_norm(img, 3, NULL, w5, 1e-5));
+    BAD("group_norm", nb_group_norm(img, 3, w3d, NULL, 1e-5));           /* float64 weight */
+    BAD("group_norm", nb_group_norm(img, 3, NULL, NULL, -1.0));
+    BAD("group_norm", nb_group_norm(limg, 1, NULL, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(N, T(3), NULL, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(4), NULL, NULL, 1e-5));         /* (2, 3) is not [*, 4] */
+    BAD("layer_norm", nb_layer_norm(f, 0, NULL, NULL, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, 1, NULL, NULL, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(3), w5, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(3), NULL, w5, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(3), w3d, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(3), NULL, NULL, NAN));
+    BAD("layer_norm", nb_layer_norm(l, T(3), NULL, NULL, 1e-5));
+    nb_interpolate_params ip = {.scale_factor = {2, 2}}, both = {.size = {4, 4}, .scale_factor = {2, 2}};
+    nb_interpolate_params none = {.mode = NB_INTERPOLATE_BILINEAR}, zero = {.size = {0, 4}};
+    nb_interpolate_params bad_mode = {.size = {4, 4}, .mode = (nb_interpolate_mode)9};
+    nb_interpolate_params nan_scale = {.scale_factor = {NAN, 2}};
+    BAD("interpolate", nb_interpolate(N, &ip));
+    BAD("interpolate", nb_interpolate(img, NULL));
+    BAD("interpolate", nb_interpolate(img, &both));
+    BAD("interpolate", nb_interpolate(img, &none));
+    BAD("interpolate", nb_interpolate(img, &zero));
+    BAD("interpolate", nb_interpolate(img, &bad_mode));
+    BAD("interpolate", nb_interpolate(img, &nan_scale));
+    BAD("interpolate", nb_interpolate(f, &ip));                          /* rank 2 */
+    BAD("interpolate", nb_interpolate(limg, &ip));
+    nb_tensor *ids = nb_zeros(NB_I64, T(2, 2)), *bad_ids = nb_full(NB_I64, T(2), 5);
+    BAD("embedding", nb_embedding(N, f, NB_NO_PADDING_IDX, false));
+    BAD("embedding", nb_embedding(ids, N, NB_NO_PADDING_IDX, false));
+    BAD("embedding", nb_embedding(f, f, NB_NO_PADDING_IDX, false));     /* float indices */
+    BAD("embedding", nb_embedding(ids, f1, NB_NO_PADDING_IDX, false));  /* 1-d weight */
+    BAD("embedding", nb_embedding(ids, l, NB_NO_PADDING_IDX, false));   /* int64 weight */
+    BAD("embedding", nb_embedding(bad_ids, f, NB_NO_PADDING_IDX, false)); /* index 5 of 2 rows */
+    BAD("embedding", nb_embedding(ids, f, 2, false));                   /* padding_idx of 2 rows */
+    BAD("embedding", nb_embedding(ids, f, -3, false));
+    nb_tensor *all[10] = {limg, x, ix, ix9, w3, w5, w3d, ids, bad_ids, NULL};
+    for (int i = 0; i < 9; i++) nb_tensor_release(all[i]);
+    all_reported();
+}
+END_TEST
+
 static int visit_nop(const char *name, nb_tensor *t, bool is_param, void *ctx) {
     (void)name, (void)t, (void)is_param, (void)ctx;
     return 0;
@@ -525,6 +610,32 @@ START_TEST(test_nn_h) {
     BAD("AvgPool2d", nb_avg_pool2d_module(NULL));
     BAD("AvgPool2d", nb_avg_pool2d_module(&kz));
     BAD("Dropout", nb_dropout_module(-0.5, NULL));
+    BAD("Dropout2d", nb_dropout2d_module(1.5, NULL));
+    BAD("BatchNorm1d", nb_batch_norm1d_module(0, 1e-5, 0.1, true, true));
+    BAD("BatchNorm1d", nb_batch_norm1d_module(3, NAN, 0.1, true, true));
+    BAD("BatchNorm1d", nb_batch_norm1d_module(3, 1e-5, 2.0, true, true));
+    BAD("GroupNorm", nb_group_norm_module(0, 4, 1e-5, true));
+    BAD("GroupNorm", nb_group_norm_module(3, 4, 1e-5, true));
+    BAD("GroupNorm", nb_group_norm_module(2, 4, -1, true));
+    BAD("LayerNorm", nb_layer_norm_module(0, NULL, 1e-5, true));
+    BAD("LayerNorm", nb_layer_norm_module(T(-2), 1e-5, true));
+    BAD("LayerNorm", nb_layer_norm_module(T(3), -1, true));
+    BAD("AdaptiveAvgPool2d", nb_adaptive_avg_pool2d_module(-3, 1));
+    BAD("AdaptiveMaxPool2d", nb_adaptive_max_pool2d_module(1, -3));
+    BAD("MaxUnpool2d", nb_max_unpool2d_module(NULL));
+    BAD("MaxUnpool2d", nb_max_unpool2d_module(&kz));
+    nb_interpolate_params ub = {.size = {2, 2}, .align_corners = true};
+    BAD("Upsample", nb_upsample_module(NULL));
+    BAD("Upsample", nb_upsample_module(&ub));
+    BAD("Embedding", nb_embedding_module(-1, 3, NB_NO_PADDING_IDX, false, &rng));
+    BAD("Embedding", nb_embedding_module(4, 3, 4, false, &rng));
+    BAD("max_unpool2d_module_forward", nb_max_unpool2d_module_forward(NULL, f, l, NULL, 0));
+    BAD("max_unpool2d_module_forward", nb_max_unpool2d_module_forward(lin, f, l, NULL, 0)); /* not a MaxUnpool2d */
+    nb_pool2d_params p2 = nb_pool2d_defaults(2);
+    nb_module *unpool = nb_max_unpool2d_module(&p2);
+    BAD("MaxUnpool2d.forward", nb_module_forward(unpool, img));          /* needs the indices */
+    BAD("max_unpool2d", nb_max_unpool2d_module_forward(unpool, img, f, NULL, 0));
+    nb_module_free(unpool);
     /* dims are only known at forward time: the forward names the op */
     nb_module *fl = nb_flatten_module(0, 5), *ls = nb_log_softmax_module(4);
     BAD("flatten", nb_module_forward(fl, f));
@@ -670,6 +781,7 @@ int main(void) {
     tcase_add_test(tc, test_gradcheck_h);
     tcase_add_test(tc, test_conv_h);
     tcase_add_test(tc, test_functional_h);
+    tcase_add_test(tc, test_functional_h_layers);
     tcase_add_test(tc, test_nn_h);
     tcase_add_test(tc, test_optim_h);
     tcase_add_test(tc, test_io_h);

@@ -119,6 +119,82 @@ START_TEST(test_functional_sequence) {
 }
 END_TEST
 
+/* ---- the layers of issue 13, forward and backward ---- */
+static nb_status layers_sequence(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = randn(31, NB_F32, T(2, 4, 6, 6), true);
+    nb_tensor *w = randn(32, NB_F32, T(4), true), *b = randn(33, NB_F32, T(4), true);
+    nb_tensor *lw = randn(34, NB_F32, T(3, 3), true), *ew = randn(35, NB_F32, T(5, 3), true);
+    nb_tensor *ids = nb_from_data(NB_I64, T(2, 2), (int64_t[]){1, 4, 0, 1});
+    nb_status st = (x && w && b && lw && ew && ids) ? NB_OK : nb_last_status();
+    if (st == NB_OK) {
+        nb_pool2d_params p = nb_pool2d_defaults(2), pd = nb_pool2d_defaults(3);
+        pd.stride[0] = pd.stride[1] = 1;
+        pd.divisor_override = 2;
+        nb_interpolate_params up = {.scale_factor = {1.5, 1.5}, .mode = NB_INTERPOLATE_BILINEAR};
+        nb_interpolate_params near = {.size = {6, 6}};
+        nb_tensor *idx = NULL, *aidx = NULL;
+        nb_tensor *h = nb_group_norm(x, 2, w, b, 1e-5);
+        h = nb_dropout2d(nb_max_pool2d_with_indices(h, &p, &idx), 0.3, true, NULL);
+        h = nb_max_unpool2d(h, idx, &p, NULL, 0);
+        h = nb_interpolate(nb_avg_pool2d(h, &pd), &up);
+        h = nb_interpolate(nb_adaptive_max_pool2d(h, 3, 3, &aidx), &near);
+        h = nb_layer_norm(nb_adaptive_avg_pool2d(h, 3, 3), T(3, 3), lw, NULL, 1e-5);
+        nb_tensor *e = nb_embedding(ids, ew, 1, true);
+        nb_tensor *loss = nb_add(nb_sum(nb_mul(h, h)), nb_sum(nb_mul(e, e)));
+        st = chain_status(loss);
+        if (st == NB_OK) st = nb_backward(loss);
+        if (st == NB_OK && !(nb_tensor_grad(x) && nb_tensor_grad(w) && nb_tensor_grad(lw) && nb_tensor_grad(ew)))
+            st = NB_ERR_STATE;
+    }
+    nb_tensor *keep[5] = {x, w, b, lw, ew};
+    for (int i = 0; i < 5; i++) nb_zero_grad(keep[i]);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_layers_sequence) {
+    int k = fail_each_allocation("layers sequence", layers_sequence, NULL);
+    ck_assert_int_gt(k, 20);
+}
+END_TEST
+
+/* ---- the layer modules of issue 13: construction, one forward and backward ---- */
+static nb_status layer_modules_run(void *ctx) {
+    (void)ctx;
+    static nb_rng rng; /* Dropout2d keeps a pointer to it */
+    nb_rng_seed(&rng, 3);
+    nb_interpolate_params up = {.scale_factor = {2, 2}};
+    nb_module *net = nb_sequential_module(NB_MODULES(
+        nb_group_norm_module(2, 4, 1e-5, true), nb_dropout2d_module(0.2, &rng), nb_upsample_module(&up),
+        nb_adaptive_max_pool2d_module(3, NB_SIZE_NONE), nb_adaptive_avg_pool2d_module(2, 2),
+        nb_layer_norm_module(T(2, 2), 1e-5, true), nb_flatten_module(2, -1), nb_batch_norm1d_module(4, 1e-5, 0.1, true, true)));
+    nb_pool2d_params p = nb_pool2d_defaults(2);
+    nb_module *emb = nb_embedding_module(6, 4, 0, false, &rng), *unpool = nb_max_unpool2d_module(&p);
+    nb_status st = net && emb && unpool ? NB_OK : nb_last_status();
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = st == NB_OK ? randn(8, NB_F32, T(3, 4, 4, 4), false) : NULL;
+    nb_tensor *ids = st == NB_OK ? nb_from_data(NB_I64, T(3, 2), (int64_t[]){1, 0, 5, 2, 2, 3}) : NULL;
+    if (st == NB_OK) {
+        nb_tensor *idx = NULL;
+        nb_tensor *pooled = nb_max_pool2d_with_indices(x, &p, &idx);
+        nb_tensor *u = nb_max_unpool2d_module_forward(unpool, pooled, idx, NULL, 0);
+        nb_tensor *y = nb_module_forward(net, u);
+        nb_tensor *loss = nb_add(nb_mean(y), nb_mean(nb_module_forward(emb, ids)));
+        st = chain_status(loss);
+        if (st == NB_OK) st = nb_backward(loss);
+    }
+    nb_scope_end(sc);
+    nb_module_free(net);
+    nb_module_free(emb);
+    nb_module_free(unpool);
+    return st;
+}
+
+START_TEST(test_layer_modules) { ck_assert_int_gt(fail_each_allocation("layer modules", layer_modules_run, NULL), 10); }
+END_TEST
+
 /* ---- conv2d forward and backward (padded modes too) ---- */
 typedef struct conv_case {
     nb_padding_mode mode;
@@ -275,6 +351,8 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ops_sequence);
     tcase_add_test(tc, test_functional_sequence);
+    tcase_add_test(tc, test_layers_sequence);
+    tcase_add_test(tc, test_layer_modules);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_module);
     tcase_add_test(tc, test_optimizers);
