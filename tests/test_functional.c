@@ -17,25 +17,13 @@ static const char *ref_file(void) {
     return path;
 }
 
-/* Dataset group/name of the reference file as dtype, optionally a leaf requiring grad. */
+/* group/name of the reference file (see testutil.h). */
 static nb_tensor *rd(const char *group, const char *name, nb_dtype dtype, bool requires_grad) {
-    char full[256];
-    snprintf(full, sizeof full, "%s/%s", group, name);
-    nb_tensor *t = nbt_h5_read(ref_file(), full, dtype);
-    if (requires_grad) NBT_OK(nb_requires_grad_(t, true));
-    return t;
+    return nbt_ref_read(ref_file(), group, name, dtype, requires_grad);
 }
-static bool has(const char *group, const char *name) {
-    char full[256];
-    snprintf(full, sizeof full, "%s/%s", group, name);
-    return nbt_h5_exists(ref_file(), full);
-}
-
-/* got ~ expected (group/name) within 1e-5 (float32) or 1e-10 (float64) times max|expected|. */
+static bool has(const char *group, const char *name) { return nbt_ref_has(ref_file(), group, name); }
 static void check_close(const nb_tensor *got, const char *group, const char *name) {
-    char full[256];
-    snprintf(full, sizeof full, "%s/%s", group, name);
-    nbt_assert_close_h5(got, ref_file(), full);
+    nbt_ref_close(got, ref_file(), group, name);
 }
 
 static void backward_with(nb_tensor *y, const char *group) {
@@ -499,21 +487,6 @@ END_TEST
 
 /* ---------------- determinism ---------------- */
 
-/* Run f at 1 and at 2 threads and compare outputs and gradients bitwise. */
-typedef void (*det_fn)(nb_tensor **outs); /* fills outs[0..3] (NULL when unused) */
-
-static void same_at_1_and_2_threads(det_fn f) {
-    int threads = nb_get_num_threads();
-    nb_tensor *a[4] = {0}, *b[4] = {0};
-    NBT_OK(nb_set_num_threads(1));
-    f(a);
-    NBT_OK(nb_set_num_threads(2));
-    f(b);
-    NBT_OK(nb_set_num_threads(threads));
-    for (int i = 0; i < 4; i++)
-        if (a[i]) nbt_assert_bitwise_equal(a[i], b[i]);
-}
-
 static void det_linear(nb_tensor **o) {
     nb_tensor *x = nbt_randn(41, NB_F32, NB_SHAPE(100, 60), true), *w = nbt_randn(42, NB_F32, NB_SHAPE(600, 60), true);
     nb_tensor *b = nbt_randn(43, NB_F32, NB_SHAPE(600), true);
@@ -548,9 +521,9 @@ static void det_pool_loss(nb_tensor **o) {
 
 START_TEST(test_thread_determinism) {
     nb_scope *sc = nb_scope_begin();
-    same_at_1_and_2_threads(det_linear);
-    same_at_1_and_2_threads(det_batch_norm);
-    same_at_1_and_2_threads(det_pool_loss);
+    nbt_same_at_1_and_2_threads(det_linear);
+    nbt_same_at_1_and_2_threads(det_batch_norm);
+    nbt_same_at_1_and_2_threads(det_pool_loss);
     nb_scope_end(sc);
 }
 END_TEST

@@ -20,24 +20,15 @@ static const char *ref_file(void) {
     return path;
 }
 
-/* Dataset group/name of the reference file as dtype, optionally a leaf requiring grad. */
+/* group/name of the reference file (see testutil.h). */
 static nb_tensor *rd(const char *group, const char *name, nb_dtype dtype, bool requires_grad) {
-    char full[256];
-    snprintf(full, sizeof full, "%s/%s", group, name);
-    nb_tensor *t = nbt_h5_read(ref_file(), full, dtype);
-    if (requires_grad) NBT_OK(nb_requires_grad_(t, true));
-    return t;
+    return nbt_ref_read(ref_file(), group, name, dtype, requires_grad);
 }
-static bool has(const char *group, const char *name) {
-    char full[256];
-    snprintf(full, sizeof full, "%s/%s", group, name);
-    return nbt_h5_exists(ref_file(), full);
-}
+static bool has(const char *group, const char *name) { return nbt_ref_has(ref_file(), group, name); }
 static void check_close(const nb_tensor *got, const char *group, const char *name) {
-    char full[256];
-    snprintf(full, sizeof full, "%s/%s", group, name);
-    nbt_assert_close_h5(got, ref_file(), full);
+    nbt_ref_close(got, ref_file(), group, name);
 }
+
 /* The int64 arguments of a case (the twin's `args`); the tensor is released by the scope. */
 static const int64_t *case_args(const char *group) { return nb_tensor_i64(rd(group, "args", NB_I64, false)); }
 static double case_scalar(const char *group, const char *name) {
@@ -672,20 +663,6 @@ END_TEST
 
 /* ---------------- determinism ---------------- */
 
-typedef void (*det_fn)(nb_tensor **outs); /* fills outs[0..3] (NULL when unused) */
-
-static void same_at_1_and_2_threads(det_fn f) {
-    int threads = nb_get_num_threads();
-    nb_tensor *a[4] = {0}, *b[4] = {0};
-    NBT_OK(nb_set_num_threads(1));
-    f(a);
-    NBT_OK(nb_set_num_threads(2));
-    f(b);
-    NBT_OK(nb_set_num_threads(threads));
-    for (int i = 0; i < 4; i++)
-        if (a[i]) nbt_assert_bitwise_equal(a[i], b[i]);
-}
-
 static void det_pools(nb_tensor **o) {
     nb_tensor *x = nbt_randn(41, NB_F32, NB_SHAPE(8, 16, 24, 24), true);
     nb_tensor *a = NBT_NOTNULL(nb_adaptive_avg_pool2d(x, 5, 7)), *idx = NULL;
@@ -724,9 +701,9 @@ static void det_interp_embedding(nb_tensor **o) {
 
 START_TEST(test_thread_determinism) {
     nb_scope *sc = nb_scope_begin();
-    same_at_1_and_2_threads(det_pools);
-    same_at_1_and_2_threads(det_norms);
-    same_at_1_and_2_threads(det_interp_embedding);
+    nbt_same_at_1_and_2_threads(det_pools);
+    nbt_same_at_1_and_2_threads(det_norms);
+    nbt_same_at_1_and_2_threads(det_interp_embedding);
     nb_scope_end(sc);
 }
 END_TEST

@@ -121,9 +121,25 @@ bool nbt_h5_read_scalar(const char *file, const char *name, double *out) {
     return ok;
 }
 
-void nbt_assert_close_h5(const nb_tensor *got, const char *file, const char *name) {
-    ck_assert_msg(got != NULL, "%s: no tensor (%s)", name, nb_last_error());
-    nb_tensor *e = nbt_h5_read(file, name, NB_F64);
+static const char *ref_path(const char *group, const char *name) {
+    static char full[512];
+    snprintf(full, sizeof full, "%s/%s", group, name);
+    return full;
+}
+
+nb_tensor *nbt_ref_read(const char *file, const char *group, const char *name, nb_dtype dtype, bool requires_grad) {
+    nb_tensor *t = nbt_h5_read(file, ref_path(group, name), dtype);
+    if (requires_grad) NBT_OK(nb_requires_grad_(t, true));
+    return t;
+}
+
+bool nbt_ref_has(const char *file, const char *group, const char *name) {
+    return nbt_h5_exists(file, ref_path(group, name));
+}
+
+void nbt_ref_close(const nb_tensor *got, const char *file, const char *group, const char *name) {
+    ck_assert_msg(got != NULL, "%s/%s: no tensor (%s)", group, name, nb_last_error());
+    nb_tensor *e = nbt_h5_read(file, ref_path(group, name), NB_F64);
     nbt_assert_shape(got, nb_tensor_ndim(e), nb_tensor_shape(e));
     int64_t n = nb_tensor_numel(e);
     double *a = malloc((size_t)(n + 1) * sizeof *a);
@@ -143,6 +159,18 @@ void nbt_assert_close_h5(const nb_tensor *got, const char *file, const char *nam
     double got_v = n ? a[wi] : 0, exp_v = n ? x[wi] : 0;
     free(a);
     nb_tensor_release(e);
-    ck_assert_msg(worst <= tol, "%s (%s): element %lld got %.12g expected %.12g (|diff| %g > %g)", name,
+    ck_assert_msg(worst <= tol, "%s/%s (%s): element %lld got %.12g expected %.12g (|diff| %g > %g)", group, name,
                   nb_dtype_name(nb_tensor_dtype(got)), (long long)wi, got_v, exp_v, worst, tol);
+}
+
+void nbt_same_at_1_and_2_threads(void (*f)(nb_tensor **outs)) {
+    int threads = nb_get_num_threads();
+    nb_tensor *a[4] = {0}, *b[4] = {0};
+    NBT_OK(nb_set_num_threads(1));
+    f(a);
+    NBT_OK(nb_set_num_threads(2));
+    f(b);
+    NBT_OK(nb_set_num_threads(threads));
+    for (int i = 0; i < 4; i++)
+        if (a[i]) nbt_assert_bitwise_equal(a[i], b[i]);
 }

@@ -67,9 +67,17 @@ const char *nbt_data_path(const char *file);
 nb_tensor *nbt_h5_read(const char *file, const char *name, nb_dtype dtype);
 /* Read an integer/float scalar attribute or 0-d/1-element dataset as double; false if absent. */
 bool nbt_h5_read_scalar(const char *file, const char *name, double *out);
-/* got ~ dataset `name` of file (a PyTorch reference) in shape and values, within
- * 1e-5 (float32) or 1e-10 (float64) times the largest |expected|; NaN fails. */
-void nbt_assert_close_h5(const nb_tensor *got, const char *file, const char *name);
+/* A twin's cases are groups of datasets (group/name):
+ * nbt_ref_read reads one as dtype, a leaf requiring grad if asked;
+ * nbt_ref_has says whether the group has it;
+ * nbt_ref_close asserts got ~ it in shape and values, within 1e-5 (float32)
+ * or 1e-10 (float64) times the largest |expected| (NaN fails). */
+nb_tensor *nbt_ref_read(const char *file, const char *group, const char *name, nb_dtype dtype, bool requires_grad);
+bool nbt_ref_has(const char *file, const char *group, const char *name);
+void nbt_ref_close(const nb_tensor *got, const char *file, const char *group, const char *name);
+/* Run f at 1 and at 2 threads: the tensors it leaves in outs[0..3] (NULL
+ * when unused) must be bitwise equal. */
+void nbt_same_at_1_and_2_threads(void (*f)(nb_tensor **outs));
 /* True if the file has a dataset/group at this path. */
 bool nbt_h5_exists(const char *file, const char *name);
 #endif

@@ -188,7 +188,5 @@ nb_tensor *nb_adaptive_max_pool2d(const nb_tensor *x, int64_t out_h, int64_t out
     nbi_release(xc);
     nb_tensor *saved = nbi_retain(idx); /* the node's reference; the caller may release theirs at any time */
     y = nbi_finish_op(y, &adaptive_max_pool2d_op, NBI_INPUTS(x), NBI_SAVED(saved), &g, sizeof g);
-    if (y && indices) *indices = nbi_give(idx);
-    else nbi_release(idx);
-    return y;
+    return nnu_give_second(y, idx, indices);
 }

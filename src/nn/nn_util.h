@@ -17,6 +17,15 @@ static inline void *nnu_alloc(const char *op, size_t n) {
     return p;
 }
 
+/* The end of an op with a second, int64 result (the winners of a max pool):
+ * after y = nbi_finish_op(...), hand idx (a library reference) out through
+ * *out when y exists and out is not NULL, else release it; returns y. */
+static inline nb_tensor *nnu_give_second(nb_tensor *y, nb_tensor *idx, nb_tensor **out) {
+    if (y && out) *out = nbi_give(idx);
+    else nbi_release(idx);
+    return y;
+}
+
 /* ---- parameter checks shared by an op and its module ----
  * Each reports with op's name ("dropout" from the op, "Dropout" from the
  * module) and the op's words, and returns false on a bad value. */

@@ -445,9 +445,7 @@ static nb_tensor *max_pool2d_run(const nb_tensor *x, const nb_pool2d_params *p, 
     if (y && idx && two) maxpool2x2_indices(nbi_data(idx), nbi_data(win), &g);
     nbi_release(xc);
     y = nbi_finish_op(y, &max_pool2d_op, NBI_INPUTS(x), NBI_SAVED(win), &g, sizeof g);
-    if (y && indices) *indices = nbi_give(idx);
-    else nbi_release(idx);
-    return y;
+    return nnu_give_second(y, idx, indices);
 }
 
 nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) { return max_pool2d_run(x, p, NULL); }

@@ -10,6 +10,7 @@ also written, one dataset per key (the h5py idiom), to
 Each case is a group holding its inputs, the upstream gradient `go`, the
 output `y` and the gradients `g_<input>`; integer arguments are in `args`.
 The C test reads the inputs back, so nothing here depends on nabla's rng."""
+import os
 import sys
 
 import h5py
@@ -17,29 +18,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_util import grads, leaf, open_output, save  # noqa: E402
+
 torch.manual_seed(4321)
 torch.set_default_dtype(torch.float64)
-out = h5py.File(sys.argv[1], "w")
+out = open_output(sys.argv[1])
 stem = sys.argv[1][:-3] if sys.argv[1].endswith(".h5") else sys.argv[1]
-
-
-def save(name, t):
-    out.create_dataset(name, data=t.detach().numpy() if torch.is_tensor(t) else t)
-
-
-def grads(group, y, inputs):
-    """Backward with a seeded upstream gradient; save y, go and input grads."""
-    go = torch.randn(y.shape)
-    save(group + "/y", y)
-    save(group + "/go", go)
-    y.backward(go)
-    for k, v in inputs.items():
-        if v is not None and v.requires_grad:
-            save(group + "/g_" + k, v.grad if v.grad is not None else torch.zeros_like(v))
-
-
-def leaf(*shape, scale=1.0):
-    return (torch.randn(*shape) * scale).requires_grad_()
 
 
 def args(group, *values):
