@@ -1,7 +1,9 @@
 /* nabla/nn.h: modules, as torch.nn.Module: named parameters and buffers,
  * child modules, train/eval mode and a forward function; the standard layers
- * (Linear, Conv2d, BatchNorm2d, pooling, activations, Dropout, Flatten,
- * LogSoftmax), Sequential, and user-defined modules with their own forward.
+ * (Linear, Conv2d, BatchNorm1d/2d, GroupNorm, LayerNorm, pooling (max, average,
+ * adaptive, unpooling), Upsample, Embedding, activations, Dropout, Dropout2d,
+ * Flatten, LogSoftmax), Sequential, and user-defined modules with their own
+ * forward.
  * Ownership and errors: nabla/core.h, plus the module rules below.
  *
  * A PyTorch model and its nabla twin:
@@ -42,8 +44,8 @@
  *
  * INITIALISATION is PyTorch's default: Linear and Conv2d weights and biases
  * are U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ with a = sqrt(5)),
- * fan_in = in_features or in_channels / groups * kH * kW; BatchNorm weight 1,
- * bias 0. Draws come from the rng given (NULL: nb_default_rng()), weight
+ * fan_in = in_features or in_channels / groups * kH * kW; BatchNorm,
+ * GroupNorm and LayerNorm weight 1, bias 0; Embedding weight N(0, 1). Draws come from the rng given (NULL: nb_default_rng()), weight
  * first then bias, so a seed reproduces a model. Parameters are float32 leaves
  * that require grad.
  */
