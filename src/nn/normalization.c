@@ -58,7 +58,7 @@ static bool group_norm_check(const nb_tensor *x, int64_t G, const nb_tensor *w, 
     }
     int64_t N = x->shape[0], C = x->shape[1], S = nbi_numel(x->ndim - 2, x->shape + 2);
     /* F.group_norm's _verify_batch_size([N * C // G, G, *]) */
-    if ((N * C / G) * S == 1) {
+    if ((__int128)(N * C / G) * S == 1) { /* (N * C fits: x has C > 0 channels of N samples, or is empty) */
         int64_t v[NB_MAX_DIMS];
         memcpy(v, x->shape, sizeof(int64_t) * (size_t)x->ndim);
         v[0] = N * C / G, v[1] = G;

@@ -205,27 +205,31 @@ for name, idx, num, dim, pad, freq in [("plain", [[1, 3, 1], [0, 6, 4]], 7, 4, N
 
 torch.set_default_dtype(torch.float32)
 
-# ---- BatchNorm1d: three training steps, then eval; momentum 0.1 and None (cumulative) ----
-for name, shape, momentum, affine in [("2d", (6, 4), 0.1, True), ("3d", (5, 4, 3), 0.1, True),
-                                      ("2d_cumulative", (6, 4), None, True), ("3d_noaffine", (3, 4, 5), 0.3, False)]:
+# ---- BatchNorm1d: three training steps, then eval; momentum 0.1 and None (cumulative); no running stats ----
+for name, shape, momentum, affine, track in [("2d", (6, 4), 0.1, True, True), ("3d", (5, 4, 3), 0.1, True, True),
+                                             ("2d_cumulative", (6, 4), None, True, True),
+                                             ("3d_noaffine", (3, 4, 5), 0.3, False, True),
+                                             ("3d_notrack", (5, 4, 3), 0.1, True, False)]:
     g = "batch_norm1d/" + name
-    bn = nn.BatchNorm1d(4, momentum=momentum, affine=affine)
+    bn = nn.BatchNorm1d(4, momentum=momentum, affine=affine, track_running_stats=track)
     if affine:
         with torch.no_grad():
             bn.weight.copy_(torch.rand(4) + 0.5)
             bn.bias.copy_(torch.randn(4))
         save(g + "/w", bn.weight)
         save(g + "/b", bn.bias)
-    save(g + "/hyper", torch.tensor([-1.0 if momentum is None else momentum, float(affine)], dtype=torch.float64))
+    save(g + "/hyper", torch.tensor([-1.0 if momentum is None else momentum, float(affine), float(track)],
+                                    dtype=torch.float64))
     bn.train()
     for step in range(3):
         x = torch.randn(*shape) * 2 + 1
         save("%s/x%d" % (g, step), x)
         with torch.no_grad():
             save("%s/y%d" % (g, step), bn(x))
-    save(g + "/running_mean", bn.running_mean)
-    save(g + "/running_var", bn.running_var)
-    save(g + "/num_batches_tracked", bn.num_batches_tracked)
+    if track:
+        save(g + "/running_mean", bn.running_mean)
+        save(g + "/running_var", bn.running_var)
+        save(g + "/num_batches_tracked", bn.num_batches_tracked)
     bn.eval()
     x = torch.randn(*shape)
     save(g + "/x_eval", x)
