@@ -36,7 +36,7 @@
  *                (void, NULL ignored), nb_module_is_training, nb_module_type,
  *                nb_module_num_children, nb_module_num_parameters,
  *                nb_module_num_parameter_elements, nb_module_state_count
- *                (queries: sentinel for NULL), nb_relu_module, nb_sigmoid_module,
+ *                (queries: sentinel for NULL), nb_param_list_free (NULL ignored), nb_relu_module, nb_sigmoid_module,
  *                nb_tanh_module, nb_leaky_relu_module (any slope is valid)
  *   optim.h:     nb_*_defaults, nb_optimizer_free, nb_optimizer_zero_grad,
  *                nb_lr_scheduler_free (NULL ignored), nb_optimizer_name,
@@ -493,6 +493,7 @@ START_TEST(test_nn_h) {
     nb_tensor *ps[1];
     BAD_VAL("module_parameters", nb_module_parameters(NULL, ps, 1), -1);
     BAD_VAL("module_parameters", nb_module_parameters(lin, NULL, 2), -1);
+    BAD("module_parameter_list", nb_module_parameter_list(NULL).params);
     BAD_ST("module_visit_state", nb_module_visit_state(NULL, visit_nop, NULL));
     BAD_ST("module_visit_state", nb_module_visit_state(lin, NULL, NULL));
     BAD_ST("module_visit_parameters", nb_module_visit_parameters(NULL, visit_nop, NULL));

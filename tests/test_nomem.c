@@ -147,6 +147,22 @@ static nb_status module_build_and_run(void *ctx) {
 START_TEST(test_module) { ck_assert_int_gt(fail_each_allocation("module", module_build_and_run, NULL), 10); }
 END_TEST
 
+static nb_status parameter_list(void *ctx) {
+    nb_param_list ps = nb_module_parameter_list(ctx);
+    if (!ps.params) return nb_last_status();
+    nb_status st = ps.n == nb_module_num_parameters(ctx) ? NB_OK : NB_ERR_STATE;
+    nb_param_list_free(&ps);
+    return st;
+}
+
+START_TEST(test_module_parameter_list) {
+    nb_module *net = small_net();
+    ck_assert_ptr_nonnull(net);
+    ck_assert_int_ge(fail_each_allocation("module_parameter_list", parameter_list, net), 1);
+    nb_module_free(net);
+}
+END_TEST
+
 /* ---- optimizers: construction and steps (state is created on the first) ---- */
 typedef struct { int which; int k; } opt_case;
 
@@ -238,6 +254,7 @@ int main(void) {
     tcase_add_test(tc, test_ops_sequence);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_module);
+    tcase_add_test(tc, test_module_parameter_list);
     tcase_add_test(tc, test_optimizers);
     tcase_add_test(tc, test_hdf5);
     suite_add_tcase(s, tc);

@@ -9,8 +9,8 @@
 #include <string.h>
 
 nb_optimizer *nbi_optimizer_new(const char *name, nb_tensor *const *params, int n) {
-    if (!params) {
-        nbi_error(NB_ERR_ARG, "%s: argument 'params' is NULL", name);
+    if (!params) { /* perhaps a failed nb_module_parameter_list: keep its message */
+        nbi_null_arg(name, "params");
         return NULL;
     }
     if (n <= 0) {
