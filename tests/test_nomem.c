@@ -81,6 +81,53 @@ START_TEST(test_ops_sequence) {
 }
 END_TEST
 
+/* ---- custom functions, hooks and nb_autograd_grad ---- */
+/* (x * w, x + w non-differentiable), saving both inputs */
+static nb_status pair_forward(nb_function_ctx *ctx, nb_tensor *const *in, int nin, nb_tensor **out, int nout, void *arg) {
+    (void)nin, (void)nout, (void)arg;
+    nb_status st = nb_function_save_for_backward(ctx, in, 2);
+    if (st != NB_OK) return st;
+    if (!(out[0] = nb_mul(in[0], in[1])) || !(out[1] = nb_add(in[0], in[1]))) return nb_last_status();
+    return nb_function_mark_non_differentiable(ctx, out[1]);
+}
+static nb_status pair_backward(nb_function_ctx *ctx, nb_tensor *const *gout, int nout, nb_tensor **gin, int nin) {
+    (void)nout, (void)nin;
+    if (!(gin[0] = nb_mul(gout[0], nb_function_saved_tensor(ctx, 1)))) return nb_last_status();
+    if (!(gin[1] = nb_mul(gout[0], nb_function_saved_tensor(ctx, 0)))) return nb_last_status();
+    return NB_OK;
+}
+static const nb_function pair_fn = {"Pair", pair_forward, pair_backward};
+static nb_status double_hook(const nb_tensor *g, nb_tensor **rep, void *ctx) {
+    (void)ctx;
+    *rep = nb_mul_scalar(g, 2.0);
+    return *rep ? NB_OK : nb_last_status();
+}
+
+static nb_status autograd_extensions(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *in[2] = {randn(20, NB_F64, T(3, 4), true), randn(21, NB_F64, T(3, 4), true)};
+    nb_tensor *out[2] = {NULL, NULL}, *g[2] = {NULL, NULL};
+    nb_status st = in[0] && in[1] ? NB_OK : nb_last_status();
+    if (st == NB_OK) st = nb_function_apply(&pair_fn, in, 2, out, 2, NULL);
+    if (st == NB_OK && nb_tensor_register_hook(out[0], double_hook, NULL, NULL).id == 0) st = nb_last_status();
+    if (st == NB_OK && nb_tensor_register_hook(in[0], double_hook, NULL, NULL).id == 0) st = nb_last_status();
+    nb_tensor *loss = st == NB_OK ? nb_sum(nb_exp(out[0])) : NULL;
+    if (st == NB_OK) st = chain_status(loss);
+    if (st == NB_OK) st = nb_autograd_grad(&loss, 1, NULL, in, 2, g, &(nb_grad_options){.retain_graph = true});
+    if (st == NB_OK) st = nb_backward(loss);
+    if (st == NB_OK && !(nb_tensor_grad(in[0]) && g[0] && g[1])) st = NB_ERR_STATE;
+    nb_zero_grad(in[0]); /* the scope releases every result, out and g included */
+    nb_zero_grad(in[1]);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_autograd_extensions) {
+    ck_assert_int_gt(fail_each_allocation("custom function, hooks, autograd_grad", autograd_extensions, NULL), 10);
+}
+END_TEST
+
 /* ---- conv2d forward and backward (padded modes too) ---- */
 typedef struct conv_case {
     nb_padding_mode mode;
@@ -252,6 +299,7 @@ int main(void) {
     TCase *tc = tcase_create("nomem");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ops_sequence);
+    tcase_add_test(tc, test_autograd_extensions);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_module);
     tcase_add_test(tc, test_module_parameter_list);
