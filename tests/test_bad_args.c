@@ -581,6 +581,18 @@ START_TEST(test_nn_h) {
     BAD_VAL("module_parameters", nb_module_parameters(NULL, ps, 1), -1);
     BAD_VAL("module_parameters", nb_module_parameters(lin, NULL, 2), -1);
     BAD("module_parameter_list", nb_module_parameter_list(NULL).params);
+    BAD_ST("module_to_dtype", nb_module_to_dtype(NULL, NB_F64));
+    BAD_ST("module_to_dtype", nb_module_to_dtype(lin, NB_I64));
+    BAD_ST("module_to_dtype", nb_module_to_dtype(lin, (nb_dtype)9));
+    nb_tensor *leafp = nb_ones(NB_F32, T(2));
+    ck_assert_int_eq(nb_requires_grad_(leafp, true), NB_OK);
+    nb_tensor *hist = nb_mul_scalar(leafp, 2.0); /* a buffer with a history cannot be converted in place */
+    nb_module *hb = nb_module_new("HasHistory", NULL, NULL, NULL);
+    ck_assert_int_eq(nb_module_register_buffer(hb, "h", hist), NB_OK);
+    BAD_ST("module_to_dtype", nb_module_to_dtype(hb, NB_F64));
+    nb_module_free(hb);
+    nb_tensor_release(hist);
+    nb_tensor_release(leafp);
     BAD_ST("module_visit_state", nb_module_visit_state(NULL, visit_nop, NULL));
     BAD_ST("module_visit_state", nb_module_visit_state(lin, NULL, NULL));
     BAD_ST("module_visit_parameters", nb_module_visit_parameters(NULL, visit_nop, NULL));

@@ -223,27 +223,12 @@ static nb_module *tied_net(nb_rng *rng) {
     return m;
 }
 
-static nb_module *small_net(nb_rng *rng) {
-    nb_conv2d_params reflect = nb_conv2d_defaults(), grouped = nb_conv2d_defaults();
-    reflect.padding[0] = reflect.padding[1] = 1;
-    reflect.padding_mode = NB_PAD_REFLECT;
-    grouped.padding[0] = grouped.padding[1] = 1;
-    grouped.groups = 2;
-    nb_pool2d_params pool = nb_pool2d_defaults(2);
-    return nb_sequential_module(NB_MODULES(
-        nb_conv2d_module(3, 4, 3, 3, &reflect, true, rng), nb_batch_norm2d_module(4, 1e-5, 0.1, true, true),
-        nb_leaky_relu_module(0.1), nb_max_pool2d_module(&pool), nb_conv2d_module(4, 6, 3, 3, &grouped, true, rng),
-        nb_tanh_module(), nb_avg_pool2d_module(&pool), nb_flatten_module(1, -1), nb_linear_module(24, 16, true, rng),
-        nb_sigmoid_module(), nb_dropout_module(0.5, rng), nb_linear_module(16, 5, true, rng), nb_relu_module(),
-        nb_log_softmax_module(1)));
-}
-
 /* ---- tests ---- */
 
 START_TEST(test_state_dict_like_pytorch) {
     nb_rng rng;
     nb_rng_seed(&rng, 1);
-    nb_module *nets[] = {mnist_net(&rng), mnist_sequential(&rng), bn_net(&rng), small_net(&rng), tied_net(&rng)};
+    nb_module *nets[] = {mnist_net(&rng), mnist_sequential(&rng), bn_net(&rng), nbt_small_net(&rng), tied_net(&rng)};
     const char *groups[] = {"mnist", "mnist_seq", "bn", "small", "tied"};
     for (int i = 0; i < 5; i++) {
         ck_assert_ptr_nonnull(nets[i]);
@@ -258,7 +243,7 @@ END_TEST
 START_TEST(test_parameter_list) {
     nb_rng rng;
     nb_rng_seed(&rng, 1);
-    nb_module *nets[] = {mnist_net(&rng), bn_net(&rng), small_net(&rng), tied_net(&rng)};
+    nb_module *nets[] = {mnist_net(&rng), bn_net(&rng), nbt_small_net(&rng), tied_net(&rng)};
     const char *groups[] = {"mnist", "bn", "small", "tied"};
     for (int i = 0; i < 4; i++) {
         char path[64];
@@ -567,7 +552,7 @@ END_TEST
  * alone in eval mode), an eval-mode forward, and the parameter gradients of
  * an NLL loss, against PyTorch. */
 START_TEST(test_small_net_like_pytorch) {
-    nb_module *net = small_net(NULL);
+    nb_module *net = nbt_small_net(NULL);
     load_pytorch_state(net, "small");
     nb_tensor *x = nbt_h5_read(nbt_data_path(REF), "small/x", NB_F32);
     nb_module_eval(nb_module_child(net, "10"));

@@ -15,8 +15,10 @@ typedef nb_status (*operation)(void *ctx);
 
 /* Run op with allocation k failing, for k = 0, 1, ... until it succeeds;
  * returns the number of failing runs. */
+static int fail_at; /* the k of the run under way, for operations that set up before failing */
 static int fail_each_allocation(const char *what, operation op, void *ctx) {
     for (int k = 0; k < 100000; k++) {
+        fail_at = k;
         size_t before = nb_memory_in_use();
         nb_clear_error();
         if (getenv("NBT_TRACE")) /* to find the allocation behind a failure */ fprintf(stderr, "%s k=%d\n", what, k);
@@ -202,6 +204,35 @@ static nb_status parameter_list(void *ctx) {
     return st;
 }
 
+/* Converting a model: a failure leaves every tensor as it was. */
+static int expect_f32(const char *name, nb_tensor *t, bool is_param, void *ctx) {
+    (void)is_param, (void)ctx;
+    if (nb_tensor_dtype(t) == NB_I64) return 0;
+    ck_assert_msg(nb_tensor_dtype(t) == NB_F32, "%s was changed by a failed conversion", name);
+    ck_assert_msg(!nb_tensor_grad(t) || nb_tensor_dtype(nb_tensor_grad(t)) == NB_F32, "%s's grad was changed", name);
+    return 0;
+}
+
+static nb_status module_to_dtype(void *ctx) {
+    (void)ctx;
+    nb_debug_fail_allocations_after(-1); /* the model and its grads are not the subject */
+    nb_module *net = small_net();
+    ck_assert_ptr_nonnull(net);
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = randn(8, NB_F32, T(2, 1, 8, 8), false);
+    ck_assert_int_eq(nb_backward(nb_mean(nb_module_forward(net, x))), NB_OK);
+    nb_scope_end(sc);
+    nb_debug_fail_allocations_after(fail_at);
+    nb_status st = nb_module_to_dtype(net, NB_F64);
+    nb_debug_fail_allocations_after(-1);
+    if (st != NB_OK) NBT_OK(nb_module_visit_state(net, expect_f32, NULL));
+    nb_module_free(net);
+    return st;
+}
+
+START_TEST(test_module_to_dtype) { ck_assert_int_gt(fail_each_allocation("module_to_dtype", module_to_dtype, NULL), 5); }
+END_TEST
+
 START_TEST(test_module_parameter_list) {
     nb_module *net = small_net();
     ck_assert_ptr_nonnull(net);
@@ -303,6 +334,7 @@ int main(void) {
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_module);
     tcase_add_test(tc, test_module_parameter_list);
+    tcase_add_test(tc, test_module_to_dtype);
     tcase_add_test(tc, test_optimizers);
     tcase_add_test(tc, test_hdf5);
     suite_add_tcase(s, tc);

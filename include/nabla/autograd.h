@@ -118,18 +118,20 @@ NB_API nb_status nb_tensor_remove_hook(nb_tensor *t, nb_hook_handle handle);
  *
  *   static nb_status cube_forward(nb_function_ctx *ctx, nb_tensor *const *in, int nin,
  *                                 nb_tensor **out, int nout, void *arg) {
- *       out[0] = nb_mul(in[0], nb_mul(in[0], in[0]));       // y = x^3 (use a scope for the temporary)
+ *       out[0] = nb_pow_scalar(in[0], 3.0);                        // y = x^3
  *       return out[0] ? nb_function_save_for_backward(ctx, in, 1) : nb_last_status();
  *   }
  *   static nb_status cube_backward(nb_function_ctx *ctx, nb_tensor *const *gout, int nout,
  *                                  nb_tensor **gin, int nin) {
  *       const nb_tensor *x = nb_function_saved_tensor(ctx, 0);
- *       gin[0] = nb_mul(gout[0], nb_mul_scalar(nb_mul(x, x), 3.0)); // dx = g * 3 x^2
+ *       nb_scope *s = nb_scope_begin();                            // holds the temporaries
+ *       gin[0] = nb_tensor_retain(nb_mul(gout[0], nb_mul_scalar(nb_mul(x, x), 3.0))); // g 3x^2
+ *       nb_scope_end(s);
  *       return gin[0] ? NB_OK : nb_last_status();
  *   }
  *   static const nb_function cube = {"Cube", cube_forward, cube_backward};
  *   nb_tensor *y;
- *   nb_function_apply(&cube, &x, 1, &y, 1, NULL);
+ *   nb_status st = nb_function_apply(&cube, &x, 1, &y, 1, NULL);  // y: "Cube" in its graph
  *
  * The node it records works like a built-in op's: retain_graph, no_grad (no
  * node, nothing saved), anomaly detection (messages name the function),

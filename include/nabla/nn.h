@@ -48,7 +48,7 @@
  * fan_in = in_features or in_channels / groups * kH * kW; BatchNorm weight 1,
  * bias 0. Draws come from the rng given (NULL: nb_default_rng()), weight
  * first then bias, so a seed reproduces a model. Parameters are float32 leaves
- * that require grad.
+ * that require grad; nb_module_to_dtype makes a model float64 (to gradcheck it).
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
@@ -96,6 +96,16 @@ void nb_module_eval(nb_module *m);
 bool nb_module_is_training(const nb_module *m);
 /* Drop the gradient of every parameter (zero_grad(set_to_none=True)). */
 void nb_module_zero_grad(nb_module *m);
+/* module.double() / module.float(): convert every float parameter and buffer
+ * of the tree, and each parameter's .grad, to dtype (NB_F32 or NB_F64) in
+ * place; integer buffers (num_batches_tracked) keep theirs. As PyTorch
+ * replaces param.data, the tensor objects stay the same: every pointer to
+ * them (nb_module_param, nb_module_parameter_list, an optimizer's
+ * parameters) sees the new dtype, and an optimizer's state follows at its
+ * next step. Views of a parameter taken before keep the old data, and a
+ * graph recorded before cannot be backpropagated after (an error says so):
+ * run the forward again. On failure nothing has changed. */
+NB_API nb_status nb_module_to_dtype(nb_module *m, nb_dtype dtype);
 
 /* ---- looking inside (all BORROWED) ---- */
 /* Type name ("Linear", "Conv2d", "Sequential", or the one given to nb_module_new). */

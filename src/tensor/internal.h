@@ -124,6 +124,9 @@ nb_tensor *nbi_empty_like(const nb_tensor *t);
 nb_tensor *nbi_empty_op(const char *op, nb_dtype dtype, int ndim, const int64_t *shape);
 /* A view sharing t's storage with the given geometry. */
 nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
+/* Exchange the data of two tensors of the same shape: dtype, storage,
+ * strides and offset (nothing else: the objects, their grads and graphs stay). */
+void nbi_swap_data(nb_tensor *a, nb_tensor *b);
 /* Retain/release without touching scopes: for references the library keeps (graph, grads). */
 static inline nb_tensor *nbi_retain(nb_tensor *t) { if (t) t->refcount++; return t; }
 void nbi_release(nb_tensor *t);
