@@ -115,6 +115,8 @@ static nb_status check_backward(const nbi_node *node, int i, const nb_tensor *go
                      nb_shape_str(g->ndim, g->shape, gs, sizeof gs), os, is);
 }
 
+bool nbi_in_backward(void) { return in_backward > 0; }
+
 void nb_no_grad_begin(void) { no_grad_depth++; }
 void nb_no_grad_end(void) {
     if (no_grad_depth > 0) no_grad_depth--;

@@ -255,7 +255,7 @@ nb_status nb_function_apply(const nb_function *fn, nb_tensor *const *inputs, int
         nb_tensor_release(outputs[k]);
         outputs[k] = v;
     }
-    if (nb_detect_anomaly_enabled())
+    if (nb_detect_anomaly_enabled() && !nbi_in_backward())
         for (int k = 0; k < noutputs; k++)
             if ((st = nbi_check_forward_output(outputs[k], name, inputs, ninputs)) != NB_OK) goto fail;
 

@@ -50,7 +50,8 @@ struct nb_tensor {
  * the gradient of the node's output (contiguous, output's shape and dtype),
  * and for each input i with nbi_node_needs_grad(node, i) stores in gin[i] a
  * new tensor of input i's shape and dtype (leaving the others NULL). It runs
- * with grad mode off and may call any public op. */
+ * with grad mode off and may call any public op. (Custom functions,
+ * autograd_function.c, are ops with several outputs: see nbi_node.) */
 typedef struct nbi_op {
     const char *name;
     nb_status (*backward)(nbi_node *node, const nb_tensor *gout, nb_tensor **gin);
@@ -95,6 +96,9 @@ nb_status nbi_record_outputs(nb_tensor *const *outs, int nouts, const nbi_op *op
 /* Anomaly mode's check of a forward output: NB_OK, or NB_ERR_ANOMALY with a
  * message naming the op (name). */
 nb_status nbi_check_forward_output(const nb_tensor *out, const char *name, nb_tensor *const *inputs, int n);
+/* True while the engine runs backward functions and hooks (whose results it
+ * checks itself: forward checks do not apply to what they compute). */
+bool nbi_in_backward(void);
 /* Free a hook list (a leaf's when it dies, a node's with the node). */
 void nbi_hooks_free(nbi_hook *hooks);
 /* Run, in order, the hooks of the list registered for output_nr on the
