@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+_Static_assert(NB_FUNCTION_MAX_INPUTS <= NBI_MAX_INPUTS && NB_FUNCTION_MAX_OUTPUTS <= NBI_MAX_OUTPUTS,
+               "a function's node holds all its inputs and outputs");
+
 typedef struct out_meta {
     nb_dtype dtype;
     int ndim;
