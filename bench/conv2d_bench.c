@@ -1,8 +1,8 @@
 /* Conv2d benchmark, nabla side: forward and forward+backward (input, weight
  * and bias gradients) for the configurations in conv2d_configs.txt, at a
  * given thread count. Prints one JSON object per configuration; the PyTorch
- * twin (conv2d_bench_torch.py) prints the same fields, and run_conv2d.sh
- * joins them into the ratio table. Times: median and minimum wall time, and
+ * twin (conv2d_bench_torch.py) prints the same fields, and conv2d_run.py
+ * (through run_conv2d.sh) joins them into the ratio table. Times: median and minimum wall time, and
  * median process CPU time (all threads), of REPEATS runs after two warm-ups.
  * Usage: conv2d_bench CONFIGS THREADS [REPEATS] */
 #include <nabla.h>

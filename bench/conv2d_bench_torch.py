@@ -1,8 +1,12 @@
 """Conv2d benchmark, PyTorch side: the twin of conv2d_bench.c (same configs,
 same timing protocol: 2 warm-up runs, then the median and minimum wall time
-and the median process CPU time of REPEATS runs).
+and the median process CPU time of REPEATS runs). The first line describes
+the PyTorch runtime (torch_runtime.report: BLAS and allocator actually
+loaded, threads, build configuration); run it through bench/run_conv2d.sh,
+which sets the environment (torch_runtime.child_env).
 Usage: /usr/bin/python3 conv2d_bench_torch.py CONFIGS THREADS [REPEATS]"""
 import json
+import os
 import statistics
 import sys
 import time
@@ -10,11 +14,15 @@ import time
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch_runtime  # noqa: E402
+
 
 def main():
     configs, threads = sys.argv[1], int(sys.argv[2])
     repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 10
     torch.set_num_threads(threads)  # Debian's build defaults to 1 thread here
+    print(json.dumps({"impl": "pytorch", "runtime": torch_runtime.report(torch, threads)}), flush=True)
     torch.manual_seed(0)
     for line in open(configs):
         if line.startswith("#") or not line.strip():

@@ -2,9 +2,12 @@
 (tools/mnist_nets.py), Adadelta lr 1.0, batch 64, shuffled, test batch 1000,
 data normalised as torchvision does ((x/255 - 0.1307) / 0.3081 in float32),
 read from the IDX files with numpy. Times the training loop of one epoch (or
-of the first --limit-train images) and prints one line of key=value pairs.
+of the first LIMIT_TRAIN images) and prints two JSON lines: the PyTorch
+runtime (torch_runtime.report: BLAS and allocator loaded, threads), then the
+result. Run it through bench/mnist_bench.sh, which sets the environment.
 
 usage: mnist_torch.py DATA_DIR THREADS [LIMIT_TRAIN] [LIMIT_TEST]"""
+import json
 import os
 import resource
 import sys
@@ -14,8 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+sys.path.insert(0, HERE)
 from mnist_nets import Net  # noqa: E402
+import torch_runtime  # noqa: E402
 
 
 def read_idx(path):
@@ -40,6 +46,7 @@ def main():
     limit_train = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     limit_test = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     torch.set_num_threads(threads)
+    print(json.dumps({"impl": "pytorch", "runtime": torch_runtime.report(torch, threads)}), flush=True)
     torch.manual_seed(1)
     xtr, ytr = load(data, "train", limit_train)
     xte, yte = load(data, "t10k", limit_test)
@@ -63,8 +70,9 @@ def main():
         for s in range(0, xte.shape[0], 1000):
             correct += (model(xte[s:s + 1000]).argmax(1) == yte[s:s + 1000]).sum().item()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"threads={torch.get_num_threads()} images={n} seconds={secs:.2f} img_per_s={n / secs:.0f} "
-          f"test_acc={100.0 * correct / xte.shape[0]:.2f} peak_rss_mib={rss:.0f}")
+    print(json.dumps({"impl": "pytorch", "threads": torch.get_num_threads(), "images": n, "seconds": round(secs, 3),
+                      "test_accuracy": round(100.0 * correct / xte.shape[0], 2), "peak_rss_mib": round(rss)}),
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Runs the Conv2d benchmark for nabla and PyTorch side by side at 1 and 2
-# threads and prints the table of medians and nabla/PyTorch time ratios
-# (< 1 means nabla is faster). Writes bench/results/conv2d.json.
-# Usage: bench/run_conv2d.sh [REPEATS]   (after building into build/)
+# Conv2d benchmark, nabla against PyTorch at its best, at 1 and 2 threads.
+# Installs the PyTorch side's OpenBLAS and jemalloc if missing (bench/setup.sh),
+# then runs bench/conv2d_run.py: prints the table and writes
+# bench/results/conv2d-<date>-<commit>.json (compare two with bench/compare.py).
+# Usage: bench/run_conv2d.sh [REPEATS] [conv2d_run.py options: --threads "1 2",
+#        --only NAME,NAME, --build DIR, --out FILE]   (after a Release build in build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repeats=${1:-10}
-out=bench/results
-mkdir -p "$out"
-: > "$out/conv2d.jsonl"
-for t in 1 2; do
-  ./build/bench/conv2d_bench bench/conv2d_configs.txt "$t" "$repeats" | tee -a "$out/conv2d.jsonl"
-  /usr/bin/python3 bench/conv2d_bench_torch.py bench/conv2d_configs.txt "$t" "$repeats" | tee -a "$out/conv2d.jsonl"
-done
-/usr/bin/python3 bench/ratio_table.py "$out/conv2d.jsonl" "$out/conv2d.json"
+bash bench/setup.sh
+args=()
+if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then
+  args+=(--repeats "$1")
+  shift
+fi
+exec /usr/bin/python3 bench/conv2d_run.py "${args[@]}" "$@"

@@ -83,6 +83,45 @@ START_TEST(test_ops_sequence) {
 }
 END_TEST
 
+/* ---- the ops of functional.h and the views, forward and backward ---- */
+static nb_status functional_sequence(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = randn(21, NB_F32, T(2, 3, 6, 6), true);
+    nb_tensor *w = randn(22, NB_F32, T(3), true), *b = randn(23, NB_F32, T(3), true);
+    nb_tensor *rm = nb_zeros(NB_F32, T(3)), *rv = nb_ones(NB_F32, T(3));
+    nb_tensor *lw = randn(24, NB_F32, T(4, 18), true);
+    nb_tensor *target = nb_zeros(NB_I64, T(2));
+    nb_status st = (x && w && b && rm && rv && lw && target) ? NB_OK : nb_last_status();
+    if (st == NB_OK) {
+        nb_pool2d_params ap = nb_pool2d_defaults(3);
+        ap.padding[0] = ap.padding[1] = 1;
+        nb_tensor *h = nb_batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+        h = nb_leaky_relu(nb_pad(h, (const int64_t[]){1, 0, 0, 1}, 4, NB_PAD_REPLICATE, 0), 0.1);
+        h = nb_avg_pool2d(nb_dropout(h, 0.3, true, NULL), &ap);
+        h = nb_sigmoid(nb_pow_scalar(nb_permute(nb_narrow(h, 2, 0, 2), (const int[]){0, 2, 3, 1}), 2));
+        h = nb_linear(nb_clone(nb_reshape(h, T(2, 18))), lw, NULL);
+        nb_tensor *ce = nb_cross_entropy(h, target, NB_REDUCTION_MEAN);
+        nb_tensor *nll = nb_nll_loss(nb_log_softmax(h, 1), target, NB_REDUCTION_SUM);
+        nb_tensor *mse = nb_mse_loss(nb_select(h, 1, 0), nb_rsub_scalar(nb_select(h, 1, 1), 1), NB_REDUCTION_NONE);
+        nb_tensor *loss = nb_add(nb_sub(ce, nll), nb_to_dtype(nb_sum(mse), NB_F32));
+        st = chain_status(loss);
+        if (st == NB_OK) st = nb_backward(loss);
+        if (st == NB_OK && !(nb_tensor_grad(x) && nb_tensor_grad(w) && nb_tensor_grad(lw))) st = NB_ERR_STATE;
+    }
+    nb_tensor *keep[4] = {x, w, b, lw};
+    for (int i = 0; i < 4; i++) nb_zero_grad(keep[i]);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_functional_sequence) {
+    int k = fail_each_allocation("functional sequence", functional_sequence, NULL);
+    ck_assert_int_gt(k, 20);
+}
+END_TEST
+
+
 /* ---- custom functions, hooks and nb_autograd_grad ---- */
 /* (x * w, x + w non-differentiable), saving both inputs */
 static nb_status pair_forward(nb_function_ctx *ctx, nb_tensor *const *in, int nin, nb_tensor **out, int nout, void *arg) {
@@ -330,6 +369,7 @@ int main(void) {
     TCase *tc = tcase_create("nomem");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ops_sequence);
+    tcase_add_test(tc, test_functional_sequence);
     tcase_add_test(tc, test_autograd_extensions);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_module);

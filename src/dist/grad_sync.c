@@ -190,9 +190,9 @@ nb_status nb_dist_grad_sync_run(nb_dist_grad_sync *g) {
             if (nbi_is_contiguous(p->grad) && p->grad->dtype == b->dtype) {
                 memcpy(nbi_data(p->grad), src, (size_t)p->numel * esz);
             } else {
-                nb_tensor *tmp = nb_from_data(b->dtype, p->ndim, p->shape, src);
+                nb_tensor *tmp = nbi_own(nb_from_data(b->dtype, p->ndim, p->shape, src));
                 st = tmp ? nb_tensor_copy_(p->grad, tmp) : nb_last_status();
-                nb_tensor_release(tmp);
+                nbi_release(tmp);
             }
         }
     }

@@ -1,71 +1,66 @@
-/* Elementwise activations of torch.nn.functional not in ops.h: leaky_relu.
- * Backward uses the saved input: dy where x > 0, slope * dy elsewhere (as
- * PyTorch's leaky_relu_backward, so the gradient at 0 is slope * dy). */
+/* F.leaky_relu: y = x if x > 0 else negative_slope * x. Backward uses the
+ * saved input: dy where x > 0, slope * dy elsewhere (PyTorch's
+ * leaky_relu_backward, so the gradient at 0 is slope * dy).
+ *
+ * The canonical example of an op's shape (docs/ops.md): check, kernels,
+ * grad_fn, public function, in that order. */
 #include "nn_util.h"
 
 #include <math.h>
 
-typedef struct {
-    nb_tensor *x;   /* contiguous input */
-    double slope;
-} leaky_ctx;
-
-static void leaky_free(void *p) {
-    leaky_ctx *c = p;
-    nbi_release(c->x);
-    free(c);
-}
-
-static nb_status leaky_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const leaky_ctx *c = node->ctx;
-    nb_tensor *gx = nbi_empty(gout->dtype, gout->ndim, gout->shape);
-    if (!gx) return nb_last_status();
-    int64_t n = gout->numel;
-    NBI_DISPATCH_FLOAT(gout->dtype, {
-        const T *X = nbi_data(c->x), *dy = nbi_data(gout);
-        T *dx = nbi_data(gx);
-        const T s = (T)c->slope;
-        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
-        for (int64_t i = 0; i < n; i++) dx[i] = X[i] > 0 ? dy[i] : dy[i] * s;
-    });
-    gin[0] = gx;
-    return NB_OK;
-}
-
-static const nbi_op leaky_op = {"leaky_relu", leaky_backward, leaky_free};
-
-nb_tensor *nb_leaky_relu(const nb_tensor *x, double negative_slope) {
-    const char *op = "leaky_relu";
-    if (!nbi_check_float(op, "input", x)) return NULL;
+/* ---- check: arguments in PyTorch's order and words ---- */
+static bool leaky_relu_check(const nb_tensor *x, double negative_slope) {
+    if (!nbi_check_float("leaky_relu", "input", x)) return false;
     if (!isfinite(negative_slope)) {
         nbi_error(NB_ERR_ARG, "leaky_relu: expected a finite negative_slope, but got %g", negative_slope);
-        return NULL;
+        return false;
     }
-    nb_tensor *xc = nbi_contiguous_data(x);
-    nb_tensor *y = xc ? nbi_empty(x->dtype, x->ndim, x->shape) : NULL;
-    if (!y) {
-        nbi_release(xc);
-        return NULL;
-    }
-    int64_t n = x->numel;
-    NBI_DISPATCH_FLOAT(x->dtype, {
-        const T *X = nbi_data(xc);
-        T *Y = nbi_data(y);
+    return true;
+}
+
+/* ---- kernels ---- */
+// y: (n), x: (n)
+static void leaky_relu_forward(nb_dtype dtype, void *y, const void *x, int64_t n, double negative_slope) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *Y = y;
+        const T *X = x;
         const T s = (T)negative_slope;
         _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
         for (int64_t i = 0; i < n; i++) Y[i] = X[i] > 0 ? X[i] : X[i] * s;
     });
-    nb_tensor *in = (nb_tensor *)x;
-    leaky_ctx *ctx = NULL;
-    if (nbi_should_record(&in, 1)) {
-        if (!(ctx = nnu_alloc(op, sizeof *ctx))) {
-            nbi_release(xc);
-            nb_tensor_release(y);
-            return NULL;
-        }
-        *ctx = (leaky_ctx){xc, negative_slope};
-        xc = NULL;
-    }
-    nbi_release(xc);
-    return nbi_finish(y, &leaky_op, &in, 1, ctx);
+}
+
+// dx: (n), dy: (n), x: (n)
+static void leaky_relu_backward(nb_dtype dtype, void *dx, const void *dy, const void *x, int64_t n,
+                                double negative_slope) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *dX = dx;
+        const T *dY = dy, *X = x;
+        const T s = (T)negative_slope;
+        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
+        for (int64_t i = 0; i < n; i++) dX[i] = X[i] > 0 ? dY[i] : dY[i] * s;
+    });
+}
+
+/* ---- autograd: saved[0] is the contiguous input ---- */
+typedef struct { double negative_slope; } leaky_relu_ctx;
+
+static nb_status leaky_relu_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const leaky_relu_ctx *c = node->ctx;
+    const nb_tensor *x = node->saved[0];
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    leaky_relu_backward(x->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(x), x->numel, c->negative_slope);
+    return NB_OK;
+}
+
+static const nbi_op leaky_relu_op = {"leaky_relu", leaky_relu_grad_fn, NULL};
+
+/* ---- the op: check, run, record ---- */
+nb_tensor *nb_leaky_relu(const nb_tensor *x, double negative_slope) {
+    if (!leaky_relu_check(x, negative_slope)) return NULL;
+    nb_tensor *xc = nbi_contiguous_data(x);
+    nb_tensor *y = xc ? nbi_empty_like(x) : NULL;
+    if (y) leaky_relu_forward(x->dtype, nbi_data(y), nbi_data(xc), x->numel, negative_slope);
+    const leaky_relu_ctx c = {negative_slope};
+    return nbi_finish_op(y, &leaky_relu_op, NBI_INPUTS(x), NBI_SAVED(xc), &c, sizeof c);
 }

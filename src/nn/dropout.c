@@ -14,18 +14,20 @@
 #include <math.h>
 #include <string.h>
 
-typedef struct {
-    uint8_t *mask;  /* 1 = kept, per element of x in row-major order */
-    int64_t n;
-    double scale;   /* 1/(1-p), 0 when p == 1 */
-} dropout_ctx;
-
-static void dropout_free(void *p) {
-    dropout_ctx *c = p;
-    nbi_free(c->mask, (size_t)(c->n ? c->n : 1));
-    free(c);
+/* ---- check (shared with the Dropout module) ---- */
+bool nbi_dropout_check_p(const char *op, double p) {
+    if (!(p >= 0 && p <= 1)) {
+        nbi_error(NB_ERR_ARG, "%s: dropout probability has to be between 0 and 1, but got %g", op, p);
+        return false;
+    }
+    return true;
 }
 
+static bool dropout_check(const nb_tensor *x, double p) {
+    return nbi_check_float("dropout", "input", x) && nbi_dropout_check_p("dropout", p);
+}
+
+/* ---- kernels ---- */
 /* mask[i] = (u_i >= p) for n uniforms u_i, 16 leading bits at a time (see top). */
 static void draw_mask(uint8_t *mask, int64_t n, double p, nb_rng *rng) {
     if (p >= 1) { /* u < 1 <= p: nothing is kept */
@@ -47,78 +49,62 @@ static void draw_mask(uint8_t *mask, int64_t n, double p, nb_rng *rng) {
     }
 }
 
-static nb_status dropout_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const dropout_ctx *c = node->ctx;
-    nb_tensor *gx = nbi_empty(gout->dtype, gout->ndim, gout->shape);
-    if (!gx) return nb_last_status();
-    int64_t n = c->n;
-    NBI_DISPATCH_FLOAT(gout->dtype, {
-        T *dx = nbi_data(gx);
-        const T *dy = nbi_data(gout);
-        const T scale = (T)c->scale;
-        const uint8_t *m = c->mask;
-        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
-        for (int64_t i = 0; i < n; i++) dx[i] = dy[i] * (m[i] ? scale : (T)0);
-    });
-    gin[0] = gx;
-    return NB_OK;
-}
-
-static nb_status identity_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    (void)node;
-    gin[0] = nb_tensor_retain((nb_tensor *)gout);
-    return NB_OK;
-}
-
-static const nbi_op dropout_op = {"dropout", dropout_backward, dropout_free};
-static const nbi_op dropout_identity_op = {"dropout", identity_backward, NULL};
-
-nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_rng *rng) {
-    const char *op = "dropout";
-    if (!nbi_check_float(op, "input", x)) return NULL;
-    if (!(p >= 0 && p <= 1)) {
-        nbi_error(NB_ERR_ARG, "dropout: dropout probability has to be between 0 and 1, but got %g", p);
-        return NULL;
-    }
-    nb_tensor *in = (nb_tensor *)x;
-    if (!training || p == 0) { /* identity: a new view of x, recorded so gradients pass through */
-        nb_tensor *v = nbi_make_view(x, x->ndim, x->shape, x->strides, x->offset);
-        return nbi_finish(v, &dropout_identity_op, &in, 1, NULL);
-    }
-    if (!rng) rng = nb_default_rng();
-    int64_t n = x->numel;
-    uint8_t *mask = nbi_alloc((size_t)(n ? n : 1));
-    if (!mask) {
-        nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
-        return NULL;
-    }
-    draw_mask(mask, n, p, rng);
-    double scale = p == 1 ? 0.0 : 1.0 / (1.0 - p);
-    nb_tensor *xc = nbi_contiguous_data(x);
-    nb_tensor *y = xc ? nbi_empty(x->dtype, x->ndim, x->shape) : NULL;
-    if (!y) {
-        nbi_release(xc);
-        nbi_free(mask, (size_t)(n ? n : 1));
-        return NULL;
-    }
-    NBI_DISPATCH_FLOAT(x->dtype, {
-        T *Y = nbi_data(y);
-        const T *X = nbi_data(xc);
+// y: (n), x: (n), mask: (n)
+static void dropout_forward(nb_dtype dtype, void *y, const void *x, const uint8_t *mask, int64_t n, double scale) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *Y = y;
+        const T *X = x;
         const T s = (T)scale;
         _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
         for (int64_t i = 0; i < n; i++) Y[i] = X[i] * (mask[i] ? s : (T)0); /* x * 0 as PyTorch: NaN stays NaN */
     });
-    nbi_release(xc);
-    dropout_ctx *ctx = NULL;
-    if (nbi_should_record(&in, 1)) {
-        if (!(ctx = nnu_alloc(op, sizeof *ctx))) {
-            nbi_free(mask, (size_t)(n ? n : 1));
-            nb_tensor_release(y);
-            return NULL;
-        }
-        *ctx = (dropout_ctx){mask, n, scale};
-    } else {
-        nbi_free(mask, (size_t)(n ? n : 1));
+}
+
+// dx: (n), dy: (n), mask: (n)
+static void dropout_backward(nb_dtype dtype, void *dx, const void *dy, const uint8_t *mask, int64_t n, double scale) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *dX = dx;
+        const T *dY = dy;
+        const T s = (T)scale;
+        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
+        for (int64_t i = 0; i < n; i++) dX[i] = dY[i] * (mask[i] ? s : (T)0);
+    });
+}
+
+/* ---- autograd: saved[0] is the mask (one byte per element of x) ---- */
+typedef struct { double scale; } dropout_ctx;   /* 1/(1-p), 0 when p == 1 */
+
+static nb_status dropout_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const dropout_ctx *c = node->ctx;
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    dropout_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->saved[0]), gout->numel, c->scale);
+    return NB_OK;
+}
+
+static nb_status identity_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    (void)node;
+    gin[0] = nbi_retain((nb_tensor *)gout);
+    return NB_OK;
+}
+
+static const nbi_op dropout_op = {"dropout", dropout_grad_fn, NULL};
+static const nbi_op dropout_identity_op = {"dropout", identity_grad_fn, NULL};
+
+/* ---- the op: check, run, record ---- */
+nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_rng *rng) {
+    if (!dropout_check(x, p)) return NULL;
+    if (!training || p == 0) { /* identity: a new view of x, recorded so gradients pass through */
+        nb_tensor *v = nbi_make_view(x, x->ndim, x->shape, x->strides, x->offset);
+        return nbi_finish_op(v, &dropout_identity_op, NBI_INPUTS(x), NULL, 0, NULL, 0);
     }
-    return nbi_finish(y, &dropout_op, &in, 1, ctx);
+    if (!rng) rng = nb_default_rng();
+    nb_tensor *mask = nbi_empty_bytes("dropout", x->numel);
+    if (!mask) return NULL;
+    draw_mask(nbi_data(mask), x->numel, p, rng);
+    const dropout_ctx c = {p == 1 ? 0.0 : 1.0 / (1.0 - p)};
+    nb_tensor *xc = nbi_contiguous_data(x);
+    nb_tensor *y = xc ? nbi_empty_like(x) : NULL;
+    if (y) dropout_forward(x->dtype, nbi_data(y), nbi_data(xc), nbi_data(mask), x->numel, c.scale);
+    nbi_release(xc);
+    return nbi_finish_op(y, &dropout_op, NBI_INPUTS(x), NBI_SAVED(mask), &c, sizeof c);
 }

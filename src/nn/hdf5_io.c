@@ -420,9 +420,9 @@ nb_status nb_hdf5_load(const char *path, const nb_named_tensor *entries, int n, 
     for (int i = 0; i < n; i++) {
         if (!bufs[i]) continue;
         nb_tensor *t = entries[i].tensor;
-        nb_tensor *src = nb_from_buffer(t->dtype, t->ndim, t->shape, bufs[i]);
+        nb_tensor *src = nbi_own(nb_from_buffer(t->dtype, t->ndim, t->shape, bufs[i]));
         st = src ? nb_tensor_copy_(t, src) : nb_last_status();
-        nb_tensor_release(src);
+        nbi_release(src);
         if (st != NB_OK) break;
     }
 done:
@@ -522,7 +522,7 @@ nb_tensor *nb_hdf5_read(const char *path, const char *name, nb_dtype dtype) {
         free(nested);
         goto done;
     }
-    nb_tensor *proto = nb_zeros(dtype, nd, shape);
+    nb_tensor *proto = nbi_own(nb_zeros(dtype, nd, shape));
     if (proto) {
         strbuf problems = {0};
         nb_load_report rep = {0};
@@ -532,10 +532,10 @@ nb_tensor *nb_hdf5_read(const char *path, const char *name, nb_dtype dtype) {
         if (buf) {
             memcpy(nbi_data(proto), buf, (size_t)proto->numel * nb_dtype_size(dtype));
             free(buf);
-            t = proto;
+            t = nbi_give(proto);
         } else {
             if (io == NB_OK) nbi_error(NB_ERR_IO, "hdf5_read: %s", problems.s ? problems.s : name);
-            nb_tensor_release(proto);
+            nbi_release(proto);
         }
         free(problems.s);
     }

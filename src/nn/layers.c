@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tensor/internal.h"
+#include "nn/nn_util.h"
 
 /* A ctx of the given size, or NULL with an error. */
 static void *new_ctx(const char *layer, size_t size) {
@@ -31,20 +31,20 @@ static nb_module *new_layer(const char *name, nb_forward_fn fwd, void *ctx) {
  * the module's (borrowed) tensor or NULL. */
 static nb_tensor *uniform_param(nb_module *m, const char *name, nb_rng *rng, int ndim, const int64_t *shape,
                                 double bound) {
-    nb_tensor *t = nb_rand_uniform(rng, NB_F32, ndim, shape, -bound, bound);
+    nb_tensor *t = nbi_own(nb_rand_uniform(rng, NB_F32, ndim, shape, -bound, bound));
     if (!t) return NULL;
     nb_status st = nb_module_register_parameter(m, name, t);
-    nb_tensor_release(t); /* the module holds its own reference now */
+    nbi_release(t); /* the module holds its own reference now */
     return st == NB_OK ? nb_module_param(m, name) : NULL;
 }
 
 /* Register a constant-filled tensor as a parameter or buffer; returns it (borrowed) or NULL. */
 static nb_tensor *const_state(nb_module *m, const char *name, bool parameter, nb_dtype dtype, int ndim,
                               const int64_t *shape, double value) {
-    nb_tensor *t = nb_full(dtype, ndim, shape, value);
+    nb_tensor *t = nbi_own(nb_full(dtype, ndim, shape, value));
     if (!t) return NULL;
     nb_status st = parameter ? nb_module_register_parameter(m, name, t) : nb_module_register_buffer(m, name, t);
-    nb_tensor_release(t);
+    nbi_release(t);
     return st == NB_OK ? nb_module_param(m, name) : NULL;
 }
 
@@ -91,7 +91,8 @@ static nb_tensor *conv2d_forward(nb_module *self, const nb_tensor *x, void *ctx)
     return nb_conv2d(x, c->weight, c->bias, &c->p);
 }
 
-/* nn.Conv2d's constructor checks, with its messages where it has them. */
+/* nn.Conv2d's constructor checks, with its messages, then the op's own checks
+ * of the parameters (so a bad stride fails here with F.conv2d's message). */
 static bool conv2d_check(int64_t in, int64_t out, int64_t kh, int64_t kw, const nb_conv2d_params *p) {
     const char *op = "Conv2d";
     if (in <= 0 || out <= 0)
@@ -107,27 +108,7 @@ static bool conv2d_check(int64_t in, int64_t out, int64_t kh, int64_t kw, const 
     if (out % p->groups)
         return nbi_error(NB_ERR_ARG, "%s: out_channels must be divisible by groups (out_channels=%lld, groups=%lld)",
                          op, (long long)out, (long long)p->groups), false;
-    if (p->stride[0] <= 0 || p->stride[1] <= 0)
-        return nbi_error(NB_ERR_ARG, "%s: stride must be positive, but got (%lld, %lld)", op,
-                         (long long)p->stride[0], (long long)p->stride[1]), false;
-    if (p->dilation[0] <= 0 || p->dilation[1] <= 0)
-        return nbi_error(NB_ERR_ARG, "%s: dilation must be positive, but got (%lld, %lld)", op,
-                         (long long)p->dilation[0], (long long)p->dilation[1]), false;
-    if (p->padding_kind == NB_PADDING_EXPLICIT && (p->padding[0] < 0 || p->padding[1] < 0))
-        return nbi_error(NB_ERR_ARG, "%s: padding must be non-negative, but got (%lld, %lld)", op,
-                         (long long)p->padding[0], (long long)p->padding[1]), false;
-    if (p->padding_kind != NB_PADDING_EXPLICIT && p->padding_kind != NB_PADDING_VALID &&
-        p->padding_kind != NB_PADDING_SAME)
-        return nbi_error(NB_ERR_ARG, "%s: Invalid padding string, expected 'valid', 'same' or explicit numbers", op),
-               false;
-    if (p->padding_kind == NB_PADDING_SAME && (p->stride[0] != 1 || p->stride[1] != 1))
-        return nbi_error(NB_ERR_ARG, "%s: padding='same' is not supported for strided convolutions", op), false;
-    if (p->padding_mode != NB_PAD_ZEROS && p->padding_mode != NB_PAD_REFLECT && p->padding_mode != NB_PAD_REPLICATE &&
-        p->padding_mode != NB_PAD_CIRCULAR)
-        return nbi_error(NB_ERR_ARG,
-                         "%s: padding_mode must be one of NB_PAD_ZEROS, NB_PAD_REFLECT, NB_PAD_REPLICATE or "
-                         "NB_PAD_CIRCULAR, but got %d", op, (int)p->padding_mode), false;
-    return true;
+    return nbi_conv2d_check_params(op, p);
 }
 
 nb_module *nb_conv2d_module(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
@@ -224,23 +205,20 @@ static nb_tensor *avg_pool_forward(nb_module *self, const nb_tensor *x, void *ct
     return nb_avg_pool2d(x, ctx);
 }
 
-static nb_module *pool_module(const char *name, nb_forward_fn fwd, const nb_pool2d_params *p) {
+/* The op's own parameter checks, so a bad one fails here with its message. */
+static nb_module *pool_module(const char *name, nb_forward_fn fwd, const nb_pool2d_params *p, bool is_max) {
     if (!p) {
         nbi_error(NB_ERR_ARG, "%s: params is NULL (use nb_pool2d_defaults(kernel_size))", name);
         return NULL;
     }
-    if (p->kernel[0] <= 0 || p->kernel[1] <= 0) {
-        nbi_error(NB_ERR_ARG, "%s: kernel_size must be greater than zero, but got (%lld, %lld)", name,
-                  (long long)p->kernel[0], (long long)p->kernel[1]);
-        return NULL;
-    }
+    if (!nbi_pool2d_check_params(name, p, is_max)) return NULL;
     nb_pool2d_params *c = new_ctx(name, sizeof *c);
     if (c) *c = *p;
     return new_layer(name, fwd, c);
 }
 
-nb_module *nb_max_pool2d_module(const nb_pool2d_params *p) { return pool_module("MaxPool2d", max_pool_forward, p); }
-nb_module *nb_avg_pool2d_module(const nb_pool2d_params *p) { return pool_module("AvgPool2d", avg_pool_forward, p); }
+nb_module *nb_max_pool2d_module(const nb_pool2d_params *p) { return pool_module("MaxPool2d", max_pool_forward, p, true); }
+nb_module *nb_avg_pool2d_module(const nb_pool2d_params *p) { return pool_module("AvgPool2d", avg_pool_forward, p, false); }
 
 /* ---- Dropout ---- */
 typedef struct dropout_ctx {
@@ -254,10 +232,7 @@ static nb_tensor *dropout_forward(nb_module *self, const nb_tensor *x, void *ctx
 }
 
 nb_module *nb_dropout_module(double p, nb_rng *rng) {
-    if (!(p >= 0 && p <= 1)) {
-        nbi_error(NB_ERR_ARG, "Dropout: dropout probability has to be between 0 and 1, but got %g", p);
-        return NULL;
-    }
+    if (!nbi_dropout_check_p("Dropout", p)) return NULL;
     dropout_ctx *c = new_ctx("Dropout", sizeof *c);
     if (c) {
         c->p = p;

@@ -92,15 +92,30 @@ static bool cls_targets(const char *op, const int64_t *t, cls_geom *g) {
     return true;
 }
 
-/* Output of nll over logp (N, C, S): per element (none, shape of target) or reduced (0-d). */
-static nb_tensor *nll_forward(const nb_tensor *logp, const nb_tensor *target, const int64_t *t, const cls_geom *g) {
-    nb_tensor *out = g->reduction == NB_REDUCTION_NONE ? nbi_empty(logp->dtype, target->ndim, target->shape)
-                                                       : nbi_empty(logp->dtype, 0, NULL);
-    if (!out) return NULL;
+/* A contiguous int64 copy of the targets (N * S), validated, g->count set; NULL
+ * on failure. A copy: the caller may change its targets before backward. */
+static nb_tensor *cls_copy_targets(const char *op, const nb_tensor *target, cls_geom *g) {
+    int64_t n = g->N * g->S;
+    nb_tensor *t = nbi_empty(NB_I64, 1, &n);
+    if (t && (nb_tensor_copy_out(target, nbi_data(t), NB_I64) != NB_OK || !cls_targets(op, nbi_data(t), g))) {
+        nbi_release(t);
+        t = NULL;
+    }
+    return t;
+}
+
+/* ---- class losses: kernels ---- */
+/* Per-element weight of the upstream gradient: w[i] for element i of the target. */
+#define CLS_GRAD_FACTOR(T, g, dy, i) \
+    ((g)->reduction == NB_REDUCTION_NONE ? (dy)[i] : (g)->reduction == NB_REDUCTION_SUM ? (dy)[0] : (dy)[0] / (T)(g)->count)
+
+/* nll over log-probabilities: per element (none) or reduced. */
+// y: (N, S) for none, () otherwise; logp: (N, C, S), t: (N, S)
+static void nll_forward(nb_dtype dtype, void *y, const void *logp, const int64_t *t, const cls_geom *g) {
     int64_t N = g->N, C = g->C, S = g->S;
-    NBI_DISPATCH_FLOAT(logp->dtype, {
-        const T *L = nbi_data(logp);         // L: (N, C, S)
-        T *O = nbi_data(out);                // O: (N, S) or ()
+    NBI_DISPATCH_FLOAT(dtype, {
+        const T *L = logp;
+        T *O = y;
         T sum = 0;                           /* sequential: the order never changes */
         for (int64_t n = 0; n < N; n++)
             for (int64_t s = 0; s < S; s++) {
@@ -112,136 +127,30 @@ static nb_tensor *nll_forward(const nb_tensor *logp, const nb_tensor *target, co
         if (g->reduction == NB_REDUCTION_SUM) O[0] = sum;
         else if (g->reduction == NB_REDUCTION_MEAN) O[0] = sum / (T)g->count; /* 0/0 = NaN when all ignored, as PyTorch */
     });
-    return out;
 }
 
-/* Per-element weight of the upstream gradient: w[i] for element i of the target. */
-#define CLS_GRAD_FACTOR(T, g, dy, i) \
-    ((g)->reduction == NB_REDUCTION_NONE ? (dy)[i] : (g)->reduction == NB_REDUCTION_SUM ? (dy)[0] : (dy)[0] / (T)(g)->count)
-
-/* ---- nll_loss ---- */
-typedef struct {
-    cls_geom g;
-    int64_t *target;    /* copy of the targets (N * S) */
-} cls_ctx;
-
-static void cls_free(void *p) {
-    cls_ctx *c = p;
-    free(c->target);
-    free(c);
-}
-
-static nb_status nll_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const cls_ctx *c = node->ctx;
-    const cls_geom *g = &c->g;
-    const nb_tensor *x = node->inputs[0];
-    nb_tensor *gx = nbi_empty(x->dtype, x->ndim, x->shape);
-    if (!gx) return nb_last_status();
+// dx: (N, C, S), dy: (N, S) for none, () otherwise; t: (N, S)
+static void nll_backward(nb_dtype dtype, void *dx, const void *dy, const int64_t *t, const cls_geom *g) {
     int64_t N = g->N, C = g->C, S = g->S;
-    NBI_DISPATCH_FLOAT(x->dtype, {
-        T *dx = nbi_data(gx);                // dx: (N, C, S)
-        const T *dy = nbi_data(gout);
-        memset(dx, 0, (size_t)(N * C * S) * sizeof(T));
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *dX = dx;
+        const T *dY = dy;
+        memset(dX, 0, (size_t)(N * C * S) * sizeof(T));
         for (int64_t i = 0; i < N * S; i++) {
-            int64_t k = c->target[i];
+            int64_t k = t[i];
             if (k == NB_IGNORE_INDEX) continue;
             int64_t n = i / S, s = i % S;
-            dx[(n * C + k) * S + s] = -CLS_GRAD_FACTOR(T, g, dy, i);
+            dX[(n * C + k) * S + s] = -CLS_GRAD_FACTOR(T, g, dY, i);
         }
     });
-    gin[0] = gx;
-    return NB_OK;
 }
 
-static const nbi_op nll_op = {"nll_loss", nll_backward, cls_free};
-
-/* Contiguous int64 copy of the targets (malloc'd), validated. */
-static int64_t *cls_copy_targets(const char *op, const nb_tensor *target, cls_geom *g) {
-    int64_t n = g->N * g->S;
-    int64_t *t = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
-    if (!t) {
-        nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
-        return NULL;
-    }
-    if (nb_tensor_copy_out(target, t, NB_I64) != NB_OK || !cls_targets(op, t, g)) {
-        free(t);
-        return NULL;
-    }
-    return t;
-}
-
-nb_tensor *nb_nll_loss(const nb_tensor *log_probs, const nb_tensor *target, nb_reduction reduction) {
-    const char *op = "nll_loss";
-    cls_geom g;
-    if (!cls_check(op, log_probs, target, reduction, &g)) return NULL;
-    int64_t *t = cls_copy_targets(op, target, &g);
-    if (!t) return NULL;
-    nb_tensor *xc = nbi_contiguous_data(log_probs);
-    nb_tensor *y = xc ? nll_forward(xc, target, t, &g) : NULL;
-    nbi_release(xc);
-    nb_tensor *in[2] = {(nb_tensor *)log_probs, NULL}; /* targets are not differentiable */
-    cls_ctx *ctx = NULL;
-    if (y && nbi_should_record(in, 1)) {
-        if (!(ctx = nnu_alloc(op, sizeof *ctx))) {
-            nb_tensor_release(y);
-            y = NULL;
-        } else {
-            *ctx = (cls_ctx){g, t};
-            t = NULL;
-        }
-    }
-    free(t);
-    return nbi_finish(y, &nll_op, in, 1, ctx);
-}
-
-/* ---- cross_entropy = nll(log_softmax(x, dim=1)) ---- */
-typedef struct {
-    cls_geom g;
-    int64_t *target;
-    nb_tensor *logp;    /* (N, C, S) log-probabilities, for softmax in backward */
-} ce_ctx;
-
-static void ce_free(void *p) {
-    ce_ctx *c = p;
-    free(c->target);
-    nbi_release(c->logp);
-    free(c);
-}
-
-static nb_status ce_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const ce_ctx *c = node->ctx;
-    const cls_geom *g = &c->g;
-    const nb_tensor *x = node->inputs[0];
-    nb_tensor *gx = nbi_empty(x->dtype, x->ndim, x->shape);
-    if (!gx) return nb_last_status();
-    int64_t N = g->N, C = g->C, S = g->S;
-    NBI_DISPATCH_FLOAT(x->dtype, {
-        T *dx = nbi_data(gx);                // dx: (N, C, S)
-        const T *L = nbi_data(c->logp);      // L: (N, C, S)
-        const T *dy = nbi_data(gout);
-        /* d loss_i / d x[n, j, s] = w_i * (softmax_j - [j == target_i]) */
-        _Pragma("omp parallel for schedule(static) if (N * C * S > NBI_PAR_MIN)")
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t s = 0; s < S; s++) {
-                int64_t i = n * S + s, k = c->target[i];
-                T w = k == NB_IGNORE_INDEX ? (T)0 : CLS_GRAD_FACTOR(T, g, dy, i);
-                for (int64_t j = 0; j < C; j++) {
-                    int64_t e = (n * C + j) * S + s;
-                    dx[e] = w * (exp(L[e]) - (j == k ? (T)1 : (T)0));
-                }
-            }
-    });
-    gin[0] = gx;
-    return NB_OK;
-}
-
-static const nbi_op ce_op = {"cross_entropy", ce_backward, ce_free};
-
-/* logp (N, C, S) = log_softmax of x over C; each (n, s) by one thread, sums in double. */
-static void log_softmax_dim1(nb_tensor *logp, const nb_tensor *xc, int64_t N, int64_t C, int64_t S) {
-    NBI_DISPATCH_FLOAT(xc->dtype, {
-        const T *X = nbi_data(xc);           // X: (N, C, S)
-        T *L = nbi_data(logp);               // L: (N, C, S)
+/* logp = log_softmax of x over C; each (n, s) by one thread, sums in double. */
+// logp: (N, C, S), x: (N, C, S)
+static void log_softmax_dim1(nb_dtype dtype, void *logp, const void *x, int64_t N, int64_t C, int64_t S) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        const T *X = x;
+        T *L = logp;
         _Pragma("omp parallel for schedule(static) if (N * C * S > NBI_PAR_MIN)")
         for (int64_t n = 0; n < N; n++)
             for (int64_t s = 0; s < S; s++) {
@@ -259,107 +168,106 @@ static void log_softmax_dim1(nb_tensor *logp, const nb_tensor *xc, int64_t N, in
     });
 }
 
+/* d loss_i / d x[n, j, s] = w_i * (softmax_j - [j == target_i]) */
+// dx: (N, C, S), dy: (N, S) for none, () otherwise; logp: (N, C, S), t: (N, S)
+static void ce_backward(nb_dtype dtype, void *dx, const void *dy, const void *logp, const int64_t *t,
+                        const cls_geom *g) {
+    int64_t N = g->N, C = g->C, S = g->S;
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *dX = dx;
+        const T *L = logp, *dY = dy;
+        _Pragma("omp parallel for schedule(static) if (N * C * S > NBI_PAR_MIN)")
+        for (int64_t n = 0; n < N; n++)
+            for (int64_t s = 0; s < S; s++) {
+                int64_t i = n * S + s, k = t[i];
+                T w = k == NB_IGNORE_INDEX ? (T)0 : CLS_GRAD_FACTOR(T, g, dY, i);
+                for (int64_t j = 0; j < C; j++) {
+                    int64_t e = (n * C + j) * S + s;
+                    dX[e] = w * (exp(L[e]) - (j == k ? (T)1 : (T)0));
+                }
+            }
+    });
+}
+
+/* The output of a class loss: the target's shape (none) or 0-d. */
+static nb_tensor *cls_output(const nb_tensor *input, const nb_tensor *target, const cls_geom *g) {
+    return g->reduction == NB_REDUCTION_NONE ? nbi_empty(input->dtype, target->ndim, target->shape)
+                                             : nbi_empty(input->dtype, 0, NULL);
+}
+
+/* ---- nll_loss: ctx is the cls_geom; saved[0] the targets ---- */
+static nb_status nll_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    nll_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->saved[0]), node->ctx);
+    return NB_OK;
+}
+
+static const nbi_op nll_op = {"nll_loss", nll_grad_fn, NULL};
+
+nb_tensor *nb_nll_loss(const nb_tensor *log_probs, const nb_tensor *target, nb_reduction reduction) {
+    const char *op = "nll_loss";
+    cls_geom g;
+    if (!cls_check(op, log_probs, target, reduction, &g)) return NULL;
+    nb_tensor *t = cls_copy_targets(op, target, &g);
+    nb_tensor *xc = t ? nbi_contiguous_data(log_probs) : NULL;
+    nb_tensor *y = xc ? cls_output(log_probs, target, &g) : NULL;
+    if (y) nll_forward(log_probs->dtype, nbi_data(y), nbi_data(xc), nbi_data(t), &g);
+    nbi_release(xc);
+    /* the targets are not differentiable: saved, not an input */
+    return nbi_finish_op(y, &nll_op, NBI_INPUTS(log_probs), NBI_SAVED(t), &g, sizeof g);
+}
+
+/* ---- cross_entropy = nll(log_softmax(x, dim=1)): ctx is the cls_geom;
+ * saved: the targets, the log-probabilities (for softmax in backward) ---- */
+static nb_status ce_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    ce_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->saved[1]), nbi_data(node->saved[0]),
+                node->ctx);
+    return NB_OK;
+}
+
+static const nbi_op ce_op = {"cross_entropy", ce_grad_fn, NULL};
+
 nb_tensor *nb_cross_entropy(const nb_tensor *logits, const nb_tensor *target, nb_reduction reduction) {
     const char *op = "cross_entropy";
     cls_geom g;
     if (!cls_check(op, logits, target, reduction, &g)) return NULL;
-    int64_t *t = cls_copy_targets(op, target, &g);
-    if (!t) return NULL;
-    nb_tensor *xc = nbi_contiguous_data(logits);
-    nb_tensor *logp = xc ? nbi_own(nbi_empty(logits->dtype, logits->ndim, logits->shape)) : NULL;
-    nb_tensor *y = NULL;
-    if (logp) {
-        log_softmax_dim1(logp, xc, g.N, g.C, g.S);
-        y = nll_forward(logp, target, t, &g);
+    nb_tensor *t = cls_copy_targets(op, target, &g);
+    nb_tensor *xc = t ? nbi_contiguous_data(logits) : NULL;
+    nb_tensor *logp = xc ? nbi_empty_like(logits) : NULL;
+    nb_tensor *y = logp ? cls_output(logits, target, &g) : NULL;
+    if (y) {
+        log_softmax_dim1(logits->dtype, nbi_data(logp), nbi_data(xc), g.N, g.C, g.S);
+        nll_forward(logits->dtype, nbi_data(y), nbi_data(logp), nbi_data(t), &g);
     }
     nbi_release(xc);
-    nb_tensor *in = (nb_tensor *)logits;
-    ce_ctx *ctx = NULL;
-    if (y && nbi_should_record(&in, 1)) {
-        if (!(ctx = nnu_alloc(op, sizeof *ctx))) {
-            nb_tensor_release(y);
-            y = NULL;
-        } else {
-            *ctx = (ce_ctx){g, t, logp};
-            t = NULL;
-            logp = NULL;
-        }
-    }
-    free(t);
-    nbi_release(logp);
-    return nbi_finish(y, &ce_op, &in, 1, ctx);
+    return nbi_finish_op(y, &ce_op, NBI_INPUTS(logits), NBI_SAVED(t, logp), &g, sizeof g);
 }
 
 /* ---- mse_loss ---- */
-typedef struct {
-    nb_tensor *x, *t;   /* contiguous input and target */
-    nb_reduction reduction;
-} mse_ctx;
-
-static void mse_free(void *p) {
-    mse_ctx *c = p;
-    nbi_release(c->x);
-    nbi_release(c->t);
-    free(c);
-}
-
-static nb_status mse_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const mse_ctx *c = node->ctx;
-    int64_t n = c->x->numel;
-    nb_tensor *gx = NULL, *gt = NULL;
-    if (nbi_node_needs_grad(node, 0) && !(gx = nbi_empty(c->x->dtype, node->inputs[0]->ndim, node->inputs[0]->shape)))
-        goto fail;
-    if (nbi_node_needs_grad(node, 1) && !(gt = nbi_empty(c->x->dtype, node->inputs[1]->ndim, node->inputs[1]->shape)))
-        goto fail;
-    NBI_DISPATCH_FLOAT(c->x->dtype, {
-        const T *X = nbi_data(c->x), *Tg = nbi_data(c->t), *dy = nbi_data(gout);
-        T *dx = gx ? (T *)nbi_data(gx) : NULL, *dt = gt ? (T *)nbi_data(gt) : NULL;
-        nb_reduction r = c->reduction;
-        T norm = r == NB_REDUCTION_MEAN ? (T)2 / (T)n : (T)2;
-        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
-        for (int64_t i = 0; i < n; i++) {
-            T d = norm * (X[i] - Tg[i]) * (r == NB_REDUCTION_NONE ? dy[i] : dy[0]);
-            if (dx) dx[i] = d;
-            if (dt) dt[i] = -d;
-        }
-    });
-    gin[0] = gx;
-    gin[1] = gt;
-    return NB_OK;
-fail:
-    nbi_release(gx);
-    nbi_release(gt);
-    return nb_last_status();
-}
-
-static const nbi_op mse_op = {"mse_loss", mse_backward, mse_free};
-
-#define MSE_CHUNK 4096
-
-nb_tensor *nb_mse_loss(const nb_tensor *input, const nb_tensor *target, nb_reduction reduction) {
+static bool mse_check(const nb_tensor *input, const nb_tensor *target, nb_reduction reduction) {
     const char *op = "mse_loss";
     char s1[128], s2[128];
-    if (!nbi_check_float(op, "input", input) || !nbi_check_float(op, "target", target)) return NULL;
-    if (!check_reduction(op, reduction) || !nbi_check_same_dtype(op, input, target)) return NULL;
+    if (!nbi_check_float(op, "input", input) || !nbi_check_float(op, "target", target)) return false;
+    if (!check_reduction(op, reduction) || !nbi_check_same_dtype(op, input, target)) return false;
     if (input->ndim != target->ndim || memcmp(input->shape, target->shape, sizeof(int64_t) * (size_t)input->ndim)) {
         nbi_error(NB_ERR_SHAPE, "mse_loss: expected input and target of the same shape, but got %s and %s",
                   nnu_shape(input, s1, sizeof s1), nnu_shape(target, s2, sizeof s2));
-        return NULL;
+        return false;
     }
-    int64_t n = input->numel;
-    nb_tensor *xc = nbi_contiguous_data(input), *tc = xc ? nbi_contiguous_data(target) : NULL, *y = NULL;
-    double *partial = NULL;
-    int64_t nchunks = (n + MSE_CHUNK - 1) / MSE_CHUNK;
-    if (!tc) goto fail;
-    if (reduction == NB_REDUCTION_NONE) {
-        if (!(y = nbi_empty(input->dtype, input->ndim, input->shape))) goto fail;
-    } else if (!(y = nbi_empty(input->dtype, 0, NULL)) ||
-               !(partial = nnu_alloc(op, (size_t)(nchunks ? nchunks : 1) * sizeof(double)))) {
-        goto fail;
-    }
-    NBI_DISPATCH_FLOAT(input->dtype, {
-        const T *X = nbi_data(xc), *Tg = nbi_data(tc);
-        T *Y = nbi_data(y);
+    return true;
+}
+
+#define MSE_CHUNK 4096
+
+/* (x - t)^2 per element (none), or its sum / mean: fixed chunks summed in
+ * double into partial (one per chunk of MSE_CHUNK), combined in chunk order. */
+// y: (n) for none, () otherwise; x: (n), t: (n), partial: (ceil(n / MSE_CHUNK)) scratch
+static void mse_forward(nb_dtype dtype, void *y, const void *x, const void *t, double *partial, int64_t n,
+                        nb_reduction reduction) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        const T *X = x, *Tg = t;
+        T *Y = y;
         if (reduction == NB_REDUCTION_NONE) {
             _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
             for (int64_t i = 0; i < n; i++) {
@@ -367,7 +275,7 @@ nb_tensor *nb_mse_loss(const nb_tensor *input, const nb_tensor *target, nb_reduc
                 Y[i] = d * d;
             }
         } else {
-            /* fixed chunks summed in double, then combined in chunk order */
+            int64_t nchunks = (n + MSE_CHUNK - 1) / MSE_CHUNK;
             _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
             for (int64_t ch = 0; ch < nchunks; ch++) {
                 int64_t i1 = (ch + 1) * MSE_CHUNK < n ? (ch + 1) * MSE_CHUNK : n;
@@ -380,29 +288,54 @@ nb_tensor *nb_mse_loss(const nb_tensor *input, const nb_tensor *target, nb_reduc
             }
             double total = 0;
             for (int64_t ch = 0; ch < nchunks; ch++) total += partial[ch];
-            Y[0] = (T)(reduction == NB_REDUCTION_MEAN ? total / (double)n : total);
+            Y[0] = (T)(reduction == NB_REDUCTION_MEAN ? total / (double)n : total); /* mean of nothing: NaN, as PyTorch */
         }
     });
-    free(partial);
-    partial = NULL;
-    nb_tensor *in[2] = {(nb_tensor *)input, (nb_tensor *)target};
-    mse_ctx *ctx = NULL;
-    if (nbi_should_record(in, 2)) {
-        if (!(ctx = nnu_alloc(op, sizeof *ctx))) {
-            nb_tensor_release(y);
-            y = NULL;
-            goto fail;
+}
+
+/* dx = 2 (x - t) dy (divided by n for mean), dt = -dx; either may be NULL. */
+// dx: (n), dt: (n), dy: (n) for none, () otherwise; x: (n), t: (n)
+static void mse_backward(nb_dtype dtype, void *dx, void *dt, const void *dy, const void *x, const void *t, int64_t n,
+                         nb_reduction reduction) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        const T *X = x, *Tg = t, *dY = dy;
+        T *dX = dx, *dT = dt;
+        T norm = reduction == NB_REDUCTION_MEAN ? (T)2 / (T)n : (T)2;
+        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
+        for (int64_t i = 0; i < n; i++) {
+            T d = norm * (X[i] - Tg[i]) * (reduction == NB_REDUCTION_NONE ? dY[i] : dY[0]);
+            if (dX) dX[i] = d;
+            if (dT) dT[i] = -d;
         }
-        *ctx = (mse_ctx){xc, tc, reduction};
-        xc = tc = NULL;
+    });
+}
+
+/* ---- autograd: ctx is the reduction; saved: input and target (contiguous) ---- */
+typedef struct { nb_reduction reduction; } mse_ctx;
+
+static nb_status mse_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const nb_tensor *x = node->saved[0], *t = node->saved[1];
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    mse_backward(x->dtype, nbi_data_or_null(gin[0]), nbi_data_or_null(gin[1]), nbi_data(gout), nbi_data(x),
+                 nbi_data(t), x->numel, ((const mse_ctx *)node->ctx)->reduction);
+    return NB_OK;
+}
+
+static const nbi_op mse_op = {"mse_loss", mse_grad_fn, NULL};
+
+nb_tensor *nb_mse_loss(const nb_tensor *input, const nb_tensor *target, nb_reduction reduction) {
+    if (!mse_check(input, target, reduction)) return NULL;
+    const bool none = reduction == NB_REDUCTION_NONE;
+    int64_t n = input->numel, nchunks = (n + MSE_CHUNK - 1) / MSE_CHUNK;
+    nb_tensor *xc = nbi_contiguous_data(input), *tc = xc ? nbi_contiguous_data(target) : NULL;
+    nb_tensor *y = tc ? (none ? nbi_empty_like(input) : nbi_empty(input->dtype, 0, NULL)) : NULL;
+    double *partial = y && !none ? nnu_alloc("mse_loss", (size_t)(nchunks ? nchunks : 1) * sizeof(double)) : NULL;
+    if (y && !none && !partial) {
+        nbi_release(y);
+        y = NULL;
     }
-    nbi_release(xc);
-    nbi_release(tc);
-    return nbi_finish(y, &mse_op, in, 2, ctx);
-fail:
-    nb_tensor_release(y);
-    nbi_release(xc);
-    nbi_release(tc);
+    if (y) mse_forward(input->dtype, nbi_data(y), nbi_data(xc), nbi_data(tc), partial, n, reduction);
     free(partial);
-    return NULL;
+    const mse_ctx c = {reduction};
+    return nbi_finish_op(y, &mse_op, NBI_INPUTS(input, target), NBI_SAVED(xc, tc), &c, sizeof c);
 }

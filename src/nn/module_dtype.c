@@ -69,7 +69,7 @@ nb_status nb_module_to_dtype(nb_module *m, nb_dtype dtype) {
     nb_no_grad_begin(); /* conversions, not ops of a graph */
     for (int i = 0; i < p.n && st == NB_OK; i++) {
         conversion *c = &p.v[i];
-        if (!(c->data = nbi_own(nbi_empty(dtype, c->t->ndim, c->t->shape))) || (st = nb_tensor_copy_(c->data, c->t)) != NB_OK) {
+        if (!(c->data = nbi_empty(dtype, c->t->ndim, c->t->shape)) || (st = nb_tensor_copy_(c->data, c->t)) != NB_OK) {
             st = nb_last_status();
             break;
         }

@@ -12,12 +12,12 @@ static nb_tensor *sequential_forward(nb_module *self, const nb_tensor *x, void *
     if (n == 0) return nb_view(x, x->ndim, x->shape);
     nb_tensor *h = NULL;
     for (int i = 0; i < n; i++) {
-        nb_tensor *next = nb_module_forward(self->children[i].m, i ? h : x);
-        nb_tensor_release(h); /* the graph keeps what backward needs */
+        nb_tensor *next = nbi_own(nb_module_forward(self->children[i].m, i ? h : x));
+        nbi_release(h); /* the graph keeps what backward needs */
         if (!next) return NULL;
         h = next;
     }
-    return h;
+    return nbi_give(h);
 }
 
 nb_status nb_sequential_append(nb_module *seq, nb_module *module) {

@@ -1,9 +1,10 @@
-/* Small helpers shared by the kernels of nabla/functional.h (the files of src/nn):
- * contiguous access to inputs without recording, shape strings, ctx
- * allocation. Private to src/nn. */
+/* Small helpers shared by the ops of nabla/functional.h and nabla/conv.h (the
+ * files of src/nn), and the parameter checks an op shares with its module's
+ * constructor (src/nn/layers.c). Private to src/nn. */
 #ifndef NABLA_NN_UTIL_H
 #define NABLA_NN_UTIL_H
 
+#include "nabla/conv.h"
 #include "nabla/functional.h"
 #include "tensor/internal.h"
 
@@ -15,6 +16,18 @@ static inline void *nnu_alloc(const char *op, size_t n) {
     if (!p) nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
     return p;
 }
+
+/* ---- parameter checks shared by an op and its module ----
+ * Each reports with op's name ("dropout" from the op, "Dropout" from the
+ * module) and the op's words, and returns false on a bad value. */
+/* 0 <= p <= 1 (dropout.c). */
+bool nbi_dropout_check_p(const char *op, double p);
+/* Everything of nb_pool2d_params but the input: stride, padding (at most half
+ * the kernel), kernel, dilation (max pooling only), in PyTorch's order (pool.c). */
+bool nbi_pool2d_check_params(const char *op, const nb_pool2d_params *p, bool is_max);
+/* Everything of nb_conv2d_params: padding kind and mode, groups, stride,
+ * dilation, explicit padding, 'same' with a stride, in F.conv2d's order (conv2d.c). */
+bool nbi_conv2d_check_params(const char *op, const nb_conv2d_params *p);
 
 /* "[2, 3]" for t's shape, into buf. */
 static inline const char *nnu_shape(const nb_tensor *t, char *buf, size_t size) {

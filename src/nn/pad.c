@@ -6,10 +6,9 @@
  * reads input position map[o] (or the constant when map[o] < 0). The backward
  * scatters the gradient through the same map, one (n, c) plane per thread in
  * a fixed order, so it is deterministic. */
-#include "nabla/conv.h"
-#include "tensor/internal.h"
+#include "nn_util.h"
 
-#include <stdlib.h>
+#include <string.h>
 
 static const char *mode_name(nb_padding_mode m) {
     switch (m) {
@@ -63,45 +62,6 @@ static int64_t *make_maps(const pad_geom *g) {
     return m;
 }
 
-static nb_status pad_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const pad_geom *g = node->ctx;
-    const nb_tensor *in = node->inputs[0];
-    if (!nbi_node_needs_grad(node, 0)) return NB_OK;
-    if (g->P == 0 || g->Ho == 0 || g->Wo == 0) { /* an empty output passes nothing back */
-        gin[0] = nb_zeros(in->dtype, in->ndim, in->shape);
-        return gin[0] ? NB_OK : nb_last_status();
-    }
-    int64_t *map = make_maps(g);
-    nb_tensor *gx = map ? nbi_empty(in->dtype, in->ndim, in->shape) : NULL;
-    if (!gx) {
-        free(map);
-        return map ? nb_last_status() : nbi_error(NB_ERR_NOMEM, "pad backward: out of memory");
-    }
-    const int64_t *hmap = map, *wmap = map + g->Ho;
-    const int64_t P = g->P, HW = g->H * g->W, HWo = g->Ho * g->Wo;
-    NBI_DISPATCH_FLOAT(in->dtype, {
-        T *dx = nbi_data(gx);               // dx: (P, H, W)
-        const T *dy = nbi_data(gout);       // dy: (P, Ho, Wo)
-        _Pragma("omp parallel for schedule(static) if (P * HWo > NBI_PAR_MIN)")
-        for (int64_t p = 0; p < P; p++) {
-            T *d = dx + p * HW;
-            const T *s = dy + p * HWo;
-            for (int64_t k = 0; k < HW; k++) d[k] = 0;
-            for (int64_t oh = 0; oh < g->Ho; oh++) {
-                int64_t ih = hmap[oh];
-                if (ih < 0) continue;
-                for (int64_t ow = 0; ow < g->Wo; ow++)
-                    if (wmap[ow] >= 0) d[ih * g->W + wmap[ow]] += s[oh * g->Wo + ow];
-            }
-        }
-    });
-    free(map);
-    gin[0] = gx;
-    return NB_OK;
-}
-
-static const nbi_op pad_op = {"pad", pad_backward, NULL};
-
 /* Checks one padded dim (index d of input t) against F.pad's rules. */
 static bool check_dim(const nb_tensor *t, int d, int64_t lo, int64_t hi, nb_padding_mode mode, int64_t *out) {
     char s[160];
@@ -142,17 +102,19 @@ static bool check_dim(const nb_tensor *t, int d, int64_t lo, int64_t hi, nb_padd
     return true;
 }
 
-nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_padding_mode mode, double value) {
+/* F.pad's rules for the whole call; the geometry and the output shape. */
+static bool pad_check(const nb_tensor *input, const int64_t *pad, int npad, nb_padding_mode mode, pad_geom *g,
+                      int64_t *shape) {
     char s[160];
-    if (!nbi_check_float("pad", "input", input)) return NULL;
+    if (!nbi_check_float("pad", "input", input)) return false;
     if (!pad || (npad != 2 && npad != 4)) {
         nbi_error(NB_ERR_ARG, "pad: expected 2 or 4 padding values (left, right[, top, bottom]), but got %d%s", npad,
                   pad ? "" : " (pad is NULL)");
-        return NULL;
+        return false;
     }
     if (mode < NB_PAD_ZEROS || mode > NB_PAD_CIRCULAR) {
         nbi_error(NB_ERR_ARG, "pad: unknown padding mode %d", (int)mode);
-        return NULL;
+        return false;
     }
     const int nd = input->ndim, pdims = npad / 2;
     /* F.pad: constant mode pads any tensor with enough dims; the other modes
@@ -165,73 +127,108 @@ nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_paddi
         else
             nbi_error(NB_ERR_ARG, "pad: %s padding with %d values expects a %dD or %dD input, but got input of size %s",
                       mode_name(mode), npad, pdims + 1, pdims + 2, s);
-        return NULL;
+        return false;
     }
-    pad_geom g = {.mode = mode, .l = pad[0], .r = pad[1], .t = npad == 4 ? pad[2] : 0, .b = npad == 4 ? pad[3] : 0,
-                  .H = 1, .Ho = 1};
-    int64_t shape[NB_MAX_DIMS];
+    *g = (pad_geom){.mode = mode, .l = pad[0], .r = pad[1], .t = npad == 4 ? pad[2] : 0, .b = npad == 4 ? pad[3] : 0,
+                    .H = 1, .Ho = 1};
     for (int i = 0; i < nd; i++) shape[i] = input->shape[i];
-    if (!check_dim(input, nd - 1, g.l, g.r, mode, &shape[nd - 1])) return NULL;
-    g.W = input->shape[nd - 1];
-    g.Wo = shape[nd - 1];
+    if (!check_dim(input, nd - 1, g->l, g->r, mode, &shape[nd - 1])) return false;
+    g->W = input->shape[nd - 1];
+    g->Wo = shape[nd - 1];
     if (npad == 4) {
-        if (!check_dim(input, nd - 2, g.t, g.b, mode, &shape[nd - 2])) return NULL;
-        g.H = input->shape[nd - 2];
-        g.Ho = shape[nd - 2];
+        if (!check_dim(input, nd - 2, g->t, g->b, mode, &shape[nd - 2])) return false;
+        g->H = input->shape[nd - 2];
+        g->Ho = shape[nd - 2];
     }
-    g.P = 1;
-    for (int i = 0; i < nd - pdims; i++) g.P *= input->shape[i];
+    g->P = 1;
+    for (int i = 0; i < nd - pdims; i++) g->P *= input->shape[i];
+    return true;
+}
 
-    if (g.P == 0 || g.Ho == 0 || g.Wo == 0) {
-        /* Nothing to copy: no index maps either (the padded sizes alone may
-         * be huge when there are no channels). */
-        nb_tensor *out = nbi_empty(input->dtype, nd, shape);
-        nb_tensor *in = (nb_tensor *)input;
-        pad_geom *ctx = out && nbi_should_record(&in, 1) ? malloc(sizeof *ctx) : NULL;
-        if (ctx) *ctx = g;
-        if (out && nbi_should_record(&in, 1) && !ctx) {
-            nb_tensor_release(out);
-            nbi_error(NB_ERR_NOMEM, "pad: out of memory");
-            return NULL;
+/* ---- kernels: through the index maps hmap (Ho) and wmap (Wo) ---- */
+// y: (P, Ho, Wo), x: (P, H, W)
+static void pad_forward(nb_dtype dtype, void *y, const void *x, const pad_geom *g, const int64_t *hmap,
+                        const int64_t *wmap, double value) {
+    const int64_t P = g->P, HW = g->H * g->W, HWo = g->Ho * g->Wo;
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *Y = y;
+        const T *X = x;
+        const T v = (T)value;
+        _Pragma("omp parallel for schedule(static) if (P * HWo > NBI_PAR_MIN)")
+        for (int64_t p = 0; p < P; p++) {
+            const T *xp = X + p * HW;
+            T *yp = Y + p * HWo;
+            for (int64_t oh = 0; oh < g->Ho; oh++) {
+                const int64_t ih = hmap[oh];
+                T *yr = yp + oh * g->Wo;
+                if (ih < 0) {
+                    for (int64_t ow = 0; ow < g->Wo; ow++) yr[ow] = v;
+                    continue;
+                }
+                const T *xr = xp + ih * g->W;
+                for (int64_t ow = 0; ow < g->Wo; ow++) yr[ow] = wmap[ow] < 0 ? v : xr[wmap[ow]];
+            }
         }
-        return out ? nbi_finish(out, &pad_op, &in, 1, ctx) : NULL;
-    }
-    int64_t *map = make_maps(&g);
-    if (!map) {
+    });
+}
+
+/* Scatters dy back through the maps, one plane per thread in a fixed order. */
+// dx: (P, H, W), dy: (P, Ho, Wo)
+static void pad_backward(nb_dtype dtype, void *dx, const void *dy, const pad_geom *g, const int64_t *hmap,
+                         const int64_t *wmap) {
+    const int64_t P = g->P, HW = g->H * g->W, HWo = g->Ho * g->Wo;
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *dX = dx;
+        const T *dY = dy;
+        _Pragma("omp parallel for schedule(static) if (P * HWo > NBI_PAR_MIN)")
+        for (int64_t p = 0; p < P; p++) {
+            T *d = dX + p * HW;
+            const T *s = dY + p * HWo;
+            for (int64_t k = 0; k < HW; k++) d[k] = 0;
+            for (int64_t oh = 0; oh < g->Ho; oh++) {
+                int64_t ih = hmap[oh];
+                if (ih < 0) continue;
+                for (int64_t ow = 0; ow < g->Wo; ow++)
+                    if (wmap[ow] >= 0) d[ih * g->W + wmap[ow]] += s[oh * g->Wo + ow];
+            }
+        }
+    });
+}
+
+/* An empty output (no planes, or a dim padded or cropped to 0) has nothing to
+ * copy and needs no index maps: the padded sizes alone may be huge when there
+ * are no planes. */
+static bool pad_empty(const pad_geom *g) { return g->P == 0 || g->Ho == 0 || g->Wo == 0; }
+
+/* ---- autograd: ctx is the pad_geom ---- */
+static nb_status pad_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const pad_geom *g = node->ctx;
+    int64_t *map = pad_empty(g) ? NULL : make_maps(g);
+    if (!pad_empty(g) && !map) return nbi_error(NB_ERR_NOMEM, "pad backward: out of memory");
+    nb_status st = nbi_alloc_grads(node, gin);
+    if (st == NB_OK && map) pad_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), g, map, map + g->Ho);
+    else if (st == NB_OK) /* an empty output passes nothing back */
+        memset(nbi_data(gin[0]), 0, (size_t)gin[0]->numel * nb_dtype_size(gin[0]->dtype));
+    free(map);
+    return st;
+}
+
+static const nbi_op pad_op = {"pad", pad_grad_fn, NULL};
+
+/* ---- the op: check, run, record ---- */
+nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_padding_mode mode, double value) {
+    pad_geom g;
+    int64_t shape[NB_MAX_DIMS];
+    if (!pad_check(input, pad, npad, mode, &g, shape)) return NULL;
+    int64_t *map = pad_empty(&g) ? NULL : make_maps(&g);
+    if (!pad_empty(&g) && !map) {
         nbi_error(NB_ERR_NOMEM, "pad: out of memory");
         return NULL;
     }
     nb_tensor *xc = nbi_contiguous_data(input);
-    nb_tensor *out = xc ? nbi_empty(input->dtype, nd, shape) : NULL;
-    if (!out) {
-        nbi_release(xc);
-        free(map);
-        return NULL;
-    }
-    const int64_t *hmap = map, *wmap = map + g.Ho;
-    const int64_t P = g.P, HW = g.H * g.W, HWo = g.Ho * g.Wo;
-    NBI_DISPATCH_FLOAT(input->dtype, {
-        T *y = nbi_data(out);               // y: (P, Ho, Wo)
-        const T *x = nbi_data(xc);          // x: (P, H, W)
-        const T v = (T)value;
-        _Pragma("omp parallel for schedule(static) if (P * HWo > NBI_PAR_MIN)")
-        for (int64_t p = 0; p < P; p++) {
-            const T *xp = x + p * HW;
-            T *yp = y + p * HWo;
-            for (int64_t oh = 0; oh < g.Ho; oh++) {
-                const int64_t ih = hmap[oh];
-                T *yr = yp + oh * g.Wo;
-                if (ih < 0) {
-                    for (int64_t ow = 0; ow < g.Wo; ow++) yr[ow] = v;
-                    continue;
-                }
-                const T *xr = xp + ih * g.W;
-                for (int64_t ow = 0; ow < g.Wo; ow++) yr[ow] = wmap[ow] < 0 ? v : xr[wmap[ow]];
-            }
-        }
-    });
+    nb_tensor *y = xc ? nbi_empty(input->dtype, input->ndim, shape) : NULL;
+    if (y && map) pad_forward(input->dtype, nbi_data(y), nbi_data(xc), &g, map, map + g.Ho, value);
     free(map);
     nbi_release(xc);
-    nb_tensor *in = (nb_tensor *)input;
-    return nbi_finish_copy(out, &pad_op, &in, 1, &g, sizeof g, "pad");
+    return nbi_finish_op(y, &pad_op, NBI_INPUTS(input), NULL, 0, &g, sizeof g);
 }

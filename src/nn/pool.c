@@ -39,8 +39,8 @@ static int64_t pool_out_size(int64_t in, int64_t k, int64_t pad, int64_t stride,
     return out < 1 ? (out < INT64_MIN ? INT64_MIN : (int64_t)out) : (int64_t)out;
 }
 
-static bool pool_check(const char *op, const nb_tensor *x, const nb_pool2d_params *p, bool is_max, pool_geom *g) {
-    if (!nbi_check_float(op, "input", x)) return false;
+/* ---- checks: the parameters (shared with the modules), then the input; the geometry ---- */
+bool nbi_pool2d_check_params(const char *op, const nb_pool2d_params *p, bool is_max) {
     if (!p) {
         nbi_error(NB_ERR_ARG, "%s: params is NULL", op);
         return false;
@@ -86,6 +86,16 @@ static bool pool_check(const char *op, const nb_tensor *x, const nb_pool2d_param
                   (long long)dh, (long long)dw);
         return false;
     }
+    return true;
+}
+
+static bool pool_check(const char *op, const nb_tensor *x, const nb_pool2d_params *p, bool is_max, pool_geom *g) {
+    if (!nbi_check_float(op, "input", x)) return false;
+    if (!nbi_pool2d_check_params(op, p, is_max)) return false;
+    int64_t kh = p->kernel[0], kw = p->kernel[1];
+    int64_t sh = p->stride[0] ? p->stride[0] : kh, sw = p->stride[1] ? p->stride[1] : kw;
+    int64_t ph = p->padding[0], pw = p->padding[1];
+    int64_t dh = p->dilation[0] ? p->dilation[0] : 1, dw = p->dilation[1] ? p->dilation[1] : 1;
     int nd = x->ndim;
     bool nonempty = nd >= 3 && x->shape[nd - 1] > 0 && x->shape[nd - 2] > 0 && x->shape[nd - 3] > 0;
     if (!(nd == 3 || nd == 4) || !nonempty) {
@@ -124,21 +134,7 @@ static nb_tensor *pool_output(const nb_tensor *x, const pool_geom *g) {
     return nbi_empty(x->dtype, nd, shape);
 }
 
-/* ---- max ---- */
-typedef struct {
-    pool_geom g;
-    int64_t *idx; /* (planes, OH, OW): flat index h * W + w of each window's max */
-    uint8_t *tap; /* (planes, OH, OW), 2x2 path only: winner kh * 2 + kw (pool memory) */
-    size_t tap_bytes;
-} maxpool_ctx;
-
-static void maxpool_free(void *p) {
-    maxpool_ctx *c = p;
-    free(c->idx);
-    nbi_free(c->tap, c->tap_bytes);
-    free(c);
-}
-
+/* ---- max: kernels ---- */
 /* The common 2x2 window, stride 2, no padding or dilation, every window
  * inside the input (F.max_pool2d(x, 2) on any size): the winner of each
  * window is one of four taps, saved as a byte, and backward writes dx densely
@@ -199,18 +195,17 @@ static void unpool_row_f64(double *restrict r0, double *restrict r1, const doubl
 }
 #undef UNPOOL_ROW_SCALAR
 
-static nb_status maxpool2x2_backward(const maxpool_ctx *c, const nb_tensor *gout, nb_tensor *gx) {
-    const pool_geom *g = &c->g;
+// dx: (planes, H, W), dy: (planes, OH, OW), tap: (planes, OH, OW)
+static void maxpool2x2_backward(nb_dtype dtype, void *dx, const void *dy, const uint8_t *tap, const pool_geom *g) {
     const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW, planes = g->planes;
-    const uint8_t *tap = c->tap;
-    NBI_DISPATCH_FLOAT(gx->dtype, {
-        T *dx = nbi_data(gx);               // dx: (planes, H, W)
-        const T *dy = nbi_data(gout);       // dy: (planes, OH, OW)
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *dX = dx;
+        const T *dY = dy;
         _Pragma("omp parallel for schedule(static) if (planes * H * W > NBI_PAR_MIN)")
         for (int64_t pl = 0; pl < planes; pl++) {
-            T *dxp = dx + pl * H * W;
+            T *dxp = dX + pl * H * W;
             for (int64_t oh = 0; oh < OH; oh++) {
-                const T *restrict d = dy + (pl * OH + oh) * OW;
+                const T *restrict d = dY + (pl * OH + oh) * OW;
                 const uint8_t *restrict t = tap + (pl * OH + oh) * OW;
                 T *restrict r0 = dxp + 2 * oh * W, *restrict r1 = r0 + W;
                 if (sizeof(T) == 4) unpool_row_f32((float *)r0, (float *)r1, (const float *)d, t, OW);
@@ -220,7 +215,6 @@ static nb_status maxpool2x2_backward(const maxpool_ctx *c, const nb_tensor *gout
             for (int64_t i = 2 * OH * W; i < H * W; i++) dxp[i] = 0; /* odd H: last row in no window */
         }
     });
-    return NB_OK;
 }
 
 /* One output row of F.max_pool2d(x, 2) from input rows r0, r1: y = the
@@ -285,11 +279,12 @@ static void pool_row_f64(double *restrict y, uint8_t *restrict t, const double *
 #undef POOL_ROW_SCALAR
 
 /* y and the winning taps of F.max_pool2d(x, 2). */
-static void maxpool2x2_forward(const pool_geom *g, const nb_tensor *xc, nb_tensor *y, uint8_t *tap) {
+// y: (planes, OH, OW), tap: (planes, OH, OW), x: (planes, H, W)
+static void maxpool2x2_forward(nb_dtype dtype, void *y, uint8_t *tap, const void *x, const pool_geom *g) {
     const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW, planes = g->planes;
-    NBI_DISPATCH_FLOAT(xc->dtype, {
-        const T *X = nbi_data(xc);          // X: (planes, H, W)
-        T *Y = nbi_data(y);                 // Y: (planes, OH, OW)
+    NBI_DISPATCH_FLOAT(dtype, {
+        const T *X = x;
+        T *Y = y;
         _Pragma("omp parallel for schedule(static) if (planes * H * W > NBI_PAR_MIN)")
         for (int64_t pl = 0; pl < planes; pl++)
             for (int64_t oh = 0; oh < OH; oh++) {
@@ -301,99 +296,13 @@ static void maxpool2x2_forward(const pool_geom *g, const nb_tensor *xc, nb_tenso
     });
 }
 
-static nb_status maxpool_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const maxpool_ctx *c = node->ctx;
-    const pool_geom *g = &c->g;
-    const nb_tensor *x = node->inputs[0];
-    nb_tensor *gx = nbi_empty(x->dtype, x->ndim, x->shape);
-    if (!gx) return nb_last_status();
-    if (c->tap) {
-        maxpool2x2_backward(c, gout, gx);
-        gin[0] = gx;
-        return NB_OK;
-    }
-    int64_t plane_in = g->H * g->W, plane_out = g->OH * g->OW;
-    NBI_DISPATCH_FLOAT(x->dtype, {
-        T *dx = nbi_data(gx);               // dx: (planes, H, W)
-        const T *dy = nbi_data(gout);       // dy: (planes, OH, OW)
-        _Pragma("omp parallel for schedule(static) if (g->planes * plane_in > NBI_PAR_MIN)")
-        for (int64_t pl = 0; pl < g->planes; pl++) {
-            T *dxp = dx + pl * plane_in;
-            const T *dyp = dy + pl * plane_out;
-            const int64_t *ip = c->idx + pl * plane_out;
-            for (int64_t i = 0; i < plane_in; i++) dxp[i] = 0;
-            for (int64_t o = 0; o < plane_out; o++)
-                if (ip[o] >= 0) dxp[ip[o]] += dyp[o]; /* -1: a window with no input element */
-        }
-    });
-    gin[0] = gx;
-    return NB_OK;
-}
-
-static const nbi_op maxpool_op = {"max_pool2d", maxpool_backward, maxpool_free};
-
-nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
-    const char *op = "max_pool2d";
-    pool_geom g;
-    if (!pool_check(op, x, p, true, &g)) return NULL;
-    nb_tensor *in = (nb_tensor *)x;
-    bool record = nbi_should_record(&in, 1);
-    int64_t nout = g.planes * g.OH * g.OW;
-    maxpool_ctx *ctx = NULL;
-    if (pool_is_2x2(&g)) {
-        if (record) {
-            if (!(ctx = nnu_alloc(op, sizeof *ctx))) return NULL;
-            ctx->g = g;
-            ctx->tap_bytes = (size_t)nout;
-            if (!(ctx->tap = nbi_alloc(ctx->tap_bytes))) {
-                free(ctx);
-                nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
-                return NULL;
-            }
-        }
-        /* without autograd the taps go to scratch pool memory */
-        uint8_t *tap = ctx ? ctx->tap : nbi_alloc((size_t)nout);
-        nb_tensor *xc = tap ? nbi_contiguous_data(x) : NULL;
-        nb_tensor *y = xc ? pool_output(x, &g) : NULL;
-        if (y) maxpool2x2_forward(&g, xc, y, tap);
-        nbi_release(xc);
-        if (!ctx) nbi_free(tap, (size_t)nout);
-        if (!tap) nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
-        if (!y) {
-            if (ctx) maxpool_free(ctx);
-            return NULL;
-        }
-        return nbi_finish(y, &maxpool_op, &in, 1, ctx);
-    }
-    if (record) {
-        ctx = nnu_alloc(op, sizeof *ctx);
-        if (!ctx) return NULL;
-        ctx->g = g;
-        if (!(ctx->idx = malloc((size_t)(nout ? nout : 1) * sizeof(int64_t)))) {
-            free(ctx);
-            nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
-            return NULL;
-        }
-    }
-    nb_tensor *xc = nbi_contiguous_data(x);
-    nb_tensor *y = xc ? pool_output(x, &g) : NULL;
-    if (!y) {
-        nbi_release(xc);
-        if (ctx) maxpool_free(ctx);
-        return NULL;
-    }
-    /* Indices are always computed (the kernel is simplest that way); without
-     * autograd they go in a scratch buffer. */
-    int64_t *idx = ctx ? ctx->idx : malloc((size_t)(nout ? nout : 1) * sizeof(int64_t));
-    if (!idx) {
-        nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
-        nbi_release(xc);
-        nb_tensor_release(y);
-        return NULL;
-    }
+/* The general window: y the maxima, idx the flat in-plane index h * W + w of
+ * each window's winner (-1 for a window with no input element). */
+// y: (planes, OH, OW), idx: (planes, OH, OW), x: (planes, H, W)
+static void max_pool2d_forward(nb_dtype dtype, void *y, int64_t *idx, const void *x, const pool_geom *g) {
     /* geometry in locals: stores to idx could otherwise alias g and force reloads */
-    const int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW, planes = g.planes;
-    const int64_t KH = g.kh, KW = g.kw, SH = g.sh, SW = g.sw, PH = g.ph, PW = g.pw, DH = g.dh, DW = g.dw;
+    const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW, planes = g->planes;
+    const int64_t KH = g->kh, KW = g->kw, SH = g->sh, SW = g->sw, PH = g->ph, PW = g->pw, DH = g->dh, DW = g->dw;
     /* Interior columns [ow_lo, ow_hi): windows entirely inside the input
      * horizontally. They are swept a kernel tap at a time across the whole
      * output row, which keeps the running maxima of neighbouring windows
@@ -402,9 +311,9 @@ nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
     int64_t ow_hi = last < 0 ? 0 : last / SW + 1;
     if (ow_hi > OW) ow_hi = OW;
     if (ow_lo > ow_hi) ow_lo = ow_hi;
-    NBI_DISPATCH_FLOAT(x->dtype, {
-        const T *X = nbi_data(xc);          // X: (planes, H, W)
-        T *Y = nbi_data(y);                 // Y: (planes, OH, OW)
+    NBI_DISPATCH_FLOAT(dtype, {
+        const T *X = x;
+        T *Y = y;
         _Pragma("omp parallel for schedule(static) if (planes * H * W > NBI_PAR_MIN)")
         for (int64_t pl = 0; pl < planes; pl++) {
             const T *xp = X + pl * H * W;
@@ -464,9 +373,52 @@ nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
             }
         }
     });
-    if (!ctx) free(idx);
+}
+
+// dx: (planes, H, W), dy: (planes, OH, OW), idx: (planes, OH, OW)
+static void max_pool2d_backward(nb_dtype dtype, void *dx, const void *dy, const int64_t *idx, const pool_geom *g) {
+    int64_t plane_in = g->H * g->W, plane_out = g->OH * g->OW;
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *dX = dx;
+        const T *dY = dy;
+        _Pragma("omp parallel for schedule(static) if (g->planes * plane_in > NBI_PAR_MIN)")
+        for (int64_t pl = 0; pl < g->planes; pl++) {
+            T *dxp = dX + pl * plane_in;
+            const T *dyp = dY + pl * plane_out;
+            const int64_t *ip = idx + pl * plane_out;
+            for (int64_t i = 0; i < plane_in; i++) dxp[i] = 0;
+            for (int64_t o = 0; o < plane_out; o++)
+                if (ip[o] >= 0) dxp[ip[o]] += dyp[o]; /* -1: a window with no input element */
+        }
+    });
+}
+
+/* ---- max: autograd. ctx is the pool_geom; saved[0] the winners: taps
+ * (bytes) on the 2x2 path, flat indices (int64) otherwise ---- */
+static nb_status max_pool2d_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const pool_geom *g = node->ctx;
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    if (pool_is_2x2(g)) maxpool2x2_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->saved[0]), g);
+    else max_pool2d_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->saved[0]), g);
+    return NB_OK;
+}
+
+static const nbi_op max_pool2d_op = {"max_pool2d", max_pool2d_grad_fn, NULL};
+
+/* ---- max: the op ---- */
+nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
+    pool_geom g;
+    if (!pool_check("max_pool2d", x, p, true, &g)) return NULL;
+    const bool two = pool_is_2x2(&g);
+    const int64_t nout = g.planes * g.OH * g.OW;
+    /* the winners are computed either way (the kernels are simplest so); kept when recorded */
+    nb_tensor *win = two ? nbi_empty_bytes("max_pool2d", nout) : nbi_empty(NB_I64, 1, &nout);
+    nb_tensor *xc = win ? nbi_contiguous_data(x) : NULL;
+    nb_tensor *y = xc ? pool_output(x, &g) : NULL;
+    if (y && two) maxpool2x2_forward(x->dtype, nbi_data(y), nbi_data(win), nbi_data(xc), &g);
+    else if (y) max_pool2d_forward(x->dtype, nbi_data(y), nbi_data(win), nbi_data(xc), &g);
     nbi_release(xc);
-    return nbi_finish(y, &maxpool_op, &in, 1, ctx);
+    return nbi_finish_op(y, &max_pool2d_op, NBI_INPUTS(x), NBI_SAVED(win), &g, sizeof g);
 }
 
 /* ---- average ---- */
@@ -488,59 +440,19 @@ static inline avg_window avg_win(const pool_geom *g, int64_t oh, int64_t ow) {
     return w;
 }
 
-typedef struct { pool_geom g; } avgpool_ctx;
-
-static nb_status avgpool_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const pool_geom *g = &((const avgpool_ctx *)node->ctx)->g;
-    const nb_tensor *x = node->inputs[0];
-    nb_tensor *gx = nbi_empty(x->dtype, x->ndim, x->shape);
-    if (!gx) return nb_last_status();
-    int64_t plane_in = g->H * g->W, plane_out = g->OH * g->OW;
-    NBI_DISPATCH_FLOAT(x->dtype, {
-        T *dx = nbi_data(gx);               // dx: (planes, H, W)
-        const T *dy = nbi_data(gout);       // dy: (planes, OH, OW)
-        _Pragma("omp parallel for schedule(static) if (g->planes * plane_in > NBI_PAR_MIN)")
+// y: (planes, OH, OW), x: (planes, H, W)
+static void avg_pool2d_forward(nb_dtype dtype, void *y, const void *x, const pool_geom *g) {
+    int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW;
+    NBI_DISPATCH_FLOAT(dtype, {
+        const T *X = x;
+        T *Y = y;
+        _Pragma("omp parallel for schedule(static) if (g->planes * H * W > NBI_PAR_MIN)")
         for (int64_t pl = 0; pl < g->planes; pl++) {
-            T *dxp = dx + pl * plane_in;
-            const T *dyp = dy + pl * plane_out;
-            for (int64_t i = 0; i < plane_in; i++) dxp[i] = 0;
-            for (int64_t oh = 0; oh < g->OH; oh++)
-                for (int64_t ow = 0; ow < g->OW; ow++) {
-                    avg_window w = avg_win(g, oh, ow);
-                    if (w.h0 >= w.h1 || w.w0 >= w.w1) continue;
-                    T d = dyp[oh * g->OW + ow] / (T)w.div;
-                    for (int64_t h = w.h0; h < w.h1; h++)
-                        for (int64_t ww = w.w0; ww < w.w1; ww++) dxp[h * g->W + ww] += d;
-                }
-        }
-    });
-    gin[0] = gx;
-    return NB_OK;
-}
-
-static const nbi_op avgpool_op = {"avg_pool2d", avgpool_backward, NULL};
-
-nb_tensor *nb_avg_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
-    const char *op = "avg_pool2d";
-    pool_geom g;
-    if (!pool_check(op, x, p, false, &g)) return NULL;
-    nb_tensor *xc = nbi_contiguous_data(x);
-    nb_tensor *y = xc ? pool_output(x, &g) : NULL;
-    if (!y) {
-        nbi_release(xc);
-        return NULL;
-    }
-    int64_t H = g.H, W = g.W, OH = g.OH, OW = g.OW;
-    NBI_DISPATCH_FLOAT(x->dtype, {
-        const T *X = nbi_data(xc);          // X: (planes, H, W)
-        T *Y = nbi_data(y);                 // Y: (planes, OH, OW)
-        _Pragma("omp parallel for schedule(static) if (g.planes * H * W > NBI_PAR_MIN)")
-        for (int64_t pl = 0; pl < g.planes; pl++) {
             const T *xp = X + pl * H * W;
             T *yp = Y + pl * OH * OW;
             for (int64_t oh = 0; oh < OH; oh++)
                 for (int64_t ow = 0; ow < OW; ow++) {
-                    avg_window w = avg_win(&g, oh, ow);
+                    avg_window w = avg_win(g, oh, ow);
                     T sum = 0;
                     if (w.h0 >= w.h1 || w.w0 >= w.w1) { /* window entirely in padding */
                         yp[oh * OW + ow] = 0;
@@ -552,15 +464,46 @@ nb_tensor *nb_avg_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
                 }
         }
     });
-    nbi_release(xc);
-    nb_tensor *in = (nb_tensor *)x;
-    avgpool_ctx *ctx = NULL;
-    if (nbi_should_record(&in, 1)) {
-        if (!(ctx = nnu_alloc(op, sizeof *ctx))) {
-            nb_tensor_release(y);
-            return NULL;
+}
+
+// dx: (planes, H, W), dy: (planes, OH, OW)
+static void avg_pool2d_backward(nb_dtype dtype, void *dx, const void *dy, const pool_geom *g) {
+    int64_t plane_in = g->H * g->W, plane_out = g->OH * g->OW;
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *dX = dx;
+        const T *dY = dy;
+        _Pragma("omp parallel for schedule(static) if (g->planes * plane_in > NBI_PAR_MIN)")
+        for (int64_t pl = 0; pl < g->planes; pl++) {
+            T *dxp = dX + pl * plane_in;
+            const T *dyp = dY + pl * plane_out;
+            for (int64_t i = 0; i < plane_in; i++) dxp[i] = 0;
+            for (int64_t oh = 0; oh < g->OH; oh++)
+                for (int64_t ow = 0; ow < g->OW; ow++) {
+                    avg_window w = avg_win(g, oh, ow);
+                    if (w.h0 >= w.h1 || w.w0 >= w.w1) continue;
+                    T d = dyp[oh * g->OW + ow] / (T)w.div;
+                    for (int64_t h = w.h0; h < w.h1; h++)
+                        for (int64_t ww = w.w0; ww < w.w1; ww++) dxp[h * g->W + ww] += d;
+                }
         }
-        ctx->g = g;
-    }
-    return nbi_finish(y, &avgpool_op, &in, 1, ctx);
+    });
+}
+
+/* ---- average: autograd (ctx is the pool_geom) and the op ---- */
+static nb_status avg_pool2d_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    avg_pool2d_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), node->ctx);
+    return NB_OK;
+}
+
+static const nbi_op avg_pool2d_op = {"avg_pool2d", avg_pool2d_grad_fn, NULL};
+
+nb_tensor *nb_avg_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
+    pool_geom g;
+    if (!pool_check("avg_pool2d", x, p, false, &g)) return NULL;
+    nb_tensor *xc = nbi_contiguous_data(x);
+    nb_tensor *y = xc ? pool_output(x, &g) : NULL;
+    if (y) avg_pool2d_forward(x->dtype, nbi_data(y), nbi_data(xc), &g);
+    nbi_release(xc);
+    return nbi_finish_op(y, &avg_pool2d_op, NBI_INPUTS(x), NULL, 0, &g, sizeof g);
 }

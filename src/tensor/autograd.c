@@ -138,11 +138,15 @@ static void free_ctx(nbi_node *node) {
     }
 }
 
-/* Free what the node saved for backward: its context and its inputs. */
+/* Free what the node saved for backward: its context, saved tensors and inputs. */
 static void node_release_saved(nbi_node *node) {
     if (node->released) return;
     node->released = true;
     free_ctx(node);
+    for (int i = 0; i < node->nsaved; i++) {
+        nbi_release(node->saved[i]);
+        node->saved[i] = NULL;
+    }
     for (int i = 0; i < node->ninputs; i++) {
         nbi_release(node->inputs[i]);
         node->inputs[i] = NULL;
@@ -215,41 +219,70 @@ nb_status nbi_record_outputs(nb_tensor *const *outs, int nouts, const nbi_op *op
     return NB_OK;
 }
 
-nb_tensor *nbi_finish_copy(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, const void *init,
-                           size_t size, const char *name) {
-    void *ctx = NULL;
-    if (out && nbi_should_record(inputs, n)) {
-        ctx = nbi_alloc_should_fail() ? NULL : malloc(size); /* tests can force failures */
-        if (!ctx) {
-            nb_tensor_release(out);
-            nbi_error(NB_ERR_NOMEM, "%s: out of memory", name);
-            return NULL;
-        }
-        memcpy(ctx, init, size);
+/* nbi_finish and nbi_finish_op: check out (anomaly mode), record it when
+ * autograd needs it (taking over ctx and the saved tensors), hand it out. */
+static nb_tensor *finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx,
+                         nb_tensor *const *saved, int nsaved) {
+    if (out && !in_backward && nb_detect_anomaly_enabled() && nbi_check_forward_output(out, op->name, inputs, n) != NB_OK) {
+        nbi_release(out);
+        out = NULL;
     }
-    return nbi_finish(out, op, inputs, n, ctx);
+    if (out && nbi_should_record(inputs, n)) {
+        if (nbi_record(out, op, inputs, n, ctx) == NB_OK) { /* nbi_record frees ctx when it fails */
+            for (int i = 0; i < nsaved; i++) out->grad_fn->saved[i] = saved[i];
+            out->grad_fn->nsaved = nsaved;
+            return nbi_give(out);
+        }
+        nbi_release(out);
+        out = NULL;
+    } else {
+        nbi_node tmp = {.op = op, .ctx = ctx};
+        free_ctx(&tmp);
+    }
+    for (int i = 0; i < nsaved; i++) nbi_release(saved[i]);
+    return nbi_give(out);
 }
 
 nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx) {
-    if (out && !in_backward && nb_detect_anomaly_enabled() && nbi_check_forward_output(out, op->name, inputs, n) != NB_OK) {
-        nb_tensor_release(out);
-        out = NULL;
-    }
-    if (!out) {
-        nbi_node tmp = {.op = op, .ctx = ctx};
-        free_ctx(&tmp);
+    return finish(out, op, inputs, n, ctx, NULL, 0);
+}
+
+nb_tensor *nbi_finish_op(nb_tensor *out, const nbi_op *op, const nb_tensor *const *inputs, int n,
+                         nb_tensor *const *saved, int nsaved, const void *ctx, size_t ctx_size) {
+    nb_tensor *const *in = (nb_tensor *const *)inputs; /* the node retains them */
+    void *copy = NULL;
+    if (nsaved > NBI_MAX_SAVED) { /* a library bug, not a user's: say so rather than overflow */
+        nbi_error(NB_ERR_STATE, "%s: %d saved tensors, more than NBI_MAX_SAVED (%d)", op->name, nsaved, NBI_MAX_SAVED);
+        for (int i = 0; i < nsaved; i++) nbi_release(saved[i]);
+        nbi_release(out);
         return NULL;
     }
-    if (!nbi_should_record(inputs, n)) {
-        nbi_node tmp = {.op = op, .ctx = ctx};
-        free_ctx(&tmp);
-        return out;
+    if (out && ctx_size > 0 && nbi_should_record(in, n)) { /* the copy is made only for a node */
+        copy = nbi_alloc_should_fail() ? NULL : malloc(ctx_size); /* tests can force failures */
+        if (!copy) {
+            nbi_error(NB_ERR_NOMEM, "%s: out of memory", op->name);
+            nbi_release(out);
+            out = NULL;
+        } else {
+            memcpy(copy, ctx, ctx_size);
+        }
     }
-    if (nbi_record(out, op, inputs, n, ctx) != NB_OK) {
-        nb_tensor_release(out);
-        return NULL;
+    return finish(out, op, in, n, copy, saved, nsaved);
+}
+
+nb_status nbi_alloc_grads(const nbi_node *node, nb_tensor **gin) {
+    for (int i = 0; i < node->ninputs; i++) {
+        const nb_tensor *t = node->inputs[i];
+        if (!nbi_node_needs_grad(node, i)) continue;
+        if (!(gin[i] = nbi_empty(t->dtype, t->ndim, t->shape))) {
+            for (int k = 0; k < i; k++) {
+                nbi_release(gin[k]);
+                gin[k] = NULL;
+            }
+            return nb_last_status();
+        }
     }
-    return out;
+    return NB_OK;
 }
 
 /* ---- leaf API ---- */
@@ -282,7 +315,7 @@ static nb_status accumulate(nb_tensor **acc, nb_tensor *g) {
             *acc = g;
             return NB_OK;
         }
-        nb_tensor *c = nbi_own(nbi_empty_like(g));
+        nb_tensor *c = nbi_empty_like(g);
         if (!c) {
             nbi_release(g);
             return nb_last_status();
@@ -294,7 +327,7 @@ static nb_status accumulate(nb_tensor **acc, nb_tensor *g) {
     }
     nb_tensor *a = *acc;
     if (!(a->refcount == 1 && a->storage->refcount == 1 && nbi_is_contiguous(a))) {
-        nb_tensor *c = nbi_own(nbi_empty_like(a));
+        nb_tensor *c = nbi_empty_like(a);
         if (!c) {
             nbi_release(g);
             return nb_last_status();
@@ -498,7 +531,7 @@ static nb_status run_node(const walk *w, nbi_node *node) {
     }
     for (int i = 0; i < node->ninputs; i++) {
         if (!gin[i]) continue;
-        nbi_own(gin[i]);
+        nbi_own(gin[i]); /* library references already; a caller's one is taken over */
         if (st != NB_OK || !node->needs_grad[i] || !node->inputs[i]) {
             nbi_release(gin[i]);
             continue;
@@ -676,7 +709,8 @@ nb_status nb_autograd_grad(nb_tensor *const *outputs, int noutputs, const nb_ten
             st = nbi_error(NB_ERR_STATE,
                            "%s: One of the differentiated Tensors appears to not have been used in the graph "
                            "(inputs[%d]). Set allow_unused=True if this is the desired behavior.", op, i);
-    /* Hand out new tensor objects (held by the open scope, as any result) over the gradients. */
+    /* New tensor objects over the gradients (a captured one may be another's,
+     * or a grad_output's copy), handed out only once all exist. */
     for (int i = 0; i < ninputs && st == NB_OK; i++) {
         nb_tensor *c = captured[i];
         if (c && !(grads[i] = nbi_make_view(c, c->ndim, c->shape, c->strides, c->offset))) st = nb_last_status();
@@ -684,9 +718,10 @@ nb_status nb_autograd_grad(nb_tensor *const *outputs, int noutputs, const nb_ten
     for (int i = 0; i < ninputs; i++) {
         nbi_release(captured[i]);
         if (st != NB_OK) {
-            nb_tensor_release(grads[i]);
+            nbi_release(grads[i]);
             grads[i] = NULL;
         }
+        grads[i] = nbi_give(grads[i]);
     }
     free(captured);
     free(seeds);

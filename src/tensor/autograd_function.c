@@ -107,13 +107,13 @@ bool nb_function_needs_input_grad(const nb_function_ctx *ctx, int i) {
 
 /* ---- backward ---- */
 
-/* The gradient backward returned for input `in` (a caller's reference, taken
+/* The gradient backward returned for input `in` (a library reference, taken
  * over) as the engine wants it: in's dtype, in's shape (summed down from a
  * shape in broadcasts to), no history. NULL with an error naming fn. */
 static nb_tensor *conform(nb_tensor *g, const nb_tensor *in, int i, const char *fn) {
     if (g->dtype != in->dtype) {
-        nb_tensor *c = nb_to_dtype(g, in->dtype);
-        nb_tensor_release(g);
+        nb_tensor *c = nbi_own(nb_to_dtype(g, in->dtype));
+        nbi_release(g);
         if (!(g = c)) return NULL;
     }
     bool same = g->ndim == in->ndim && memcmp(g->shape, in->shape, sizeof(int64_t) * (size_t)g->ndim) == 0;
@@ -128,16 +128,16 @@ static nb_tensor *conform(nb_tensor *g, const nb_tensor *in, int i, const char *
             nbi_error(NB_ERR_SHAPE, "%s: backward returned an invalid gradient at index %d - got %s but expected shape "
                       "compatible with %s", fn, i, nb_shape_str(g->ndim, g->shape, a, sizeof a),
                       nb_shape_str(in->ndim, in->shape, b, sizeof b));
-            nb_tensor_release(g);
+            nbi_release(g);
             return NULL;
         }
         nb_tensor *r = nbi_sum_to_shape(g, in->ndim, in->shape);
-        nb_tensor_release(g);
+        nbi_release(g);
         if (!(g = r)) return NULL;
     }
     if (g->grad_fn) { /* a tensor with history made before backward: only its values are the gradient */
-        nb_tensor *d = nb_detach(g);
-        nb_tensor_release(g);
+        nb_tensor *d = nbi_make_view(g, g->ndim, g->shape, g->strides, g->offset);
+        nbi_release(g);
         g = d;
     }
     return g;
@@ -167,10 +167,10 @@ static nb_status function_backward(nbi_node *node, const nb_tensor *gout, nb_ten
     for (int k = 0; k < ctx->noutputs; k++)
         if (made[k]) nbi_release(gouts[k]);
     for (int i = 0; i < ctx->ninputs; i++) {
-        nb_tensor *g = user[i];
+        nb_tensor *g = nbi_own(user[i]);                      /* the user's reference, now ours */
         if (!g) continue;                                     /* None */
         if (st != NB_OK || !nbi_node_needs_grad(node, i)) { /* ignored, as PyTorch does */
-            nb_tensor_release(g);
+            nbi_release(g);
             continue;
         }
         if (!(gin[i] = conform(g, node->inputs[i], i, name))) st = nb_last_status();
@@ -193,7 +193,7 @@ static bool needs_fresh_object(const nb_tensor *out, nb_tensor *const *inputs, i
     return false;
 }
 
-/* A new tensor object over t's data, held like any result (by the open scope). */
+/* A new tensor object over t's data (a library reference). */
 static nb_tensor *fresh_view(const nb_tensor *t) { return nbi_make_view(t, t->ndim, t->shape, t->strides, t->offset); }
 
 nb_status nb_function_apply(const nb_function *fn, nb_tensor *const *inputs, int ninputs, nb_tensor **outputs,
@@ -226,6 +226,7 @@ nb_status nb_function_apply(const nb_function *fn, nb_tensor *const *inputs, int
     nb_status st = fn->forward(ctx, inputs, ninputs, outputs, noutputs, arg);
     nb_no_grad_end();
     ctx->in_forward = false;
+    for (int k = 0; k < noutputs; k++) outputs[k] = nbi_own(outputs[k]); /* ours until handed out at the end */
     if (st != NB_OK) {
         if (nb_last_status() == NB_OK) nbi_error(st, "%s: forward failed (status %d) without an error message", name, (int)st);
         goto fail;
@@ -255,7 +256,7 @@ nb_status nb_function_apply(const nb_function *fn, nb_tensor *const *inputs, int
             st = nb_last_status();
             goto fail;
         }
-        nb_tensor_release(outputs[k]);
+        nbi_release(outputs[k]);
         outputs[k] = v;
     }
     if (nb_detect_anomaly_enabled() && !nbi_in_backward())
@@ -266,6 +267,7 @@ nb_status nb_function_apply(const nb_function *fn, nb_tensor *const *inputs, int
     for (int k = 0; k < noutputs; k++) any_diff = any_diff || diff[k];
     if (!any_diff || !nbi_should_record(inputs, ninputs)) { /* nothing to record: forward's savings go now */
         ctx_free(ctx);
+        for (int k = 0; k < noutputs; k++) outputs[k] = nbi_give(outputs[k]);
         return NB_OK;
     }
     for (int k = 0; k < noutputs; k++) {
@@ -278,7 +280,7 @@ nb_status nb_function_apply(const nb_function *fn, nb_tensor *const *inputs, int
     for (int s = 0; s < ctx->nsaved; s++)
         for (int k = 0; k < noutputs; k++) {
             if (ctx->saved[s] != outputs[k]) continue;
-            nb_tensor *v = nbi_own(fresh_view(outputs[k]));
+            nb_tensor *v = fresh_view(outputs[k]);
             if (!v) {
                 st = nb_last_status();
                 goto fail;
@@ -292,11 +294,12 @@ nb_status nb_function_apply(const nb_function *fn, nb_tensor *const *inputs, int
     st = nbi_record_outputs(recorded, noutputs, &function_op, inputs, ninputs, ctx, name);
     ctx = NULL; /* the node's now, or freed */
     if (st != NB_OK) goto fail;
+    for (int k = 0; k < noutputs; k++) outputs[k] = nbi_give(outputs[k]);
     return NB_OK;
 fail:
     ctx_free(ctx);
     for (int k = 0; k < noutputs; k++) {
-        nb_tensor_release(outputs[k]);
+        nbi_release(outputs[k]);
         outputs[k] = NULL;
     }
     return st;

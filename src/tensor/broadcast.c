@@ -24,40 +24,42 @@ nb_status nbi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb,
     return NB_OK;
 }
 
-nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape) {
-    if (g->ndim == ndim && memcmp(g->shape, shape, sizeof(int64_t) * (size_t)ndim) == 0)
-        return nbi_make_view(g, g->ndim, g->shape, g->strides, g->offset);
-    nb_tensor *gc = nb_contiguous(g);
-    if (!gc) return NULL;
-    nb_tensor *out = nb_zeros(g->dtype, ndim, shape);
-    if (!out) {
-        nb_tensor_release(gc);
-        return NULL;
-    }
-    /* Strides of out seen from g's dims: 0 where out broadcasts. */
-    int64_t ostr[NB_MAX_DIMS], ostride_c[NB_MAX_DIMS];
-    nbi_contiguous_strides(ndim, shape, ostride_c);
-    for (int i = 0; i < g->ndim; i++) {
-        int j = ndim - g->ndim + i;
-        ostr[i] = (j >= 0 && shape[j] != 1) ? ostride_c[j] : 0;
-    }
-    int nd = g->ndim;
-    int64_t n = g->numel;
-    NBI_DISPATCH_FLOAT(g->dtype, {
-        const T *src = nbi_data(gc);
-        T *dst = nbi_data(out);
+/* dst (zeroed) += src summed over the dims where dst broadcasts, sequentially on
+ * purpose: a fixed summation order for every thread count. */
+// dst: the target shape (dst_strides: its strides seen from src's dims, 0 where it broadcasts), src: (n) in shape
+static void sum_to_shape_kernel(nb_dtype dtype, void *dst, const void *src, int nd, const int64_t *shape,
+                                const int64_t *dst_strides, int64_t n) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        const T *S = src;
+        T *D = dst;
         int64_t idx[NB_MAX_DIMS] = {0}, off = 0;
-        /* Sequential on purpose: a fixed summation order for every thread count. */
         for (int64_t p = 0; p < n; p++) {
-            dst[off] += src[p];
+            D[off] += S[p];
             for (int d = nd - 1; d >= 0; d--) {
-                off += ostr[d];
-                if (++idx[d] < gc->shape[d]) break;
-                off -= ostr[d] * gc->shape[d];
+                off += dst_strides[d];
+                if (++idx[d] < shape[d]) break;
+                off -= dst_strides[d] * shape[d];
                 idx[d] = 0;
             }
         }
     });
-    nb_tensor_release(gc);
+}
+
+nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape) {
+    if (g->ndim == ndim && memcmp(g->shape, shape, sizeof(int64_t) * (size_t)ndim) == 0)
+        return nbi_make_view(g, g->ndim, g->shape, g->strides, g->offset);
+    nb_tensor *gc = nbi_contiguous_data(g);
+    nb_tensor *out = gc ? nbi_own(nb_zeros(g->dtype, ndim, shape)) : NULL;
+    if (out) {
+        /* Strides of out seen from g's dims: 0 where out broadcasts. */
+        int64_t ostr[NB_MAX_DIMS], ostride_c[NB_MAX_DIMS];
+        nbi_contiguous_strides(ndim, shape, ostride_c);
+        for (int i = 0; i < g->ndim; i++) {
+            int j = ndim - g->ndim + i;
+            ostr[i] = (j >= 0 && shape[j] != 1) ? ostride_c[j] : 0;
+        }
+        sum_to_shape_kernel(g->dtype, nbi_data(out), nbi_data(gc), g->ndim, g->shape, ostr, g->numel);
+    }
+    nbi_release(gc);
     return out;
 }

@@ -1,6 +1,6 @@
 /* Helpers shared by the elementwise op files (ops_binary.c, ops_scalar.c,
- * ops_unary.c): argument checks and a contiguous read-only copy of an input
- * that autograd does not see (the op records the original input). */
+ * ops_unary.c): the input check, the flat parallel maps their kernels are
+ * made of, and float32 e^x and tanh. */
 #ifndef NABLA_ELEMENTWISE_H
 #define NABLA_ELEMENTWISE_H
 
@@ -11,17 +11,6 @@
 /* Fixed number of elements per OpenMP work item in elementwise loops: the
  * partition depends only on the size, never on the thread count. */
 #define NBI_EW_CHUNK 16384
-
-/* t if it is contiguous (*tmp = NULL), else a contiguous copy made with grad
- * mode off and returned in *tmp for the caller to release. NULL on failure. */
-static inline const nb_tensor *nbi_ew_contiguous(const nb_tensor *t, nb_tensor **tmp) {
-    *tmp = NULL;
-    if (nbi_is_contiguous(t)) return t;
-    nb_no_grad_begin();
-    *tmp = nb_contiguous(t);
-    nb_no_grad_end();
-    return *tmp;
-}
 
 /* Check a float input of a one-input op (NULL, integer dtype). */
 static inline bool nbi_ew_check_input(const char *op, const nb_tensor *a) {

@@ -23,14 +23,14 @@ static void set_at(nb_tensor *t, int64_t i, double v) {
 /* Evaluate f without recording and return its output as doubles (malloc'd). */
 static double *eval_values(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n, int64_t *m) {
     nb_no_grad_begin();
-    nb_tensor *out = f(inputs, n, ctx);
+    nb_tensor *out = nbi_own(f(inputs, n, ctx));
     nb_no_grad_end();
     if (!out) return NULL;
     double *v = malloc((size_t)(out->numel ? out->numel : 1) * sizeof *v);
     if (v) nb_tensor_copy_out(out, v, NB_F64);
     else nbi_error(NB_ERR_NOMEM, "gradcheck: out of memory");
     *m = out->numel;
-    nb_tensor_release(out);
+    nbi_release(out);
     return v;
 }
 
@@ -39,14 +39,14 @@ static double *eval_values(nb_gradcheck_fn f, void *ctx, nb_tensor *const *input
 static nb_status eval_vjp(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n, const double *v,
                           double **grads) {
     for (int i = 0; i < n; i++) nb_zero_grad(inputs[i]);
-    nb_tensor *out = f(inputs, n, ctx);
+    nb_tensor *out = nbi_own(f(inputs, n, ctx));
     if (!out) return nb_last_status();
     nb_status st = NB_OK;
     if (!out->requires_grad) {
         /* No input reaches the output: every analytical gradient is zero. */
         for (int i = 0; i < n; i++)
             if (grads[i]) memset(grads[i], 0, (size_t)inputs[i]->numel * sizeof(double));
-        nb_tensor_release(out);
+        nbi_release(out);
         return NB_OK;
     }
     nb_tensor *gout = nbi_empty(out->dtype, out->ndim, out->shape);
@@ -55,8 +55,8 @@ static nb_status eval_vjp(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs
         for (int64_t r = 0; r < out->numel; r++) set_at(gout, r, v[r]);
         st = nb_backward_ex(out, gout, false);
     }
-    nb_tensor_release(gout);
-    nb_tensor_release(out);
+    nbi_release(gout);
+    nbi_release(out);
     for (int i = 0; st == NB_OK && i < n; i++) {
         if (!grads[i]) continue;
         nb_tensor *g = inputs[i]->grad;

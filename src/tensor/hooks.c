@@ -79,8 +79,8 @@ nb_status nbi_hooks_run(nbi_hook *hooks, int output_nr, nb_tensor **g, const cha
         if (h->output_nr != output_nr) continue;
         nb_tensor *r = NULL;
         nb_status st = h->fn(*g, &r, h->ctx);
+        r = nbi_own(r); /* the hook's result, now ours */
         if (st == NB_OK && r) {
-            nbi_own(r);
             char a[128], b[128];
             if (r->dtype != (*g)->dtype)
                 st = nbi_error(NB_ERR_DTYPE, "backward: a hook of %s changed the type of the gradient from %s to %s", what,
@@ -95,7 +95,7 @@ nb_status nbi_hooks_run(nbi_hook *hooks, int output_nr, nb_tensor **g, const cha
             nbi_release(*g);
             *g = r;
         } else if (st != NB_OK) {
-            if (r) nb_tensor_release(r);
+            nbi_release(r);
             if (nb_last_status() == NB_OK) nbi_error(st, "backward: a hook of %s failed (status %d) without an error message", what, (int)st);
             return st;
         }

@@ -1,6 +1,27 @@
 /* Private to the library (src/): the tensor layout, the autograd node, error
  * helpers, dtype dispatch and the GEMM interface. src/nn and src/optim may
- * include it (they build on tensor); nothing under include/ does. */
+ * include it (they build on tensor); nothing under include/ does.
+ *
+ * HOW AN OP IS WRITTEN: docs/ops.md (a check that returns the geometry, a
+ * kernel over plain arrays, a short public function that checks, runs the
+ * kernel and ends in nbi_finish_op; a grad_fn that starts with
+ * nbi_alloc_grads). src/nn/activation.c is the canonical example.
+ *
+ * REFERENCES INSIDE src/ (the one rule; the public rule is in nabla/core.h).
+ * A tensor pointer held by library code is either borrowed (arguments,
+ * node->inputs, node->saved, node->out, a module's parameters) or a LIBRARY
+ * REFERENCE, which no scope holds. There is one pair of verbs for those:
+ *     nbi_retain(t)   take a library reference to a borrowed tensor
+ *     nbi_release(t)  give one back (NULL is ignored)
+ * Every tensor-returning function of this header (nbi_empty, nbi_make_view,
+ * nbi_contiguous_data, nbi_sum_to_shape, ...) returns a library reference.
+ * Two calls cross the boundary to the caller's references, and only they:
+ *   - nbi_own(nb_xxx(...)): the result of a PUBLIC function called inside
+ *     src/ is the caller's reference (a scope may hold it); wrap the call in
+ *     nbi_own, at the call, and it is a library reference like any other.
+ *   - nbi_give(t): hand a library reference out as a public function's result.
+ *     Ops never call it: nbi_finish_op does. (Creation functions do.)
+ * nb_tensor_retain / nb_tensor_release are for users; src/ does not call them. */
 #ifndef NABLA_INTERNAL_H
 #define NABLA_INTERNAL_H
 
@@ -46,27 +67,32 @@ struct nb_tensor {
 };
 
 /* ---- autograd ----
- * An op is a name plus a backward function. backward() receives the node and
- * the gradient of the node's output (contiguous, output's shape and dtype),
- * and for each input i with nbi_node_needs_grad(node, i) stores in gin[i] a
- * new tensor of input i's shape and dtype (leaving the others NULL). It runs
- * with grad mode off and may call any public op. (Custom functions,
+ * An op is a name plus a backward function (its grad_fn). grad_fn receives
+ * the node and the gradient of the node's output (contiguous, output's shape
+ * and dtype), and for each input i with nbi_node_needs_grad(node, i) stores in
+ * gin[i] a library reference to a new tensor of input i's shape and dtype
+ * (leaving the others NULL); nbi_alloc_grads makes them. It runs with grad
+ * mode off and may call any public op. On failure it returns the status and
+ * the engine releases whatever it left in gin. (Custom functions,
  * autograd_function.c, are ops with several outputs: see nbi_node.) */
 typedef struct nbi_op {
     const char *name;
     nb_status (*backward)(nbi_node *node, const nb_tensor *gout, nb_tensor **gin);
-    void (*free_ctx)(void *ctx);   /* NULL means free() */
+    void (*free_ctx)(void *ctx);   /* NULL means free(); ops written with nbi_finish_op leave it NULL */
 } nbi_op;
 
 #define NBI_MAX_INPUTS 16
 #define NBI_MAX_OUTPUTS 16
+#define NBI_MAX_SAVED 4
 struct nbi_node {
     const nbi_op *op;
     int ninputs;
     nb_tensor *inputs[NBI_MAX_INPUTS]; /* retained until the graph is freed */
     bool needs_grad[NBI_MAX_INPUTS];
+    int nsaved;
+    nb_tensor *saved[NBI_MAX_SAVED];   /* what backward reads besides the inputs (library references) */
     nb_tensor *out;                    /* borrowed: the node is owned by out (NULL when noutputs > 1) */
-    void *ctx;                         /* op data (saved tensors, indices, params) */
+    void *ctx;                         /* op data: a copy of plain data (nbi_finish_op) */
     bool released;                     /* saved state freed after backward */
     /* An op with several outputs (custom functions) has noutputs > 1 and
      * reads each output's gradient from bgrads[k] (NULL: none arrived);
@@ -87,6 +113,35 @@ static inline const char *nbi_node_name(const nbi_node *node) { return node->nam
 
 /* True when grad mode is on and any of the inputs requires grad. */
 bool nbi_should_record(nb_tensor *const *inputs, int n);
+static inline bool nbi_node_needs_grad(const nbi_node *node, int i) { return node->needs_grad[i]; }
+
+/* The last call of every op's public function: returns out (a library
+ * reference made by the op) as the caller's reference, after recording it as
+ * made by op from inputs[0..n) when grad mode is on and one of them requires
+ * grad. The node keeps the inputs (NULL entries: absent optional inputs), the
+ * tensors saved[0..nsaved) and a copy of the ctx_size bytes at ctx (plain
+ * data, read back through node->ctx; ctx may be NULL with size 0). It takes
+ * over out and the saved references whatever happens: nothing recorded, they
+ * are released. out NULL (the op failed earlier): releases the saved, returns
+ * NULL, the earlier message stays. Out of memory: "<op name>: out of memory". */
+nb_tensor *nbi_finish_op(nb_tensor *out, const nbi_op *op, const nb_tensor *const *inputs, int n,
+                         nb_tensor *const *saved, int nsaved, const void *ctx, size_t ctx_size);
+/* NBI_INPUTS(x, w, b) and NBI_SAVED(xc, wc) expand to the pair `array, count`
+ * nbi_finish_op takes (like NB_SHAPE); nothing saved is `NULL, 0`. */
+#define NBI_INPUTS(...) (const nb_tensor *const[]){__VA_ARGS__}, \
+    (int)(sizeof((const nb_tensor *const[]){__VA_ARGS__}) / sizeof(const nb_tensor *))
+#define NBI_SAVED(...) (nb_tensor *const[]){__VA_ARGS__}, \
+    (int)(sizeof((nb_tensor *const[]){__VA_ARGS__}) / sizeof(nb_tensor *))
+
+/* For grad_fn: gin[i] = a new uninitialised tensor shaped like input i for
+ * every input that needs a gradient (the kernel overwrites it), NULL for the
+ * others. Out of memory: every gin[i] NULL again, the status returned. */
+nb_status nbi_alloc_grads(const nbi_node *node, nb_tensor **gin);
+
+/* The older form, for an op that allocates its own ctx (custom ops in tests):
+ * nbi_finish_op's contract, with ctx malloc'd by the caller and freed with
+ * op->free_ctx (NULL: free()) whatever happens. */
+nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx);
 /* Record outs[0 .. nouts-1] as the outputs of one node of op (nouts <=
  * NBI_MAX_OUTPUTS; a NULL entry is an output that is not differentiable: it
  * has a gradient slot but no grad_fn). name (copied; NULL: op->name) names
@@ -108,48 +163,41 @@ nb_status nbi_hooks_run(nbi_hook *hooks, int output_nr, nb_tensor **g, const cha
 /* Record out as produced by op from inputs, taking ownership of ctx (freed
  * with op->free_ctx even on failure). Sets out->requires_grad. On failure
  * returns an error and out is unchanged otherwise. Call only when
- * nbi_should_record() said yes. */
+ * nbi_should_record() said yes. (The engine's primitive: ops use nbi_finish_op.) */
 nb_status nbi_record(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx);
-static inline bool nbi_node_needs_grad(const nbi_node *node, int i) { return node->needs_grad[i]; }
-/* Convenience: if recording is needed, record; on failure release out and return NULL. */
-nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx);
-/* nbi_finish for an op whose ctx is plain data: a malloc'd copy of the size
- * bytes at init is made only when the op records (freed with free() unless
- * op->free_ctx says otherwise). Out of memory: releases out, reports
- * "<name>: out of memory", returns NULL. */
-nb_tensor *nbi_finish_copy(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, const void *init,
-                           size_t size, const char *name);
 
 /* ---- tensors ---- */
-/* New contiguous tensor with uninitialised data (held by the open scope, if any). */
+/* New contiguous tensor with uninitialised data (a library reference). */
 nb_tensor *nbi_empty(nb_dtype dtype, int ndim, const int64_t *shape);
 nb_tensor *nbi_empty_like(const nb_tensor *t);
 /* nbi_empty whose argument errors name op (the public function called). */
 nb_tensor *nbi_empty_op(const char *op, nb_dtype dtype, int ndim, const int64_t *shape);
-/* A view sharing t's storage with the given geometry. */
+/* nbytes of pool memory held like a tensor (an int64 tensor of ceil(nbytes / 8)
+ * elements), for byte masks an op saves: read it through (uint8_t *)nbi_data(t). */
+nb_tensor *nbi_empty_bytes(const char *op, int64_t nbytes);
+/* A view sharing t's storage with the given geometry (a library reference). */
 nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
 /* Exchange the data of two tensors of the same shape: dtype, storage,
  * strides and offset (nothing else: the objects, their grads and graphs stay). */
 void nbi_swap_data(nb_tensor *a, nb_tensor *b);
-/* Retain/release without touching scopes: for references the library keeps (graph, grads). */
+/* The reference verbs and the two boundary crossings: see the top of this file. */
 static inline nb_tensor *nbi_retain(nb_tensor *t) { if (t) t->refcount++; return t; }
 void nbi_release(nb_tensor *t);
-/* Turn the caller's reference to a freshly returned tensor into a library
- * reference (taking it from the scope that holds it, if any): use before
- * storing a tensor made by a public function inside a library structure, and
- * release it later with nbi_release. */
-nb_tensor *nbi_own(nb_tensor *t);
-/* A library-owned reference to t's elements laid out contiguously: t itself
+nb_tensor *nbi_own(nb_tensor *t);   /* a public function's result -> a library reference */
+nb_tensor *nbi_give(nb_tensor *t);  /* a fresh library reference -> the caller's result */
+/* A library reference to t's elements laid out contiguously: t itself
  * (retained) when it already is, else a copy made with grad mode off, so
  * nothing is recorded (the op records t itself as its input). Kernels read
- * their inputs through it. Release with nbi_release; NULL on failure. */
+ * their inputs through it. NULL on failure. */
 nb_tensor *nbi_contiguous_data(const nb_tensor *t);
 /* Pointer to the first element. */
 static inline void *nbi_data(const nb_tensor *t) {
     return (char *)t->storage->data + (size_t)t->offset * nb_dtype_size(t->dtype);
 }
+/* nbi_data, or NULL for an absent tensor: optional kernel arguments (bias, gradients not needed). */
+static inline void *nbi_data_or_null(const nb_tensor *t) { return t ? nbi_data(t) : NULL; }
 int64_t nbi_numel(int ndim, const int64_t *shape);
-bool nbi_is_contiguous(const nb_tensor *t);
+bool nbi_is_contiguous(const nb_tensor *t); /* row-major without gaps; an empty tensor always is (as PyTorch) */
 void nbi_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 /* Normalise a possibly negative dim for a tensor of ndim dims; -1 (with an
  * error naming op) when out of range. */
@@ -159,7 +207,7 @@ int nbi_dim(const char *op, int dim, int ndim);
 nb_status nbi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
                               int *nout, int64_t *out);
 /* Sum g over broadcast dims so it has the given shape (the backward of broadcasting).
- * Returns a new reference (g itself, retained, when shapes already agree). */
+ * Returns a new library reference (a view of g when shapes already agree). */
 nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape);
 
 /* ---- errors ---- */

@@ -16,9 +16,12 @@
 
 typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } bin_kind;
 
-/* Broadcast geometry after simplification: m dims of the output (row-major,
- * contiguous) and each operand's element strides over them (0 = broadcast). */
+/* The geometry of one call: the output's shape, and the broadcast after
+ * simplification: m dims of the output (row-major, contiguous) and each
+ * operand's element strides over them (0 = broadcast). */
 typedef struct {
+    int ndim;
+    int64_t out_shape[NB_MAX_DIMS];
     int m;
     int64_t shape[NB_MAX_DIMS];
     int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
@@ -83,16 +86,18 @@ static void simplify(bcast_geom *g, int n, const int64_t *oshape, const int64_t 
 #define OP_MUL(x, y) ((x) * (y))
 #define OP_DIV(x, y) ((x) / (y))
 
-/* out (contiguous, n elements) <- OP(a, b) over geometry g. */
-static void binary_kernel(bin_kind kind, nb_tensor *out, const nb_tensor *a, const nb_tensor *b, const bcast_geom *g) {
-    const int64_t n = out->numel;
+/* ---- kernel ---- */
+/* out = OP(a, b) over geometry g; a and b are read through g's strides. */
+// out: (n), a: strided by g->sa, b: strided by g->sb
+static void binary_forward(bin_kind kind, nb_dtype dtype, void *out, const void *a, const void *b, int64_t n,
+                           const bcast_geom *g) {
     if (n == 0) return;
     const int m = g->m;
     const int64_t inner = g->shape[m - 1], isa = g->sa[m - 1], isb = g->sb[m - 1];
     const int64_t nchunks = (n + NBI_EW_CHUNK - 1) / NBI_EW_CHUNK;
-    NBI_DISPATCH_FLOAT(out->dtype, {
-        T *o = nbi_data(out);
-        const T *A = nbi_data(a), *B = nbi_data(b);
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *o = out;
+        const T *A = a, *B = b;
         _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
         for (int64_t c = 0; c < nchunks; c++) {
             int64_t e = c * NBI_EW_CHUNK, e1 = e + NBI_EW_CHUNK < n ? e + NBI_EW_CHUNK : n;
@@ -131,15 +136,35 @@ static void binary_kernel(bin_kind kind, nb_tensor *out, const nb_tensor *a, con
     });
 }
 
-/* ---- backward ---- */
+/* ---- check: dtypes and broadcast shapes; the geometry ---- */
+static bool binary_check(const char *name, const nb_tensor *a, const nb_tensor *b, bcast_geom *g) {
+    if (!nbi_check_tensor(name, "a", a) || !nbi_check_tensor(name, "b", b)) return false;
+    if (!nbi_check_same_dtype(name, a, b)) return false;
+    if (a->dtype != NB_F32 && a->dtype != NB_F64) {
+        nbi_error(NB_ERR_DTYPE, "%s: expected float32 or float64 tensors, but got %s (integer tensors are not supported)",
+                  name, nb_dtype_name(a->dtype));
+        return false;
+    }
+    int n;
+    int64_t sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
+    if (nbi_broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, &n, g->out_shape) != NB_OK) return false;
+    g->ndim = n;
+    broadcast_strides(a, n, sa);
+    broadcast_strides(b, n, sb);
+    simplify(g, n, g->out_shape, sa, sb);
+    return true;
+}
+
+/* ---- autograd: gradients summed back to each operand's shape ---- */
+/* *gin = full summed to in's shape; takes over full (NULL: an earlier failure). */
 static nb_status reduce_into(nb_tensor **gin, nb_tensor *full, const nb_tensor *in) {
     if (!full) return nb_last_status();
     *gin = nbi_sum_to_shape(full, in->ndim, in->shape);
-    nb_tensor_release(full);
+    nbi_release(full);
     return *gin ? NB_OK : nb_last_status();
 }
 
-static nb_status add_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+static nb_status add_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     for (int i = 0; i < 2; i++) {
         if (!nbi_node_needs_grad(node, i)) continue;
         const nb_tensor *in = node->inputs[i];
@@ -149,7 +174,7 @@ static nb_status add_backward(nbi_node *node, const nb_tensor *gout, nb_tensor *
     return NB_OK;
 }
 
-static nb_status sub_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+static nb_status sub_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const nb_tensor *a = node->inputs[0], *b = node->inputs[1];
     if (nbi_node_needs_grad(node, 0)) {
         gin[0] = nbi_sum_to_shape(gout, a->ndim, a->shape);
@@ -159,66 +184,51 @@ static nb_status sub_backward(nbi_node *node, const nb_tensor *gout, nb_tensor *
         /* reduce first, negate the (smaller) result */
         nb_tensor *r = nbi_sum_to_shape(gout, b->ndim, b->shape);
         if (!r) return nb_last_status();
-        gin[1] = nb_neg(r);
-        nb_tensor_release(r);
+        gin[1] = nbi_own(nb_neg(r));
+        nbi_release(r);
         if (!gin[1]) return nb_last_status();
     }
     return NB_OK;
 }
 
-static nb_status mul_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+static nb_status mul_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const nb_tensor *a = node->inputs[0], *b = node->inputs[1];
     nb_status st = NB_OK;
-    if (nbi_node_needs_grad(node, 0)) st = reduce_into(&gin[0], nb_mul(gout, b), a);
-    if (st == NB_OK && nbi_node_needs_grad(node, 1)) st = reduce_into(&gin[1], nb_mul(gout, a), b);
+    if (nbi_node_needs_grad(node, 0)) st = reduce_into(&gin[0], nbi_own(nb_mul(gout, b)), a);
+    if (st == NB_OK && nbi_node_needs_grad(node, 1)) st = reduce_into(&gin[1], nbi_own(nb_mul(gout, a)), b);
     return st;
 }
 
-static nb_status div_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+static nb_status div_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const nb_tensor *a = node->inputs[0], *b = node->inputs[1];
     nb_status st = NB_OK;
-    if (nbi_node_needs_grad(node, 0)) st = reduce_into(&gin[0], nb_div(gout, b), a);
+    if (nbi_node_needs_grad(node, 0)) st = reduce_into(&gin[0], nbi_own(nb_div(gout, b)), a);
     if (st == NB_OK && nbi_node_needs_grad(node, 1)) {
         /* PyTorch's formula: -g * ((a / b) / b) */
-        nb_tensor *q = nb_div(a, b);
-        nb_tensor *q2 = q ? nb_div(q, b) : NULL;
-        nb_tensor *p = q2 ? nb_mul(gout, q2) : NULL;
-        nb_tensor *ng = p ? nb_neg(p) : NULL;
-        nb_tensor_release(q);
-        nb_tensor_release(q2);
-        nb_tensor_release(p);
+        nb_tensor *q = nbi_own(nb_div(a, b));
+        nb_tensor *q2 = q ? nbi_own(nb_div(q, b)) : NULL;
+        nb_tensor *p = q2 ? nbi_own(nb_mul(gout, q2)) : NULL;
+        nb_tensor *ng = p ? nbi_own(nb_neg(p)) : NULL;
+        nbi_release(q);
+        nbi_release(q2);
+        nbi_release(p);
         st = reduce_into(&gin[1], ng, b);
     }
     return st;
 }
 
-static const nbi_op add_op = {"add", add_backward, NULL};
-static const nbi_op sub_op = {"sub", sub_backward, NULL};
-static const nbi_op mul_op = {"mul", mul_backward, NULL};
-static const nbi_op div_op = {"div", div_backward, NULL};
+static const nbi_op add_op = {"add", add_grad_fn, NULL};
+static const nbi_op sub_op = {"sub", sub_grad_fn, NULL};
+static const nbi_op mul_op = {"mul", mul_grad_fn, NULL};
+static const nbi_op div_op = {"div", div_grad_fn, NULL};
 
-/* ---- forward driver ---- */
+/* ---- the ops: check, run, record ---- */
 static nb_tensor *binary(const nbi_op *op, bin_kind kind, const nb_tensor *a, const nb_tensor *b) {
-    const char *name = op->name;
-    if (!nbi_check_tensor(name, "a", a) || !nbi_check_tensor(name, "b", b)) return NULL;
-    if (!nbi_check_same_dtype(name, a, b)) return NULL;
-    if (a->dtype != NB_F32 && a->dtype != NB_F64) {
-        nbi_error(NB_ERR_DTYPE, "%s: expected float32 or float64 tensors, but got %s (integer tensors are not supported)",
-                  name, nb_dtype_name(a->dtype));
-        return NULL;
-    }
-    int n;
-    int64_t oshape[NB_MAX_DIMS], sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
-    if (nbi_broadcast_shape(name, a->ndim, a->shape, b->ndim, b->shape, &n, oshape) != NB_OK) return NULL;
-    nb_tensor *out = nbi_empty(a->dtype, n, oshape);
-    if (!out) return NULL;
-    broadcast_strides(a, n, sa);
-    broadcast_strides(b, n, sb);
     bcast_geom g;
-    simplify(&g, n, oshape, sa, sb);
-    binary_kernel(kind, out, a, b, &g);
-    nb_tensor *in[2] = {(nb_tensor *)a, (nb_tensor *)b};
-    return nbi_finish(out, op, in, 2, NULL);
+    if (!binary_check(op->name, a, b, &g)) return NULL;
+    nb_tensor *y = nbi_empty(a->dtype, g.ndim, g.out_shape);
+    if (y) binary_forward(kind, a->dtype, nbi_data(y), nbi_data(a), nbi_data(b), y->numel, &g);
+    return nbi_finish_op(y, op, NBI_INPUTS(a, b), NULL, 0, NULL, 0);
 }
 
 nb_tensor *nb_add(const nb_tensor *a, const nb_tensor *b) { return binary(&add_op, BIN_ADD, a, b); }

@@ -11,47 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct { int dim; } cat_ctx;
-
-static void split_dims(const nb_tensor *t, int d, int64_t *outer, int64_t *inner) {
-    *outer = *inner = 1;
-    for (int i = 0; i < d; i++) *outer *= t->shape[i];
-    for (int i = d + 1; i < t->ndim; i++) *inner *= t->shape[i];
-}
-
-static nb_status cat_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const cat_ctx *c = node->ctx;
-    int d = c->dim;
-    int64_t outer, inner, total = gout->shape[d], start = 0;
-    split_dims(gout, d, &outer, &inner);
-    size_t es = nb_dtype_size(gout->dtype);
-    const char *src = nbi_data(gout); // gout: (outer, total, inner)
-    for (int i = 0; i < node->ninputs; i++) {
-        const nb_tensor *in = node->inputs[i];
-        int64_t size = in->shape[d];
-        if (nbi_node_needs_grad(node, i)) {
-            gin[i] = nbi_empty(in->dtype, in->ndim, in->shape);
-            if (!gin[i]) {
-                for (int j = 0; j < i; j++) {
-                    nb_tensor_release(gin[j]);
-                    gin[j] = NULL;
-                }
-                return nb_last_status();
-            }
-            char *dst = nbi_data(gin[i]); // gin[i]: (outer, size, inner)
-            size_t row = (size_t)(size * inner) * es;
-            int64_t n = in->numel;
-            _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
-            for (int64_t o = 0; o < outer; o++)
-                memcpy(dst + (size_t)o * row, src + ((size_t)(o * total + start) * (size_t)inner) * es, row);
-        }
-        start += size;
-    }
-    return NB_OK;
-}
-static const nbi_op cat_op = {"cat", cat_backward, NULL};
-
-/* Checks (PyTorch's wording); on success the normalised dim. */
+/* ---- check (PyTorch's wording); on success the normalised dim ---- */
 static int cat_check(const nb_tensor *const *ts, int n, int dim) {
     if (!ts || n <= 0) {
         nbi_error(NB_ERR_ARG, "cat: expected a non-empty list of Tensors");
@@ -93,7 +53,57 @@ static int cat_check(const nb_tensor *const *ts, int n, int dim) {
     return d;
 }
 
-static nb_tensor *cat_impl(const nb_tensor *const *ts, int n, int d);
+/* (outer, inner) of t around dim d. */
+static void split_dims(const nb_tensor *t, int d, int64_t *outer, int64_t *inner) {
+    *outer = *inner = 1;
+    for (int i = 0; i < d; i++) *outer *= t->shape[i];
+    for (int i = d + 1; i < t->ndim; i++) *inner *= t->shape[i];
+}
+
+/* ---- kernels: block copies of es-byte elements ---- */
+// y: (outer, total, inner), x: (outer, size, inner) goes to rows [start, start + size) of y's dim 1
+static void cat_forward(size_t es, void *y, const void *x, int64_t outer, int64_t total, int64_t start, int64_t size,
+                        int64_t inner) {
+    char *dst = y;
+    const char *src = x;
+    size_t row = (size_t)(size * inner) * es;
+    int64_t n = outer * size * inner;
+    _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(dst + ((size_t)(o * total + start) * (size_t)inner) * es, src + (size_t)o * row, row);
+}
+
+// dx: (outer, size, inner) <- rows [start, start + size) of dy: (outer, total, inner)
+static void cat_backward(size_t es, void *dx, const void *dy, int64_t outer, int64_t total, int64_t start, int64_t size,
+                         int64_t inner) {
+    char *dst = dx;
+    const char *src = dy;
+    size_t row = (size_t)(size * inner) * es;
+    int64_t n = outer * size * inner;
+    _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
+    for (int64_t o = 0; o < outer; o++)
+        memcpy(dst + (size_t)o * row, src + ((size_t)(o * total + start) * (size_t)inner) * es, row);
+}
+
+/* ---- autograd: ctx is the dim ---- */
+typedef struct { int dim; } cat_ctx;
+
+static nb_status cat_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    int d = ((const cat_ctx *)node->ctx)->dim;
+    int64_t outer, inner, total = gout->shape[d], start = 0;
+    split_dims(gout, d, &outer, &inner);
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    for (int i = 0; i < node->ninputs; i++) {
+        int64_t size = node->inputs[i]->shape[d];
+        if (gin[i]) cat_backward(nb_dtype_size(gout->dtype), nbi_data(gin[i]), nbi_data(gout), outer, total, start, size, inner);
+        start += size;
+    }
+    return NB_OK;
+}
+static const nbi_op cat_op = {"cat", cat_grad_fn, NULL};
+
+/* ---- the op: check, run, record ---- */
+static nb_tensor *cat_run(const nb_tensor *const *ts, int n, int d);
 
 /* A recorded cat of more than NBI_MAX_INPUTS tensors: cat groups, then cat those. */
 static nb_tensor *cat_grouped(const nb_tensor *const *ts, int n, int d) {
@@ -106,53 +116,43 @@ static nb_tensor *cat_grouped(const nb_tensor *const *ts, int n, int d) {
     nb_tensor *out = NULL;
     for (int g = 0; g < ng; g++) {
         int m = n - g * NBI_MAX_INPUTS < NBI_MAX_INPUTS ? n - g * NBI_MAX_INPUTS : NBI_MAX_INPUTS;
-        parts[g] = cat_impl(ts + g * NBI_MAX_INPUTS, m, d);
+        parts[g] = nbi_own(cat_run(ts + g * NBI_MAX_INPUTS, m, d));
         if (!parts[g]) goto done;
     }
-    out = cat_impl((const nb_tensor *const *)parts, ng, d);
+    out = cat_run((const nb_tensor *const *)parts, ng, d);
 done:
-    for (int g = 0; g < ng; g++) nb_tensor_release(parts[g]);
+    for (int g = 0; g < ng; g++) nbi_release(parts[g]);
     free(parts);
     return out;
 }
 
-static nb_tensor *cat_impl(const nb_tensor *const *ts, int n, int d) {
+static nb_tensor *cat_run(const nb_tensor *const *ts, int n, int d) {
     if (n > NBI_MAX_INPUTS && nbi_should_record((nb_tensor *const *)ts, n)) return cat_grouped(ts, n, d);
     const nb_tensor *t0 = ts[0];
     int64_t shape[NB_MAX_DIMS], total = 0, outer, inner;
     for (int i = 0; i < n; i++) total += ts[i]->shape[d];
     for (int k = 0; k < t0->ndim; k++) shape[k] = k == d ? total : t0->shape[k];
-    nb_tensor *out = nbi_empty(t0->dtype, t0->ndim, shape);
-    if (!out) return NULL;
-    split_dims(out, d, &outer, &inner);
-    size_t es = nb_dtype_size(t0->dtype);
-    char *dst = nbi_data(out); // out: (outer, total, inner)
+    nb_tensor *y = nbi_empty(t0->dtype, t0->ndim, shape);
+    if (!y) return NULL;
+    split_dims(y, d, &outer, &inner);
     int64_t start = 0;
-    for (int i = 0; i < n; i++) {
-        int64_t size = ts[i]->shape[d];
-        nb_no_grad_begin();
-        nb_tensor *c = nb_contiguous(ts[i]);
-        nb_no_grad_end();
-        if (!c) {
-            nb_tensor_release(out);
-            return NULL;
+    for (int i = 0; i < n && y; i++) {
+        nb_tensor *xc = nbi_contiguous_data(ts[i]);
+        if (xc) {
+            cat_forward(nb_dtype_size(t0->dtype), nbi_data(y), nbi_data(xc), outer, total, start, ts[i]->shape[d], inner);
+        } else {
+            nbi_release(y);
+            y = NULL;
         }
-        const char *src = nbi_data(c); // c: (outer, size, inner)
-        size_t row = (size_t)(size * inner) * es;
-        int64_t m = c->numel;
-        _Pragma("omp parallel for schedule(static) if (m > NBI_PAR_MIN)")
-        for (int64_t o = 0; o < outer; o++)
-            memcpy(dst + ((size_t)(o * total + start) * (size_t)inner) * es, src + (size_t)o * row, row);
-        nb_tensor_release(c);
-        start += size;
+        nbi_release(xc);
+        start += ts[i]->shape[d];
     }
-    nb_tensor **ins = (nb_tensor **)ts;
-    const cat_ctx cc = {.dim = d};
-    return nbi_finish_copy(out, &cat_op, ins, n, &cc, sizeof cc, "cat");
+    const cat_ctx c = {.dim = d};
+    return nbi_finish_op(y, &cat_op, ts, n, NULL, 0, &c, sizeof c);
 }
 
 nb_tensor *nb_cat(const nb_tensor *const *tensors, int n, int dim) {
     int d = cat_check(tensors, n, dim);
     if (d < 0) return NULL;
-    return cat_impl(tensors, n, d);
+    return cat_run(tensors, n, d);
 }

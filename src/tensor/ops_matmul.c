@@ -31,11 +31,15 @@ typedef struct {
     int64_t astr[NB_MAX_DIMS];  /* element offset of a's matrix per batch index step (0: broadcast) */
     int64_t bstr[NB_MAX_DIMS];
     int64_t nbat, M, N, K;
+    int ndout;                  /* the output's shape */
+    int64_t outsh[NB_MAX_DIMS];
 } mm_geom;
 
-/* Shape checks (messages as torch.matmul) and the geometry. */
-static bool mm_plan(const nb_tensor *a, const nb_tensor *b, mm_geom *g, int *ndout, int64_t *outsh) {
+/* ---- check: dtypes and shapes (messages as torch.matmul); the geometry ---- */
+static bool matmul_check(const nb_tensor *a, const nb_tensor *b, mm_geom *g) {
     char x[128], y[128];
+    if (!nbi_check_float("matmul", "a", a) || !nbi_check_float("matmul", "b", b)) return false;
+    if (!nbi_check_same_dtype("matmul", a, b)) return false;
     if (a->ndim == 0 || b->ndim == 0) {
         nbi_error(NB_ERR_SHAPE, "matmul: both arguments to matmul need to be at least 1D, but they are %dD and %dD",
                   a->ndim, b->ndim);
@@ -80,12 +84,14 @@ static bool mm_plan(const nb_tensor *a, const nb_tensor *b, mm_geom *g, int *ndo
         g->nbat *= g->bat[i];
     }
     int n = 0;
-    for (int i = 0; i < g->nbd; i++) outsh[n++] = g->bat[i];
-    if (a->ndim > 1) outsh[n++] = g->M;
-    if (b->ndim > 1) outsh[n++] = g->N;
-    *ndout = n;
+    for (int i = 0; i < g->nbd; i++) g->outsh[n++] = g->bat[i];
+    if (a->ndim > 1) g->outsh[n++] = g->M;
+    if (b->ndim > 1) g->outsh[n++] = g->N;
+    g->ndout = n;
     return true;
 }
+
+/* ---- kernels ---- */
 
 /* Offsets of batch p's matrices in a and b. */
 static void mm_offsets(const mm_geom *g, int64_t p, int64_t *ao, int64_t *bo) {
@@ -140,101 +146,61 @@ static void mm_batched(mm_kind kind, const mm_geom *g, nb_dtype dt, void *out, c
     }
 }
 
-/* Gradient for one operand: the full-batch result `full` (nbat, rows, cols)
- * summed over the batch dims where the operand broadcast, in its own shape. */
-static nb_tensor *reduce_to_input(nb_tensor *full, int np, const int64_t *psh, const nb_tensor *in) {
-    nb_tensor *r = nbi_sum_to_shape(full, np, psh);
-    nb_tensor_release(full);
-    if (!r) return NULL;
-    nb_tensor *out = nb_reshape(r, in->ndim, in->shape); /* drops a 1-d operand's promoted dim */
-    nb_tensor_release(r);
+/* ---- autograd: ctx is the mm_geom ---- */
+/* The gradient of operand `which` (0: a, 1: b) in in's shape: one GEMM over
+ * the folded batch when b has no batch dims, else one product per batch
+ * matrix summed over the batch dims where the operand broadcast. */
+static nb_tensor *matmul_input_grad(int which, const mm_geom *g, nb_dtype dt, const nb_tensor *in, const void *dc,
+                                    const void *A, const void *B) {
+    if (g->nb == 2) { /* b has no batch dims: fold a's batch into rows */
+        nb_tensor *r = nbi_empty(dt, in->ndim, in->shape);
+        if (r && which == 0) /* dA (nbat*M, K) = dC (nbat*M, N) B^T */
+            gemm(dt, false, true, g->nbat * g->M, g->K, g->N, dc, g->N, B, g->N, nbi_data(r), g->K);
+        else if (r) /* dB (K, N) = A^T (K, nbat*M) dC (nbat*M, N): the batch sum is part of the GEMM's K loop */
+            gemm(dt, true, false, g->K, g->N, g->nbat * g->M, A, g->K, dc, g->N, nbi_data(r), g->N);
+        return r;
+    }
+    int64_t fsh[NB_MAX_DIMS];
+    for (int i = 0; i < g->nbd; i++) fsh[i] = g->bat[i];
+    fsh[g->nbd] = which == 0 ? g->M : g->K;
+    fsh[g->nbd + 1] = which == 0 ? g->K : g->N;
+    nb_tensor *full = nbi_empty(dt, g->nbd + 2, fsh); /* (nbat, rows, cols) over the full broadcast batch */
+    if (!full) return NULL;
+    mm_batched(which == 0 ? MM_DA : MM_DB, g, dt, nbi_data(full), A, B, dc);
+    nb_tensor *r = nbi_sum_to_shape(full, which == 0 ? g->na : g->nb, which == 0 ? g->ash : g->bsh);
+    nbi_release(full);
+    nb_tensor *out = r ? nbi_own(nb_reshape(r, in->ndim, in->shape)) : NULL; /* drops a 1-d operand's promoted dim */
+    nbi_release(r);
     return out;
 }
 
-static nb_status matmul_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const nb_tensor *a0 = node->inputs[0], *b0 = node->inputs[1];
-    mm_geom g;
-    int nd;
-    int64_t osh[NB_MAX_DIMS];
-    if (!mm_plan(a0, b0, &g, &nd, osh)) return nb_last_status();
-    nb_dtype dt = a0->dtype;
-    nb_tensor *a = nbi_contiguous_data(a0), *b = nbi_contiguous_data(b0);
-    nb_status st = NB_OK;
-    if (!a || !b) goto fail;
-    const void *dc = nbi_data(gout); /* contiguous (nbat, M, N) */
-    bool b_flat = g.nb == 2;         /* b has no batch dims: fold a's batch into rows */
-    if (nbi_node_needs_grad(node, 0)) {
-        if (b_flat) {
-            gin[0] = nbi_empty(dt, a0->ndim, a0->shape);
-            if (!gin[0]) goto fail;
-            /* dA (nbat*M, K) = dC (nbat*M, N) B^T */
-            gemm(dt, false, true, g.nbat * g.M, g.K, g.N, dc, g.N, nbi_data(b), g.N, nbi_data(gin[0]), g.K);
-        } else {
-            int64_t fsh[NB_MAX_DIMS];
-            for (int i = 0; i < g.nbd; i++) fsh[i] = g.bat[i];
-            fsh[g.nbd] = g.M;
-            fsh[g.nbd + 1] = g.K;
-            nb_tensor *full = nbi_empty(dt, g.nbd + 2, fsh);
-            if (!full) goto fail;
-            mm_batched(MM_DA, &g, dt, nbi_data(full), nbi_data(a), nbi_data(b), dc);
-            gin[0] = reduce_to_input(full, g.na, g.ash, a0);
-            if (!gin[0]) goto fail;
-        }
+static nb_status matmul_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const mm_geom *g = node->ctx;
+    const nb_tensor *a = node->inputs[0], *b = node->inputs[1];
+    nb_tensor *ac = nbi_contiguous_data(a), *bc = ac ? nbi_contiguous_data(b) : NULL;
+    nb_status st = bc ? NB_OK : nb_last_status();
+    for (int i = 0; i < 2 && st == NB_OK; i++) {
+        if (!nbi_node_needs_grad(node, i)) continue;
+        gin[i] = matmul_input_grad(i, g, a->dtype, node->inputs[i], nbi_data(gout), nbi_data(ac), nbi_data(bc));
+        if (!gin[i]) st = nb_last_status();
     }
-    if (nbi_node_needs_grad(node, 1)) {
-        if (b_flat) {
-            gin[1] = nbi_empty(dt, b0->ndim, b0->shape);
-            if (!gin[1]) goto fail;
-            /* dB (K, N) = A^T (K, nbat*M) dC (nbat*M, N): the batch sum is part of the GEMM's K loop */
-            gemm(dt, true, false, g.K, g.N, g.nbat * g.M, nbi_data(a), g.K, dc, g.N, nbi_data(gin[1]), g.N);
-        } else {
-            int64_t fsh[NB_MAX_DIMS];
-            for (int i = 0; i < g.nbd; i++) fsh[i] = g.bat[i];
-            fsh[g.nbd] = g.K;
-            fsh[g.nbd + 1] = g.N;
-            nb_tensor *full = nbi_empty(dt, g.nbd + 2, fsh);
-            if (!full) goto fail;
-            mm_batched(MM_DB, &g, dt, nbi_data(full), nbi_data(a), nbi_data(b), dc);
-            gin[1] = reduce_to_input(full, g.nb, g.bsh, b0);
-            if (!gin[1]) goto fail;
-        }
-    }
-    nbi_release(a);
-    nbi_release(b);
-    return NB_OK;
-fail:
-    st = nb_last_status() != NB_OK ? nb_last_status() : NB_ERR_NOMEM;
-    nbi_release(a);
-    nbi_release(b);
-    for (int i = 0; i < 2; i++) {
-        nb_tensor_release(gin[i]);
-        gin[i] = NULL;
-    }
-    return st;
-}
-static const nbi_op matmul_op = {"matmul", matmul_backward, NULL};
-
-nb_tensor *nb_matmul(const nb_tensor *a, const nb_tensor *b) {
-    if (!nbi_check_float("matmul", "a", a) || !nbi_check_float("matmul", "b", b)) return NULL;
-    if (!nbi_check_same_dtype("matmul", a, b)) return NULL;
-    mm_geom g;
-    int nd;
-    int64_t osh[NB_MAX_DIMS];
-    if (!mm_plan(a, b, &g, &nd, osh)) return NULL;
-    nb_tensor *out = nbi_empty(a->dtype, nd, osh);
-    nb_tensor *ac = nbi_contiguous_data(a), *bc = nbi_contiguous_data(b);
-    if (!out || !ac || !bc) {
-        nb_tensor_release(out);
-        nbi_release(ac);
-        nbi_release(bc);
-        return NULL;
-    }
-    if (g.nb == 2) /* C (nbat*M, N) = A (nbat*M, K) B (K, N) */
-        gemm(a->dtype, false, false, g.nbat * g.M, g.N, g.K, nbi_data(ac), g.K, nbi_data(bc), g.N, nbi_data(out), g.N);
-    else
-        mm_batched(MM_FWD, &g, a->dtype, nbi_data(out), nbi_data(ac), nbi_data(bc), NULL);
     nbi_release(ac);
     nbi_release(bc);
-    nb_tensor *in[2] = {(nb_tensor *)a, (nb_tensor *)b};
-    return nbi_finish(out, &matmul_op, in, 2, NULL);
+    return st;
+}
+static const nbi_op matmul_op = {"matmul", matmul_grad_fn, NULL};
+
+/* ---- the op: check, run, record ---- */
+nb_tensor *nb_matmul(const nb_tensor *a, const nb_tensor *b) {
+    mm_geom g;
+    if (!matmul_check(a, b, &g)) return NULL;
+    nb_tensor *ac = nbi_contiguous_data(a), *bc = ac ? nbi_contiguous_data(b) : NULL;
+    nb_tensor *y = bc ? nbi_empty(a->dtype, g.ndout, g.outsh) : NULL;
+    if (y && g.nb == 2) /* C (nbat*M, N) = A (nbat*M, K) B (K, N) */
+        gemm(a->dtype, false, false, g.nbat * g.M, g.N, g.K, nbi_data(ac), g.K, nbi_data(bc), g.N, nbi_data(y), g.N);
+    else if (y)
+        mm_batched(MM_FWD, &g, a->dtype, nbi_data(y), nbi_data(ac), nbi_data(bc), NULL);
+    nbi_release(ac);
+    nbi_release(bc);
+    return nbi_finish_op(y, &matmul_op, NBI_INPUTS(a, b), NULL, 0, &g, sizeof g);
 }

@@ -11,7 +11,6 @@
 #include "elementwise.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 typedef enum { SC_ADD, SC_SUB, SC_MUL, SC_DIV, SC_RSUB, SC_POW } sc_kind;
 
@@ -36,12 +35,12 @@ typedef struct { double s; } scalar_ctx;
         else NBI_EW_MAP1(POW(x, pt_));                                         \
     } while (0)
 
-// out: (n) <- a: (n), both contiguous
-static void scalar_forward(sc_kind kind, nb_tensor *out, const nb_tensor *a, double sd) {
-    const int64_t n = out->numel;
-    NBI_DISPATCH_FLOAT(out->dtype, {
-        T *o = nbi_data(out);
-        const T *in = nbi_data(a);
+/* ---- kernels ---- */
+// out: (n), inp: (n)
+static void scalar_forward(sc_kind kind, nb_dtype dtype, void *out, const void *inp, int64_t n, double sd) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *o = out;
+        const T *in = inp;
         const T s = (T)sd;
         switch (kind) {
         case SC_ADD: NBI_EW_MAP1(x + s); break;
@@ -54,78 +53,72 @@ static void scalar_forward(sc_kind kind, nb_tensor *out, const nb_tensor *a, dou
     });
 }
 
-/* ---- backward ---- */
-static nb_status identity_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    if (nbi_node_needs_grad(node, 0)) gin[0] = nb_tensor_retain((nb_tensor *)gout);
-    return NB_OK;
-}
-
-static nb_status mul_scalar_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    if (!nbi_node_needs_grad(node, 0)) return NB_OK;
-    gin[0] = nb_mul_scalar(gout, ((const scalar_ctx *)node->ctx)->s);
-    return gin[0] ? NB_OK : nb_last_status();
-}
-
-static nb_status div_scalar_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    if (!nbi_node_needs_grad(node, 0)) return NB_OK;
-    gin[0] = nb_div_scalar(gout, ((const scalar_ctx *)node->ctx)->s);
-    return gin[0] ? NB_OK : nb_last_status();
-}
-
-static nb_status rsub_scalar_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    if (!nbi_node_needs_grad(node, 0)) return NB_OK;
-    gin[0] = nb_neg(gout);
-    return gin[0] ? NB_OK : nb_last_status();
-}
-
-/* g * (p * a^(p-1)), as PyTorch's pow_backward; zeros when p == 0. */
-static nb_status pow_scalar_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    if (!nbi_node_needs_grad(node, 0)) return NB_OK;
-    const double p = ((const scalar_ctx *)node->ctx)->s;
-    if (p == 0) {
-        gin[0] = nb_zeros_like(gout);
-        return gin[0] ? NB_OK : nb_last_status();
-    }
-    nb_tensor *tmp_a, *tmp_g = NULL;
-    const nb_tensor *a = nbi_ew_contiguous(node->inputs[0], &tmp_a);
-    const nb_tensor *gc = a ? nbi_ew_contiguous(gout, &tmp_g) : NULL;
-    nb_tensor *r = gc ? nbi_empty_like(gout) : NULL;
-    if (r) {
-        const int64_t n = r->numel;
-        NBI_DISPATCH_FLOAT(r->dtype, {
-            T *o = nbi_data(r);
-            const T *in = nbi_data(a);
-            POW_MAP(p - 1); /* o = a^(p-1) */
+/* dx = dy * (p * x^(p-1)), as PyTorch's pow_backward; zeros when p == 0. */
+// dx: (n), dy: (n), inp: (n)
+static void pow_scalar_backward(nb_dtype dtype, void *dx, const void *dy, const void *inp, int64_t n, double p) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *o = dx;
+        if (p == 0) {
+            for (int64_t i = 0; i < n; i++) o[i] = 0;
+        } else {
+            const T *in = inp;
+            POW_MAP(p - 1); /* o = x^(p-1) */
             const T pt = (T)p;
-            const T *gp = nbi_data(gc), *sp = o;
+            const T *gp = dy, *sp = o;
             NBI_EW_MAP2(g * (pt * s));
-        });
-    }
-    nb_tensor_release(tmp_g);
-    nb_tensor_release(tmp_a);
-    if (!r) return nb_last_status();
-    gin[0] = r;
+        }
+    });
+}
+
+/* ---- autograd: ctx is the scalar ---- */
+static nb_status identity_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    (void)node;
+    gin[0] = nbi_retain((nb_tensor *)gout);
     return NB_OK;
 }
 
-static const nbi_op add_scalar_op = {"add_scalar", identity_backward, NULL};
-static const nbi_op sub_scalar_op = {"sub_scalar", identity_backward, NULL};
-static const nbi_op mul_scalar_op = {"mul_scalar", mul_scalar_backward, NULL};
-static const nbi_op div_scalar_op = {"div_scalar", div_scalar_backward, NULL};
-static const nbi_op rsub_scalar_op = {"rsub_scalar", rsub_scalar_backward, NULL};
-static const nbi_op pow_scalar_op = {"pow_scalar", pow_scalar_backward, NULL};
+static nb_status mul_scalar_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    gin[0] = nbi_own(nb_mul_scalar(gout, ((const scalar_ctx *)node->ctx)->s));
+    return gin[0] ? NB_OK : nb_last_status();
+}
 
-static nb_tensor *scalar_op(const nbi_op *op, sc_kind kind, const nb_tensor *a, double s) {
-    if (!nbi_ew_check_input(op->name, a)) return NULL;
-    nb_tensor *tmp;
-    const nb_tensor *src = nbi_ew_contiguous(a, &tmp);
-    if (!src) return NULL;
-    nb_tensor *out = nbi_empty(a->dtype, a->ndim, a->shape);
-    if (out) scalar_forward(kind, out, src, s);
-    nb_tensor_release(tmp);
-    nb_tensor *in = (nb_tensor *)a;
-    const scalar_ctx sc = {.s = s};
-    return nbi_finish_copy(out, op, &in, 1, &sc, sizeof sc, op->name);
+static nb_status div_scalar_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    gin[0] = nbi_own(nb_div_scalar(gout, ((const scalar_ctx *)node->ctx)->s));
+    return gin[0] ? NB_OK : nb_last_status();
+}
+
+static nb_status rsub_scalar_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    (void)node;
+    gin[0] = nbi_own(nb_neg(gout));
+    return gin[0] ? NB_OK : nb_last_status();
+}
+
+static nb_status pow_scalar_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    nb_tensor *xc = nbi_contiguous_data(node->inputs[0]);
+    nb_status st = xc ? nbi_alloc_grads(node, gin) : nb_last_status();
+    if (st == NB_OK)
+        pow_scalar_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(xc), gout->numel,
+                            ((const scalar_ctx *)node->ctx)->s);
+    nbi_release(xc);
+    return st;
+}
+
+static const nbi_op add_scalar_op = {"add_scalar", identity_grad_fn, NULL};
+static const nbi_op sub_scalar_op = {"sub_scalar", identity_grad_fn, NULL};
+static const nbi_op mul_scalar_op = {"mul_scalar", mul_scalar_grad_fn, NULL};
+static const nbi_op div_scalar_op = {"div_scalar", div_scalar_grad_fn, NULL};
+static const nbi_op rsub_scalar_op = {"rsub_scalar", rsub_scalar_grad_fn, NULL};
+static const nbi_op pow_scalar_op = {"pow_scalar", pow_scalar_grad_fn, NULL};
+
+/* ---- the ops: check, run, record ---- */
+static nb_tensor *scalar_op(const nbi_op *op, sc_kind kind, const nb_tensor *x, double s) {
+    if (!nbi_ew_check_input(op->name, x)) return NULL;
+    nb_tensor *xc = nbi_contiguous_data(x);
+    nb_tensor *y = xc ? nbi_empty_like(x) : NULL;
+    if (y) scalar_forward(kind, x->dtype, nbi_data(y), nbi_data(xc), x->numel, s);
+    nbi_release(xc);
+    const scalar_ctx c = {.s = s};
+    return nbi_finish_op(y, op, NBI_INPUTS(x), NULL, 0, &c, sizeof c);
 }
 
 nb_tensor *nb_add_scalar(const nb_tensor *a, double s) { return scalar_op(&add_scalar_op, SC_ADD, a, s); }

@@ -11,25 +11,32 @@
 #include "internal.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 #define SM_BLK 64
 
-typedef struct { int dim; } sm_ctx;
+/* ---- check: the dim and the geometry ---- */
+typedef struct { int64_t outer, size, inner; } sm_geom; /* the input seen as (outer, size, inner) around dim */
 
-static void split_dims(const nb_tensor *t, int d, int64_t *outer, int64_t *size, int64_t *inner) {
-    *outer = *size = *inner = 1;
-    if (t->ndim == 0) return;
-    for (int i = 0; i < d; i++) *outer *= t->shape[i];
-    *size = t->shape[d];
-    for (int i = d + 1; i < t->ndim; i++) *inner *= t->shape[i];
+static bool log_softmax_check(const nb_tensor *a, int dim, sm_geom *g) {
+    if (!nbi_check_float("log_softmax", "a", a)) return false;
+    int d = nbi_dim("log_softmax", dim, a->ndim);
+    if (d < 0) return false;
+    *g = (sm_geom){1, 1, 1}; /* a 0-d tensor is (1, 1, 1) */
+    for (int i = 0; i < a->ndim; i++) {
+        if (i < d) g->outer *= a->shape[i];
+        else if (i == d) g->size = a->shape[i];
+        else g->inner *= a->shape[i];
+    }
+    return true;
 }
 
-static void log_softmax_kernel(nb_tensor *out, const nb_tensor *x, int64_t outer, int64_t size, int64_t inner) {
-    int64_t nblk = (inner + SM_BLK - 1) / SM_BLK, ntask = outer * nblk, n = x->numel;
-    NBI_DISPATCH_FLOAT(x->dtype, {
-        T *po = nbi_data(out);      // out: (outer, size, inner)
-        const T *px = nbi_data(x);  // x: (outer, size, inner)
+/* ---- kernels ---- */
+// y: (outer, size, inner), x: (outer, size, inner)
+static void log_softmax_forward(nb_dtype dtype, void *y, const void *x, int64_t outer, int64_t size, int64_t inner) {
+    int64_t nblk = (inner + SM_BLK - 1) / SM_BLK, ntask = outer * nblk, n = outer * size * inner;
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *po = y;
+        const T *px = x;
         _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
         for (int64_t t = 0; t < ntask; t++) {
             int64_t o = t / nblk, j0 = (t % nblk) * SM_BLK;
@@ -53,18 +60,13 @@ static void log_softmax_kernel(nb_tensor *out, const nb_tensor *x, int64_t outer
     });
 }
 
-static nb_status log_softmax_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const sm_ctx *c = node->ctx;
-    const nb_tensor *y = node->out;
-    int64_t outer, size, inner;
-    split_dims(y, c->dim, &outer, &size, &inner);
-    nb_tensor *g = nbi_empty(y->dtype, y->ndim, y->shape);
-    if (!g) return nb_last_status();
-    int64_t nblk = (inner + SM_BLK - 1) / SM_BLK, ntask = outer * nblk, n = y->numel;
-    NBI_DISPATCH_FLOAT(y->dtype, {
-        T *pg = nbi_data(g);             // g: (outer, size, inner)
-        const T *pgo = nbi_data(gout);   // gout: (outer, size, inner)
-        const T *py = nbi_data(y);       // y: (outer, size, inner), contiguous: made by this op
+// dx: (outer, size, inner), dy: (outer, size, inner), y: (outer, size, inner) the forward's output
+static void log_softmax_backward(nb_dtype dtype, void *dx, const void *dy, const void *y, int64_t outer, int64_t size,
+                                 int64_t inner) {
+    int64_t nblk = (inner + SM_BLK - 1) / SM_BLK, ntask = outer * nblk, n = outer * size * inner;
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *pg = dx;
+        const T *pgo = dy, *py = y;
         _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
         for (int64_t t = 0; t < ntask; t++) {
             int64_t o = t / nblk, j0 = (t % nblk) * SM_BLK;
@@ -80,27 +82,25 @@ static nb_status log_softmax_backward(nbi_node *node, const nb_tensor *gout, nb_
                 }
         }
     });
-    gin[0] = g;
+}
+
+/* ---- autograd: ctx is the sm_geom; the output (contiguous, made by the op) is node->out ---- */
+static nb_status log_softmax_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const sm_geom *g = node->ctx;
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    log_softmax_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->out), g->outer, g->size,
+                         g->inner);
     return NB_OK;
 }
-static const nbi_op log_softmax_op = {"log_softmax", log_softmax_backward, NULL};
+static const nbi_op log_softmax_op = {"log_softmax", log_softmax_grad_fn, NULL};
 
+/* ---- the op: check, run, record ---- */
 nb_tensor *nb_log_softmax(const nb_tensor *a, int dim) {
-    if (!nbi_check_float("log_softmax", "a", a)) return NULL;
-    int d = nbi_dim("log_softmax", dim, a->ndim);
-    if (d < 0) return NULL;
-    int64_t outer, size, inner;
-    split_dims(a, d, &outer, &size, &inner);
-    nb_tensor *out = nbi_empty(a->dtype, a->ndim, a->shape);
-    if (!out) return NULL;
-    nb_tensor *c = nbi_contiguous_data(a);
-    if (!c) {
-        nb_tensor_release(out);
-        return NULL;
-    }
-    log_softmax_kernel(out, c, outer, size, inner);
-    nbi_release(c);
-    nb_tensor *in = (nb_tensor *)a;
-    const sm_ctx sc = {.dim = d};
-    return nbi_finish_copy(out, &log_softmax_op, &in, 1, &sc, sizeof sc, "log_softmax");
+    sm_geom g;
+    if (!log_softmax_check(a, dim, &g)) return NULL;
+    nb_tensor *xc = nbi_contiguous_data(a);
+    nb_tensor *y = xc ? nbi_empty_like(a) : NULL;
+    if (y) log_softmax_forward(a->dtype, nbi_data(y), nbi_data(xc), g.outer, g.size, g.inner);
+    nbi_release(xc);
+    return nbi_finish_op(y, &log_softmax_op, NBI_INPUTS(a), NULL, 0, &g, sizeof g);
 }

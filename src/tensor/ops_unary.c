@@ -22,12 +22,12 @@ typedef enum { UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_RELU, UN_SIGMOID, UN_TANH } u
 #define SQRT(x) (sizeof(T) == sizeof(float) ? (T)sqrtf((float)(x)) : (T)sqrt((double)(x)))
 #define TANH(x) (sizeof(T) == sizeof(float) ? (T)nbi_tanhf((float)(x)) : (T)tanh((double)(x)))
 
-// out: (n), a: (n), both contiguous
-static void unary_forward(un_kind kind, nb_tensor *out, const nb_tensor *a) {
-    const int64_t n = out->numel;
-    NBI_DISPATCH_FLOAT(out->dtype, {
-        T *o = nbi_data(out);
-        const T *in = nbi_data(a);
+/* ---- kernels ---- */
+// out: (n), inp: (n)
+static void unary_forward(un_kind kind, nb_dtype dtype, void *out, const void *inp, int64_t n) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *o = out;
+        const T *in = inp;
         switch (kind) {
         case UN_NEG: NBI_EW_MAP1(-x); break;
         case UN_EXP: NBI_EW_MAP1(EXP(x)); break;
@@ -41,12 +41,11 @@ static void unary_forward(un_kind kind, nb_tensor *out, const nb_tensor *a) {
     });
 }
 
-// gin: (n) <- gout: (n) and saved: (n) (the output; the input for log; unused for neg), all contiguous
-static void unary_backward_kernel(un_kind kind, nb_tensor *gin, const nb_tensor *gout, const nb_tensor *saved) {
-    const int64_t n = gin->numel;
-    NBI_DISPATCH_FLOAT(gin->dtype, {
-        T *o = nbi_data(gin);
-        const T *gp = nbi_data(gout), *sp = nbi_data(saved);
+// dx: (n), dy: (n), saved: (n) (the output; the input for log; unused for neg)
+static void unary_backward(un_kind kind, nb_dtype dtype, void *dx, const void *dy, const void *saved, int64_t n) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *o = dx;
+        const T *gp = dy, *sp = saved;
         switch (kind) {
         case UN_NEG: NBI_EW_MAP2(-g); break;
         case UN_EXP: NBI_EW_MAP2(g * s); break;
@@ -59,50 +58,45 @@ static void unary_backward_kernel(un_kind kind, nb_tensor *gin, const nb_tensor 
     });
 }
 
-static nb_status unary_backward(un_kind kind, nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    if (!nbi_node_needs_grad(node, 0)) return NB_OK;
-    const nb_tensor *saved = kind == UN_LOG ? node->inputs[0] : kind == UN_NEG ? gout : node->out;
-    nb_tensor *tmp_s, *tmp_g;
-    const nb_tensor *s = nbi_ew_contiguous(saved, &tmp_s);
-    const nb_tensor *g = s ? nbi_ew_contiguous(gout, &tmp_g) : NULL;
-    nb_tensor *r = g ? nbi_empty_like(gout) : NULL;
-    if (r) unary_backward_kernel(kind, r, g, s);
-    if (s) nb_tensor_release(tmp_g);
-    nb_tensor_release(tmp_s);
-    if (!r) return nb_last_status();
-    gin[0] = r;
-    return NB_OK;
+/* ---- autograd ---- */
+static nb_status unary_grad_fn(un_kind kind, nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    /* node->out is contiguous (this op made it); log reads its input instead */
+    nb_tensor *xc = kind == UN_LOG ? nbi_contiguous_data(node->inputs[0]) : NULL;
+    if (kind == UN_LOG && !xc) return nb_last_status();
+    nb_status st = nbi_alloc_grads(node, gin);
+    if (st == NB_OK)
+        unary_backward(kind, gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(xc ? xc : node->out), gout->numel);
+    nbi_release(xc);
+    return st;
 }
 
-#define BACKWARD(fn, kind) \
-    static nb_status fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) { return unary_backward(kind, node, gout, gin); }
-BACKWARD(neg_backward, UN_NEG)
-BACKWARD(exp_backward, UN_EXP)
-BACKWARD(log_backward, UN_LOG)
-BACKWARD(sqrt_backward, UN_SQRT)
-BACKWARD(relu_backward, UN_RELU)
-BACKWARD(sigmoid_backward, UN_SIGMOID)
-BACKWARD(tanh_backward, UN_TANH)
-#undef BACKWARD
+#define GRAD_FN(fn, kind) \
+    static nb_status fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) { return unary_grad_fn(kind, node, gout, gin); }
+GRAD_FN(neg_grad_fn, UN_NEG)
+GRAD_FN(exp_grad_fn, UN_EXP)
+GRAD_FN(log_grad_fn, UN_LOG)
+GRAD_FN(sqrt_grad_fn, UN_SQRT)
+GRAD_FN(relu_grad_fn, UN_RELU)
+GRAD_FN(sigmoid_grad_fn, UN_SIGMOID)
+GRAD_FN(tanh_grad_fn, UN_TANH)
+#undef GRAD_FN
 
-static const nbi_op neg_op = {"neg", neg_backward, NULL};
-static const nbi_op exp_op = {"exp", exp_backward, NULL};
-static const nbi_op log_op = {"log", log_backward, NULL};
-static const nbi_op sqrt_op = {"sqrt", sqrt_backward, NULL};
-static const nbi_op relu_op = {"relu", relu_backward, NULL};
-static const nbi_op sigmoid_op = {"sigmoid", sigmoid_backward, NULL};
-static const nbi_op tanh_op = {"tanh", tanh_backward, NULL};
+static const nbi_op neg_op = {"neg", neg_grad_fn, NULL};
+static const nbi_op exp_op = {"exp", exp_grad_fn, NULL};
+static const nbi_op log_op = {"log", log_grad_fn, NULL};
+static const nbi_op sqrt_op = {"sqrt", sqrt_grad_fn, NULL};
+static const nbi_op relu_op = {"relu", relu_grad_fn, NULL};
+static const nbi_op sigmoid_op = {"sigmoid", sigmoid_grad_fn, NULL};
+static const nbi_op tanh_op = {"tanh", tanh_grad_fn, NULL};
 
-static nb_tensor *unary(const nbi_op *op, un_kind kind, const nb_tensor *a) {
-    if (!nbi_ew_check_input(op->name, a)) return NULL;
-    nb_tensor *tmp;
-    const nb_tensor *src = nbi_ew_contiguous(a, &tmp);
-    if (!src) return NULL;
-    nb_tensor *out = nbi_empty(a->dtype, a->ndim, a->shape);
-    if (out) unary_forward(kind, out, src);
-    nb_tensor_release(tmp);
-    nb_tensor *in = (nb_tensor *)a;
-    return nbi_finish(out, op, &in, 1, NULL);
+/* ---- the ops: check, run, record ---- */
+static nb_tensor *unary(const nbi_op *op, un_kind kind, const nb_tensor *x) {
+    if (!nbi_ew_check_input(op->name, x)) return NULL;
+    nb_tensor *xc = nbi_contiguous_data(x);
+    nb_tensor *y = xc ? nbi_empty_like(x) : NULL;
+    if (y) unary_forward(kind, x->dtype, nbi_data(y), nbi_data(xc), x->numel);
+    nbi_release(xc);
+    return nbi_finish_op(y, op, NBI_INPUTS(x), NULL, 0, NULL, 0);
 }
 
 nb_tensor *nb_neg(const nb_tensor *a) { return unary(&neg_op, UN_NEG, a); }

@@ -77,7 +77,7 @@ static nb_tensor *rand_fill(const char *op, nb_rng *rng, nb_dtype dtype, int ndi
         for (int64_t i = 0; i < t->numel; i++)
             p[i] = (T)(normal ? a + b * nb_rng_normal(rng) : a + (b - a) * nb_rng_uniform(rng));
     });
-    return t;
+    return nbi_give(t);
 }
 
 nb_tensor *nb_rand_uniform(nb_rng *rng, nb_dtype dtype, int ndim, const int64_t *shape, double low, double high) {

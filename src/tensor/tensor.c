@@ -80,6 +80,16 @@ nb_tensor *nbi_own(nb_tensor *t) {
     return t;
 }
 
+nb_tensor *nbi_give(nb_tensor *t) {
+    /* A tensor already handed out (the result of a public function passed
+     * straight through) stays as it is. */
+    if (t && t->ext_refs == 0 && !t->scope) {
+        t->ext_refs = 1;
+        scope_adopt(t);
+    }
+    return t;
+}
+
 /* ---- reference counting ---- */
 nb_tensor *nb_tensor_retain(nb_tensor *t) {
     if (t) {
@@ -131,6 +141,7 @@ void nbi_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
 }
 
 bool nbi_is_contiguous(const nb_tensor *t) {
+    if (t->numel == 0) return true; /* nothing to lay out (and torch.Tensor.is_contiguous says so) */
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] != 1 && t->strides[i] != s) return false;
@@ -186,18 +197,18 @@ static bool check_shape(const char *op, int ndim, const int64_t *shape) {
     return true;
 }
 
+/* A library reference (no scope holds it): nbi_give hands it out. */
 static nb_tensor *tensor_new(nb_dtype dtype, int ndim, const int64_t *shape, nbi_storage *storage) {
     nb_tensor *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     t->refcount = 1;
-    t->ext_refs = 1;
+    t->ext_refs = 0;
     t->dtype = dtype;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     nbi_contiguous_strides(ndim, shape, t->strides);
     t->numel = nbi_numel(ndim, shape);
     t->storage = storage;
-    scope_adopt(t);
     return t;
 }
 
@@ -225,12 +236,17 @@ nb_tensor *nbi_empty_op(const char *op, nb_dtype dtype, int ndim, const int64_t 
     }
     return t;
 nomem:
-    nbi_error(NB_ERR_NOMEM, "empty: out of memory allocating %lld elements of %s",
+    nbi_error(NB_ERR_NOMEM, "%s: out of memory allocating %lld elements of %s", op,
               (long long)nbi_numel(ndim, shape), nb_dtype_name(dtype));
     return NULL;
 }
 
 nb_tensor *nbi_empty_like(const nb_tensor *t) { return nbi_empty(t->dtype, t->ndim, t->shape); }
+
+nb_tensor *nbi_empty_bytes(const char *op, int64_t nbytes) {
+    int64_t n = nbytes / 8 + (nbytes % 8 != 0);
+    return nbi_empty_op(op, NB_I64, 1, &n);
+}
 
 nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset) {
     nb_tensor *v = tensor_new(t->dtype, ndim, shape, t->storage);
@@ -249,7 +265,7 @@ nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, con
 static nb_tensor *full_op(const char *op, nb_dtype dtype, int ndim, const int64_t *shape, double value) {
     nb_tensor *t = nbi_empty_op(op, dtype, ndim, shape);
     if (t) nb_tensor_fill_(t, value);
-    return t;
+    return nbi_give(t);
 }
 nb_tensor *nb_full(nb_dtype dtype, int ndim, const int64_t *shape, double value) { return full_op("full", dtype, ndim, shape, value); }
 nb_tensor *nb_zeros(nb_dtype dtype, int ndim, const int64_t *shape) { return full_op("zeros", dtype, ndim, shape, 0.0); }
@@ -280,7 +296,7 @@ nb_tensor *nb_arange(nb_dtype dtype, double start, double end, double step) {
         else if (dtype == NB_F64) ((double *)nbi_data(t))[i] = v;
         else ((int64_t *)nbi_data(t))[i] = (int64_t)v;
     }
-    return t;
+    return nbi_give(t);
 }
 
 nb_tensor *nb_from_data(nb_dtype dtype, int ndim, const int64_t *shape, const void *data) {
@@ -290,7 +306,7 @@ nb_tensor *nb_from_data(nb_dtype dtype, int ndim, const int64_t *shape, const vo
     }
     nb_tensor *t = nbi_empty_op("from_data", dtype, ndim, shape);
     if (t) memcpy(nbi_data(t), data, (size_t)t->numel * nb_dtype_size(dtype));
-    return t;
+    return nbi_give(t);
 }
 
 nb_tensor *nb_from_buffer(nb_dtype dtype, int ndim, const int64_t *shape, void *data) {
@@ -318,7 +334,7 @@ nb_tensor *nb_from_buffer(nb_dtype dtype, int ndim, const int64_t *shape, void *
     s->borrowed = true;
     s->data = data;
     s->nbytes = (size_t)t->numel * nb_dtype_size(dtype);
-    return t;
+    return nbi_give(t);
 }
 
 /* ---- properties ---- */

@@ -6,37 +6,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* dst (contiguous) <- src (any strides), same shape, converting dtype. */
-static void copy_strided(nb_tensor *dst, const nb_tensor *src) {
-    int nd = src->ndim;
-    int64_t n = src->numel;
+/* ---- the copy kernel ---- */
+/* dst (contiguous) <- src read through its strides, converting dtype; src
+ * points at its first element. */
+// dst: (n) in row-major order of shape, src: shape with strides
+static void copy_strided(nb_dtype dst_dtype, void *dst, nb_dtype src_dtype, const void *src, int nd,
+                         const int64_t *shape, const int64_t *strides, int64_t n) {
     if (n == 0) return;
     /* The innermost dim is copied in a tight loop; outer positions are
      * enumerated by an index counter. */
-    int64_t inner = nd ? src->shape[nd - 1] : 1, istride = nd ? src->strides[nd - 1] : 1;
+    int64_t inner = nd ? shape[nd - 1] : 1, istride = nd ? strides[nd - 1] : 1;
     int64_t outer = n / inner;
     #define COPY_LOOP(TD, TS)                                                                   \
         do {                                                                                    \
-            TD *d = nbi_data(dst);                                                              \
-            const TS *s = (const TS *)src->storage->data;                                       \
+            TD *d = dst;                                                                        \
+            const TS *s = src;                                                                  \
             _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")                   \
             for (int64_t o = 0; o < outer; o++) {                                               \
-                int64_t off = src->offset, rem = o;                                             \
+                int64_t off = 0, rem = o;                                                       \
                 for (int k = nd - 2; k >= 0; k--) {                                             \
-                    off += (rem % src->shape[k]) * src->strides[k];                             \
-                    rem /= src->shape[k];                                                       \
+                    off += (rem % shape[k]) * strides[k];                                       \
+                    rem /= shape[k];                                                            \
                 }                                                                               \
                 TD *dd = d + o * inner;                                                         \
                 for (int64_t i = 0; i < inner; i++) dd[i] = (TD)s[off + i * istride];          \
             }                                                                                   \
         } while (0)
     #define SRC_CASES(TD)                                                     \
-        switch (src->dtype) {                                                 \
+        switch (src_dtype) {                                                  \
         case NB_F32: COPY_LOOP(TD, float); break;                             \
         case NB_F64: COPY_LOOP(TD, double); break;                            \
         case NB_I64: COPY_LOOP(TD, int64_t); break;                           \
         }
-    switch (dst->dtype) {
+    switch (dst_dtype) {
     case NB_F32: SRC_CASES(float); break;
     case NB_F64: SRC_CASES(double); break;
     case NB_I64: SRC_CASES(int64_t); break;
@@ -46,16 +48,16 @@ static void copy_strided(nb_tensor *dst, const nb_tensor *src) {
 }
 
 /* ---- reshape family: backward reshapes the gradient back ---- */
-static nb_status reshape_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+static nb_status reshape_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const nb_tensor *in = node->inputs[0];
-    gin[0] = nb_reshape(gout, in->ndim, in->shape);
+    gin[0] = nbi_own(nb_reshape(gout, in->ndim, in->shape));
     return gin[0] ? NB_OK : nb_last_status();
 }
-static const nbi_op reshape_op = {"reshape", reshape_backward, NULL};
-static const nbi_op view_op = {"view", reshape_backward, NULL};
-static const nbi_op flatten_op = {"flatten", reshape_backward, NULL};
-static const nbi_op squeeze_op = {"squeeze", reshape_backward, NULL};
-static const nbi_op unsqueeze_op = {"unsqueeze", reshape_backward, NULL};
+static const nbi_op reshape_op = {"reshape", reshape_grad_fn, NULL};
+static const nbi_op view_op = {"view", reshape_grad_fn, NULL};
+static const nbi_op flatten_op = {"flatten", reshape_grad_fn, NULL};
+static const nbi_op squeeze_op = {"squeeze", reshape_grad_fn, NULL};
+static const nbi_op unsqueeze_op = {"unsqueeze", reshape_grad_fn, NULL};
 
 /* Resolve a -1 and check numel. */
 static bool infer_shape(const char *op, const nb_tensor *t, int ndim, const int64_t *shape, int64_t *out) {
@@ -105,10 +107,10 @@ static nb_tensor *reshape_impl(const char *name, const nbi_op *op, const nb_tens
         nbi_contiguous_strides(ndim, sh, st);
         out = nbi_make_view(t, ndim, sh, st, t->offset);
     } else if (allow_copy) {
-        nb_tensor *c = nb_contiguous(t); /* recorded as its own op */
+        nb_tensor *c = nbi_own(nb_contiguous(t)); /* recorded as its own op */
         if (!c) return NULL;
         out = reshape_impl(name, op, c, ndim, sh, false);
-        nb_tensor_release(c);
+        nbi_release(c);
         return out;
     } else {
         nbi_error(NB_ERR_SHAPE,
@@ -116,8 +118,7 @@ static nb_tensor *reshape_impl(const char *name, const nbi_op *op, const nb_tens
                   "across two contiguous subspaces). Use reshape instead.", name);
         return NULL;
     }
-    nb_tensor *in = (nb_tensor *)t;
-    return nbi_finish(out, op, &in, 1, NULL);
+    return nbi_finish_op(out, op, NBI_INPUTS(t), NULL, 0, NULL, 0);
 }
 
 nb_tensor *nb_reshape(const nb_tensor *t, int ndim, const int64_t *shape) {
@@ -166,8 +167,7 @@ nb_tensor *nb_unsqueeze(const nb_tensor *t, int dim) {
         }
     }
     nb_tensor *out = nbi_make_view(t, t->ndim + 1, sh, st, t->offset);
-    nb_tensor *in = (nb_tensor *)t;
-    return nbi_finish(out, &unsqueeze_op, &in, 1, NULL);
+    return nbi_finish_op(out, &unsqueeze_op, NBI_INPUTS(t), NULL, 0, NULL, 0);
 }
 
 nb_tensor *nb_squeeze(const nb_tensor *t, int dim) {
@@ -187,22 +187,21 @@ nb_tensor *nb_squeeze(const nb_tensor *t, int dim) {
             st[n++] = t->strides[i];
         }
     nb_tensor *out = nbi_make_view(t, n, sh, st, t->offset);
-    nb_tensor *in = (nb_tensor *)t;
-    return nbi_finish(out, &squeeze_op, &in, 1, NULL);
+    return nbi_finish_op(out, &squeeze_op, NBI_INPUTS(t), NULL, 0, NULL, 0);
 }
 
 /* ---- permutations ---- */
 typedef struct { int perm[NB_MAX_DIMS]; } perm_ctx;
 
-static nb_status permute_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+static nb_status permute_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const perm_ctx *c = node->ctx;
     int inv[NB_MAX_DIMS];
     for (int i = 0; i < gout->ndim; i++) inv[c->perm[i]] = i;
-    gin[0] = nb_permute(gout, inv);
+    gin[0] = nbi_own(nb_permute(gout, inv));
     return gin[0] ? NB_OK : nb_last_status();
 }
-static const nbi_op permute_op = {"permute", permute_backward, NULL};
-static const nbi_op transpose_op = {"transpose", permute_backward, NULL};
+static const nbi_op permute_op = {"permute", permute_grad_fn, NULL};
+static const nbi_op transpose_op = {"transpose", permute_grad_fn, NULL};
 
 static nb_tensor *permute_impl(const char *name, const nbi_op *op, const nb_tensor *t, const int *dims) {
     bool seen[NB_MAX_DIMS] = {0};
@@ -221,9 +220,7 @@ static nb_tensor *permute_impl(const char *name, const nbi_op *op, const nb_tens
         st[i] = t->strides[d];
     }
     nb_tensor *out = nbi_make_view(t, t->ndim, sh, st, t->offset);
-    if (!out) return NULL;
-    nb_tensor *in = (nb_tensor *)t;
-    return nbi_finish_copy(out, op, &in, 1, &pc, sizeof pc, name);
+    return nbi_finish_op(out, op, NBI_INPUTS(t), NULL, 0, &pc, sizeof pc);
 }
 
 nb_tensor *nb_permute(const nb_tensor *t, const int *dims) {
@@ -251,23 +248,19 @@ nb_tensor *nb_transpose(const nb_tensor *t, int dim0, int dim1) {
 /* ---- slicing: backward scatters the gradient into zeros ---- */
 typedef struct { int dim; int64_t start, length; bool select; } slice_ctx;
 
-static nb_status slice_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+static nb_status slice_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const slice_ctx *c = node->ctx;
     const nb_tensor *in = node->inputs[0];
-    nb_tensor *z = nb_zeros(gout->dtype, in->ndim, in->shape);
+    nb_tensor *z = nbi_own(nb_zeros(gout->dtype, in->ndim, in->shape));
     if (!z) return nb_last_status();
-    nb_tensor *part = c->select ? nb_select(z, c->dim, c->start) : nb_narrow(z, c->dim, c->start, c->length);
+    gin[0] = z; /* released by the engine if what follows fails */
+    nb_tensor *part = nbi_own(c->select ? nb_select(z, c->dim, c->start) : nb_narrow(z, c->dim, c->start, c->length));
     nb_status st = part ? nb_tensor_copy_(part, gout) : nb_last_status();
-    nb_tensor_release(part);
-    if (st != NB_OK) {
-        nb_tensor_release(z);
-        return st;
-    }
-    gin[0] = z;
-    return NB_OK;
+    nbi_release(part);
+    return st;
 }
-static const nbi_op narrow_op = {"narrow", slice_backward, NULL};
-static const nbi_op select_op = {"select", slice_backward, NULL};
+static const nbi_op narrow_op = {"narrow", slice_grad_fn, NULL};
+static const nbi_op select_op = {"select", slice_grad_fn, NULL};
 
 static nb_tensor *slice_impl(const char *name, const nb_tensor *t, int dim, int64_t start, int64_t length, bool select) {
     if (!nbi_check_tensor(name, "t", t)) return NULL;
@@ -296,10 +289,8 @@ static nb_tensor *slice_impl(const char *name, const nb_tensor *t, int dim, int6
         st[n++] = t->strides[i];
     }
     nb_tensor *out = nbi_make_view(t, n, sh, st, t->offset + start * t->strides[d]);
-    if (!out) return NULL;
-    nb_tensor *in = (nb_tensor *)t;
     const slice_ctx sc = {d, start, length, select};
-    return nbi_finish_copy(out, select ? &select_op : &narrow_op, &in, 1, &sc, sizeof sc, name);
+    return nbi_finish_op(out, select ? &select_op : &narrow_op, NBI_INPUTS(t), NULL, 0, &sc, sizeof sc);
 }
 
 nb_tensor *nb_narrow(const nb_tensor *t, int dim, int64_t start, int64_t length) {
@@ -308,49 +299,47 @@ nb_tensor *nb_narrow(const nb_tensor *t, int dim, int64_t start, int64_t length)
 nb_tensor *nb_select(const nb_tensor *t, int dim, int64_t index) { return slice_impl("select", t, dim, index, 1, true); }
 
 /* ---- copies ---- */
-static nb_status identity_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+static nb_status identity_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     (void)node;
-    gin[0] = nb_tensor_retain((nb_tensor *)gout);
+    gin[0] = nbi_retain((nb_tensor *)gout);
     return NB_OK;
 }
-static const nbi_op contiguous_op = {"contiguous", identity_backward, NULL};
-static const nbi_op clone_op = {"clone", identity_backward, NULL};
+static const nbi_op contiguous_op = {"contiguous", identity_grad_fn, NULL};
+static const nbi_op clone_op = {"clone", identity_grad_fn, NULL};
 
-static nb_status to_dtype_backward(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    gin[0] = nb_to_dtype(gout, node->inputs[0]->dtype);
+static nb_status to_dtype_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    gin[0] = nbi_own(nb_to_dtype(gout, node->inputs[0]->dtype));
     return gin[0] ? NB_OK : nb_last_status();
 }
-static const nbi_op to_dtype_op = {"to_dtype", to_dtype_backward, NULL};
+static const nbi_op to_dtype_op = {"to_dtype", to_dtype_grad_fn, NULL};
 
 /* A new tensor object over t's data (not t itself: every returned reference is
  * a new object, so scopes can hold it), recorded as op. */
 static nb_tensor *alias(const nbi_op *op, const nb_tensor *t) {
     nb_tensor *out = nbi_make_view(t, t->ndim, t->shape, t->strides, t->offset);
-    nb_tensor *in = (nb_tensor *)t;
-    return t->dtype == NB_I64 ? out : nbi_finish(out, op, &in, 1, NULL);
+    if (t->dtype == NB_I64) return nbi_give(out); /* not differentiable */
+    return nbi_finish_op(out, op, NBI_INPUTS(t), NULL, 0, NULL, 0);
 }
 
-static nb_tensor *copy_impl(const nbi_op *op, const nb_tensor *t, nb_dtype dtype) {
+static nb_tensor *copy_run(const nbi_op *op, const nb_tensor *t, nb_dtype dtype) {
     nb_tensor *out = nbi_empty(dtype, t->ndim, t->shape);
-    if (!out) return NULL;
-    if (t->dtype == dtype && nbi_is_contiguous(t))
+    if (out && t->dtype == dtype && nbi_is_contiguous(t))
         memcpy(nbi_data(out), nbi_data(t), (size_t)t->numel * nb_dtype_size(dtype));
-    else
-        copy_strided(out, t);
-    nb_tensor *in = (nb_tensor *)t;
-    if (dtype == NB_I64) return out; /* not differentiable */
-    return nbi_finish(out, op, &in, 1, NULL);
+    else if (out)
+        copy_strided(dtype, nbi_data(out), t->dtype, nbi_data(t), t->ndim, t->shape, t->strides, t->numel);
+    if (dtype == NB_I64) return nbi_give(out); /* not differentiable */
+    return nbi_finish_op(out, op, NBI_INPUTS(t), NULL, 0, NULL, 0);
 }
 
 nb_tensor *nb_contiguous(const nb_tensor *t) {
     if (!nbi_check_tensor("contiguous", "t", t)) return NULL;
     if (nbi_is_contiguous(t)) return alias(&contiguous_op, t);
-    return copy_impl(&contiguous_op, t, t->dtype);
+    return copy_run(&contiguous_op, t, t->dtype);
 }
 
 nb_tensor *nb_clone(const nb_tensor *t) {
     if (!nbi_check_tensor("clone", "t", t)) return NULL;
-    return copy_impl(&clone_op, t, t->dtype);
+    return copy_run(&clone_op, t, t->dtype);
 }
 
 nb_tensor *nb_to_dtype(const nb_tensor *t, nb_dtype dtype) {
@@ -360,18 +349,17 @@ nb_tensor *nb_to_dtype(const nb_tensor *t, nb_dtype dtype) {
         return NULL;
     }
     if (dtype == t->dtype) return alias(&to_dtype_op, t);
-    return copy_impl(&to_dtype_op, t, dtype);
+    return copy_run(&to_dtype_op, t, dtype);
 }
 
 nb_tensor *nbi_contiguous_data(const nb_tensor *t) {
     if (nbi_is_contiguous(t)) return nbi_retain((nb_tensor *)t);
-    nb_no_grad_begin();
-    nb_tensor *c = nbi_own(nb_contiguous(t));
-    nb_no_grad_end();
+    nb_tensor *c = nbi_empty(t->dtype, t->ndim, t->shape); /* a copy autograd does not see */
+    if (c) copy_strided(t->dtype, nbi_data(c), t->dtype, nbi_data(t), t->ndim, t->shape, t->strides, t->numel);
     return c;
 }
 
 nb_tensor *nb_detach(const nb_tensor *t) {
     if (!nbi_check_tensor("detach", "t", t)) return NULL;
-    return nbi_make_view(t, t->ndim, t->shape, t->strides, t->offset);
+    return nbi_give(nbi_make_view(t, t->ndim, t->shape, t->strides, t->offset));
 }
