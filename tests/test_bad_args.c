@@ -28,7 +28,9 @@
  *   autograd.h:  nb_tensor_requires_grad, nb_tensor_is_leaf, nb_tensor_grad,
  *                nb_tensor_grad_fn_name, nb_zero_grad (NULL-tolerant queries),
  *                nb_no_grad_begin/end, nb_grad_enabled, nb_set_detect_anomaly,
- *                nb_detect_anomaly_enabled
+ *                nb_detect_anomaly_enabled, nb_function_num_saved (-1 for NULL),
+ *                nb_function_data (NULL for NULL), nb_function_needs_input_grad
+ *                (false for NULL or out of range): queries with sentinels
  *   gradcheck.h: nb_gradcheck_defaults
  *   conv.h:      nb_conv2d_defaults;  functional.h: nb_pool2d_defaults
  *   nn.h:        nb_module_new (NULL type means "Module"; a NULL forward is
@@ -36,7 +38,7 @@
  *                (void, NULL ignored), nb_module_is_training, nb_module_type,
  *                nb_module_num_children, nb_module_num_parameters,
  *                nb_module_num_parameter_elements, nb_module_state_count
- *                (queries: sentinel for NULL), nb_relu_module, nb_sigmoid_module,
+ *                (queries: sentinel for NULL), nb_param_list_free (NULL ignored), nb_relu_module, nb_sigmoid_module,
  *                nb_tanh_module, nb_leaky_relu_module (any slope is valid)
  *   optim.h:     nb_*_defaults, nb_optimizer_free, nb_optimizer_zero_grad,
  *                nb_lr_scheduler_free (NULL ignored), nb_optimizer_name,
@@ -325,6 +327,91 @@ START_TEST(test_autograd_h) {
 }
 END_TEST
 
+/* A custom function whose forward and backward call the context's functions
+ * badly (the calls are checked where they happen), and whose forward marks a
+ * tensor it does not return when arg says so. */
+static nb_status bad_ctx_forward(nb_function_ctx *ctx, nb_tensor *const *in, int nin, nb_tensor **out, int nout,
+                                 void *arg) {
+    (void)nin, (void)nout;
+    BAD_ST("mark_non_differentiable", nb_function_mark_non_differentiable(ctx, NULL));
+    BAD_ST("save_for_backward", nb_function_save_for_backward(ctx, NULL, 2));
+    BAD_ST("save_for_backward", nb_function_save_for_backward(ctx, in, -1));
+    BAD("saved_tensor", nb_function_saved_tensor(ctx, 0)); /* nothing saved */
+    out[0] = nb_mul_scalar(in[0], 2.0);
+    if (arg) return nb_function_mark_non_differentiable(ctx, in[0]); /* not an output */
+    return nb_function_save_for_backward(ctx, in, 1);
+}
+static nb_status bad_ctx_backward(nb_function_ctx *ctx, nb_tensor *const *gout, int nout, nb_tensor **gin, int nin) {
+    (void)nout, (void)nin;
+    BAD_ST("save_for_backward", nb_function_save_for_backward(ctx, gout, 1)); /* only during forward */
+    BAD_ST("mark_non_differentiable", nb_function_mark_non_differentiable(ctx, gout[0]));
+    BAD("saved_tensor", nb_function_saved_tensor(ctx, 1));
+    BAD("saved_tensor", nb_function_saved_tensor(ctx, -1));
+    gin[0] = nb_mul_scalar(gout[0], 2.0);
+    return NB_OK;
+}
+static const nb_function bad_ctx_fn = {"BadCtx", bad_ctx_forward, bad_ctx_backward};
+static nb_status observe(const nb_tensor *g, nb_tensor **rep, void *ctx) {
+    (void)g, (void)rep, (void)ctx;
+    return NB_OK;
+}
+
+START_TEST(test_autograd_extensions) {
+    nb_tensor *x = nb_ones(NB_F32, T(2, 3));
+    ck_assert_int_eq(nb_requires_grad_(x, true), NB_OK);
+    nb_tensor *y = nb_mul(x, x), *loss = nb_sum(y), *g[2] = {NULL, NULL};
+    nb_tensor *outs[1] = {loss}, *ins[1] = {x}, *nulls[1] = {NULL}, *plain[1] = {f};
+    /* nb_autograd_grad */
+    BAD_ST("autograd_grad", nb_autograd_grad(NULL, 1, NULL, ins, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 0, NULL, ins, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, NULL, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, ins, 0, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, ins, 1, NULL, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(nulls, 1, NULL, ins, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, nulls, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(plain, 1, NULL, ins, 1, g, NULL));  /* output without grad */
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, plain, 1, g, NULL)); /* input without grad */
+    nb_tensor *ys[1] = {y};
+    BAD_ST("autograd_grad", nb_autograd_grad(ys, 1, NULL, ins, 1, g, NULL)); /* not a scalar */
+    const nb_tensor *wrong[1] = {d};
+    BAD_ST("autograd_grad", nb_autograd_grad(ys, 1, wrong, ins, 1, g, NULL)); /* float64 gradient for float32 */
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, ins, 1, g, &(nb_grad_options){.create_graph = true}));
+    ck_assert_ptr_null(g[0]);
+    /* hooks */
+    BAD_VAL("register_hook", nb_tensor_register_hook(NULL, observe, NULL, NULL).id, 0);
+    BAD_VAL("register_hook", nb_tensor_register_hook(x, NULL, NULL, NULL).id, 0);
+    BAD_VAL("register_hook", nb_tensor_register_hook(f, observe, NULL, NULL).id, 0); /* no grad */
+    BAD_ST("remove_hook", nb_tensor_remove_hook(NULL, (nb_hook_handle){1}));
+    BAD_ST("remove_hook", nb_tensor_remove_hook(x, (nb_hook_handle){0}));
+    /* custom functions */
+    nb_tensor *out[2];
+    nb_function no_backward = {"NoBackward", bad_ctx_forward, NULL};
+    BAD_ST("function_apply", nb_function_apply(NULL, ins, 1, out, 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&no_backward, ins, 1, out, 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, ins, 1, NULL, 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, ins, 1, out, 0, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, ins, 1, out, NB_FUNCTION_MAX_OUTPUTS + 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, NULL, 1, out, 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, ins, NB_FUNCTION_MAX_INPUTS + 1, out, 1, NULL));
+    BAD_ST("BadCtx", nb_function_apply(&bad_ctx_fn, nulls, 1, out, 1, NULL)); /* NULL input: names the function */
+    BAD_ST("BadCtx", nb_function_apply(&bad_ctx_fn, ins, 1, out, 1, (void *)1)); /* marked a non-output */
+    BAD_ST("save_for_backward", nb_function_save_for_backward(NULL, ins, 1));
+    BAD("saved_tensor", nb_function_saved_tensor(NULL, 0));
+    BAD_ST("set_data", nb_function_set_data(NULL, NULL, NULL));
+    BAD_ST("mark_non_differentiable", nb_function_mark_non_differentiable(NULL, x));
+    ck_assert_int_eq(nb_function_num_saved(NULL), -1);
+    ck_assert_ptr_null(nb_function_data(NULL));
+    ck_assert(!nb_function_needs_input_grad(NULL, 0));
+    /* the context calls inside forward and backward (checked there) */
+    ck_assert_int_eq(nb_function_apply(&bad_ctx_fn, ins, 1, out, 1, NULL), NB_OK);
+    nb_tensor *s = nb_sum(out[0]);
+    ck_assert_int_eq(nb_backward(s), NB_OK);
+    nb_tensor *all[] = {s, out[0], loss, y, x};
+    for (int i = 0; i < 5; i++) nb_tensor_release(all[i]);
+    all_reported();
+}
+END_TEST
+
 static nb_tensor *gc_square(nb_tensor *const *in, int n, void *ctx) {
     (void)n, (void)ctx;
     return nb_mul(in[0], in[0]);
@@ -587,6 +674,19 @@ START_TEST(test_nn_h) {
     nb_tensor *ps[1];
     BAD_VAL("module_parameters", nb_module_parameters(NULL, ps, 1), -1);
     BAD_VAL("module_parameters", nb_module_parameters(lin, NULL, 2), -1);
+    BAD("module_parameter_list", nb_module_parameter_list(NULL).params);
+    BAD_ST("module_to_dtype", nb_module_to_dtype(NULL, NB_F64));
+    BAD_ST("module_to_dtype", nb_module_to_dtype(lin, NB_I64));
+    BAD_ST("module_to_dtype", nb_module_to_dtype(lin, (nb_dtype)9));
+    nb_tensor *leafp = nb_ones(NB_F32, T(2));
+    ck_assert_int_eq(nb_requires_grad_(leafp, true), NB_OK);
+    nb_tensor *hist = nb_mul_scalar(leafp, 2.0); /* a buffer with a history cannot be converted in place */
+    nb_module *hb = nb_module_new("HasHistory", NULL, NULL, NULL);
+    ck_assert_int_eq(nb_module_register_buffer(hb, "h", hist), NB_OK);
+    BAD_ST("module_to_dtype", nb_module_to_dtype(hb, NB_F64));
+    nb_module_free(hb);
+    nb_tensor_release(hist);
+    nb_tensor_release(leafp);
     BAD_ST("module_visit_state", nb_module_visit_state(NULL, visit_nop, NULL));
     BAD_ST("module_visit_state", nb_module_visit_state(lin, NULL, NULL));
     BAD_ST("module_visit_parameters", nb_module_visit_parameters(NULL, visit_nop, NULL));
@@ -899,6 +999,7 @@ int main(void) {
     tcase_add_test(tc, test_tensor_h);
     tcase_add_test(tc, test_ops_h);
     tcase_add_test(tc, test_autograd_h);
+    tcase_add_test(tc, test_autograd_extensions);
     tcase_add_test(tc, test_gradcheck_h);
     tcase_add_test(tc, test_conv_h);
     tcase_add_test(tc, test_functional_h);

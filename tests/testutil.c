@@ -174,3 +174,18 @@ void nbt_same_at_1_and_2_threads(void (*f)(nb_tensor **outs)) {
     for (int i = 0; i < 4; i++)
         if (a[i]) nbt_assert_bitwise_equal(a[i], b[i]);
 }
+
+nb_module *nbt_small_net(nb_rng *rng) {
+    nb_conv2d_params reflect = nb_conv2d_defaults(), grouped = nb_conv2d_defaults();
+    reflect.padding[0] = reflect.padding[1] = 1;
+    reflect.padding_mode = NB_PAD_REFLECT;
+    grouped.padding[0] = grouped.padding[1] = 1;
+    grouped.groups = 2;
+    nb_pool2d_params pool = nb_pool2d_defaults(2);
+    return nb_sequential_module(NB_MODULES(
+        nb_conv2d_module(3, 4, 3, 3, &reflect, true, rng), nb_batch_norm2d_module(4, 1e-5, 0.1, true, true),
+        nb_leaky_relu_module(0.1), nb_max_pool2d_module(&pool), nb_conv2d_module(4, 6, 3, 3, &grouped, true, rng),
+        nb_tanh_module(), nb_avg_pool2d_module(&pool), nb_flatten_module(1, -1), nb_linear_module(24, 16, true, rng),
+        nb_sigmoid_module(), nb_dropout_module(0.5, rng), nb_linear_module(16, 5, true, rng), nb_relu_module(),
+        nb_log_softmax_module(1)));
+}

@@ -55,6 +55,12 @@ void nbt_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
 void nbt_assert_bitwise_equal(const nb_tensor *a, const nb_tensor *b);
 /* A float64 leaf with N(0,1) values (seeded), optionally requiring grad. */
 nb_tensor *nbt_randn(uint64_t seed, nb_dtype dtype, int ndim, const int64_t *shape, bool requires_grad);
+/* The net of tests/pytorch/nn_reference.py's small_net(), every layer type:
+ * Sequential(Conv2d(3, 4, 3, padding 1 reflect), BatchNorm2d(4), LeakyReLU(0.1),
+ * MaxPool2d(2), Conv2d(4, 6, 3, padding 1, groups 2), Tanh, AvgPool2d(2),
+ * Flatten, Linear(24, 16), Sigmoid, Dropout(0.5), Linear(16, 5), ReLU,
+ * LogSoftmax(1)), for [N, 3, 8, 8] inputs. rng (borrowed by Dropout) may be NULL. */
+nb_module *nbt_small_net(nb_rng *rng);
 /* Run nb_gradcheck with defaults (or fast mode) and assert it passes. */
 void nbt_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n, bool fast);
 

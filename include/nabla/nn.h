@@ -40,14 +40,17 @@
  * named "0", "1", ... The state order is, for each module, its own
  * parameters (in registration order), then its own buffers, then each child
  * recursively (in the order added). Parameters alone keep that order without
- * the buffers (named_parameters()).
+ * the buffers (named_parameters()). A tensor registered as a parameter in
+ * several places (tied weights) is one parameter: the parameter functions
+ * below list and count it once, at its first place, as PyTorch's
+ * parameters() does; the state (state_dict) keeps every name.
  *
  * INITIALISATION is PyTorch's default: Linear and Conv2d weights and biases
  * are U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ with a = sqrt(5)),
  * fan_in = in_features or in_channels / groups * kH * kW; BatchNorm,
  * GroupNorm and LayerNorm weight 1, bias 0; Embedding weight N(0, 1). Draws come from the rng given (NULL: nb_default_rng()), weight
  * first then bias, so a seed reproduces a model. Parameters are float32 leaves
- * that require grad.
+ * that require grad; nb_module_to_dtype makes a model float64 (to gradcheck it).
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
@@ -95,6 +98,16 @@ void nb_module_eval(nb_module *m);
 bool nb_module_is_training(const nb_module *m);
 /* Drop the gradient of every parameter (zero_grad(set_to_none=True)). */
 void nb_module_zero_grad(nb_module *m);
+/* module.double() / module.float(): convert every float parameter and buffer
+ * of the tree, and each parameter's .grad, to dtype (NB_F32 or NB_F64) in
+ * place; integer buffers (num_batches_tracked) keep theirs. As PyTorch
+ * replaces param.data, the tensor objects stay the same: every pointer to
+ * them (nb_module_param, nb_module_parameter_list, an optimizer's
+ * parameters) sees the new dtype, and an optimizer's state follows at its
+ * next step. Views of a parameter taken before keep the old data, and a
+ * graph recorded before cannot be backpropagated after (an error says so):
+ * run the forward again. On failure nothing has changed. */
+NB_API nb_status nb_module_to_dtype(nb_module *m, nb_dtype dtype);
 
 /* ---- looking inside (all BORROWED) ---- */
 /* Type name ("Linear", "Conv2d", "Sequential", or the one given to nb_module_new). */
@@ -117,6 +130,22 @@ int64_t nb_module_num_parameter_elements(const nb_module *m);
  * for an optimizer; returns their total count (more than capacity means some
  * were left out), or -1 with an error for a NULL module. */
 int nb_module_parameters(const nb_module *m, nb_tensor **out, int capacity);
+
+/* list(module.parameters()), sized for the net, for an optimizer:
+ *     nb_param_list ps = nb_module_parameter_list(net);
+ *     nb_optimizer *opt = nb_adam(ps.params, ps.n, NULL);  // fails (keeping the message) if the list did
+ *     nb_param_list_free(&ps);                              // the optimizer keeps its own references
+ * The list holds a reference to each tensor, so it stays valid after the
+ * module is freed; the module's later changes (nb_module_to_dtype) show
+ * through it, the tensors being the same. On failure params is NULL, n is 0
+ * and the error is set. */
+typedef struct nb_param_list {
+    nb_tensor **params; /* n parameters in parameters() order */
+    int n;
+} nb_param_list;
+NB_API nb_param_list nb_module_parameter_list(const nb_module *m);
+/* Release the list's references and array, and zero *list (NULL is ignored). */
+NB_API void nb_param_list_free(nb_param_list *list);
 
 /* Visitor over named state: full name, tensor, and whether it is a parameter
  * (else a buffer). Return 0 to go on, anything else to stop. */
