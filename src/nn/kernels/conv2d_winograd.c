@@ -1,4 +1,5 @@
-/* Float32 3x3, stride-1 Conv2d by Winograd's F(2x2, 3x3): each 2x2 block of
+/* Float32 3x3, stride-1 Conv2d by Winograd's F(2x2, 3x3), for one CPU set
+ * (its domain and when it is chosen: conv2d_algo.c). Each 2x2 block of
  * output pixels (a tile) comes from a 4x4 input patch d as
  *   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,  summed over input channels,
  * so the channel sum becomes 16 independent GEMMs (one per element xi of the
@@ -20,9 +21,10 @@
  * packed B layout. The kernel multiplies by U[xi], packed once per call, and
  * the output transform writes the unit's pixels. Each output pixel belongs
  * to one unit, so threads split the units and the bits do not depend on the
- * thread count. */
+ * thread count. The input gradient is the forward of dy with the flipped
+ * kernel (conv2d_flip.c). */
 #include "nn/conv_internal.h"
-#include "tensor/gemm.h"
+#include "tensor/kernels/gemm_micro.h"
 
 #include <string.h>
 
@@ -30,24 +32,11 @@
 #define NR NBI_SGEMM_NR
 #define KC NBI_GEMM_KC
 
-/* Below this many channels the 16 GEMMs are too thin to beat im2col (the
- * micro-kernel's C stores are amortised over only C multiply-adds). */
-#define MIN_CHANNELS 16
 /* Target floats of one unit's V and M buffers together (about 1 MiB). */
 #define UNIT_FLOATS (1 << 18)
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
-bool nbi_conv2d_winograd_ok(const nbi_conv_geom *g) {
-    if (!(g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1 &&
-          g->C >= MIN_CHANNELS && g->O >= MIN_CHANNELS && g->N > 0 && g->Ho > 0 && g->Wo > 0))
-        return false;
-    /* A unit is at least one tile row: for very wide images its buffers
-     * would outgrow any cache (and maybe memory); implicit GEMM takes those. */
-    const double row_floats = 16.0 * (double)round_up((g->Wo + 1) / 2, NR) * (double)(g->C + round_up(g->O, MR));
-    return row_floats <= (double)(16 * UNIT_FLOATS);
-}
 
 /* up: 16 blocks of ceil(O/MR) A panels (C, MR), block xi holding U[xi] =
  * (G g Gᵀ)[xi] for every (o, c), zero in the rows past O. */
@@ -247,8 +236,8 @@ static float *unit_buffer(size_t bytes, nb_status *st) {
     return buf;
 }
 
-nb_status nbi_conv2d_forward_winograd(float *y, const float *x, const float *w, const float *b,
-                                      const nbi_conv_geom *g) {
+static nb_status forward_winograd(float *y, const float *x, const float *w, const float *b,
+                                  const nbi_conv_geom *g) {
     const wino z = wino_sizes(g);
     const int64_t C = g->C, O = g->O, bands = (z.th + z.band - 1) / z.band, units = g->N * bands;
     const size_t ubytes = (size_t)(16 * z.Opad * C) * sizeof(float);
@@ -320,7 +309,7 @@ static void dy_transform(float *restrict zb, int64_t zstride, float *restrict gb
  * order. A function of the shapes only, never of the thread count. */
 #define DW_PIECES 4
 
-nb_status nbi_conv2d_dw_winograd(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
+static nb_status dw_winograd(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
     const wino z = wino_sizes(g);
     const int64_t C = g->C, O = g->O, bands = (z.th + z.band - 1) / z.band, units = g->N * bands;
     const int64_t pieces = units < DW_PIECES ? units : DW_PIECES, sfloats = 16 * O * C;
@@ -379,3 +368,16 @@ nb_status nbi_conv2d_dw_winograd(float *dw, const float *dy, const float *x, con
     nbi_free(sp, sbytes);
     return NB_OK;
 }
+
+static nb_status dx_winograd(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
+    return nbi_conv2d_dx_by_forward(dx, dy, w, g, forward_winograd);
+}
+
+#if defined(NBI_KERNELS_AVX512)
+#define THIS_SET nbi_conv2d_winograd_avx512
+#elif defined(NBI_KERNELS_AVX2)
+#define THIS_SET nbi_conv2d_winograd_avx2
+#else
+#define THIS_SET nbi_conv2d_winograd_portable
+#endif
+const nbi_conv2d_kernels THIS_SET = {forward_winograd, dx_winograd, dw_winograd};
