@@ -4,7 +4,9 @@
  *                     w[o, c, i, j] * x[n, c0 + c, oh*sh - pt + i*dh, ow*sw - pl + j*dw]
  *
  * with c0 = (o / (O/g)) * (C/g) the first channel of o's group and x zero
- * outside the input; dx, dw and db are its derivatives, each element summed
+ * outside the input (the loops skip those terms: for each tap the output
+ * columns that read inside the input are the range nbi_conv_valid_range
+ * gives); dx, dw and db are its derivatives, each element summed
  * in a fixed order (threads only split the elements), so the bits do not
  * depend on the thread count. Float64 convs run here; the tests compare every
  * fast float32 kernel with it; and float32 convs no fast kernel covers (a
@@ -31,13 +33,13 @@ void nbi_conv2d_ref_forward(double *y, const double *x, const double *w, const d
             for (int64_t i = 0; i < kh; i++)
                 for (int64_t j = 0; j < kw; j++) {
                     const double wv = w[((o * Cg + c) * kh + i) * kw + j];
+                    const int64_t off = j * g->dw - g->pl; /* iw = ow*sw + off */
+                    int64_t lo, hi;
+                    nbi_conv_valid_range(off, g->sw, W, Wo, &lo, &hi);
                     for (int64_t oh = 0; oh < Ho; oh++) {
                         const int64_t ih = oh * g->sh - g->pt + i * g->dh;
                         if (ih < 0 || ih >= H) continue;
-                        for (int64_t ow = 0; ow < Wo; ow++) {
-                            const int64_t iw = ow * g->sw - g->pl + j * g->dw;
-                            if (iw >= 0 && iw < W) yo[oh * Wo + ow] += wv * xc[ih * W + iw];
-                        }
+                        for (int64_t ow = lo; ow < hi; ow++) yo[oh * Wo + ow] += wv * xc[ih * W + ow * g->sw + off];
                     }
                 }
         }
@@ -59,13 +61,13 @@ void nbi_conv2d_ref_dx(double *dx, const double *dy, const double *w, const nbi_
             for (int64_t i = 0; i < kh; i++)
                 for (int64_t j = 0; j < kw; j++) {
                     const double wv = w[((o * Cg + c) * kh + i) * kw + j];
+                    const int64_t off = j * g->dw - g->pl;
+                    int64_t lo, hi;
+                    nbi_conv_valid_range(off, g->sw, W, Wo, &lo, &hi);
                     for (int64_t oh = 0; oh < Ho; oh++) {
                         const int64_t ih = oh * g->sh - g->pt + i * g->dh;
                         if (ih < 0 || ih >= H) continue;
-                        for (int64_t ow = 0; ow < Wo; ow++) {
-                            const int64_t iw = ow * g->sw - g->pl + j * g->dw;
-                            if (iw >= 0 && iw < W) dxc[ih * W + iw] += wv * dyo[oh * Wo + ow];
-                        }
+                        for (int64_t ow = lo; ow < hi; ow++) dxc[ih * W + ow * g->sw + off] += wv * dyo[oh * Wo + ow];
                     }
                 }
         }
@@ -82,16 +84,16 @@ void nbi_conv2d_ref_dw(double *dw, const double *dy, const double *x, const nbi_
         for (int64_t c = 0; c < Cg; c++)
             for (int64_t i = 0; i < kh; i++)
                 for (int64_t j = 0; j < kw; j++) {
+                    const int64_t off = j * g->dw - g->pl;
+                    int64_t lo, hi;
+                    nbi_conv_valid_range(off, g->sw, W, Wo, &lo, &hi);
                     double s = 0;
                     for (int64_t n = 0; n < N; n++) {
                         const double *dyo = dy + (n * O + o) * Ho * Wo, *xc = x + (n * C + c0 + c) * H * W;
                         for (int64_t oh = 0; oh < Ho; oh++) {
                             const int64_t ih = oh * g->sh - g->pt + i * g->dh;
                             if (ih < 0 || ih >= H) continue;
-                            for (int64_t ow = 0; ow < Wo; ow++) {
-                                const int64_t iw = ow * g->sw - g->pl + j * g->dw;
-                                if (iw >= 0 && iw < W) s += dyo[oh * Wo + ow] * xc[ih * W + iw];
-                            }
+                            for (int64_t ow = lo; ow < hi; ow++) s += dyo[oh * Wo + ow] * xc[ih * W + ow * g->sw + off];
                         }
                     }
                     dw[((o * Cg + c) * kh + i) * kw + j] = s;
