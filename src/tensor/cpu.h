@@ -33,9 +33,9 @@ typedef enum nbi_cpu_path {
  * when the CPU runs it. Decided on the first call; thread-safe. */
 nbi_cpu_path nbi_cpu(void);
 
-#if !defined(NBI_CPU_DISPATCH) && !defined(NBI_KERNELS_AVX512) && !defined(NBI_KERNELS_AVX2) &&                      \
+#if !defined(NBI_CPU_DISPATCH) && !defined(NBI_KERNELS_AVX512) && !defined(NBI_KERNELS_AVX2) &&                        \
     !defined(NBI_KERNELS_PORTABLE)
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__) &&                \
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__) &&                 \
     defined(__AVX2__) && defined(__FMA__)
 #define NBI_KERNELS_AVX512 1
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -47,7 +47,7 @@ nbi_cpu_path nbi_cpu(void);
 
 /* &(the table of the set in use), given a module's three tables. */
 #if defined(NBI_CPU_DISPATCH)
-#define NBI_CPU_PICK(portable, avx2, avx512)                                                                          \
+#define NBI_CPU_PICK(portable, avx2, avx512)                                                                           \
     (nbi_cpu() == NBI_CPU_AVX512 ? &(avx512) : nbi_cpu() == NBI_CPU_AVX2 ? &(avx2) : &(portable))
 #elif defined(NBI_KERNELS_AVX512)
 #define NBI_CPU_PICK(portable, avx2, avx512) (&(avx512))

@@ -143,8 +143,8 @@ static inline __attribute__((always_inline)) void dw_plane_sw(float *yo, int64_t
     }
 }
 
-static void dw_plane(float *yo, int64_t Ho, int64_t Wo, const float *xp, int64_t Wp, const float *wk, const nbi_conv_geom *g,
-                         int64_t sh, int64_t sw, float bias, bool accumulate, float *restrict tmp) {
+static void dw_plane(float *yo, int64_t Ho, int64_t Wo, const float *xp, int64_t Wp, const float *wk,
+                     const nbi_conv_geom *g, int64_t sh, int64_t sw, float bias, bool accumulate, float *restrict tmp) {
     if (sw == 1)
         dw_plane_sw(yo, Ho, Wo, xp, Wp, wk, g, sh, 1, bias, accumulate, tmp);
     else if (sw == 2)

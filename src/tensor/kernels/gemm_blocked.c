@@ -62,86 +62,90 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int mr, int nr, int
     }
 }
 
-#define GEMM_DRIVER(NAME, RECT, SHARE, WIDTH, TRIVIAL, SMALL_BLOCKS, T, MR, NR, NRN, MC, NC, KERNEL, KERNEL_NARROW, PACK_A, PACK_B)                              \
-    /* C[m0:m1, n0:n1] with the given buffers and block sizes (mcb % MR == 0, ncb % nrp == 0); nrp is                 \
-     * the tile width, NR or NRN (n0 a multiple of it). */                                                            \
-    static void RECT(int nrp, bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1,                \
-                            int64_t K, T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta,             \
-                            T *C, int64_t ldc, T *apack, T *bpack, int64_t mcb, int64_t ncb) {                        \
-        for (int64_t jc = n0; jc < n1; jc += ncb) {                                                                   \
-            int64_t nc = min64(ncb, n1 - jc);                                                                         \
-            for (int64_t pc = 0; pc < K; pc += KC) {                                                                  \
-                int64_t kc = min64(KC, K - pc);                                                                       \
-                PACK_B(bpack, nrp, tb, B, ldb, pc, kc, jc, nc);                                                       \
-                for (int64_t ic = m0; ic < m1; ic += mcb) {                                                           \
-                    int64_t mc = min64(mcb, m1 - ic);                                                                 \
-                    PACK_A(apack, ta, A, lda, ic, mc, pc, kc);                                                        \
-                    for (int64_t jr = 0; jr < nc; jr += nrp)                                                          \
-                        for (int64_t ir = 0; ir < mc; ir += MR)                                                       \
-                            (nrp == NR ? KERNEL : KERNEL_NARROW)(                                                     \
-                                kc, apack + ir * kc, bpack + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,             \
-                                (int)min64(MR, mc - ir), (int)min64(nrp, nc - jr), alpha, beta, pc == 0);             \
-                }                                                                                                     \
-            }                                                                                                         \
-        }                                                                                                             \
-    }                                                                                                                 \
-    /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x nrp tiles, with pool                    \
-     * buffers, or with one-micro-panel stack buffers if `small` or the pool is out of memory. */                     \
-    static void SHARE(int nrp, int gi, int gj, int gm, int gn, bool small, bool ta, bool tb,                   \
-                             int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,                       \
-                             const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                    \
-        int64_t mt = (M + MR - 1) / MR, nt = (N + nrp - 1) / nrp;                                                     \
-        int64_t m0 = gi * mt / gm * MR, m1 = min64((gi + 1) * mt / gm * MR, M);                                       \
-        int64_t n0 = gj * nt / gn * nrp, n1 = min64((gj + 1) * nt / gn * nrp, N);                                     \
-        if (m0 >= m1 || n0 >= n1) return;                                                                             \
-        size_t bytes = (size_t)(MC + NC) * KC * sizeof(T);                                                            \
-        T *buf = small ? NULL : nbi_alloc(bytes);                                                                     \
-        if (buf) {                                                                                                    \
-            RECT(nrp, ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, buf,                     \
-                        buf + (size_t)MC * KC, MC, NC);                                                               \
-            nbi_free(buf, bytes);                                                                                     \
-        } else {                                                                                                      \
-            _Alignas(64) T apack[MR * KC];                                                                            \
-            _Alignas(64) T bpack[NR * KC];                                                                            \
-            RECT(nrp, ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, apack, bpack,            \
-                        MR, nrp);                                                                                     \
-        }                                                                                                             \
-    }                                                                                                                 \
-    /* Tile width: products no wider than two narrow tiles use those rather than pad a wide one. */                   \
-    static int WIDTH(int64_t N) { return N <= 2 * NRN ? NRN : NR; }                                            \
-    /* The trivial cases; false if there is a product to compute. */                                                  \
-    static bool TRIVIAL(int64_t M, int64_t N, int64_t K, T alpha, T beta, T *C, int64_t ldc) {                 \
-        if (M <= 0 || N <= 0) return true;                                                                            \
-        if (K > 0) return false;                                                                                      \
-        for (int64_t i = 0; i < M; i++) /* what the kernel does with an all-zero accumulator */                       \
-            for (int64_t j = 0; j < N; j++) {                                                                         \
-                T *c = C + i * ldc + j;                                                                               \
-                *c = beta == 0 ? alpha * (T)0 : alpha * (T)0 + beta * *c;                                             \
-            }                                                                                                         \
-        return true;                                                                                                  \
-    }                                                                                                                 \
-    static void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,                    \
-              const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                                   \
-        if (TRIVIAL(M, N, K, alpha, beta, C, ldc)) return;                                                     \
-        int nrp = WIDTH(N);                                                                                    \
-        int threads = 1;                                                                                              \
-        if ((double)M * (double)N * (double)K >= PARALLEL_MIN_WORK && !in_parallel())                                 \
-            threads = max_threads();                                                                                  \
-        int gm = 1, gn = 1;                                                                                           \
-        thread_grid(threads, (M + MR - 1) / MR, (N + nrp - 1) / nrp, MR, nrp, NBI_GEMM_VEC_BYTES / (int)sizeof(T), &gm, &gn);         \
-        if (gm * gn == 1) {                                                                                           \
-            SHARE(nrp, 0, 0, 1, 1, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);               \
-            return;                                                                                                   \
-        }                                                                                                             \
-        _Pragma("omp parallel for schedule(static, 1) num_threads(gm * gn)")                                          \
-        for (int t = 0; t < gm * gn; t++)                                                                             \
-            SHARE(nrp, t / gn, t % gn, gm, gn, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,         \
-                         ldc);                                                                                        \
-    }                                                                                                                 \
-    static void SMALL_BLOCKS(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,                  \
-                             int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                       \
-        if (TRIVIAL(M, N, K, alpha, beta, C, ldc)) return;                                                     \
-        SHARE(WIDTH(N), 0, 0, 1, 1, true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);        \
+/* One dtype's driver: NAME and SMALL_BLOCKS the entry points, RECT, SHARE,
+ * WIDTH and TRIVIAL their helpers (every name spelled out at the use below). */
+#define GEMM_DRIVER(NAME, RECT, SHARE, WIDTH, TRIVIAL, SMALL_BLOCKS, T, MR, NR, NRN, MC, NC, KERNEL, KERNEL_NARROW,    \
+                    PACK_A, PACK_B)                                                                                    \
+    /* C[m0:m1, n0:n1] with the given buffers and block sizes (mcb % MR == 0, ncb % nrp == 0); nrp is                  \
+     * the tile width, NR or NRN (n0 a multiple of it). */                                                             \
+    static void RECT(int nrp, bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1,                        \
+                            int64_t K, T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta,              \
+                            T *C, int64_t ldc, T *apack, T *bpack, int64_t mcb, int64_t ncb) {                         \
+        for (int64_t jc = n0; jc < n1; jc += ncb) {                                                                    \
+            int64_t nc = min64(ncb, n1 - jc);                                                                          \
+            for (int64_t pc = 0; pc < K; pc += KC) {                                                                   \
+                int64_t kc = min64(KC, K - pc);                                                                        \
+                PACK_B(bpack, nrp, tb, B, ldb, pc, kc, jc, nc);                                                        \
+                for (int64_t ic = m0; ic < m1; ic += mcb) {                                                            \
+                    int64_t mc = min64(mcb, m1 - ic);                                                                  \
+                    PACK_A(apack, ta, A, lda, ic, mc, pc, kc);                                                         \
+                    for (int64_t jr = 0; jr < nc; jr += nrp)                                                           \
+                        for (int64_t ir = 0; ir < mc; ir += MR)                                                        \
+                            (nrp == NR ? KERNEL : KERNEL_NARROW)(                                                      \
+                                kc, apack + ir * kc, bpack + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,              \
+                                (int)min64(MR, mc - ir), (int)min64(nrp, nc - jr), alpha, beta, pc == 0);              \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
+    /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x nrp tiles, with pool                     \
+     * buffers, or with one-micro-panel stack buffers if `small` or the pool is out of memory. */                      \
+    static void SHARE(int nrp, int gi, int gj, int gm, int gn, bool small, bool ta, bool tb,                           \
+                             int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,                        \
+                             const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                     \
+        int64_t mt = (M + MR - 1) / MR, nt = (N + nrp - 1) / nrp;                                                      \
+        int64_t m0 = gi * mt / gm * MR, m1 = min64((gi + 1) * mt / gm * MR, M);                                        \
+        int64_t n0 = gj * nt / gn * nrp, n1 = min64((gj + 1) * nt / gn * nrp, N);                                      \
+        if (m0 >= m1 || n0 >= n1) return;                                                                              \
+        size_t bytes = (size_t)(MC + NC) * KC * sizeof(T);                                                             \
+        T *buf = small ? NULL : nbi_alloc(bytes);                                                                      \
+        if (buf) {                                                                                                     \
+            RECT(nrp, ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, buf,                             \
+                        buf + (size_t)MC * KC, MC, NC);                                                                \
+            nbi_free(buf, bytes);                                                                                      \
+        } else {                                                                                                       \
+            _Alignas(64) T apack[MR * KC];                                                                             \
+            _Alignas(64) T bpack[NR * KC];                                                                             \
+            RECT(nrp, ta, tb, m0, m1, n0, n1, K, alpha, A, lda, B, ldb, beta, C, ldc, apack, bpack,                    \
+                        MR, nrp);                                                                                      \
+        }                                                                                                              \
+    }                                                                                                                  \
+    /* Tile width: products no wider than two narrow tiles use those rather than pad a wide one. */                    \
+    static int WIDTH(int64_t N) { return N <= 2 * NRN ? NRN : NR; }                                                    \
+    /* The trivial cases; false if there is a product to compute. */                                                   \
+    static bool TRIVIAL(int64_t M, int64_t N, int64_t K, T alpha, T beta, T *C, int64_t ldc) {                         \
+        if (M <= 0 || N <= 0) return true;                                                                             \
+        if (K > 0) return false;                                                                                       \
+        for (int64_t i = 0; i < M; i++) /* what the kernel does with an all-zero accumulator */                        \
+            for (int64_t j = 0; j < N; j++) {                                                                          \
+                T *c = C + i * ldc + j;                                                                                \
+                *c = beta == 0 ? alpha * (T)0 : alpha * (T)0 + beta * *c;                                              \
+            }                                                                                                          \
+        return true;                                                                                                   \
+    }                                                                                                                  \
+    static void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,              \
+                     const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                             \
+        if (TRIVIAL(M, N, K, alpha, beta, C, ldc)) return;                                                             \
+        int nrp = WIDTH(N);                                                                                            \
+        int threads = 1;                                                                                               \
+        if ((double)M * (double)N * (double)K >= PARALLEL_MIN_WORK && !in_parallel())                                  \
+            threads = max_threads();                                                                                   \
+        int gm = 1, gn = 1;                                                                                            \
+        thread_grid(threads, (M + MR - 1) / MR, (N + nrp - 1) / nrp, MR, nrp, NBI_GEMM_VEC_BYTES / (int)sizeof(T),     \
+                    &gm, &gn);                                                                                         \
+        if (gm * gn == 1) {                                                                                            \
+            SHARE(nrp, 0, 0, 1, 1, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                       \
+            return;                                                                                                    \
+        }                                                                                                              \
+        _Pragma("omp parallel for schedule(static, 1) num_threads(gm * gn)")                                           \
+        for (int t = 0; t < gm * gn; t++)                                                                              \
+            SHARE(nrp, t / gn, t % gn, gm, gn, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,                 \
+                         ldc);                                                                                         \
+    }                                                                                                                  \
+    static void SMALL_BLOCKS(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,                   \
+                             int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                        \
+        if (TRIVIAL(M, N, K, alpha, beta, C, ldc)) return;                                                             \
+        SHARE(WIDTH(N), 0, 0, 1, 1, true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                       \
     }
 
 #ifdef _OPENMP

@@ -56,55 +56,55 @@
 static inline uint32_t nbi_gemm_lanes(int n, int w) { return n <= 0 ? 0u : n >= w ? (1u << w) - 1 : (1u << n) - 1; }
 
 #define AVX512_TILE(NAME, R, T, V, W, MR, NR, MASK, SET1, ZERO, LOAD, FMADD, MUL, MASKZ_LOAD, MASK_STORE)              \
-    /* One tile of R <= MR rows (the panels are still MR wide). */                                                  \
-    static inline __attribute__((always_inline)) void NAME(int64_t kc, const T *restrict ap, const T *restrict bp,    \
-                                                           T *c, int64_t ldc, int m, int n, T alpha, T beta,          \
-                                                           bool first) {                                              \
-        enum { NV = NR / W };                                                                                         \
-        V acc[R][NV];                                                                                                 \
-        _Pragma("GCC unroll 16") for (int i = 0; i < R; i++)                                                          \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = ZERO();                                  \
-        for (int64_t k = 0; k < kc; k++) {                                                                            \
-            V b[NV];                                                                                                  \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] = LOAD(bp + v * W);                             \
-            _Pragma("GCC unroll 16") for (int i = 0; i < R; i++) {                                                   \
-                V a = SET1(ap[i]);                                                                                    \
-                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = FMADD(a, b[v], acc[i][v]);           \
-            }                                                                                                         \
-            ap += MR;                                                                                                 \
-            bp += NR;                                                                                                 \
-        }                                                                                                             \
-        MASK mask[NV];                                                                                                \
-        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) mask[v] = (MASK)nbi_gemm_lanes(n - v * W, W);                     \
-        V va = SET1(alpha), vb = SET1(beta);                                                                          \
-        _Pragma("GCC unroll 16") for (int i = 0; i < R; i++) {                                                       \
-            if (i >= m) break;                                                                                        \
-            T *row = c + i * ldc;                                                                                     \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {                                                    \
-                V r;                                                                                                  \
-                if (first && beta == 0)                                                                               \
-                    r = MUL(va, acc[i][v]);                                                                           \
-                else if (first)                                                                                       \
-                    r = FMADD(va, acc[i][v], MUL(vb, MASKZ_LOAD(mask[v], row + v * W)));                              \
-                else                                                                                                  \
-                    r = FMADD(va, acc[i][v], MASKZ_LOAD(mask[v], row + v * W));                                       \
-                MASK_STORE(row + v * W, mask[v], r);                                                                  \
-            }                                                                                                         \
-        }                                                                                                             \
+    /* One tile of R <= MR rows (the panels are still MR wide). */                                                     \
+    static inline __attribute__((always_inline)) void NAME(int64_t kc, const T *restrict ap, const T *restrict bp,     \
+                                                           T *c, int64_t ldc, int m, int n, T alpha, T beta,           \
+                                                           bool first) {                                               \
+        enum { NV = NR / W };                                                                                          \
+        V acc[R][NV];                                                                                                  \
+        _Pragma("GCC unroll 16") for (int i = 0; i < R; i++)                                                           \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = ZERO();                                   \
+        for (int64_t k = 0; k < kc; k++) {                                                                             \
+            V b[NV];                                                                                                   \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] = LOAD(bp + v * W);                              \
+            _Pragma("GCC unroll 16") for (int i = 0; i < R; i++) {                                                     \
+                V a = SET1(ap[i]);                                                                                     \
+                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = FMADD(a, b[v], acc[i][v]);            \
+            }                                                                                                          \
+            ap += MR;                                                                                                  \
+            bp += NR;                                                                                                  \
+        }                                                                                                              \
+        MASK mask[NV];                                                                                                 \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) mask[v] = (MASK)nbi_gemm_lanes(n - v * W, W);             \
+        V va = SET1(alpha), vb = SET1(beta);                                                                           \
+        _Pragma("GCC unroll 16") for (int i = 0; i < R; i++) {                                                         \
+            if (i >= m) break;                                                                                         \
+            T *row = c + i * ldc;                                                                                      \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {                                                     \
+                V r;                                                                                                   \
+                if (first && beta == 0)                                                                                \
+                    r = MUL(va, acc[i][v]);                                                                            \
+                else if (first)                                                                                        \
+                    r = FMADD(va, acc[i][v], MUL(vb, MASKZ_LOAD(mask[v], row + v * W)));                               \
+                else                                                                                                   \
+                    r = FMADD(va, acc[i][v], MASKZ_LOAD(mask[v], row + v * W));                                        \
+                MASK_STORE(row + v * W, mask[v], r);                                                                   \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 /* A tile whose rows are at most half of MR (an edge: M = 33 leaves one
  * row) runs the half-height loop: half the FMAs, and every stored element
  * still gets its own FMAs in k order, so the same bits. */
-#define AVX512_KERNEL(NAME, FULL, HALF, T, V, W, MR, NR, ...)                                                       \
-    AVX512_TILE(FULL, MR, T, V, W, MR, NR, __VA_ARGS__)                                                               \
-    AVX512_TILE(HALF, MR / 2, T, V, W, MR, NR, __VA_ARGS__)                                                           \
-    static inline void NAME(int64_t kc, const T *restrict ap, const T *restrict bp, T *c, int64_t ldc, int m, int n,  \
-                            T alpha, T beta, bool first) {                                                            \
-        if (m <= MR / 2)                                                                                              \
-            HALF(kc, ap, bp, c, ldc, m, n, alpha, beta, first);                                                       \
-        else                                                                                                          \
-            FULL(kc, ap, bp, c, ldc, m, n, alpha, beta, first);                                                       \
+#define AVX512_KERNEL(NAME, FULL, HALF, T, V, W, MR, NR, ...)                                                          \
+    AVX512_TILE(FULL, MR, T, V, W, MR, NR, __VA_ARGS__)                                                                \
+    AVX512_TILE(HALF, MR / 2, T, V, W, MR, NR, __VA_ARGS__)                                                            \
+    static inline void NAME(int64_t kc, const T *restrict ap, const T *restrict bp, T *c, int64_t ldc, int m, int n,   \
+                            T alpha, T beta, bool first) {                                                             \
+        if (m <= MR / 2)                                                                                               \
+            HALF(kc, ap, bp, c, ldc, m, n, alpha, beta, first);                                                        \
+        else                                                                                                           \
+            FULL(kc, ap, bp, c, ldc, m, n, alpha, beta, first);                                                        \
     }
 
 AVX512_KERNEL(nbi_sgemm_kernel, nbi_sgemm_tile_full, nbi_sgemm_tile_half, float, __m512, 16, NBI_SGEMM_MR,
@@ -125,40 +125,40 @@ AVX512_KERNEL(nbi_dgemm_kernel_narrow, nbi_dgemm_narrow_tile_full, nbi_dgemm_nar
 
 /* The same tile scheme with 256-bit vectors: MR rows of two vectors (12
  * accumulators of 16 registers); edges through vmaskmov lane masks. */
-#define AVX2_KERNEL(NAME, T, V, W, MR, NR, SET1, ZERO, LOAD, FMADD, MUL, MASKLOAD, MASKSTORE, LANEMASK)               \
-    static inline void NAME(int64_t kc, const T *restrict ap, const T *restrict bp, T *c, int64_t ldc, int m, int n,  \
-                            T alpha, T beta, bool first) {                                                            \
-        enum { NV = NR / W };                                                                                         \
-        V acc[MR][NV];                                                                                                \
-        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                                         \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = ZERO();                                  \
-        for (int64_t k = 0; k < kc; k++) {                                                                            \
-            V b[NV];                                                                                                  \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] = LOAD(bp + v * W);                             \
-            _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                                   \
-                V a = SET1(ap[i]);                                                                                    \
-                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = FMADD(a, b[v], acc[i][v]);           \
-            }                                                                                                         \
-            ap += MR;                                                                                                 \
-            bp += NR;                                                                                                 \
-        }                                                                                                             \
-        __m256i mask[NV];                                                                                             \
-        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) mask[v] = LANEMASK(n - v * W);                           \
-        V va = SET1(alpha), vb = SET1(beta);                                                                          \
-        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                                       \
-            if (i >= m) break;                                                                                        \
-            T *row = c + i * ldc;                                                                                     \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {                                                    \
-                V r;                                                                                                  \
-                if (first && beta == 0)                                                                               \
-                    r = MUL(va, acc[i][v]);                                                                           \
-                else if (first)                                                                                       \
-                    r = FMADD(va, acc[i][v], MUL(vb, MASKLOAD(row + v * W, mask[v])));                                \
-                else                                                                                                  \
-                    r = FMADD(va, acc[i][v], MASKLOAD(row + v * W, mask[v]));                                         \
-                MASKSTORE(row + v * W, mask[v], r);                                                                   \
-            }                                                                                                         \
-        }                                                                                                             \
+#define AVX2_KERNEL(NAME, T, V, W, MR, NR, SET1, ZERO, LOAD, FMADD, MUL, MASKLOAD, MASKSTORE, LANEMASK)                \
+    static inline void NAME(int64_t kc, const T *restrict ap, const T *restrict bp, T *c, int64_t ldc, int m, int n,   \
+                            T alpha, T beta, bool first) {                                                             \
+        enum { NV = NR / W };                                                                                          \
+        V acc[MR][NV];                                                                                                 \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                                          \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = ZERO();                                   \
+        for (int64_t k = 0; k < kc; k++) {                                                                             \
+            V b[NV];                                                                                                   \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) b[v] = LOAD(bp + v * W);                              \
+            _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                                    \
+                V a = SET1(ap[i]);                                                                                     \
+                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[i][v] = FMADD(a, b[v], acc[i][v]);            \
+            }                                                                                                          \
+            ap += MR;                                                                                                  \
+            bp += NR;                                                                                                  \
+        }                                                                                                              \
+        __m256i mask[NV];                                                                                              \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) mask[v] = LANEMASK(n - v * W);                            \
+        V va = SET1(alpha), vb = SET1(beta);                                                                           \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                                        \
+            if (i >= m) break;                                                                                         \
+            T *row = c + i * ldc;                                                                                      \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) {                                                     \
+                V r;                                                                                                   \
+                if (first && beta == 0)                                                                                \
+                    r = MUL(va, acc[i][v]);                                                                            \
+                else if (first)                                                                                        \
+                    r = FMADD(va, acc[i][v], MUL(vb, MASKLOAD(row + v * W, mask[v])));                                 \
+                else                                                                                                   \
+                    r = FMADD(va, acc[i][v], MASKLOAD(row + v * W, mask[v]));                                          \
+                MASKSTORE(row + v * W, mask[v], r);                                                                    \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 /* All-ones in the first n (clamped to 0..8 / 0..4) lanes. */
@@ -182,27 +182,27 @@ AVX2_KERNEL(nbi_dgemm_kernel, double, __m256d, 4, NBI_DGEMM_MR, NBI_DGEMM_NR, _m
 
 #else /* portable */
 
-#define C_KERNEL(NAME, T, MR, NR)                                                                                     \
-    static inline void NAME(int64_t kc, const T *restrict ap, const T *restrict bp, T *c, int64_t ldc, int m, int n,  \
-                            T alpha, T beta, bool first) {                                                            \
-        T acc[MR][NR] = {{0}};                                                                                        \
-        for (int64_t k = 0; k < kc; k++) {                                                                            \
-            for (int i = 0; i < MR; i++)                                                                              \
-                for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];                                              \
-            ap += MR;                                                                                                 \
-            bp += NR;                                                                                                 \
-        }                                                                                                             \
-        for (int i = 0; i < m; i++) {                                                                                 \
-            T *row = c + i * ldc;                                                                                     \
-            for (int j = 0; j < n; j++) {                                                                             \
-                if (first && beta == 0)                                                                               \
-                    row[j] = alpha * acc[i][j];                                                                       \
-                else if (first)                                                                                       \
-                    row[j] = alpha * acc[i][j] + beta * row[j];                                                       \
-                else                                                                                                  \
-                    row[j] = alpha * acc[i][j] + row[j];                                                              \
-            }                                                                                                         \
-        }                                                                                                             \
+#define C_KERNEL(NAME, T, MR, NR)                                                                                      \
+    static inline void NAME(int64_t kc, const T *restrict ap, const T *restrict bp, T *c, int64_t ldc, int m, int n,   \
+                            T alpha, T beta, bool first) {                                                             \
+        T acc[MR][NR] = {{0}};                                                                                         \
+        for (int64_t k = 0; k < kc; k++) {                                                                             \
+            for (int i = 0; i < MR; i++)                                                                               \
+                for (int j = 0; j < NR; j++) acc[i][j] += ap[i] * bp[j];                                               \
+            ap += MR;                                                                                                  \
+            bp += NR;                                                                                                  \
+        }                                                                                                              \
+        for (int i = 0; i < m; i++) {                                                                                  \
+            T *row = c + i * ldc;                                                                                      \
+            for (int j = 0; j < n; j++) {                                                                              \
+                if (first && beta == 0)                                                                                \
+                    row[j] = alpha * acc[i][j];                                                                        \
+                else if (first)                                                                                        \
+                    row[j] = alpha * acc[i][j] + beta * row[j];                                                        \
+                else                                                                                                   \
+                    row[j] = alpha * acc[i][j] + row[j];                                                               \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 
 C_KERNEL(nbi_sgemm_kernel, float, NBI_SGEMM_MR, NBI_SGEMM_NR)

@@ -97,8 +97,8 @@ static inline __attribute__((always_inline)) void nbi_pack_cols_f64(double *dst,
         _mm512_mask_storeu_pd(dst + c * dst_stride, store, r[c]);
 }
 
-static inline void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
-                      int64_t kc) {
+static inline void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A, int64_t lda, int64_t i0,
+                                    int64_t mc, int64_t p0, int64_t kc) {
     enum { MR = NBI_SGEMM_MR };
     _Static_assert(NBI_SGEMM_MR <= 16, "a float A panel row is at most one vector");
     const __mmask16 all = nbi_first16(MR);
@@ -117,8 +117,8 @@ static inline void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A,
     }
 }
 
-static inline void nbi_sgemm_pack_b(float *restrict bp, int nrp, bool tb, const float *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
-                      int64_t nc) {
+static inline void nbi_sgemm_pack_b(float *restrict bp, int nrp, bool tb, const float *B, int64_t ldb,
+                                    int64_t p0, int64_t kc, int64_t j0, int64_t nc) {
     /* nrp: the panel width, a whole number of vectors (NR or NR_NARROW) */
     for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {
         int64_t nr = nbi_gemm_min(nrp, nc - s);
@@ -141,8 +141,8 @@ static inline void nbi_sgemm_pack_b(float *restrict bp, int nrp, bool tb, const 
     }
 }
 
-static inline void nbi_dgemm_pack_a(double *restrict ap, bool ta, const double *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
-                      int64_t kc) {
+static inline void nbi_dgemm_pack_a(double *restrict ap, bool ta, const double *A, int64_t lda, int64_t i0,
+                                    int64_t mc, int64_t p0, int64_t kc) {
     enum { MR = NBI_DGEMM_MR }; /* groups of 8 rows, the last maybe partial */
     for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {
         int64_t mr = nbi_gemm_min(MR, mc - r);
@@ -166,8 +166,8 @@ static inline void nbi_dgemm_pack_a(double *restrict ap, bool ta, const double *
     }
 }
 
-static inline void nbi_dgemm_pack_b(double *restrict bp, int nrp, bool tb, const double *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0,
-                      int64_t nc) {
+static inline void nbi_dgemm_pack_b(double *restrict bp, int nrp, bool tb, const double *B, int64_t ldb,
+                                    int64_t p0, int64_t kc, int64_t j0, int64_t nc) {
     /* nrp: the panel width, a whole number of vectors (NR or NR_NARROW) */
     for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {
         int64_t nr = nbi_gemm_min(nrp, nc - s);
@@ -192,26 +192,28 @@ static inline void nbi_dgemm_pack_b(double *restrict bp, int nrp, bool tb, const
 
 #else /* portable: element by element */
 
-#define PACK(NAME_A, NAME_B, T, MR)                                                                                   \
-    static inline void NAME_A(T *restrict ap, bool ta, const T *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc) {   \
-        for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {                                                         \
-            int64_t mr = nbi_gemm_min(MR, mc - r);                                                                           \
-            for (int64_t k = 0; k < kc; k++)                                                                          \
-                for (int64_t i = 0; i < MR; i++)                                                                      \
-                    ap[k * MR + i] = i >= mr ? 0                                                                      \
-                                     : ta    ? A[(p0 + k) * lda + i0 + r + i]                                         \
-                                             : A[(i0 + r + i) * lda + p0 + k];                                        \
-        }                                                                                                             \
-    }                                                                                                                 \
-    static inline void NAME_B(T *restrict bp, int nrp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc) { \
-        for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {                                                       \
-            int64_t nr = nbi_gemm_min(nrp, nc - s);                                                                          \
-            for (int64_t k = 0; k < kc; k++)                                                                          \
-                for (int64_t j = 0; j < nrp; j++)                                                                     \
-                    bp[k * nrp + j] = j >= nr ? 0                                                                     \
-                                     : tb    ? B[(j0 + s + j) * ldb + p0 + k]                                         \
-                                             : B[(p0 + k) * ldb + j0 + s + j];                                        \
-        }                                                                                                             \
+#define PACK(NAME_A, NAME_B, T, MR)                                                                                    \
+    static inline void NAME_A(T *restrict ap, bool ta, const T *A, int64_t lda, int64_t i0, int64_t mc, int64_t p0,    \
+                              int64_t kc) {                                                                            \
+        for (int64_t r = 0; r < mc; r += MR, ap += kc * MR) {                                                          \
+            int64_t mr = nbi_gemm_min(MR, mc - r);                                                                     \
+            for (int64_t k = 0; k < kc; k++)                                                                           \
+                for (int64_t i = 0; i < MR; i++)                                                                       \
+                    ap[k * MR + i] = i >= mr ? 0                                                                       \
+                                     : ta    ? A[(p0 + k) * lda + i0 + r + i]                                          \
+                                             : A[(i0 + r + i) * lda + p0 + k];                                         \
+        }                                                                                                              \
+    }                                                                                                                  \
+    static inline void NAME_B(T *restrict bp, int nrp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc,       \
+                              int64_t j0, int64_t nc) {                                                                \
+        for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {                                                        \
+            int64_t nr = nbi_gemm_min(nrp, nc - s);                                                                    \
+            for (int64_t k = 0; k < kc; k++)                                                                           \
+                for (int64_t j = 0; j < nrp; j++)                                                                      \
+                    bp[k * nrp + j] = j >= nr ? 0                                                                      \
+                                     : tb    ? B[(j0 + s + j) * ldb + p0 + k]                                          \
+                                             : B[(p0 + k) * ldb + j0 + s + j];                                         \
+        }                                                                                                              \
     }
 
 PACK(nbi_sgemm_pack_a, nbi_sgemm_pack_b, float, NBI_SGEMM_MR)
