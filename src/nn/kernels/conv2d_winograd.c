@@ -125,12 +125,12 @@ static void row_pass(float *restrict hb, int64_t hstride, float *restrict ev, fl
     }
 }
 
-/* V[xi] for channel c, from hb: Bᵀ down each column s. V[xi] starts at
- * vb + xi*vstride; packed: in the micro-kernel's B layout (panels (C, NR)),
- * else as rows (C, tcp). */
+/* V[xi] for channel c, from hb: Bᵀ down each column s, for the first
+ * `panels` panels of NR tiles. V[xi] starts at vb + xi*vstride; packed: in
+ * the micro-kernel's B layout (panels (C, NR)), else as rows (C, tcp). */
 static void col_pass(float *restrict vb, int64_t vstride, bool packed, const float *restrict hb, int64_t hstride,
-                     int64_t C, int64_t c, int64_t tcp) {
-    for (int64_t p = 0; p < tcp / NR; p++)
+                     int64_t C, int64_t c, int64_t tcp, int64_t panels) {
+    for (int64_t p = 0; p < panels; p++)
         for (int s = 0; s < 4; s++) {
             const float *r0 = hb + s * hstride + p * NR, *r1 = r0 + 4 * hstride, *r2 = r1 + 4 * hstride,
                         *r3 = r2 + 4 * hstride;
@@ -154,12 +154,12 @@ static void output_transform(float *y, const float *mb, float *restrict ob, cons
                              int64_t n, int64_t ti0, int64_t ti1) {
     const nbi_conv_geom *g = z->g;
     const int64_t O = g->O, Ho = g->Ho, Wo = g->Wo, tw = z->tw, tcp = z->tcp, xs = z->Opad * tcp;
-    const int64_t tiles = (ti1 - ti0) * tw;
+    const int64_t tiles = (ti1 - ti0) * tw, tp = (tiles + NR - 1) / NR * NR; /* the unit's panels */
     float *restrict y00 = ob, *restrict y01 = ob + tcp, *restrict y10 = ob + 2 * tcp, *restrict y11 = ob + 3 * tcp;
     for (int64_t o = 0; o < O; o++) {
         const float *m = mb + o * tcp; // m[xi * xs + t]
         const float bias = b ? b[o] : 0.0f;
-        _Pragma("omp simd") for (int64_t t = 0; t < tcp; t++) {
+        _Pragma("omp simd") for (int64_t t = 0; t < tp; t++) {
             float u[2][4]; // u = Aᵀ M
             for (int j = 0; j < 4; j++) {
                 const float m0 = m[(0 + j) * xs + t], m1 = m[(4 + j) * xs + t], m2 = m[(8 + j) * xs + t],
@@ -208,11 +208,15 @@ static void unit(float *y, const float *x, const float *up, const float *b, cons
     const int64_t hstride = tcp + z->twp, vstride = tcp * C, ublock = Opad * C;
     float *hb = buf, *ev = hb + 16 * hstride, *od = ev + z->twp + 16, *vb = od + z->twp + 16; // vb 64-byte aligned
     float *mb = vb + 16 * vstride, *ob = mb + 16 * Opad * tcp;
+    /* Only the unit's own panels: the last band of an item may be shorter
+     * (a 1-row band ran all of tcp's panels, 2.3x the GEMM work, in a 13-row
+     * item split 12 + 1). */
+    const int64_t panels = (tiles + NR - 1) / NR;
     for (int64_t c = 0; c < C; c++) {
         row_pass(hb, hstride, ev, od, x + (n * C + c) * g->H * g->W, z, ti0, ti1);
-        col_pass(vb, vstride, true, hb, hstride, C, c, tcp);
+        col_pass(vb, vstride, true, hb, hstride, C, c, tcp, panels);
     }
-    for (int64_t p = 0; p < tcp / NR; p++) {
+    for (int64_t p = 0; p < panels; p++) {
         const int cnt = (int)min64(NR, tiles - p * NR);
         for (int xi = 0; xi < 16; xi++)
             for (int64_t o0 = 0; o0 < O; o0 += MR)
@@ -331,7 +335,7 @@ static nb_status dw_winograd(float *dw, const float *dy, const float *x, const n
                 const int64_t tiles = (ti1 - ti0) * z.tw;
                 for (int64_t c = 0; c < C; c++) {
                     row_pass(hb, hstride, ev, od, x + (n * C + c) * g->H * g->W, &z, ti0, ti1);
-                    col_pass(vb, vstride, false, hb, hstride, C, c, z.tcp);
+                    col_pass(vb, vstride, false, hb, hstride, C, c, z.tcp, (tiles + NR - 1) / NR);
                 }
                 dy_transform(zb, zstride, hb, hstride, ev, od, dy, &z, n, ti0, ti1);
                 const bool first = u == pc * units / pieces;
