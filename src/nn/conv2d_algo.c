@@ -11,16 +11,17 @@
  *     unpadded)                  every phase
  *   3x3, stride 1, dilation 1,   winograd forward and dw; dx too when the
  *     groups 1, C, O >= 16       flipped conv has no negative padding
- *   forward, else                implicit if the column stride is 1 (strided
- *                                columns: im2col's row copies, with AVX-512
- *                                stride-2 permutes, were faster), else im2col
+ *   forward, else                implicit, except with a column stride > 1 on
+ *                                the AVX-512 set: im2col (its row copies use
+ *                                stride-2 permutes there)
  *   dw, else                     implicit
  *   dx, else                     stride 1 and no negative flipped padding:
  *                                winograd if the flipped conv is one for it,
  *                                implicit if C/groups >= 48; else im2col
  *
  * The thresholds were measured with the AVX-512 set (bench/README.md) and
- * hold for the other sets until measured otherwise. nbi_conv2d_applies says
+ * hold for the other sets until measured otherwise; the strided forward is
+ * the one choice that depends on the set. nbi_conv2d_applies says
  * where each algorithm is correct at all, which is wider than where it is
  * chosen: the tests force every algorithm over its whole domain. */
 #include "nn/conv_internal.h"
@@ -90,6 +91,15 @@ bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom 
  * vs 19.6 ms; 64-channel ResNet blocks: 80 vs 95 ms). */
 #define IMPLICIT_DX_MIN_CHANNELS 48
 
+/* A forward with strided columns: im2col's row copies use AVX-512 permutes
+ * (kernels/conv2d_rows.h) and beat implicit GEMM's element-by-element gather
+ * into its panels (tutorial_a, 20x16x50x100 -> 33, 3x3 stride 2: 2.6 vs 2.9
+ * ms); in the other sets both gather element by element, and implicit GEMM,
+ * which skips the column buffer, was faster (AVX2: 3.3 vs 3.9 ms, portable:
+ * 9.5 vs 10.3 ms). Minimum CPU time of 30 runs, one thread, Xeon
+ * (Sapphire Rapids). */
+static bool strided_forward_by_im2col(void) { return nbi_cpu() == NBI_CPU_AVX512; }
+
 static bool winograd_worth(const nbi_conv_geom *g) {
     return winograd_fits(g) && g->C >= WINOGRAD_MIN_CHANNELS && g->O >= WINOGRAD_MIN_CHANNELS;
 }
@@ -104,7 +114,9 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
     }
     if (is_pointwise(g)) return (nbi_conv_plan){NBI_CONV_POINTWISE, NBI_CONV_POINTWISE, NBI_CONV_POINTWISE};
     nbi_conv_plan p;
-    p.forward = winograd_worth(g) ? NBI_CONV_WINOGRAD : g->sw == 1 ? NBI_CONV_IMPLICIT : NBI_CONV_IM2COL;
+    p.forward = winograd_worth(g)                            ? NBI_CONV_WINOGRAD
+                : g->sw > 1 && strided_forward_by_im2col() ? NBI_CONV_IM2COL
+                                                           : NBI_CONV_IMPLICIT;
     p.dw = winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_IMPLICIT;
     p.dx = NBI_CONV_IM2COL;
     if (nbi_conv2d_flip_ok(g)) {
