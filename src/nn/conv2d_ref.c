@@ -93,7 +93,19 @@ void nbi_conv2d_ref_dw(double *dw, const double *dy, const double *x, const nbi_
                         for (int64_t oh = 0; oh < Ho; oh++) {
                             const int64_t ih = oh * g->sh - g->pt + i * g->dh;
                             if (ih < 0 || ih >= H) continue;
-                            for (int64_t ow = lo; ow < hi; ow++) s += dyo[oh * Wo + ow] * xc[ih * W + ow * g->sw + off];
+                            const double *d = dyo + oh * Wo, *xr = xc + ih * W + off;
+                            /* four interleaved partial sums per row (a fixed
+                             * order), so that the adds do not wait on each other */
+                            double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                            int64_t ow = lo;
+                            for (; ow + 4 <= hi; ow += 4) {
+                                a0 += d[ow] * xr[ow * g->sw];
+                                a1 += d[ow + 1] * xr[(ow + 1) * g->sw];
+                                a2 += d[ow + 2] * xr[(ow + 2) * g->sw];
+                                a3 += d[ow + 3] * xr[(ow + 3) * g->sw];
+                            }
+                            for (; ow < hi; ow++) a0 += d[ow] * xr[ow * g->sw];
+                            s += (a0 + a1) + (a2 + a3);
                         }
                     }
                     dw[((o * Cg + c) * kh + i) * kw + j] = s;

@@ -41,13 +41,12 @@ typedef struct dw_pad {
 } dw_pad;
 
 static dw_pad dw_pad_geom(int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t Ho, int64_t Wo, int64_t sh,
-                                  int64_t sw, int64_t eh, int64_t ew) {
+                          int64_t sw, int64_t eh, int64_t ew) {
     const int64_t hn = (Ho - 1) * sh + eh + 1, wn = (dw_round(Wo) - 1) * sw + ew + 1;
     return (dw_pad){pt + H > hn ? pt + H : hn, pl + W > wn ? pl + W : wn, pt, pl};
 }
 
-/* VL lanes of float as one value (GCC/clang vector extension: one 512-bit
- * register for float with AVX-512, pairs or quads of narrower ones elsewhere). */
+/* VL lanes of float as one value. */
 typedef float dw_vec __attribute__((vector_size(VL * sizeof(float))));
 /* The integer vector of the same lanes, for masks. */
 typedef int32_t dw_ivec __attribute__((vector_size(VL * sizeof(float))));
@@ -106,9 +105,9 @@ static void dw_fill(float *restrict xp, const dw_pad *p, const float *xc, int64_
 /* yo (Ho, Wo) <- bias + sum over taps of wk[i, j] xp[oh*sh + i*dh, ow*sw + j*dw]
  * (added to yo's values when accumulate). tmp: dw_round(Wo) scratch. */
 static inline __attribute__((always_inline)) void dw_plane_sw(float *yo, int64_t Ho, int64_t Wo, const float *xp,
-                                                                  int64_t Wp, const float *wk, const nbi_conv_geom *g,
-                                                                  int64_t sh, int64_t sw, float bias, bool accumulate,
-                                                                  float *restrict tmp) {
+                                                             int64_t Wp, const float *wk, const nbi_conv_geom *g,
+                                                             int64_t sh, int64_t sw, float bias, bool accumulate,
+                                                             float *restrict tmp) {
     const int64_t kh = g->kh, kw = g->kw, dh = g->dh, dwd = g->dw, Wv = dw_round(Wo);
     const dw_vec zero = {0};
     for (int64_t oh = 0; oh < Ho; oh++) {

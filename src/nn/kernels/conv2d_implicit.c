@@ -1,7 +1,8 @@
 /* Float32 Conv2d as implicit GEMM, for one CPU set: the products of
  * conv2d_im2col.c (the derivation is in docs/conv2d.md), but the im2col
- * matrix is never written to memory. nbi_sgemm_packed calls back here to pack its B panels, and we
- * copy the receptive fields straight from the input into the panel layout.
+ * matrix is never written to memory. nbi_sgemm_packed calls back here to
+ * pack its B panels, and we copy the receptive fields straight from the
+ * input into the panel layout.
  * That saves writing and re-reading K*L floats per item (7 MB for a 64->64
  * 3x3 conv on 56x56), which cost about a fifth of the forward time.
  *
