@@ -131,6 +131,7 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
 
 static _Thread_local nbi_conv_algo forced = NBI_CONV_AUTO;
 static _Thread_local nbi_conv_plan last = {NBI_CONV_AUTO, NBI_CONV_AUTO, NBI_CONV_AUTO};
+static _Thread_local nbi_conv_geom last_geom;
 
 void nbi_conv2d_force_algo(nbi_conv_algo a) {
     forced = a;
@@ -138,6 +139,7 @@ void nbi_conv2d_force_algo(nbi_conv_algo a) {
 }
 
 nbi_conv_plan nbi_conv2d_last_plan(void) { return last; }
+nbi_conv_geom nbi_conv2d_last_geom(void) { return last_geom; }
 
 static nbi_conv_plan plan(const nbi_conv_geom *g, nb_dtype dtype) {
     nbi_conv_plan p = nbi_conv2d_choose(g, dtype);
@@ -172,6 +174,7 @@ static int64_t weight_size(const nbi_conv_geom *g) { return g->O * (g->C / g->gr
 
 nb_status nbi_conv2d_forward_f32(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
     const int64_t L = g->Ho * g->Wo;
+    last_geom = *g;
     if (g->N == 0 || g->O == 0 || L == 0) return NB_OK;
     if (g->C == 0) { /* an empty sum plus the bias (x and w hold no data) */
         for (int64_t e = 0; e < g->N * g->O * L; e++) y[e] = b ? b[e / L % g->O] : 0;
@@ -184,6 +187,7 @@ nb_status nbi_conv2d_forward_f32(float *y, const float *x, const float *w, const
 
 nb_status nbi_conv2d_forward_f64(double *y, const double *x, const double *w, const double *b,
                                  const nbi_conv_geom *g) {
+    last_geom = *g;
     if (g->N == 0 || g->O == 0 || g->Ho * g->Wo == 0) return NB_OK;
     last.forward = NBI_CONV_REFERENCE;
     nbi_conv2d_ref_forward(y, x, w, b, g); /* (C = 0: the bias alone) */

@@ -71,9 +71,11 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype);
 /* Tests: the calling thread's convs run algorithm a in every phase it
  * applies to (NBI_CONV_AUTO: the heuristic's choice everywhere), and
  * nbi_conv2d_last_plan() says what its last forward and backward ran
- * (NBI_CONV_AUTO for a phase not run since the last force call). */
+ * (NBI_CONV_AUTO for a phase not run since the last force call),
+ * nbi_conv2d_last_geom() the geometry of its last forward. */
 void nbi_conv2d_force_algo(nbi_conv_algo a);
 nbi_conv_plan nbi_conv2d_last_plan(void);
+nbi_conv_geom nbi_conv2d_last_geom(void);
 
 /* ---- kernels ----
  * One algorithm's float32 kernels for one CPU set, on non-empty convs

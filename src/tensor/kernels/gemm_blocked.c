@@ -68,9 +68,9 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int mr, int nr, int
                     PACK_A, PACK_B)                                                                                    \
     /* C[m0:m1, n0:n1] with the given buffers and block sizes (mcb % MR == 0, ncb % nrp == 0); nrp is                  \
      * the tile width, NR or NRN (n0 a multiple of it). */                                                             \
-    static void RECT(int nrp, bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1,                        \
-                            int64_t K, T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta,              \
-                            T *C, int64_t ldc, T *apack, T *bpack, int64_t mcb, int64_t ncb) {                         \
+    static void RECT(int nrp, bool ta, bool tb, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t K, T alpha,   \
+                     const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc, T *apack, T *bpack,  \
+                     int64_t mcb, int64_t ncb) {                                                                       \
         for (int64_t jc = n0; jc < n1; jc += ncb) {                                                                    \
             int64_t nc = min64(ncb, n1 - jc);                                                                          \
             for (int64_t pc = 0; pc < K; pc += KC) {                                                                   \
@@ -90,9 +90,9 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int mr, int nr, int
     }                                                                                                                  \
     /* One thread's share: rectangle (gi, gj) of a gm x gn grid over the MR x nrp tiles, with pool                     \
      * buffers, or with one-micro-panel stack buffers if `small` or the pool is out of memory. */                      \
-    static void SHARE(int nrp, int gi, int gj, int gm, int gn, bool small, bool ta, bool tb,                           \
-                             int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,                        \
-                             const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                     \
+    static void SHARE(int nrp, int gi, int gj, int gm, int gn, bool small, bool ta, bool tb, int64_t M, int64_t N,    \
+                      int64_t K, T alpha, const T *A, int64_t lda, const T *B, int64_t ldb, T beta, T *C,              \
+                      int64_t ldc) {                                                                                   \
         int64_t mt = (M + MR - 1) / MR, nt = (N + nrp - 1) / nrp;                                                      \
         int64_t m0 = gi * mt / gm * MR, m1 = min64((gi + 1) * mt / gm * MR, M);                                        \
         int64_t n0 = gj * nt / gn * nrp, n1 = min64((gj + 1) * nt / gn * nrp, N);                                      \
@@ -139,8 +139,7 @@ static void thread_grid(int threads, int64_t mt, int64_t nt, int mr, int nr, int
         }                                                                                                              \
         _Pragma("omp parallel for schedule(static, 1) num_threads(gm * gn)")                                           \
         for (int t = 0; t < gm * gn; t++)                                                                              \
-            SHARE(nrp, t / gn, t % gn, gm, gn, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,                 \
-                         ldc);                                                                                         \
+            SHARE(nrp, t / gn, t % gn, gm, gn, false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);           \
     }                                                                                                                  \
     static void SMALL_BLOCKS(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,                   \
                              int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                        \
