@@ -118,6 +118,18 @@ nb_status nbi_conv2d_dx_by_forward(float *dx, const float *dy, const float *w, c
                                    nb_status (*forward)(float *y, const float *x, const float *w, const float *b,
                                                         const nbi_conv_geom *g));
 
+/* dw[e] <- dw[e] + part[0][e] + part[1][e] + ... for e < n, left to right:
+ * the weight gradient of a batch cut into a fixed number of pieces, piece 0
+ * summed in dw, the others in part (nparts of them, n floats each). */
+static inline void nbi_conv_add_partials(float *dw, const float *part, int64_t nparts, int64_t n) {
+    _Pragma("omp parallel for schedule(static) if (n * nparts > NBI_PAR_MIN)")
+    for (int64_t e = 0; e < n; e++) {
+        float s = dw[e];
+        for (int64_t p = 0; p < nparts; p++) s += part[p * n + e];
+        dw[e] = s;
+    }
+}
+
 /* Output columns [lo, hi) whose input column ow*s + off lies in [0, W). */
 static inline void nbi_conv_valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *lo, int64_t *hi) {
     int64_t l = off >= 0 ? 0 : -off / s + (-off % s != 0); /* ceil without -off + s - 1: s may be huge */

@@ -230,12 +230,7 @@ static nb_status dw_cols(float *dw, const float *dy, const float *x, const nbi_c
         }
     }
     if (part) {
-        _Pragma("omp parallel for schedule(static) if (wsize * nchunk > NBI_PAR_MIN)")
-        for (int64_t e = 0; e < wsize; e++) {
-            float s = dw[e];
-            for (int64_t ch = 1; ch < nchunk; ch++) s += part[(size_t)(ch - 1) * (size_t)wsize + (size_t)e];
-            dw[e] = s;
-        }
+        nbi_conv_add_partials(dw, part, nchunk - 1, wsize);
         nbi_free(part, pbytes);
     }
     nbi_free(scratch, sbytes);

@@ -351,8 +351,7 @@ static nb_status dw_winograd(float *dw, const float *dy, const float *x, const n
         return nbi_error(st, "conv2d backward: out of memory for a %zu-byte Winograd buffer", bbytes);
     }
     /* S = the pieces in order; dW[o, c] = Gᵀ S G, Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1]. */
-    for (int64_t pc = 1; pc < pieces; pc++)
-        for (int64_t e = 0; e < sfloats; e++) sp[e] += sp[pc * sfloats + e];
+    nbi_conv_add_partials(sp, sp + sfloats, pieces - 1, sfloats);
     for (int64_t o = 0; o < O; o++)
         for (int64_t c = 0; c < C; c++) {
             float s4[4][4], t[3][4];
