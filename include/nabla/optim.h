@@ -45,9 +45,13 @@
  * "step" is a 0-d float64 tensor holding the parameter's update count; the
  * others have the parameter's shape and dtype. A buffer is created when its
  * group's options first use it (SGD's momentum_buffer when a scheduler turns
- * momentum on). After those come the hyper-parameters that schedulers change,
- * per group: "param_groups.<g>.lr" (0-d) and "param_groups.<g>.momentum" (SGD,
- * RMSprop; 0-d) or "param_groups.<g>.betas" (Adam, AdamW; [2]), all float64.
+ * momentum on). A parameter converted to another dtype after its state was
+ * made (nb_module_to_dtype) gets its state converted at the next step
+ * (PyTorch keeps the state's dtype and rounds to it): create the optimizer
+ * after the conversion to follow PyTorch exactly. After the parameters'
+ * entries come the hyper-parameters that schedulers change, per group:
+ * "param_groups.<g>.lr" (0-d) and "param_groups.<g>.momentum" (SGD, RMSprop;
+ * 0-d) or "param_groups.<g>.betas" (Adam, AdamW; [2]), all float64.
  */
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H

@@ -14,7 +14,7 @@ static void *opt_calloc(size_t n, size_t size) { return nbi_alloc_should_fail() 
 /* Check n new parameters (float leaves, contiguous, each in one place only),
  * against the groups o already has (o NULL while creating). */
 static bool check_params(const char *name, const nb_optimizer *o, nb_tensor *const *params, int n) {
-    if (!params && n != 0) { /* perhaps a failed nb_module_parameter_list: keep its message */
+    if (!params && (n != 0 || !o)) { /* a failed nb_module_parameter_list: keep its message (an added group may be empty) */
         nbi_null_arg(name, "params");
         return false;
     }
