@@ -29,6 +29,11 @@ bool nbi_pool2d_check_params(const char *op, const nb_pool2d_params *p, bool is_
  * dilation, explicit padding, 'same' with a stride, in F.conv2d's order (conv2d.c). */
 bool nbi_conv2d_check_params(const char *op, const nb_conv2d_params *p);
 
+/* A finite value for an activation's parameter `name` (ELU's alpha,
+ * Softplus's beta and threshold), and GELU's approximate (activation_pointwise.c). */
+bool nbi_activation_check_param(const char *op, const char *name, double value);
+bool nbi_gelu_check_approximate(const char *op, nb_gelu_approximate approximate);
+
 /* "[2, 3]" for t's shape, into buf. */
 static inline const char *nnu_shape(const nb_tensor *t, char *buf, size_t size) {
     return nb_shape_str(t->ndim, t->shape, buf, size);

@@ -162,6 +162,10 @@ int nbi_dim(const char *op, int dim, int ndim);
 /* Broadcast two shapes; NB_ERR_SHAPE (message names op) if incompatible. */
 nb_status nbi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
                               int *nout, int64_t *out);
+/* t's elements broadcast to shape (which t must broadcast to) and laid out
+ * contiguously, a library reference: nbi_contiguous_data(t) when t has that
+ * shape already, else a copy. NULL on failure. */
+nb_tensor *nbi_expand_data(const nb_tensor *t, int ndim, const int64_t *shape);
 /* Sum g over broadcast dims so it has the given shape (the backward of broadcasting).
  * Returns a new library reference (a view of g when shapes already agree). */
 nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape);
