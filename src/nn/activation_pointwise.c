@@ -4,11 +4,14 @@
  * One family (docs/ops.md): one check, one forward and one backward kernel
  * with the variant as an argument, one grad_fn. The formulas are PyTorch's
  * CPU kernels with its order of operations and its branches (which decide
- * NaN and the gradient at the kinks). Every backward reads the saved input,
- * as PyTorch's do; F.elu's too (only the in-place elu_, which nabla does not
- * have, differentiates through its output). float32 loops use the
- * vectorisable math of tensor/fastmath.h, float64 libm; one thread computes
- * each element, so the bits do not depend on the thread count. */
+ * NaN and the gradient at the kinks); where its vectorised loop and its
+ * scalar tail disagree (hardswish's gradient at exactly 3), the vectorised
+ * one, which computes all but the last few elements of a tensor. Every
+ * backward reads the saved input, as PyTorch's do; F.elu's too (only the
+ * in-place elu_, which nabla does not have, differentiates through its
+ * output). float32 loops use the vectorisable math of tensor/fastmath.h,
+ * float64 libm; one thread computes each element, so the bits do not depend
+ * on the thread count. */
 #include "nn_util.h"
 #include "tensor/fastmath.h"
 
@@ -69,11 +72,12 @@ static void act_forward(const act_params *p, nb_dtype dtype, void *out, const vo
         case ACT_GELU: NBI_EW_MAP1(x * half * (one + NBI_T_ERF(x * ka))); break;
         case ACT_GELU_TANH: NBI_EW_MAP1(half * x * (one + NBI_T_TANH(kb * (x + kk * (x * x * x))))); break;
         case ACT_SILU: NBI_EW_MAP1(x / (one + NBI_T_EXP(-x))); break;
-        case ACT_ELU: NBI_EW_MAP1(x <= zero ? NBI_T_EXPM1(x) * a : x); break;
-        case ACT_SOFTPLUS: NBI_EW_MAP1(x * b > th ? x : NBI_T_LOG1P(NBI_T_EXP(x * b)) / b); break;
+        /* both arms computed before the select, so that the float32 loops vectorise (tensor/fastmath.h) */
+        case ACT_ELU: NBI_EW_MAP1(({ T neg = NBI_T_EXPM1(x) * a; x <= zero ? neg : x; })); break;
+        case ACT_SOFTPLUS: NBI_EW_MAP1(({ T soft = NBI_T_LOG1P(NBI_T_EXP(x * b)) / b; x * b > th ? x : soft; })); break;
         case ACT_HARDSWISH: {
             /* x * min(max(x + 3, 0), 6) / 6 */
-            NBI_EW_MAP1(x * (x + three < zero ? zero : (x + three > six ? six : x + three)) / six);
+            NBI_EW_MAP1(({ T r = x + three; x * (r < zero ? zero : (r > six ? six : r)) / six; }));
             break;
         }
         }
@@ -106,14 +110,17 @@ static void act_backward(const act_params *p, nb_dtype dtype, void *dx, const vo
                 g * sig * (one + s * (one - sig));
             }));
             break;
-        case ACT_ELU: NBI_EW_MAP2(s <= zero ? g * a * NBI_T_EXP(s) : g); break;
+        case ACT_ELU: NBI_EW_MAP2(({ T neg = g * a * NBI_T_EXP(s); s <= zero ? neg : g; })); break;
         case ACT_SOFTPLUS:
             NBI_EW_MAP2(({
                 T z = NBI_T_EXP(s * b);
                 s * b > th ? g : g * z / (z + one);
             }));
             break;
-        case ACT_HARDSWISH: NBI_EW_MAP2(s < -three ? zero : (s <= three ? g * (s / three + half) : g)); break;
+        case ACT_HARDSWISH:
+            /* PyTorch's vectorised branches (its scalar tail takes the middle one at exactly 3) */
+            NBI_EW_MAP2(({ T mid = g * (s / three + half); s < -three ? zero : (s < three ? mid : g); }));
+            break;
         }
     });
 }

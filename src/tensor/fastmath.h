@@ -4,8 +4,10 @@
  * float32 function for T = float, libm for T = double (the reference the
  * float32 versions are tested against, tests/test_activations.c).
  *
- * Branch-free (selects, no early returns) so that GCC if-converts the loops;
- * special values (NaN, +-inf, 0, subnormals) give libm's results. */
+ * Branch-free (selects between values computed beforehand, no early
+ * returns) so that GCC if-converts the loops; special values (NaN, +-inf, 0,
+ * subnormals) give libm's results. Kernels using them follow the same rule:
+ * both arms of a select computed first. */
 #ifndef NABLA_FASTMATH_H
 #define NABLA_FASTMATH_H
 
@@ -17,17 +19,21 @@
  * and a degree-9 polynomial for ln(1 + m) (about 1 ulp). Subnormals are
  * scaled by 2^25 first. */
 static inline float nbi_logf(float x) {
+    /* Both arms of every select are computed first: GCC does not speculate
+     * float arithmetic into a select (it may trap), and branches would stop
+     * the loops from vectorising. */
     const bool sub = x < 1.17549435e-38f; /* also 0, negatives and -inf: replaced below */
-    float xs = sub ? x * 33554432.0f : x;
+    const float scaled = x * 33554432.0f, xs = sub ? scaled : x;
     int32_t ix;
     memcpy(&ix, &xs, 4);
     int32_t im = (ix & 0x007fffff) | 0x3f000000; /* the mantissa as a float in [0.5, 1) */
     float m;
     memcpy(&m, &im, 4);
-    float e = (float)(((ix >> 23) & 0xff) - 126) - (sub ? 25.0f : 0.0f);
     const bool lo = m < 0.707106781186547524f;
-    e = lo ? e - 1.0f : e;
-    m = lo ? m + m - 1.0f : m - 1.0f;
+    float e = (float)(((ix >> 23) & 0xff) - 126 - (sub ? 25 : 0));
+    e = e - (lo ? 1.0f : 0.0f); /* (one integer select more and GCC branches) */
+    const float mlo = m + m - 1.0f, mhi = m - 1.0f;
+    m = lo ? mlo : mhi;
     float z = m * m;
     float y = 7.0376836292e-2f;
     y = y * m - 1.1514610310e-1f;
