@@ -180,6 +180,7 @@ static char *h5_read_strings(const char *file, const char *name, int *count, siz
 }
 
 static void twin_run(const char *file, const char *name, const nbt_twin_op *op, nb_dtype dtype) {
+    size_t before = nb_memory_in_use();
     char path[256];
     int one;
     size_t stride;
@@ -215,6 +216,8 @@ static void twin_run(const char *file, const char *name, const nbt_twin_op *op, 
     }
     nb_scope_end(sc);
     free(kinds);
+    ck_assert_msg(nb_memory_in_use() == before, "%s (%s): %zu bytes in use before, %zu after", name,
+                  nb_dtype_name(dtype), before, nb_memory_in_use());
 }
 
 void nbt_twin_run_all(const char *file, const nbt_twin_op *ops, int nops, nb_dtype dtype) {

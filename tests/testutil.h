@@ -71,8 +71,9 @@ typedef struct nbt_twin_op {
 /* Run every case of file in dtype (the float inputs read back in dtype) and
  * compare the output and the gradients with PyTorch's: shapes equal, values
  * within tol times the tensor's largest finite |value| (1e-5 for float32,
- * 1e-10 for float64), NaN matching NaN and an infinity itself. Fails for a
- * case whose op is not in the table and for an op that no case uses. */
+ * 1e-10 for float64), NaN matching NaN and an infinity itself; and every
+ * case leaves the memory in use as it found it. Fails for a case whose op is
+ * not in the table and for an op that no case uses. */
 void nbt_twin_run_all(const char *file, const nbt_twin_op *ops, int nops, nb_dtype dtype);
 
 /* Path of a PyTorch reference file in $NB_TEST_DATA (written by the CTest

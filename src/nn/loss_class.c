@@ -339,29 +339,6 @@ static void prob_backward_targets(nb_dtype dtype, void *dq, void *dw, const void
     });
 }
 
-/* logp = log_softmax of x over C; each (n, s) by one thread, sums in double. */
-// logp: (N, C, S), x: (N, C, S)
-static void log_softmax_dim1(nb_dtype dtype, void *logp, const void *x, int64_t N, int64_t C, int64_t S) {
-    NBI_DISPATCH_FLOAT(dtype, {
-        const T *X = x;
-        T *L = logp;
-        _Pragma("omp parallel for schedule(static) if (N * C * S > NBI_PAR_MIN)")
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t s = 0; s < S; s++) {
-                const T *xp = X + n * C * S + s;
-                T *lp = L + n * C * S + s;
-                T mx = -(T)INFINITY;
-                for (int64_t j = 0; j < C; j++)
-                    if (xp[j * S] > mx || xp[j * S] != xp[j * S]) mx = xp[j * S];
-                if (isinf(mx) && mx < 0) mx = 0; /* all -inf: avoid inf - inf */
-                double sum = 0;
-                for (int64_t j = 0; j < C; j++) sum += exp((double)xp[j * S] - (double)mx);
-                double lse = (double)mx + log(sum);
-                for (int64_t j = 0; j < C; j++) lp[j * S] = (T)((double)xp[j * S] - lse);
-            }
-    });
-}
-
 /* The output of a class loss: the targets' shape without the class dim (none), or 0-d. */
 static nb_tensor *cls_output(const nb_tensor *input, const cls_geom *g) {
     int64_t shape[NB_MAX_DIMS];
@@ -430,7 +407,7 @@ nb_tensor *nb_cross_entropy_ex(const nb_tensor *logits, const nb_tensor *target,
     nb_tensor *logp = xc ? nbi_empty_like(logits) : NULL;
     nb_tensor *y = logp ? cls_output(logits, &g) : NULL;
     if (y) {
-        log_softmax_dim1(logits->dtype, nbi_data(logp), nbi_data(xc), g.N, g.C, g.S);
+        nbi_softmax_forward(logits->dtype, nbi_data(logp), nbi_data(xc), g.N, g.C, g.S, true);
         if (g.probs) prob_forward(logits->dtype, nbi_data(y), nbi_data(logp), nbi_data(tq), nbi_data_or_null(wc), &g);
         else cls_forward(logits->dtype, nbi_data(y), nbi_data(logp), nbi_data(tq), nbi_data_or_null(wc), &g);
     }

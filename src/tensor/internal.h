@@ -170,6 +170,12 @@ nb_tensor *nbi_expand_data(const nb_tensor *t, int ndim, const int64_t *shape);
  * Returns a new library reference (a view of g when shapes already agree). */
 nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape);
 
+/* The kernel of nb_softmax and nb_log_softmax (ops_softmax.c), for ops that
+ * fuse it (cross_entropy): y = (log_)softmax of x over the middle dim of
+ * (outer, size, inner), deterministic at any thread count. */
+void nbi_softmax_forward(nb_dtype dtype, void *y, const void *x, int64_t outer, int64_t size, int64_t inner,
+                         bool log_out);
+
 /* ---- errors ---- */
 /* Record a message for the calling thread and return status. */
 nb_status nbi_error(nb_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -38,9 +38,8 @@ static bool softmax_check(const char *op, const nb_tensor *a, int dim, bool log,
 
 /* ---- kernels ---- */
 // y: (outer, size, inner), x: (outer, size, inner)
-static void softmax_forward(nb_dtype dtype, void *y, const void *x, const sm_geom *g) {
-    const int64_t outer = g->outer, size = g->size, inner = g->inner;
-    const bool log_out = g->log;
+void nbi_softmax_forward(nb_dtype dtype, void *y, const void *x, int64_t outer, int64_t size, int64_t inner,
+                         bool log_out) {
     int64_t nblk = (inner + SM_BLK - 1) / SM_BLK, ntask = outer * nblk, n = outer * size * inner;
     NBI_DISPATCH_FLOAT(dtype, {
         T *po = y;
@@ -123,7 +122,7 @@ static nb_tensor *softmax(const nbi_op *op, const nb_tensor *a, int dim, bool lo
     if (!softmax_check(op->name, a, dim, log, &g)) return NULL;
     nb_tensor *xc = nbi_contiguous_data(a);
     nb_tensor *y = xc ? nbi_empty_like(a) : NULL;
-    if (y) softmax_forward(a->dtype, nbi_data(y), nbi_data(xc), &g);
+    if (y) nbi_softmax_forward(a->dtype, nbi_data(y), nbi_data(xc), g.outer, g.size, g.inner, g.log);
     nbi_release(xc);
     return nbi_finish_op(y, op, NBI_INPUTS(a), NULL, 0, &g, sizeof g);
 }
