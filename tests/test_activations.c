@@ -55,8 +55,8 @@ static double ulps(float got, double want) {
 START_TEST(test_fast_math) {
     double worst[4] = {0};
     float at[4] = {0};
-    /* every 4099th bit pattern: all signs, exponents (subnormals too) and specials */
-    for (uint64_t b = 0; b <= 0xffffffffu; b += 4099) {
+    /* every 10007th bit pattern: all signs, exponents (subnormals too) and specials */
+    for (uint64_t b = 0; b <= 0xffffffffu; b += 10007) {
         uint32_t bits = (uint32_t)b;
         float x;
         memcpy(&x, &bits, 4);
@@ -109,7 +109,7 @@ static const struct {
 
 START_TEST(test_float32_against_float64) {
     nb_scope *sc = nb_scope_begin();
-    const int64_t n = 100000;
+    const int64_t n = 40000;
     nb_rng rng;
     nb_rng_seed(&rng, 3);
     nb_tensor *x64 = nb_mul_scalar(nb_rand_normal(&rng, NB_F64, T(n), 0, 1), 6.0);
@@ -257,7 +257,7 @@ END_TEST
 START_TEST(test_thread_determinism) {
     nb_scope *sc = nb_scope_begin();
     int threads = nb_get_num_threads();
-    nb_tensor *x = nbt_randn(14, NB_F32, T(300, 400), true), *g = nbt_randn(15, NB_F32, T(300, 400), false);
+    nb_tensor *x = nbt_randn(14, NB_F32, T(200, 200), true), *g = nbt_randn(15, NB_F32, T(200, 200), false);
     for (int k = 0; k <= NACTS; k++) {
         nb_tensor *y[2], *gx[2];
         for (int run = 0; run < 2; run++) {
