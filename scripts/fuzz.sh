@@ -20,7 +20,7 @@ declare -A ci_runs=([idx]=300000 [hdf5]=9000 [conv]=500000)
 
 echo "== libFuzzer build (build-fuzz)"
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DNB_FUZZ=ON -DNB_BUILD_TESTS=OFF \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_NATIVE="${NB_NATIVE:-ON}" >/dev/null
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_NATIVE="${NB_NATIVE:-OFF}" >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/nbfuzz.XXXXXX")

@@ -9,12 +9,12 @@ bash scripts/setup.sh
 jobs=$(nproc)
 
 echo "== Release build"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNB_NATIVE="${NB_NATIVE:-ON}" >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DNB_NATIVE="${NB_NATIVE:-OFF}" >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer build"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_SANITIZE=ON -DNB_NATIVE="${NB_NATIVE:-ON}" >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_SANITIZE=ON -DNB_NATIVE="${NB_NATIVE:-OFF}" >/dev/null
 cmake --build build-asan -j"$jobs"
 # Tests labelled slow (the PyTorch round trip over the whole MNIST test set) ran above.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j"$jobs" -LE slow)

@@ -16,6 +16,7 @@
  * they are documented to ignore NULL), so not in the table:
  *   core.h:      nb_dtype_size, nb_dtype_name (queries: 0 / a name for any value),
  *                nb_last_error, nb_last_status, nb_clear_error, nb_get_num_threads,
+ *                nb_cpu_kernels (no arguments),
  *                nb_memory_trim, nb_memory_in_use, nb_memory_cached,
  *                nb_debug_fail_allocations_after (any n is valid: negative disables)
  *   tensor.h:    nb_tensor_retain/nb_tensor_release/nb_scope_keep (NULL is

@@ -209,7 +209,7 @@ END_TEST
  * they share with a wider product (wide tile) must have the same bits. */
 #define NARROW_VS_WIDE(NAME, T, GEMM, NRN)                                                                            \
     static void NAME(bool ta, bool tb) {                                                                              \
-        enum { M = 13, K = 300, NW = 2 * NRN + 5, NN = 2 * NRN };                                                     \
+        const int M = 13, K = 300, NW = 2 * (NRN) + 5, NN = 2 * (NRN);                                                \
         T *A = malloc(sizeof(T) * M * K), *B = malloc(sizeof(T) * K * NW);                                          \
         T *Cw = malloc(sizeof(T) * M * NW), *Cn = malloc(sizeof(T) * M * NW);                                       \
         for (int i = 0; i < M * K; i++) A[i] = (T)next_value(false);                                                  \
@@ -227,8 +227,8 @@ END_TEST
         free(Cn);                                                                                                     \
     }
 
-NARROW_VS_WIDE(narrow_vs_wide_f32, float, nbi_sgemm, NBI_SGEMM_NR_NARROW)
-NARROW_VS_WIDE(narrow_vs_wide_f64, double, nbi_dgemm, NBI_DGEMM_NR_NARROW)
+NARROW_VS_WIDE(narrow_vs_wide_f32, float, nbi_sgemm, nbi_gemm()->snr_narrow)
+NARROW_VS_WIDE(narrow_vs_wide_f64, double, nbi_dgemm, nbi_gemm()->dnr_narrow)
 
 START_TEST(test_narrow_tile_same_bits) {
     rng_state = 7;

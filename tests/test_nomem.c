@@ -5,6 +5,8 @@
  * its value before; AddressSanitizer's leak check covers the rest). */
 #include "testutil.h"
 
+#include "nn/conv_internal.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -290,16 +292,19 @@ END_TEST
 typedef struct conv_case {
     nb_padding_mode mode;
     int64_t C, O, groups, stride; /* 16 -> 16, stride 1: Winograd; groups = C: depthwise */
+    int64_t k, pad;               /* kernel size, padding (0 means the default 3, 1) */
+    nb_dtype dtype;
 } conv_case;
 
 static nb_status conv_fwd_bwd(void *ctx) {
     const conv_case *cc = ctx;
     nb_scope *sc = nb_scope_begin();
-    nb_tensor *x = randn(4, NB_F32, T(2, cc->C, 7, 7), true);
-    nb_tensor *w = randn(5, NB_F32, T(cc->O, cc->C / cc->groups, 3, 3), true);
-    nb_tensor *bias = randn(6, NB_F32, T(cc->O), true);
+    const int64_t k = cc->k ? cc->k : 3, pad = cc->k ? cc->pad : 1;
+    nb_tensor *x = randn(4, cc->dtype, T(2, cc->C, 7, 7), true);
+    nb_tensor *w = randn(5, cc->dtype, T(cc->O, cc->C / cc->groups, k, k), true);
+    nb_tensor *bias = randn(6, cc->dtype, T(cc->O), true);
     nb_conv2d_params p = nb_conv2d_defaults();
-    p.padding[0] = p.padding[1] = 1;
+    p.padding[0] = p.padding[1] = pad;
     p.stride[0] = cc->stride;
     p.groups = cc->groups;
     p.padding_mode = cc->mode;
@@ -316,9 +321,32 @@ static nb_status conv_fwd_bwd(void *ctx) {
 }
 
 START_TEST(test_conv2d) {
-    conv_case cases[] = {{NB_PAD_ZEROS, 3, 4, 1, 2}, {NB_PAD_REFLECT, 3, 4, 1, 2}, {NB_PAD_ZEROS, 16, 16, 1, 1},
-                         {NB_PAD_ZEROS, 4, 8, 4, 1}};
+    conv_case cases[] = {{NB_PAD_ZEROS, 3, 4, 1, 2, 0, 0, NB_F32}, {NB_PAD_REFLECT, 3, 4, 1, 2, 0, 0, NB_F32},
+                         {NB_PAD_ZEROS, 16, 16, 1, 1, 0, 0, NB_F32}, {NB_PAD_ZEROS, 4, 8, 4, 1, 0, 0, NB_F32}};
     for (int i = 0; i < 4; i++) ck_assert_int_gt(fail_each_allocation("conv2d", conv_fwd_bwd, &cases[i]), 5);
+}
+END_TEST
+
+/* Every conv algorithm (conv2d_algo.c), forced, on a conv in its domain;
+ * and float64 (the reference). */
+START_TEST(test_conv2d_algorithms) {
+    const conv_case general = {NB_PAD_ZEROS, 16, 16, 1, 1, 3, 1, NB_F32};
+    const conv_case pointwise = {NB_PAD_ZEROS, 4, 6, 1, 1, 1, 0, NB_F32};
+    const conv_case depthwise = {NB_PAD_ZEROS, 4, 8, 4, 1, 3, 1, NB_F32};
+    const conv_case *domain[NBI_CONV_ALGOS] = {
+        [NBI_CONV_REFERENCE] = &general, [NBI_CONV_IM2COL] = &general,   [NBI_CONV_POINTWISE] = &pointwise,
+        [NBI_CONV_IMPLICIT] = &general,  [NBI_CONV_WINOGRAD] = &general, [NBI_CONV_DEPTHWISE] = &depthwise};
+    for (int a = 0; a < NBI_CONV_ALGOS; a++) {
+        nbi_conv2d_force_algo((nbi_conv_algo)a);
+        const int k = fail_each_allocation(nbi_conv_algo_name((nbi_conv_algo)a), conv_fwd_bwd, (void *)domain[a]);
+        const nbi_conv_plan p = nbi_conv2d_last_plan();
+        nbi_conv2d_force_algo(NBI_CONV_AUTO);
+        ck_assert_msg(p.forward == a && p.dx == a && p.dw == a, "%s did not run every phase",
+                      nbi_conv_algo_name((nbi_conv_algo)a));
+        ck_assert_int_gt(k, 5);
+    }
+    const conv_case f64 = {NB_PAD_ZEROS, 3, 4, 1, 2, 3, 1, NB_F64};
+    ck_assert_int_gt(fail_each_allocation("conv2d float64", conv_fwd_bwd, (void *)&f64), 5);
 }
 END_TEST
 
@@ -559,6 +587,7 @@ int main(void) {
     tcase_add_test(tc, test_layer_modules);
     tcase_add_test(tc, test_autograd_extensions);
     tcase_add_test(tc, test_conv2d);
+    tcase_add_test(tc, test_conv2d_algorithms);
     tcase_add_test(tc, test_module);
     tcase_add_test(tc, test_module_parameter_list);
     tcase_add_test(tc, test_module_to_dtype);

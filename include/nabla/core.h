@@ -91,6 +91,17 @@ const char *nb_dtype_name(nb_dtype dtype);
 nb_status nb_set_num_threads(int n);
 int nb_get_num_threads(void);
 
+/* The kernel set this process runs: "avx512" (AVX-512 F/BW/DQ/VL with FMA),
+ * "avx2" (AVX2 with FMA) or "portable" (plain C for the baseline CPU). The
+ * default x86-64 build holds all three and takes the best one the CPU runs;
+ * the environment variable NB_CPU=avx512|avx2|portable, read once at the
+ * first call into the library's kernels, asks for another one, and a set the
+ * CPU cannot run falls back to the best it can (this says which was taken).
+ * Results are bitwise identical at any thread count within one set; sets may
+ * differ in the last bits. A build with NB_NATIVE=ON, or for another CPU,
+ * holds one set. */
+NB_API const char *nb_cpu_kernels(void);
+
 /* Hand every cached block of the tensor memory pool back to the system.
  * Training loops need not call it: the pool exists so that blocks are reused.
  * Nor need a program before it exits: cached blocks stay reachable from the

@@ -1,6 +1,7 @@
 /* nb_conv2d: argument checks in PyTorch's order and wording, resolution of
  * padding='valid'/'same' and of the padding modes, and the autograd node
- * whose backward calls the kernels of conv2d_kernels.c directly. */
+ * whose backward calls the kernels (through conv2d_algo.c) directly. */
+#include "nabla/conv.h"
 #include "nn/conv_internal.h"
 #include "nn/nn_util.h"
 

@@ -1,6 +1,14 @@
-/* Private to src/nn: the resolved geometry of one 2-D convolution and the
- * im2col + GEMM kernels that compute it (conv2d_kernels.c), shared by the
- * differentiable op in conv2d.c. */
+/* Private to src/nn: the resolved geometry of one 2-D convolution, the entry
+ * points the differentiable op in conv2d.c calls (conv2d_algo.c), the
+ * algorithms they choose from, and the kernels' tables.
+ *
+ * Files: conv2d_algo.c chooses an algorithm per phase (forward, input
+ * gradient dx, weight gradient dw) from the geometry, the dtype and the CPU
+ * set, and runs it; the table of choices is in docs/conv2d.md.
+ * conv2d_ref.c is the direct-loop reference (float64's path and the tests'
+ * oracle); conv2d_flip.c computes a stride-1 dx as a forward conv; the fast
+ * float32 kernels are under kernels/, compiled once per CPU set
+ * (src/tensor/cpu.h), each file with one table per algorithm and set. */
 #ifndef NABLA_CONV_INTERNAL_H
 #define NABLA_CONV_INTERNAL_H
 
@@ -18,6 +26,8 @@ typedef struct nbi_conv_geom {
     int64_t Ho, Wo;              /* output */
 } nbi_conv_geom;
 
+/* ---- entry points (conv2d_algo.c) ---- */
+
 /* y: (N, O, Ho, Wo) <- conv(x: (N, C, H, W), w: (O, C/g, kh, kw)) + b: (O) or NULL.
  * All buffers contiguous. NB_ERR_NOMEM (with a message) if scratch fails. */
 nb_status nbi_conv2d_forward_f32(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g);
@@ -30,6 +40,96 @@ nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *
 nb_status nbi_conv2d_backward_f64(double *dx, double *dw, double *db, const double *dy, const double *x,
                                   const double *w, const nbi_conv_geom *g);
 
+/* ---- algorithms ---- */
+
+typedef enum nbi_conv_algo {
+    NBI_CONV_AUTO = -1,     /* (for nbi_conv2d_force_algo) the heuristic's choice */
+    NBI_CONV_REFERENCE = 0, /* direct loops, any geometry and dtype (conv2d_ref.c) */
+    NBI_CONV_IM2COL,        /* column matrix + GEMM, col2im for dx (kernels/conv2d_im2col.c) */
+    NBI_CONV_POINTWISE,     /* 1x1, stride 1, unpadded: the input is the column matrix (same file) */
+    NBI_CONV_IMPLICIT,      /* GEMM packing its operand straight from the input (kernels/conv2d_implicit.c) */
+    NBI_CONV_WINOGRAD,      /* F(2x2, 3x3) for 3x3, stride 1 (kernels/conv2d_winograd.c) */
+    NBI_CONV_DEPTHWISE,     /* one input channel per group, direct (kernels/conv2d_depthwise.c) */
+    NBI_CONV_ALGOS          /* the number of algorithms */
+} nbi_conv_algo;
+
+typedef enum nbi_conv_phase { NBI_CONV_FORWARD, NBI_CONV_DX, NBI_CONV_DW } nbi_conv_phase;
+
+/* The algorithm of each phase. */
+typedef struct nbi_conv_plan {
+    nbi_conv_algo forward, dx, dw;
+} nbi_conv_plan;
+
+/* "reference", "im2col", ... */
+const char *nbi_conv_algo_name(nbi_conv_algo a);
+/* Whether algorithm a computes phase ph of this conv in this dtype (its
+ * domain, not whether it is a good choice). REFERENCE applies to every one. */
+bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom *g, nb_dtype dtype);
+/* The heuristic's choice for the CPU set in use. */
+nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype);
+
+/* Tests: the calling thread's convs run algorithm a in every phase it
+ * applies to (NBI_CONV_AUTO: the heuristic's choice everywhere), and
+ * nbi_conv2d_last_plan() says what its last forward and backward ran
+ * (NBI_CONV_AUTO for a phase not run since the last force call),
+ * nbi_conv2d_last_geom() the geometry of its last forward. */
+void nbi_conv2d_force_algo(nbi_conv_algo a);
+nbi_conv_plan nbi_conv2d_last_plan(void);
+nbi_conv_geom nbi_conv2d_last_geom(void);
+
+/* ---- kernels ----
+ * One algorithm's float32 kernels for one CPU set, on non-empty convs
+ * (N, C, O >= 1; the entry points handle the rest), within the algorithm's
+ * domain (nbi_conv2d_applies). Arguments as the entry points'; dx and dw are
+ * overwritten. Each returns NB_ERR_NOMEM (with a message) if scratch fails.
+ * A NULL member: the algorithm does not compute that phase. */
+typedef struct nbi_conv2d_kernels {
+    nb_status (*forward)(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g);
+    nb_status (*dx)(float *dx, const float *dy, const float *w, const nbi_conv_geom *g);
+    nb_status (*dw)(float *dw, const float *dy, const float *x, const nbi_conv_geom *g);
+} nbi_conv2d_kernels;
+
+extern const nbi_conv2d_kernels nbi_conv2d_im2col_portable, nbi_conv2d_im2col_avx2, nbi_conv2d_im2col_avx512;
+extern const nbi_conv2d_kernels nbi_conv2d_pointwise_portable, nbi_conv2d_pointwise_avx2,
+    nbi_conv2d_pointwise_avx512;
+extern const nbi_conv2d_kernels nbi_conv2d_implicit_portable, nbi_conv2d_implicit_avx2, nbi_conv2d_implicit_avx512;
+extern const nbi_conv2d_kernels nbi_conv2d_winograd_portable, nbi_conv2d_winograd_avx2, nbi_conv2d_winograd_avx512;
+extern const nbi_conv2d_kernels nbi_conv2d_depthwise_portable, nbi_conv2d_depthwise_avx2,
+    nbi_conv2d_depthwise_avx512;
+/* The reference's float32 form (conv2d_ref.c): widened to float64, computed
+ * there, rounded back. The same for every set. */
+extern const nbi_conv2d_kernels nbi_conv2d_reference_f32;
+
+/* ---- the reference (conv2d_ref.c): plain loops, float64, any geometry ----
+ * Each output element is one sum in a fixed order, whatever the threads. */
+void nbi_conv2d_ref_forward(double *y, const double *x, const double *w, const double *b, const nbi_conv_geom *g);
+void nbi_conv2d_ref_dx(double *dx, const double *dy, const double *w, const nbi_conv_geom *g);
+void nbi_conv2d_ref_dw(double *dw, const double *dy, const double *x, const nbi_conv_geom *g);
+void nbi_conv2d_ref_db(double *db, const double *dy, const nbi_conv_geom *g);
+
+/* ---- the input gradient as a forward conv (conv2d_flip.c) ----
+ * With stride 1, dx is a forward conv of dy by the flipped, transposed weight
+ * with the complementary padding (kh-1)*dh - pt etc., which must not be
+ * negative. nbi_conv2d_flip_geom gives that conv's geometry;
+ * nbi_conv2d_dx_by_forward computes dx with the given forward kernel. */
+bool nbi_conv2d_flip_ok(const nbi_conv_geom *g);
+nbi_conv_geom nbi_conv2d_flip_geom(const nbi_conv_geom *g);
+nb_status nbi_conv2d_dx_by_forward(float *dx, const float *dy, const float *w, const nbi_conv_geom *g,
+                                   nb_status (*forward)(float *y, const float *x, const float *w, const float *b,
+                                                        const nbi_conv_geom *g));
+
+/* dw[e] <- dw[e] + part[0][e] + part[1][e] + ... for e < n, left to right:
+ * the weight gradient of a batch cut into a fixed number of pieces, piece 0
+ * summed in dw, the others in part (nparts of them, n floats each). */
+static inline void nbi_conv_add_partials(float *dw, const float *part, int64_t nparts, int64_t n) {
+    _Pragma("omp parallel for schedule(static) if (n * nparts > NBI_PAR_MIN)")
+    for (int64_t e = 0; e < n; e++) {
+        float s = dw[e];
+        for (int64_t p = 0; p < nparts; p++) s += part[p * n + e];
+        dw[e] = s;
+    }
+}
+
 /* Output columns [lo, hi) whose input column ow*s + off lies in [0, W). */
 static inline void nbi_conv_valid_range(int64_t off, int64_t s, int64_t W, int64_t Wo, int64_t *lo, int64_t *hi) {
     int64_t l = off >= 0 ? 0 : -off / s + (-off % s != 0); /* ceil without -off + s - 1: s may be huge */
@@ -40,113 +140,5 @@ static inline void nbi_conv_valid_range(int64_t off, int64_t s, int64_t W, int64
     *lo = l;
     *hi = h;
 }
-
-/* ---- strided row copies (stride 2), float32 ----
- * im2col, col2im and the implicit weight-gradient packer move rows whose
- * input columns are 2 apart (stride-2 convs such as tutorial_a). Element by
- * element these were a fifth to a quarter of the time; with AVX-512 a
- * 16-output block is two loads and one permute (a masked add for col2im).
- * Same values and, for the adds, the same one add per element as the scalar
- * loop, so the bits do not change. */
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-/* dst[t] = src[2t] for t in [0, n). */
-static inline void nbi_copy_stride2_f32(float *restrict dst, const float *restrict src, int64_t n) {
-    int64_t t = 0;
-#if defined(__AVX512F__)
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (; t + 17 <= n; t += 16) { /* src[2t .. 2t+31] lie inside the run */
-        const __m512 a = _mm512_loadu_ps(src + 2 * t);
-        const __m512 b = _mm512_loadu_ps(src + 2 * t + 16);
-        _mm512_storeu_ps(dst + t, _mm512_permutex2var_ps(a, even, b));
-    }
-    if (t < n) {
-        const int64_t m = n - t, e = 2 * m - 1; /* elements src[2t .. 2t+e-1] are needed */
-        const __mmask16 ma = (__mmask16)(e >= 16 ? 0xffff : (1u << e) - 1);
-        const __mmask16 mb = (__mmask16)(e > 16 ? (1u << (e - 16)) - 1 : 0);
-        const __m512 a = _mm512_maskz_loadu_ps(ma, src + 2 * t);
-        const __m512 b = _mm512_maskz_loadu_ps(mb, src + 2 * t + 16);
-        _mm512_mask_storeu_ps(dst + t, (__mmask16)((1u << m) - 1), _mm512_permutex2var_ps(a, even, b));
-    }
-#endif
-    for (; t < n; t++) dst[t] = src[2 * t];
-}
-
-/* dst[t] += src[t] for t in [0, n). col2im's runs are output rows (24 for
- * MNIST's conv2), too short for the compiler's vectorised loop to pay for
- * its alias checks and scalar remainder: 2.5 of 17 ms of that input gradient. */
-static inline void nbi_add_run_f32(float *restrict dst, const float *restrict src, int64_t n) {
-    int64_t t = 0;
-#if defined(__AVX512F__)
-    for (; t + 16 <= n; t += 16)
-        _mm512_storeu_ps(dst + t, _mm512_add_ps(_mm512_loadu_ps(dst + t), _mm512_loadu_ps(src + t)));
-    /* no masked tail: masked stores cost more than this on Zen 4 */
-    if (t + 8 <= n) {
-        _mm256_storeu_ps(dst + t, _mm256_add_ps(_mm256_loadu_ps(dst + t), _mm256_loadu_ps(src + t)));
-        t += 8;
-    }
-#endif
-    for (; t < n; t++) dst[t] += src[t];
-}
-
-/* dst[2t] += src[t] for t in [0, n) (dst's odd elements untouched). */
-static inline void nbi_add_stride2_f32(float *restrict dst, const float *restrict src, int64_t n) {
-    int64_t t = 0;
-#if defined(__AVX512F__)
-    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    /* whole blocks: dst[2t .. 2t+31] all lie inside the run (t + 16 < n), so
-     * load and store all 32 lanes, adding only into the even ones (masked
-     * stores are slow on Zen 4) */
-    for (; t + 17 <= n; t += 16) {
-        const __m512 r = _mm512_loadu_ps(src + t);
-        float *d = dst + 2 * t;
-        const __m512 a = _mm512_loadu_ps(d), b = _mm512_loadu_ps(d + 16);
-        _mm512_storeu_ps(d, _mm512_mask_add_ps(a, 0x5555, a, _mm512_permutexvar_ps(lo, r)));
-        _mm512_storeu_ps(d + 16, _mm512_mask_add_ps(b, 0x5555, b, _mm512_permutexvar_ps(hi, r)));
-    }
-    for (; t < n; t += 16) {
-        const int64_t m = n - t < 16 ? n - t : 16;
-        const __m512 r = _mm512_maskz_loadu_ps((__mmask16)((1u << m) - 1), src + t);
-        /* even lanes of dst[2t .. 2t+31] that hold one of the m targets */
-        const __mmask16 ma = (__mmask16)(0x5555u & (m >= 8 ? 0xffffu : (1u << (2 * m)) - 1));
-        const __mmask16 mb = (__mmask16)(m > 8 ? 0x5555u & ((1u << (2 * (m - 8))) - 1) : 0);
-        float *d = dst + 2 * t;
-        const __m512 a = _mm512_maskz_loadu_ps(ma, d), b = _mm512_maskz_loadu_ps(mb, d + 16);
-        _mm512_mask_storeu_ps(d, ma, _mm512_add_ps(a, _mm512_permutexvar_ps(lo, r)));
-        _mm512_mask_storeu_ps(d + 16, mb, _mm512_add_ps(b, _mm512_permutexvar_ps(hi, r)));
-    }
-#endif
-    for (; t < n; t++) dst[2 * t] += src[t];
-}
-
-/* ---- implicit GEMM, float32 (conv2d_implicit.c) ----
- * The im2col matrix is never built: the GEMM's B panels are packed straight
- * from the input (nbi_sgemm_packed). For every float conv that is neither
- * 1x1 pointwise nor depthwise. */
-
-/* y: (N, O, Ho, Wo) <- conv(x, w) + b (b may be NULL), as nbi_conv2d_forward_f32. */
-nb_status nbi_conv2d_forward_implicit(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g);
-/* dw: (O, C/g, kh, kw) <- the weight gradient, one GEMM over the whole batch
- * per group (K = N*Ho*Wo), its threads splitting dw's tiles. */
-nb_status nbi_conv2d_dw_implicit(float *dw, const float *dy, const float *x, const nbi_conv_geom *g);
-/* Whether dx can be computed as a stride-1 convolution of dy with the
- * flipped, transposed weight (and is worth it: enough input channels). */
-bool nbi_conv2d_dx_implicit_ok(const nbi_conv_geom *g);
-/* dx: (N, C, H, W) <- the input gradient that way; needs nbi_conv2d_dx_implicit_ok. */
-nb_status nbi_conv2d_dx_implicit(float *dx, const float *dy, const float *w, const nbi_conv_geom *g);
-
-/* ---- Winograd F(2x2, 3x3), float32 (conv2d_winograd.c) ---- */
-
-/* Whether the Winograd forward applies: 3x3, stride 1, dilation 1, groups 1,
- * at least 16 input and output channels. */
-bool nbi_conv2d_winograd_ok(const nbi_conv_geom *g);
-/* y: (N, O, Ho, Wo) <- conv(x, w) + b (b may be NULL); needs nbi_conv2d_winograd_ok. */
-nb_status nbi_conv2d_forward_winograd(float *y, const float *x, const float *w, const float *b,
-                                      const nbi_conv_geom *g);
-/* dw: (O, C, 3, 3) <- the weight gradient the same way; needs nbi_conv2d_winograd_ok. */
-nb_status nbi_conv2d_dw_winograd(float *dw, const float *dy, const float *x, const nbi_conv_geom *g);
 
 #endif

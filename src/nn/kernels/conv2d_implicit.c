@@ -1,21 +1,25 @@
-/* Float32 Conv2d as implicit GEMM: the products of conv2d_kernels.c (the
- * derivation is in docs/conv2d.md), but the im2col matrix is never written
- * to memory. nbi_sgemm_packed calls back here to pack its B panels, and we
- * copy the receptive fields straight from the input into the panel layout.
+/* Float32 Conv2d as implicit GEMM, for one CPU set: the products of
+ * conv2d_im2col.c (the derivation is in docs/conv2d.md), but the im2col
+ * matrix is never written to memory. nbi_sgemm_packed calls back here to
+ * pack its B panels, and we copy the receptive fields straight from the
+ * input into the panel layout.
  * That saves writing and re-reading K*L floats per item (7 MB for a 64->64
  * 3x3 conv on 56x56), which cost about a fifth of the forward time.
  *
  *   forward:  y_n,g (Og, L) = W_g (Og, Kg) x col_g(x_n) (Kg, L)      per item
  *   weight:   dW_g (Og, Kg) = dY_g (Og, N*L) x col_g(x)ᵀ (N*L, Kg)   one GEMM
  *   input:    stride 1: dx = conv(dy, W flipped and transposed) with the
- *             complementary padding: a forward of the same kind, no col2im.
+ *             complementary padding: a forward of the same kind, no col2im
+ *             (conv2d_flip.c).
  *
  * Determinism: each GEMM sums K in one fixed order (nbi_sgemm's contract);
  * the forward splits the batch between threads (each item's output is one
  * thread's); the weight gradient sums a fixed number of batch pieces, one
  * GEMM each, in piece order. Nothing depends on the thread count. */
 #include "nn/conv_internal.h"
-#include "tensor/gemm.h"
+#include "nn/kernels/conv2d_rows.h"
+#include "tensor/kernels/gemm_micro.h"
+#include "tensor/kernels/gemm_pack.h"
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -67,7 +71,7 @@ typedef struct col_ctx {
     int64_t Hp, Wp, c0;
 } col_ctx;
 
-#if defined(__AVX512F__)
+#if defined(NBI_KERNELS_AVX512)
 #include <immintrin.h>
 /* Pieces one 16-lane vector may hold before we use the scalar path. */
 #define MAX_PIECES 4
@@ -86,7 +90,7 @@ static void pack_col_b(float *restrict dst, int w, const void *vctx, int64_t p0,
         }
         /* first row's (c, i, j), then counted up */
         int64_t r = p0, c = cx->c0 + r / (kh * kw), i = r % (kh * kw) / kw, j = r % kw;
-#if defined(__AVX512F__)
+#if defined(NBI_KERNELS_AVX512)
         bool vec = g->sw == 1 && w % 16 == 0;
         __mmask16 pm[NBI_SGEMM_NR / 16][MAX_PIECES];
         int32_t pd[NBI_SGEMM_NR / 16][MAX_PIECES]; // source offset minus lane index
@@ -153,7 +157,7 @@ static void pad_item(float *restrict xp, const float *x, const nbi_conv_geom *g,
     }
 }
 
-nb_status nbi_conv2d_forward_implicit(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
+static nb_status forward_implicit(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
     const int64_t N = g->N, C = g->C, O = g->O, L = g->Ho * g->Wo, G = g->groups;
     const int64_t Og = O / G, Cg = C / G, Kg = Cg * g->kh * g->kw;
     const int64_t Hp = g->H + g->pt + g->pb, Wp = g->W + g->pl + g->pr;
@@ -249,7 +253,7 @@ static void pack_colt_b(float *restrict dst, int w, const void *vctx, int64_t p0
 #define DW_CHUNKS 4
 #define DW_PARTIAL_BUDGET ((size_t)64 << 20)
 
-nb_status nbi_conv2d_dw_implicit(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
+static nb_status dw_implicit(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
     const int64_t N = g->N, G = g->groups, Og = g->O / G, Cg = g->C / G, Kg = Cg * g->kh * g->kw, L = g->Ho * g->Wo;
     const int64_t wsize = g->O * Kg, CHW = g->C * g->H * g->W;
     int64_t nchunk = N < DW_CHUNKS ? N : DW_CHUNKS;
@@ -270,54 +274,21 @@ nb_status nbi_conv2d_dw_implicit(float *dw, const float *dy, const float *x, con
         }
     }
     if (part) {
-        _Pragma("omp parallel for schedule(static) if (wsize * nchunk > NBI_PAR_MIN)")
-        for (int64_t e = 0; e < wsize; e++) {
-            float s = dw[e];
-            for (int64_t ch = 1; ch < nchunk; ch++) s += part[(size_t)(ch - 1) * (size_t)wsize + (size_t)e];
-            dw[e] = s;
-        }
+        nbi_conv_add_partials(dw, part, nchunk - 1, wsize);
         nbi_free(part, pbytes);
     }
     return NB_OK;
 }
 
-/* ---- input gradient as a convolution of dy ----
- * dx[c, h, w] = sum over o, i, j of W[o, c, i, j] dy[o, (h + pt - i*dh), (w + pl - j*dw)]
- * (stride 1). With i' = kh-1-i this is a forward conv of dy by
- * Wt[c, o, i', j'] = W[o, c, kh-1-i', kw-1-j'] with padding (kh-1)*dh - pt on
- * top and (kh-1)*dh - pb at the bottom (likewise for columns), which must not
- * be negative. Its GEMM has M = C/groups rows: below MIN_DX_CHANNELS the
- * tiles would be mostly padding and the column path is faster, unless the
- * Winograd forward takes it (3x3, 16 channels or more). */
-#define MIN_DX_CHANNELS 48
-
-static nbi_conv_geom dx_geom(const nbi_conv_geom *g) {
-    const int64_t eh = (g->kh - 1) * g->dh, ew = (g->kw - 1) * g->dw;
-    return (nbi_conv_geom){.N = g->N, .C = g->O, .H = g->Ho, .W = g->Wo, .O = g->C, .kh = g->kh, .kw = g->kw,
-                           .sh = 1, .sw = 1, .pt = eh - g->pt, .pb = eh - g->pb, .pl = ew - g->pl, .pr = ew - g->pr,
-                           .dh = g->dh, .dw = g->dw, .groups = g->groups, .Ho = g->H, .Wo = g->W};
+static nb_status dx_implicit(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
+    return nbi_conv2d_dx_by_forward(dx, dy, w, g, forward_implicit);
 }
 
-bool nbi_conv2d_dx_implicit_ok(const nbi_conv_geom *g) {
-    if (g->sh != 1 || g->sw != 1) return false;
-    const nbi_conv_geom t = dx_geom(g);
-    if (t.pt < 0 || t.pb < 0 || t.pl < 0 || t.pr < 0) return false;
-    return g->C / g->groups >= MIN_DX_CHANNELS || nbi_conv2d_winograd_ok(&t);
-}
-
-nb_status nbi_conv2d_dx_implicit(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
-    const int64_t G = g->groups, Og = g->O / G, Cg = g->C / G, kh = g->kh, kw = g->kw, kk = kh * kw;
-    const size_t bytes = (size_t)(g->C * Og * kk) * sizeof(float);
-    float *wt = nbi_alloc(bytes); // wt: (C, O/g, kh, kw)
-    if (!wt) return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for a %zu-byte weight buffer", bytes);
-    for (int64_t gi = 0; gi < G; gi++)
-        for (int64_t o = 0; o < Og; o++)
-            for (int64_t c = 0; c < Cg; c++)
-                for (int64_t t = 0; t < kk; t++)
-                    wt[((gi * Cg + c) * Og + o) * kk + t] = w[((gi * Og + o) * Cg + c) * kk + (kk - 1 - t)];
-    const nbi_conv_geom t = dx_geom(g);
-    nb_status st = nbi_conv2d_winograd_ok(&t) ? nbi_conv2d_forward_winograd(dx, dy, wt, NULL, &t)
-                                              : nbi_conv2d_forward_implicit(dx, dy, wt, NULL, &t);
-    nbi_free(wt, bytes);
-    return st;
-}
+#if defined(NBI_KERNELS_AVX512)
+#define THIS_SET nbi_conv2d_implicit_avx512
+#elif defined(NBI_KERNELS_AVX2)
+#define THIS_SET nbi_conv2d_implicit_avx2
+#else
+#define THIS_SET nbi_conv2d_implicit_portable
+#endif
+const nbi_conv2d_kernels THIS_SET = {forward_implicit, dx_implicit, dw_implicit};

@@ -1,4 +1,5 @@
-/* Float32 3x3, stride-1 Conv2d by Winograd's F(2x2, 3x3): each 2x2 block of
+/* Float32 3x3, stride-1 Conv2d by Winograd's F(2x2, 3x3), for one CPU set
+ * (its domain and when it is chosen: conv2d_algo.c). Each 2x2 block of
  * output pixels (a tile) comes from a 4x4 input patch d as
  *   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,  summed over input channels,
  * so the channel sum becomes 16 independent GEMMs (one per element xi of the
@@ -20,9 +21,10 @@
  * packed B layout. The kernel multiplies by U[xi], packed once per call, and
  * the output transform writes the unit's pixels. Each output pixel belongs
  * to one unit, so threads split the units and the bits do not depend on the
- * thread count. */
+ * thread count. The input gradient is the forward of dy with the flipped
+ * kernel (conv2d_flip.c). */
 #include "nn/conv_internal.h"
-#include "tensor/gemm.h"
+#include "tensor/kernels/gemm_micro.h"
 
 #include <string.h>
 
@@ -30,24 +32,11 @@
 #define NR NBI_SGEMM_NR
 #define KC NBI_GEMM_KC
 
-/* Below this many channels the 16 GEMMs are too thin to beat im2col (the
- * micro-kernel's C stores are amortised over only C multiply-adds). */
-#define MIN_CHANNELS 16
 /* Target floats of one unit's V and M buffers together (about 1 MiB). */
 #define UNIT_FLOATS (1 << 18)
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
-bool nbi_conv2d_winograd_ok(const nbi_conv_geom *g) {
-    if (!(g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1 &&
-          g->C >= MIN_CHANNELS && g->O >= MIN_CHANNELS && g->N > 0 && g->Ho > 0 && g->Wo > 0))
-        return false;
-    /* A unit is at least one tile row: for very wide images its buffers
-     * would outgrow any cache (and maybe memory); implicit GEMM takes those. */
-    const double row_floats = 16.0 * (double)round_up((g->Wo + 1) / 2, NR) * (double)(g->C + round_up(g->O, MR));
-    return row_floats <= (double)(16 * UNIT_FLOATS);
-}
 
 /* up: 16 blocks of ceil(O/MR) A panels (C, MR), block xi holding U[xi] =
  * (G g Gᵀ)[xi] for every (o, c), zero in the rows past O. */
@@ -136,12 +125,12 @@ static void row_pass(float *restrict hb, int64_t hstride, float *restrict ev, fl
     }
 }
 
-/* V[xi] for channel c, from hb: Bᵀ down each column s. V[xi] starts at
- * vb + xi*vstride; packed: in the micro-kernel's B layout (panels (C, NR)),
- * else as rows (C, tcp). */
+/* V[xi] for channel c, from hb: Bᵀ down each column s, for the first
+ * `panels` panels of NR tiles. V[xi] starts at vb + xi*vstride; packed: in
+ * the micro-kernel's B layout (panels (C, NR)), else as rows (C, tcp). */
 static void col_pass(float *restrict vb, int64_t vstride, bool packed, const float *restrict hb, int64_t hstride,
-                     int64_t C, int64_t c, int64_t tcp) {
-    for (int64_t p = 0; p < tcp / NR; p++)
+                     int64_t C, int64_t c, int64_t tcp, int64_t panels) {
+    for (int64_t p = 0; p < panels; p++)
         for (int s = 0; s < 4; s++) {
             const float *r0 = hb + s * hstride + p * NR, *r1 = r0 + 4 * hstride, *r2 = r1 + 4 * hstride,
                         *r3 = r2 + 4 * hstride;
@@ -165,12 +154,12 @@ static void output_transform(float *y, const float *mb, float *restrict ob, cons
                              int64_t n, int64_t ti0, int64_t ti1) {
     const nbi_conv_geom *g = z->g;
     const int64_t O = g->O, Ho = g->Ho, Wo = g->Wo, tw = z->tw, tcp = z->tcp, xs = z->Opad * tcp;
-    const int64_t tiles = (ti1 - ti0) * tw;
+    const int64_t tiles = (ti1 - ti0) * tw, tp = (tiles + NR - 1) / NR * NR; /* the unit's panels */
     float *restrict y00 = ob, *restrict y01 = ob + tcp, *restrict y10 = ob + 2 * tcp, *restrict y11 = ob + 3 * tcp;
     for (int64_t o = 0; o < O; o++) {
         const float *m = mb + o * tcp; // m[xi * xs + t]
         const float bias = b ? b[o] : 0.0f;
-        _Pragma("omp simd") for (int64_t t = 0; t < tcp; t++) {
+        _Pragma("omp simd") for (int64_t t = 0; t < tp; t++) {
             float u[2][4]; // u = Aᵀ M
             for (int j = 0; j < 4; j++) {
                 const float m0 = m[(0 + j) * xs + t], m1 = m[(4 + j) * xs + t], m2 = m[(8 + j) * xs + t],
@@ -219,11 +208,15 @@ static void unit(float *y, const float *x, const float *up, const float *b, cons
     const int64_t hstride = tcp + z->twp, vstride = tcp * C, ublock = Opad * C;
     float *hb = buf, *ev = hb + 16 * hstride, *od = ev + z->twp + 16, *vb = od + z->twp + 16; // vb 64-byte aligned
     float *mb = vb + 16 * vstride, *ob = mb + 16 * Opad * tcp;
+    /* Only the unit's own panels: the last band of an item may be shorter
+     * (a 1-row band ran all of tcp's panels, 2.3x the GEMM work, in a 13-row
+     * item split 12 + 1). */
+    const int64_t panels = (tiles + NR - 1) / NR;
     for (int64_t c = 0; c < C; c++) {
         row_pass(hb, hstride, ev, od, x + (n * C + c) * g->H * g->W, z, ti0, ti1);
-        col_pass(vb, vstride, true, hb, hstride, C, c, tcp);
+        col_pass(vb, vstride, true, hb, hstride, C, c, tcp, panels);
     }
-    for (int64_t p = 0; p < tcp / NR; p++) {
+    for (int64_t p = 0; p < panels; p++) {
         const int cnt = (int)min64(NR, tiles - p * NR);
         for (int xi = 0; xi < 16; xi++)
             for (int64_t o0 = 0; o0 < O; o0 += MR)
@@ -247,8 +240,8 @@ static float *unit_buffer(size_t bytes, nb_status *st) {
     return buf;
 }
 
-nb_status nbi_conv2d_forward_winograd(float *y, const float *x, const float *w, const float *b,
-                                      const nbi_conv_geom *g) {
+static nb_status forward_winograd(float *y, const float *x, const float *w, const float *b,
+                                  const nbi_conv_geom *g) {
     const wino z = wino_sizes(g);
     const int64_t C = g->C, O = g->O, bands = (z.th + z.band - 1) / z.band, units = g->N * bands;
     const size_t ubytes = (size_t)(16 * z.Opad * C) * sizeof(float);
@@ -320,7 +313,7 @@ static void dy_transform(float *restrict zb, int64_t zstride, float *restrict gb
  * order. A function of the shapes only, never of the thread count. */
 #define DW_PIECES 4
 
-nb_status nbi_conv2d_dw_winograd(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
+static nb_status dw_winograd(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
     const wino z = wino_sizes(g);
     const int64_t C = g->C, O = g->O, bands = (z.th + z.band - 1) / z.band, units = g->N * bands;
     const int64_t pieces = units < DW_PIECES ? units : DW_PIECES, sfloats = 16 * O * C;
@@ -342,7 +335,7 @@ nb_status nbi_conv2d_dw_winograd(float *dw, const float *dy, const float *x, con
                 const int64_t tiles = (ti1 - ti0) * z.tw;
                 for (int64_t c = 0; c < C; c++) {
                     row_pass(hb, hstride, ev, od, x + (n * C + c) * g->H * g->W, &z, ti0, ti1);
-                    col_pass(vb, vstride, false, hb, hstride, C, c, z.tcp);
+                    col_pass(vb, vstride, false, hb, hstride, C, c, z.tcp, (tiles + NR - 1) / NR);
                 }
                 dy_transform(zb, zstride, hb, hstride, ev, od, dy, &z, n, ti0, ti1);
                 const bool first = u == pc * units / pieces;
@@ -358,8 +351,7 @@ nb_status nbi_conv2d_dw_winograd(float *dw, const float *dy, const float *x, con
         return nbi_error(st, "conv2d backward: out of memory for a %zu-byte Winograd buffer", bbytes);
     }
     /* S = the pieces in order; dW[o, c] = Gᵀ S G, Gᵀ = [1 ½ ½ 0; 0 ½ -½ 0; 0 ½ ½ 1]. */
-    for (int64_t pc = 1; pc < pieces; pc++)
-        for (int64_t e = 0; e < sfloats; e++) sp[e] += sp[pc * sfloats + e];
+    nbi_conv_add_partials(sp, sp + sfloats, pieces - 1, sfloats);
     for (int64_t o = 0; o < O; o++)
         for (int64_t c = 0; c < C; c++) {
             float s4[4][4], t[3][4];
@@ -379,3 +371,16 @@ nb_status nbi_conv2d_dw_winograd(float *dw, const float *dy, const float *x, con
     nbi_free(sp, sbytes);
     return NB_OK;
 }
+
+static nb_status dx_winograd(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
+    return nbi_conv2d_dx_by_forward(dx, dy, w, g, forward_winograd);
+}
+
+#if defined(NBI_KERNELS_AVX512)
+#define THIS_SET nbi_conv2d_winograd_avx512
+#elif defined(NBI_KERNELS_AVX2)
+#define THIS_SET nbi_conv2d_winograd_avx2
+#else
+#define THIS_SET nbi_conv2d_winograd_portable
+#endif
+const nbi_conv2d_kernels THIS_SET = {forward_winograd, dx_winograd, dw_winograd};

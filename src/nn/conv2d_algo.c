@@ -1,0 +1,258 @@
+/* The one place that chooses how a Conv2d is computed, and the entry points
+ * that run the choice (conv_internal.h). Each phase (forward, dx, dw) gets
+ * its own algorithm from the geometry, the dtype and the CPU set; the table
+ * is also in docs/conv2d.md:
+ *
+ *   float64                      reference, every phase
+ *   depthwise (C = groups > 1,   depthwise where its domain allows (padding
+ *     not pointwise)             within the dilated kernel, strides <= 4;
+ *                                dx: stride 1), else reference
+ *   pointwise (1x1, stride 1,    pointwise (the input is the column matrix),
+ *     unpadded)                  every phase
+ *   3x3, stride 1, dilation 1,   winograd forward and dw; dx too when the
+ *     groups 1, C, O >= 16       flipped conv has no negative padding
+ *   forward, else                implicit, except with a column stride > 1 on
+ *                                the AVX-512 set: im2col (its row copies use
+ *                                stride-2 permutes there)
+ *   dw, else                     implicit
+ *   dx, else                     stride 1 and no negative flipped padding:
+ *                                winograd if the flipped conv is one for it,
+ *                                implicit if C/groups >= 48; else im2col
+ *
+ * The thresholds were measured with the AVX-512 set (bench/README.md) and
+ * hold for the other sets until measured otherwise; the strided forward is
+ * the one choice that depends on the set. nbi_conv2d_applies says
+ * where each algorithm is correct at all, which is wider than where it is
+ * chosen: the tests force every algorithm over its whole domain. */
+#include "nn/conv_internal.h"
+#include "tensor/cpu.h"
+
+static const char *const algo_names[NBI_CONV_ALGOS] = {"reference", "im2col",   "pointwise",
+                                                       "implicit",  "winograd", "depthwise"};
+
+const char *nbi_conv_algo_name(nbi_conv_algo a) {
+    return a >= 0 && a < NBI_CONV_ALGOS ? algo_names[a] : "auto";
+}
+
+/* ---- domains ---- */
+
+/* A 1x1, stride-1, unpadded conv: the input already is its column matrix. */
+static bool is_pointwise(const nbi_conv_geom *g) {
+    return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pb == 0 && g->pl == 0 &&
+           g->pr == 0;
+}
+
+/* Winograd F(2x2, 3x3) needs a 3x3, stride-1, undilated, ungrouped conv.
+ * Its work unit is at least one tile row: for very wide images the unit's
+ * buffers (about 16 * tiles * (C + O) floats) would outgrow any cache and
+ * maybe memory, so those are left to implicit GEMM. */
+static bool winograd_fits(const nbi_conv_geom *g) {
+    if (!(g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1))
+        return false;
+    const double row_floats = 16.0 * (double)((g->Wo + 1) / 2 + 48) * (double)(g->C + g->O + 8);
+    return row_floats <= (double)(16 << 18);
+}
+
+/* The depthwise kernels: one input channel per group, padding within the
+ * dilated kernel (so the padded plane is barely larger than the input) and a
+ * small stride (a row block of 16 outputs spans 16 * sw columns). */
+static bool depthwise_fits(const nbi_conv_geom *g) {
+    const int64_t eh = (g->kh - 1) * g->dh, ew = (g->kw - 1) * g->dw;
+    return g->C == g->groups && g->pt <= eh && g->pb <= eh && g->pl <= ew && g->pr <= ew && g->sw <= 4 &&
+           g->sh <= 4;
+}
+
+bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom *g, nb_dtype dtype) {
+    if (a == NBI_CONV_REFERENCE) return true;
+    if (dtype != NB_F32) return false; /* the fast kernels are float32 only */
+    switch (a) {
+    case NBI_CONV_IM2COL: return true;
+    case NBI_CONV_POINTWISE: return is_pointwise(g);
+    case NBI_CONV_IMPLICIT: return ph != NBI_CONV_DX || nbi_conv2d_flip_ok(g);
+    case NBI_CONV_WINOGRAD: {
+        if (!winograd_fits(g)) return false;
+        if (ph != NBI_CONV_DX) return true;
+        if (!nbi_conv2d_flip_ok(g)) return false;
+        const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
+        return winograd_fits(&t);
+    }
+    case NBI_CONV_DEPTHWISE: return depthwise_fits(g) && (ph != NBI_CONV_DX || (g->sh == 1 && g->sw == 1));
+    default: return false;
+    }
+}
+
+/* ---- the heuristic ---- */
+
+/* Below 16 input or output channels Winograd's 16 GEMMs are too thin to beat
+ * im2col (the micro-kernel's C stores are amortised over only C multiply-adds). */
+#define WINOGRAD_MIN_CHANNELS 16
+/* dx as a forward conv has a GEMM of M = C/groups rows: below this the tiles
+ * would be mostly padding and col2im is faster (MNIST's conv2, C = 32: 15.8
+ * vs 19.6 ms; 64-channel ResNet blocks: 80 vs 95 ms). */
+#define IMPLICIT_DX_MIN_CHANNELS 48
+
+/* A forward with strided columns: im2col's row copies use AVX-512 permutes
+ * (kernels/conv2d_rows.h) and beat implicit GEMM's element-by-element gather
+ * into its panels (tutorial_a, 20x16x50x100 -> 33, 3x3 stride 2: 2.6 vs 2.9
+ * ms); in the other sets both gather element by element, and implicit GEMM,
+ * which skips the column buffer, was faster (AVX2: 3.3 vs 3.9 ms, portable:
+ * 9.5 vs 10.3 ms). Minimum CPU time of 30 runs, one thread, Xeon
+ * (Sapphire Rapids). */
+static bool strided_forward_by_im2col(void) { return nbi_cpu() == NBI_CPU_AVX512; }
+
+static bool winograd_worth(const nbi_conv_geom *g) {
+    return winograd_fits(g) && g->C >= WINOGRAD_MIN_CHANNELS && g->O >= WINOGRAD_MIN_CHANNELS;
+}
+
+nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
+    if (dtype != NB_F32) return (nbi_conv_plan){NBI_CONV_REFERENCE, NBI_CONV_REFERENCE, NBI_CONV_REFERENCE};
+    if (g->groups > 1 && g->C == g->groups && !is_pointwise(g)) {
+        /* depthwise: a GEMM per group would have M = the multiplier, K = kh*kw */
+        const nbi_conv_algo fw = depthwise_fits(g) ? NBI_CONV_DEPTHWISE : NBI_CONV_REFERENCE;
+        const bool dx = nbi_conv2d_applies(NBI_CONV_DEPTHWISE, NBI_CONV_DX, g, dtype);
+        return (nbi_conv_plan){fw, dx ? NBI_CONV_DEPTHWISE : NBI_CONV_REFERENCE, fw};
+    }
+    if (is_pointwise(g)) return (nbi_conv_plan){NBI_CONV_POINTWISE, NBI_CONV_POINTWISE, NBI_CONV_POINTWISE};
+    nbi_conv_plan p;
+    p.forward = winograd_worth(g)                            ? NBI_CONV_WINOGRAD
+                : g->sw > 1 && strided_forward_by_im2col() ? NBI_CONV_IM2COL
+                                                           : NBI_CONV_IMPLICIT;
+    p.dw = winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_IMPLICIT;
+    p.dx = NBI_CONV_IM2COL;
+    if (nbi_conv2d_flip_ok(g)) {
+        const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
+        if (winograd_worth(&t)) p.dx = NBI_CONV_WINOGRAD;
+        else if (g->C / g->groups >= IMPLICIT_DX_MIN_CHANNELS) p.dx = NBI_CONV_IMPLICIT;
+    }
+    return p;
+}
+
+/* ---- forcing (tests) and what ran ---- */
+
+static _Thread_local nbi_conv_algo forced = NBI_CONV_AUTO;
+static _Thread_local nbi_conv_plan last = {NBI_CONV_AUTO, NBI_CONV_AUTO, NBI_CONV_AUTO};
+static _Thread_local nbi_conv_geom last_geom;
+
+void nbi_conv2d_force_algo(nbi_conv_algo a) {
+    forced = a;
+    last = (nbi_conv_plan){NBI_CONV_AUTO, NBI_CONV_AUTO, NBI_CONV_AUTO};
+}
+
+nbi_conv_plan nbi_conv2d_last_plan(void) { return last; }
+nbi_conv_geom nbi_conv2d_last_geom(void) { return last_geom; }
+
+static nbi_conv_plan plan(const nbi_conv_geom *g, nb_dtype dtype) {
+    nbi_conv_plan p = nbi_conv2d_choose(g, dtype);
+    if (forced != NBI_CONV_AUTO) {
+        if (nbi_conv2d_applies(forced, NBI_CONV_FORWARD, g, dtype)) p.forward = forced;
+        if (nbi_conv2d_applies(forced, NBI_CONV_DX, g, dtype)) p.dx = forced;
+        if (nbi_conv2d_applies(forced, NBI_CONV_DW, g, dtype)) p.dw = forced;
+    }
+    return p;
+}
+
+/* The float32 kernels of algorithm a for the CPU set in use. */
+static const nbi_conv2d_kernels *kernels(nbi_conv_algo a) {
+    switch (a) {
+    case NBI_CONV_IM2COL:
+        return NBI_CPU_PICK(nbi_conv2d_im2col_portable, nbi_conv2d_im2col_avx2, nbi_conv2d_im2col_avx512);
+    case NBI_CONV_POINTWISE:
+        return NBI_CPU_PICK(nbi_conv2d_pointwise_portable, nbi_conv2d_pointwise_avx2, nbi_conv2d_pointwise_avx512);
+    case NBI_CONV_IMPLICIT:
+        return NBI_CPU_PICK(nbi_conv2d_implicit_portable, nbi_conv2d_implicit_avx2, nbi_conv2d_implicit_avx512);
+    case NBI_CONV_WINOGRAD:
+        return NBI_CPU_PICK(nbi_conv2d_winograd_portable, nbi_conv2d_winograd_avx2, nbi_conv2d_winograd_avx512);
+    case NBI_CONV_DEPTHWISE:
+        return NBI_CPU_PICK(nbi_conv2d_depthwise_portable, nbi_conv2d_depthwise_avx2, nbi_conv2d_depthwise_avx512);
+    default: return &nbi_conv2d_reference_f32;
+    }
+}
+
+/* ---- entry points ---- */
+
+static int64_t weight_size(const nbi_conv_geom *g) { return g->O * (g->C / g->groups) * g->kh * g->kw; }
+
+nb_status nbi_conv2d_forward_f32(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
+    const int64_t L = g->Ho * g->Wo;
+    last_geom = *g;
+    if (g->N == 0 || g->O == 0 || L == 0) return NB_OK;
+    if (g->C == 0) { /* an empty sum plus the bias (x and w hold no data) */
+        for (int64_t e = 0; e < g->N * g->O * L; e++) y[e] = b ? b[e / L % g->O] : 0;
+        return NB_OK;
+    }
+    const nbi_conv_plan p = plan(g, NB_F32);
+    last.forward = p.forward;
+    return kernels(p.forward)->forward(y, x, w, b, g);
+}
+
+nb_status nbi_conv2d_forward_f64(double *y, const double *x, const double *w, const double *b,
+                                 const nbi_conv_geom *g) {
+    last_geom = *g;
+    if (g->N == 0 || g->O == 0 || g->Ho * g->Wo == 0) return NB_OK;
+    last.forward = NBI_CONV_REFERENCE;
+    nbi_conv2d_ref_forward(y, x, w, b, g); /* (C = 0: the bias alone) */
+    return NB_OK;
+}
+
+/* db[o] = sum over n and l of dy[n, o, l]: one thread per channel, in a fixed
+ * order (four interleaved partial sums per row, so the adds can overlap), in
+ * double so that float32 does not lose the small terms. */
+static void bias_grad_f32(float *db, const float *dy, const nbi_conv_geom *g) {
+    const int64_t N = g->N, O = g->O, L = g->Ho * g->Wo;
+    _Pragma("omp parallel for schedule(static) if (N * O * L > NBI_PAR_MIN)")
+    for (int64_t o = 0; o < O; o++) {
+        double s = 0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *r = dy + (n * O + o) * L;
+            double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            int64_t l = 0;
+            for (; l + 4 <= L; l += 4) {
+                a0 += r[l];
+                a1 += r[l + 1];
+                a2 += r[l + 2];
+                a3 += r[l + 3];
+            }
+            for (; l < L; l++) a0 += r[l];
+            s += (a0 + a1) + (a2 + a3);
+        }
+        db[o] = (float)s;
+    }
+}
+
+nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                                  const nbi_conv_geom *g) {
+    if (db) bias_grad_f32(db, dy, g);
+    if (g->N == 0 || g->C == 0 || g->O == 0) { /* some operand holds no data: the sums are empty */
+        if (dw)
+            for (int64_t e = 0; e < weight_size(g); e++) dw[e] = 0;
+        if (dx)
+            for (int64_t e = 0; e < g->N * g->C * g->H * g->W; e++) dx[e] = 0;
+        return NB_OK;
+    }
+    const nbi_conv_plan p = plan(g, NB_F32);
+    nb_status st = NB_OK;
+    if (dw) {
+        last.dw = p.dw;
+        st = kernels(p.dw)->dw(dw, dy, x, g);
+    }
+    if (st == NB_OK && dx) {
+        last.dx = p.dx;
+        st = kernels(p.dx)->dx(dx, dy, w, g);
+    }
+    return st;
+}
+
+nb_status nbi_conv2d_backward_f64(double *dx, double *dw, double *db, const double *dy, const double *x,
+                                  const double *w, const nbi_conv_geom *g) {
+    /* the reference handles every size, empty ones included */
+    if (db) nbi_conv2d_ref_db(db, dy, g);
+    if (dw) {
+        last.dw = NBI_CONV_REFERENCE;
+        nbi_conv2d_ref_dw(dw, dy, x, g);
+    }
+    if (dx) {
+        last.dx = NBI_CONV_REFERENCE;
+        nbi_conv2d_ref_dx(dx, dy, w, g);
+    }
+    return NB_OK;
+}
