@@ -33,14 +33,16 @@
  *                nb_function_data (NULL for NULL), nb_function_needs_input_grad
  *                (false for NULL or out of range): queries with sentinels
  *   gradcheck.h: nb_gradcheck_defaults
- *   conv.h:      nb_conv2d_defaults;  functional.h: nb_pool2d_defaults
+ *   conv.h:      nb_conv2d_defaults;  functional.h: nb_pool2d_defaults, nb_class_loss_defaults
  *   nn.h:        nb_module_new (NULL type means "Module"; a NULL forward is
  *                reported when the module is called), nb_module_free (NULL ignored), nb_module_train/eval/zero_grad
  *                (void, NULL ignored), nb_module_is_training, nb_module_type,
  *                nb_module_num_children, nb_module_num_parameters,
  *                nb_module_num_parameter_elements, nb_module_state_count
  *                (queries: sentinel for NULL), nb_param_list_free (NULL ignored), nb_relu_module, nb_sigmoid_module,
- *                nb_tanh_module, nb_leaky_relu_module (any slope is valid)
+ *                nb_tanh_module, nb_leaky_relu_module (any slope is valid),
+ *                nb_silu_module, nb_hardswish_module, nb_softmax_module (its dim
+ *                is checked against the input, at forward: a row below)
  *   optim.h:     nb_*_defaults (incl. nb_one_cycle_lr_defaults,
  *                nb_reduce_lr_on_plateau_defaults), nb_optimizer_free,
  *                nb_optimizer_zero_grad, nb_lr_scheduler_free (NULL ignored),
@@ -639,6 +641,115 @@ START_TEST(test_functional_h_layers) {
 }
 END_TEST
 
+/* The losses and activations of functional.h, nb_softmax (ops.h) and their modules (nn.h). */
+START_TEST(test_losses_activations_h) {
+    nb_tensor *t2 = nb_zeros(NB_I64, T(2)), *w3 = nb_ones(NB_F32, T(3)), *w4 = nb_ones(NB_F32, T(4));
+    nb_tensor *wd = nb_ones(NB_F64, T(3)), *wg = nb_ones(NB_F32, T(3)), *half = nb_full(NB_F32, T(2, 3), 0.5);
+    ck_assert_int_eq(nb_requires_grad_(wg, true), NB_OK);
+    nb_class_loss_options o = nb_class_loss_defaults(), bad = o;
+    const char *cls[2] = {"cross_entropy", "nll_loss"};
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *(*fn)(const nb_tensor *, const nb_tensor *, const nb_class_loss_options *) =
+            k ? nb_nll_loss_ex : nb_cross_entropy_ex;
+        BAD(cls[k], fn(N, t2, &o));
+        BAD(cls[k], fn(f, N, &o));
+        BAD(cls[k], fn(l, t2, &o));                       /* int64 input */
+        BAD(cls[k], fn(f, d, &o));                        /* float64 target: probabilities of another dtype / not int64 */
+        bad = o, bad.reduction = (nb_reduction)9;
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.label_smoothing = 1.5;
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.weight = w4;                         /* 4 weights for 3 classes */
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.weight = wd;                         /* float64 weight, float32 input */
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.weight = wg;                         /* requires grad, class indices */
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.ignore_index = 5;
+        BAD(cls[k], fn(f, f1, &bad));                     /* a float target, not the input's shape */
+    }
+    bad = o, bad.ignore_index = 0;
+    BAD("cross_entropy", nb_cross_entropy_ex(f, half, &bad)); /* probabilities with ignore_index >= 0 */
+    BAD("cross_entropy", nb_cross_entropy_ex(f, l, &o));       /* int64 target of the input's shape */
+    nb_tensor *t3 = nb_from_data(NB_I64, T(2), (int64_t[]){0, 3});
+    BAD("nll_loss", nb_nll_loss_ex(f, t3, &o)); /* target 3 of 3 classes */
+    nb_tensor_release(t3);
+    nb_tensor_release(nb_nll_loss_ex(f, t2, NULL)); /* NULL options: the defaults */
+
+    const char *reg[3] = {"l1_loss", "smooth_l1_loss", "huber_loss"};
+    for (int k = 0; k < 3; k++) {
+#define REG(x, t, r) (k == 0 ? nb_l1_loss(x, t, r) : k == 1 ? nb_smooth_l1_loss(x, t, r, 1.0) : nb_huber_loss(x, t, r, 1.0))
+        BAD(reg[k], REG(N, f, NB_REDUCTION_MEAN));
+        BAD(reg[k], REG(f, N, NB_REDUCTION_MEAN));
+        BAD(reg[k], REG(f, d, NB_REDUCTION_MEAN));        /* float32 with float64 */
+        BAD(reg[k], REG(l, l, NB_REDUCTION_MEAN));
+        BAD(reg[k], REG(f, w4, NB_REDUCTION_SUM));        /* (2, 3) and (4) do not broadcast */
+        BAD(reg[k], REG(f, f, (nb_reduction)-1));
+#undef REG
+    }
+    BAD("smooth_l1_loss", nb_smooth_l1_loss(f, f, NB_REDUCTION_MEAN, -0.5));
+    BAD("huber_loss", nb_huber_loss(f, f, NB_REDUCTION_MEAN, 0.0));
+    BAD("huber_loss", nb_huber_loss(f, f, NB_REDUCTION_MEAN, NAN));
+
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(N, half, NULL, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, N, NULL, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, f1, NULL, NB_REDUCTION_MEAN)); /* sizes differ */
+    nb_tensor *two = nb_full(NB_F32, T(2, 3), 2.0);
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(two, half, NULL, NB_REDUCTION_MEAN)); /* not a probability */
+    nb_tensor_release(two);
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, d, NULL, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, w4, NB_REDUCTION_MEAN)); /* weight (4) */
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, wd, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, wg, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, NULL, (nb_reduction)5));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(l, l, NULL, NB_REDUCTION_MEAN));
+    const char *bl = "binary_cross_entropy_with_logits";
+    BAD(bl, nb_binary_cross_entropy_with_logits(N, f, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, N, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f1, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, d, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, w4, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, w4, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, wd, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, wg, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, wg, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f1, f1, NULL, f, NB_REDUCTION_MEAN)); /* pos_weight beyond the input */
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, NULL, (nb_reduction)3));
+    BAD(bl, nb_binary_cross_entropy_with_logits(l, l, NULL, NULL, NB_REDUCTION_MEAN));
+
+    BAD("gelu", nb_gelu(N, NB_GELU_NONE));
+    BAD("gelu", nb_gelu(l, NB_GELU_TANH));
+    BAD("gelu", nb_gelu(f, (nb_gelu_approximate)7));
+    BAD("silu", nb_silu(N));
+    BAD("silu", nb_silu(l));
+    BAD("elu", nb_elu(N, 1.0));
+    BAD("elu", nb_elu(l, 1.0));
+    BAD("elu", nb_elu(f, NAN));
+    BAD("softplus", nb_softplus(N, 1, 20));
+    BAD("softplus", nb_softplus(l, 1, 20));
+    BAD("softplus", nb_softplus(f, INFINITY, 20));
+    BAD("softplus", nb_softplus(f, 1, NAN));
+    BAD("hardswish", nb_hardswish(N));
+    BAD("hardswish", nb_hardswish(l));
+    BAD("softmax", nb_softmax(N, 0));
+    BAD("softmax", nb_softmax(f, 2));
+    BAD("softmax", nb_softmax(f, -3));
+    BAD("softmax", nb_softmax(l, 0));
+    BAD("GELU", nb_gelu_module((nb_gelu_approximate)-1));
+    BAD("ELU", nb_elu_module(-INFINITY));
+    BAD("Softplus", nb_softplus_module(NAN, 20));
+    BAD("Softplus", nb_softplus_module(1, INFINITY));
+    nb_module *sm = nb_softmax_module(5), *ge = nb_gelu_module(NB_GELU_NONE);
+    BAD("softmax", nb_module_forward(sm, f)); /* dim 5 of a 2-d input */
+    BAD("gelu", nb_module_forward(ge, l));
+    nb_module_free(sm);
+    nb_module_free(ge);
+    nb_tensor *all[6] = {t2, w3, w4, wd, wg, half};
+    for (int i = 0; i < 6; i++) nb_tensor_release(all[i]);
+    all_reported();
+}
+END_TEST
+
 static int visit_nop(const char *name, nb_tensor *t, bool is_param, void *ctx) {
     (void)name, (void)t, (void)is_param, (void)ctx;
     return 0;
@@ -1120,6 +1231,7 @@ int main(void) {
     tcase_add_test(tc, test_gradcheck_h);
     tcase_add_test(tc, test_conv_h);
     tcase_add_test(tc, test_functional_h);
+    tcase_add_test(tc, test_losses_activations_h);
     tcase_add_test(tc, test_functional_h_layers);
     tcase_add_test(tc, test_nn_h);
     tcase_add_test(tc, test_optim_h);

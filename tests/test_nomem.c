@@ -246,6 +246,48 @@ START_TEST(test_autograd_extensions) {
 }
 END_TEST
 
+/* ---- the losses and activations (functional.h, nb_softmax), forward and backward ---- */
+static nb_status losses_activations_sequence(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = randn(31, NB_F32, T(4, 3), true), *q = randn(32, NB_F32, T(4, 3), true);
+    nb_tensor *w = randn(33, NB_F32, T(3), true), *cw = nb_full(NB_F32, T(3), 0.5);
+    nb_tensor *target = nb_zeros(NB_I64, T(4));
+    nb_status st = (x && q && w && cw && target) ? NB_OK : nb_last_status();
+    if (st == NB_OK) {
+        nb_tensor *h = nb_gelu(nb_silu(nb_elu(x, 0.5)), NB_GELU_TANH);
+        h = nb_hardswish(nb_softplus(nb_gelu(h, NB_GELU_NONE), 2.0, 3.0));
+        nb_class_loss_options o = nb_class_loss_defaults();
+        o.weight = cw;
+        o.label_smoothing = 0.1;
+        nb_tensor *ce = nb_cross_entropy_ex(h, target, &o);
+        o.weight = w; /* probabilities: the weight is differentiable */
+        nb_tensor *cp = nb_cross_entropy_ex(h, nb_softmax(q, 1), &o);
+        o.weight = cw;
+        o.label_smoothing = 0;
+        nb_tensor *nll = nb_nll_loss_ex(nb_log_softmax(h, 1), target, &o);
+        nb_tensor *l1 = nb_l1_loss(h, w, NB_REDUCTION_MEAN); /* broadcast */
+        nb_tensor *sl = nb_smooth_l1_loss(h, q, NB_REDUCTION_SUM, 0.5);
+        nb_tensor *hu = nb_huber_loss(w, h, NB_REDUCTION_NONE, 2.0);
+        nb_tensor *p = nb_sigmoid(h);
+        nb_tensor *bce = nb_binary_cross_entropy(p, nb_sigmoid(q), cw, NB_REDUCTION_MEAN);
+        nb_tensor *bl = nb_binary_cross_entropy_with_logits(h, p, cw, cw, NB_REDUCTION_SUM);
+        nb_tensor *loss = nb_add(nb_add(nb_add(ce, cp), nb_add(nll, l1)), nb_add(nb_add(sl, nb_sum(hu)), nb_add(bce, bl)));
+        st = chain_status(loss);
+        if (st == NB_OK) st = nb_backward(loss);
+        if (st == NB_OK && !(nb_tensor_grad(x) && nb_tensor_grad(q) && nb_tensor_grad(w))) st = NB_ERR_STATE;
+    }
+    nb_tensor *keep[3] = {x, q, w};
+    for (int i = 0; i < 3; i++) nb_zero_grad(keep[i]);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_losses_activations) {
+    ck_assert_int_gt(fail_each_allocation("losses and activations", losses_activations_sequence, NULL), 20);
+}
+END_TEST
+
 /* ---- conv2d forward and backward (padded modes too) ---- */
 typedef struct conv_case {
     nb_padding_mode mode;
@@ -317,7 +359,9 @@ static nb_module *small_net(void) {
     return nb_sequential_module(NB_MODULES(
         nb_conv2d_module(1, 4, 3, 3, &cp, true, &rng), nb_batch_norm2d_module(4, 1e-5, 0.1, true, true),
         nb_relu_module(), nb_max_pool2d_module(&pp), nb_dropout_module(0.25, &rng), nb_flatten_module(1, -1),
-        nb_linear_module(4 * 3 * 3, 5, true, &rng), nb_log_softmax_module(1)));
+        nb_linear_module(4 * 3 * 3, 5, true, &rng), nb_gelu_module(NB_GELU_TANH), nb_silu_module(),
+        nb_elu_module(1.0), nb_softplus_module(1.0, 20.0), nb_hardswish_module(), nb_softmax_module(1),
+        nb_log_softmax_module(1)));
 }
 
 static nb_status module_build_and_run(void *ctx) {
@@ -613,6 +657,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ops_sequence);
     tcase_add_test(tc, test_functional_sequence);
+    tcase_add_test(tc, test_losses_activations);
     tcase_add_test(tc, test_layers_sequence);
     tcase_add_test(tc, test_layer_modules);
     tcase_add_test(tc, test_autograd_extensions);
