@@ -10,15 +10,6 @@
 
 #define REF nbt_data_path("tensor_ops.h5")
 
-/* in: the case's n inputs; arg: the dims list of a reduction case (see dims_case) */
-typedef nb_tensor *(*case_fn)(nb_tensor *const *in, int n, int arg);
-typedef struct {
-    const char *name;
-    const char *kinds; /* per input: f float requiring grad, c float, i int64 */
-    case_fn f;
-    int arg;
-} tcase;
-
 /* ---- the cases (the twin's functions, with nabla) ---- */
 static nb_tensor *abs_(nb_tensor *const *in, int n, int a) { (void)n, (void)a; return nb_abs(in[0]); }
 static nb_tensor *add_alpha(nb_tensor *const *in, int n, int a) { (void)n, (void)a; return nb_add_alpha(in[0], in[1], 0.37); }
@@ -103,7 +94,7 @@ static nb_tensor *amin_dims(nb_tensor *const *in, int n, int which) { (void)n; r
     {name "_0d", "f", fn, 9}, {name "_transposed", "f", fn, 10}
 
 /* The twin's CASES, in its order. */
-static const tcase cases[] = {
+static const nbt_case cases[] = {
     {"abs_special", "f", abs_, 0},
     {"abs_rand", "f", abs_, 0},
     {"add_alpha_bcast", "ff", add_alpha, 0},
@@ -163,85 +154,16 @@ static const tcase cases[] = {
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
-/* got against PyTorch's tensor: same shape and dtype, values within tol (NaN matches NaN). */
-static void assert_like(const nb_tensor *got, const nb_tensor *want, double tol, const char *what) {
-    char a[128], b[128];
-    ck_assert_msg(got != NULL, "%s: missing (%s)", what, nb_last_error());
-    bool same = nb_tensor_ndim(got) == nb_tensor_ndim(want) &&
-                memcmp(nb_tensor_shape(got), nb_tensor_shape(want), sizeof(int64_t) * (size_t)nb_tensor_ndim(want)) == 0;
-    ck_assert_msg(same, "%s: shape %s, PyTorch %s", what, nb_shape_str(nb_tensor_ndim(got), nb_tensor_shape(got), a, sizeof a),
-                  nb_shape_str(nb_tensor_ndim(want), nb_tensor_shape(want), b, sizeof b));
-    ck_assert_msg(nb_tensor_dtype(got) == nb_tensor_dtype(want), "%s: dtype %s, expected %s", what,
-                  nb_dtype_name(nb_tensor_dtype(got)), nb_dtype_name(nb_tensor_dtype(want)));
-    int64_t n = nb_tensor_numel(want);
-    double *e = malloc((size_t)(n ? n : 1) * 2 * sizeof *e), *v = e + (n ? n : 1);
-    ck_assert_int_eq(nb_tensor_copy_out(want, e, NB_F64), NB_OK);
-    ck_assert_int_eq(nb_tensor_copy_out(got, v, NB_F64), NB_OK);
-    for (int64_t i = 0; i < n; i++) {
-        bool ok = fabs(v[i] - e[i]) <= tol + tol * fabs(e[i]) || (isnan(v[i]) && isnan(e[i])) || v[i] == e[i];
-        if (!ok) {
-            double g = v[i], w = e[i];
-            free(e);
-            ck_abort_msg("%s: element %lld is %.10g, PyTorch %.10g", what, (long long)i, g, w);
-        }
-    }
-    free(e);
-}
-
-static void run_case(const tcase *c, nb_dtype dt) {
-    const char *dname = dt == NB_F32 ? "f32" : "f64";
-    const double tol = dt == NB_F32 ? 1e-5 : 1e-12;
-    char path[256], what[320];
-    nb_scope *sc = nb_scope_begin();
-    const int n = (int)strlen(c->kinds);
-    nb_tensor *in[32];
-    for (int i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s/in%d", c->name, dname, i);
-        in[i] = nbt_h5_read(REF, path, c->kinds[i] == 'i' ? NB_I64 : dt);
-        if (c->kinds[i] == 'f') NBT_OK(nb_requires_grad_(in[i], true));
-    }
-    nb_clear_error();
-    nb_tensor *y = c->f(in, n, c->arg);
-    snprintf(what, sizeof what, "%s %s: output", c->name, dname);
-    ck_assert_msg(y != NULL, "%s: %s", what, nb_last_error());
-    snprintf(path, sizeof path, "%s/%s/y", c->name, dname);
-    nb_dtype ydt = nb_tensor_dtype(y) == NB_I64 ? NB_I64 : dt;
-    assert_like(y, nbt_h5_read(REF, path, ydt), ydt == NB_I64 ? 0 : tol, what);
-    snprintf(path, sizeof path, "%s/%s/go", c->name, dname);
-    bool has_grad = strchr(c->kinds, 'f') != NULL;
-    ck_assert_msg(nbt_h5_exists(REF, path) == has_grad, "%s %s: the twin's gradient", c->name, dname);
-    if (has_grad) {
-        nb_status st = nb_backward_ex(y, nbt_h5_read(REF, path, dt), false);
-        ck_assert_msg(st == NB_OK, "%s %s: backward: %s", c->name, dname, nb_last_error());
-        for (int i = 0; i < n; i++) {
-            if (c->kinds[i] != 'f') continue;
-            snprintf(path, sizeof path, "%s/%s/g%d", c->name, dname, i);
-            snprintf(what, sizeof what, "%s %s: gradient of input %d", c->name, dname, i);
-            assert_like(nb_tensor_grad(in[i]), nbt_h5_read(REF, path, dt), tol, what);
-        }
-    }
-    nb_scope_end(sc);
-}
-
-START_TEST(test_cases_match_the_twin) {
-    double n = -1;
-    ck_assert(nbt_h5_read_scalar(REF, "ncases", &n));
-    ck_assert_msg((int)n == NCASES, "the twin has %d cases, the table %d", (int)n, NCASES);
-    for (int k = 0; k < NCASES; k++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/f32/y", cases[k].name);
-        ck_assert_msg(nbt_h5_exists(REF, path), "case %s is not in the twin's file", cases[k].name);
-    }
-}
+START_TEST(test_cases_match_the_twin) { nbt_assert_twin_cases(REF, cases, NCASES); }
 END_TEST
 
 START_TEST(test_vs_torch_float32) {
-    for (int k = 0; k < NCASES; k++) run_case(&cases[k], NB_F32);
+    for (int k = 0; k < NCASES; k++) nbt_run_twin_case(REF, &cases[k], NB_F32, 1e-5);
 }
 END_TEST
 
 START_TEST(test_vs_torch_float64) {
-    for (int k = 0; k < NCASES; k++) run_case(&cases[k], NB_F64);
+    for (int k = 0; k < NCASES; k++) nbt_run_twin_case(REF, &cases[k], NB_F64, 1e-12);
 }
 END_TEST
 
@@ -410,9 +332,11 @@ START_TEST(test_errors) {
     NBT_FAILS_WITH(nb_sum_dims(f, NULL, 1, false), "sum_dims: expected a list of ndims >= 0 dims");
     NBT_FAILS_WITH(nb_amax(e, NULL, 0, false), "amax: Expected reduction dim to be specified for input.numel() == 0.");
     NBT_FAILS_WITH(nb_amin(e, (const int[]){-1}, 1, false), "amin: Expected reduction dim -1 to have non-zero size.");
-    /* the empty input passes along a non-empty dim, as in PyTorch */
-    nb_tensor *ok = NBT_NOTNULL(nb_amax(e, (const int[]){0}, 1, false));
-    nbt_assert_shape(ok, NB_SHAPE(0));
+    /* an empty input passes along a non-empty dim, as in PyTorch: an empty result */
+    nb_tensor *e2 = NBT_NOTNULL(nb_zeros(NB_F32, NB_SHAPE(0, 4)));
+    nbt_assert_shape(NBT_NOTNULL(nb_amax(e, (const int[]){0}, 1, false)), NB_SHAPE(0));
+    nbt_assert_shape(NBT_NOTNULL(nb_argmax_dim(e2, 1, false)), NB_SHAPE(0));
+    nbt_assert_shape(NBT_NOTNULL(nb_argmin_dim(e2, 1, true)), NB_SHAPE(0, 1));
     nb_scope_end(sc);
 }
 END_TEST
