@@ -41,43 +41,8 @@ typedef struct {
 
 static const char *const rd_names[] = {"sum_dims", "mean_dims", "amax", "amin"};
 
-/* ---- check: the dims list in PyTorch's order (range, then repeats), the geometry ---- */
-static bool dims_check(rd_kind kind, const nb_tensor *a, const int *dims, int ndims, bool keepdim, dims_geom *g) {
-    const char *name = rd_names[kind];
-    if (!nbi_check_float(name, "a", a)) return false;
-    if (ndims < 0 || (ndims > 0 && !dims)) {
-        nbi_error(NB_ERR_ARG, "%s: expected a list of ndims >= 0 dims, but got ndims %d and dims %s", name, ndims,
-                  dims ? "given" : "NULL");
-        return false;
-    }
-    bool red[NB_MAX_DIMS] = {false};
-    int norm[NB_MAX_DIMS + 1];
-    for (int i = 0; i < ndims; i++) {
-        int d = nbi_dim(name, dims[i], a->ndim);
-        if (d < 0) return false;
-        if (i < NB_MAX_DIMS + 1) norm[i] = d;
-    }
-    for (int i = 0; i < ndims; i++) {
-        int d = norm[i < NB_MAX_DIMS ? i : NB_MAX_DIMS]; /* a list longer than ndim repeats a dim by then */
-        if (red[d]) {
-            nbi_error(NB_ERR_ARG, "%s: dim %d appears multiple times in the list of dims", name, d);
-            return false;
-        }
-        red[d] = true;
-    }
-    if (ndims == 0)
-        for (int i = 0; i < a->ndim; i++) red[i] = true;
-    if ((kind == RD_AMAX || kind == RD_AMIN) && a->numel == 0) {
-        if (ndims == 0) {
-            nbi_error(NB_ERR_SHAPE, "%s: Expected reduction dim to be specified for input.numel() == 0.", name);
-            return false;
-        }
-        for (int i = 0; i < ndims; i++)
-            if (a->shape[norm[i]] == 0) {
-                nbi_error(NB_ERR_SHAPE, "%s: Expected reduction dim %d to have non-zero size.", name, dims[i]);
-                return false;
-            }
-    }
+/* The output's shape and the groups of a contiguous a, red[i] saying whether dim i is reduced. */
+static void dims_geometry(const nb_tensor *a, const bool *red, bool keepdim, rd_kind kind, dims_geom *g) {
     *g = (dims_geom){.count = 1, .inner = 1, .outer = 1, .kind = kind};
     for (int i = 0; i < a->ndim; i++) {
         if (!red[i]) g->shape[g->ndim++] = a->shape[i];
@@ -112,6 +77,45 @@ static bool dims_check(rd_kind kind, const nb_tensor *a, const int *dims, int nd
             g->outer *= size[k];
         }
     }
+}
+
+/* ---- check: the dims list in PyTorch's order (range, then repeats), the geometry ---- */
+static bool dims_check(rd_kind kind, const nb_tensor *a, const int *dims, int ndims, bool keepdim, dims_geom *g) {
+    const char *name = rd_names[kind];
+    if (!nbi_check_float(name, "a", a)) return false;
+    if (ndims < 0 || (ndims > 0 && !dims)) {
+        nbi_error(NB_ERR_ARG, "%s: expected a list of ndims >= 0 dims, but got ndims %d and dims %s", name, ndims,
+                  dims ? "given" : "NULL");
+        return false;
+    }
+    for (int i = 0; i < ndims; i++)
+        if (nbi_dim(name, dims[i], a->ndim) < 0) return false;
+    /* no dim repeats: then there are at most ndim (<= NB_MAX_DIMS) of them */
+    bool red[NB_MAX_DIMS] = {false};
+    int norm[NB_MAX_DIMS];
+    for (int i = 0; i < ndims; i++) {
+        int d = nbi_dim(name, dims[i], a->ndim);
+        if (red[d]) {
+            nbi_error(NB_ERR_ARG, "%s: dim %d appears multiple times in the list of dims", name, d);
+            return false;
+        }
+        red[d] = true;
+        norm[i] = d;
+    }
+    if (ndims == 0)
+        for (int i = 0; i < a->ndim; i++) red[i] = true;
+    if ((kind == RD_AMAX || kind == RD_AMIN) && a->numel == 0) {
+        if (ndims == 0) {
+            nbi_error(NB_ERR_SHAPE, "%s: Expected reduction dim to be specified for input.numel() == 0.", name);
+            return false;
+        }
+        for (int i = 0; i < ndims; i++)
+            if (a->shape[norm[i]] == 0) {
+                nbi_error(NB_ERR_SHAPE, "%s: Expected reduction dim %d to have non-zero size.", name, dims[i]);
+                return false;
+            }
+    }
+    dims_geometry(a, red, keepdim, kind, g);
     return true;
 }
 
