@@ -15,7 +15,7 @@
 #include <string.h>
 
 /* ---- checks (PyTorch's wording) ---- */
-/* Every tensor present, of a dtype nabla has, all of the same one. */
+/* Every tensor present, all of one dtype (any: the kernels copy bytes). */
 static bool list_check(const char *op, const nb_tensor *const *ts, int n) {
     for (int i = 0; i < n; i++) {
         char arg[32];
