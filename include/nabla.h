@@ -12,5 +12,6 @@
 #include "nabla/optim.h"
 #include "nabla/io.h"
 #include "nabla/nn.h"
+#include "nabla/data.h"
 
 #endif

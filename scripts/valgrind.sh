@@ -15,8 +15,8 @@ echo "== valgrind build (build-vg, NB_NATIVE=OFF)"
 cmake -S . -B build-vg -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_NATIVE=OFF >/dev/null
 cmake --build build-vg -j"$jobs"
 bash scripts/fetch_mnist.sh data/mnist
-# test_io and test_idx compare against their PyTorch twins' files: make them first.
-(cd build-vg && ctest -R '^ref_(io|idx)$' --output-on-failure >/dev/null)
+# test_io, test_idx and test_data compare against their PyTorch twins' files: make them first.
+(cd build-vg && ctest -R '^ref_(io|idx|data)$' --output-on-failure >/dev/null)
 # This build's kernels are the portable ones (no AVX-512 tiles): check them
 # against PyTorch too, natively (test_conv2d is minutes under valgrind).
 echo "== portable kernels against PyTorch (ctest test_conv2d, test_gemm)"
@@ -53,7 +53,7 @@ echo "== test executables"
 # test_fuzz_regressions is left to ASan: some of its inputs ask for hundreds of
 # gigabytes, which must fail cleanly, and valgrind's allocator gets the
 # process killed instead of returning NULL.
-for t in io idx tensor; do
+for t in io idx data tensor; do
   # (not in a subshell: run() must be able to set status)
   if [ -x build-vg/tests/test_$t ]; then cd build-vg/tests; run ./test_$t; cd "$root"; fi
 done

@@ -44,6 +44,12 @@
  *                nb_lr_scheduler_get_last_lr, nb_lr_scheduler_last_epoch,
  *                nb_lr_scheduler_base_lr (queries: sentinel for NULL)
  *   io.h:        nb_load_report_free, nb_hdf5_names_free (NULL ignored)
+ *   data.h:      nb_dataset_len, nb_loader_num_batches, nb_loader_num_samples
+ *                (queries: -1 for NULL), nb_dataset_free, nb_loader_free (NULL
+ *                ignored), nb_loader_defaults, and the transform values
+ *                nb_normalize, nb_random_crop, nb_random_horizontal_flip,
+ *                nb_random_affine (checked where they are used: their bad
+ *                values are in the table through nb_transforms_apply and nb_loader_new)
  */
 #include "testutil.h"
 
@@ -122,6 +128,9 @@ static void teardown(void) {
 START_TEST(test_core_h) {
     BAD_ST("set_num_threads", nb_set_num_threads(0));
     BAD_ST("set_num_threads", nb_set_num_threads(-3));
+    BAD_ST("set_error", nb_set_error(NB_OK, "not an error"));
+    BAD_ST("set_error", nb_set_error((nb_status)3, "not an error"));
+    BAD_ST("set_error", nb_set_error(NB_ERR_IO, NULL));
     ck_assert_uint_eq(nb_dtype_size((nb_dtype)7), 0); /* a query: 0 is its sentinel, no message */
     all_reported();
 }
@@ -737,6 +746,118 @@ START_TEST(test_io_h) {
 }
 END_TEST
 
+START_TEST(test_data_h) {
+    BAD("idx_read", nb_idx_read(NULL, NB_F32));
+    BAD("idx_read", nb_idx_read("/nonexistent.idx", NB_F32));
+    BAD("idx_read", nb_idx_read("/nonexistent.idx", (nb_dtype)9));
+    BAD("idx_dataset", nb_idx_dataset(NULL, "/nonexistent", 10));
+    BAD("idx_dataset", nb_idx_dataset("/nonexistent", NULL, 10));
+    BAD("idx_dataset", nb_idx_dataset("/nonexistent", "/nonexistent", 0));
+    BAD("idx_dataset", nb_idx_dataset("/nonexistent", "/nonexistent", 10));
+    BAD("mnist_dataset", nb_mnist_dataset(NULL, true));
+    BAD("mnist_dataset", nb_mnist_dataset("/nonexistent", false));
+    BAD("emnist_dataset", nb_emnist_dataset(NULL, "letters", true));
+    BAD("emnist_dataset", nb_emnist_dataset("/nonexistent", NULL, true));
+    BAD("emnist_dataset", nb_emnist_dataset("/nonexistent", "kanji", true));
+    BAD("emnist_dataset", nb_emnist_dataset("/nonexistent", "letters", true));
+    BAD("tensor_dataset", nb_tensor_dataset(N, f1));
+    BAD("tensor_dataset", nb_tensor_dataset(f, f1));          /* 2 vs 3 samples */
+    nb_tensor *s0 = nb_scalar(NB_F32, 1);
+    BAD("tensor_dataset", nb_tensor_dataset(s0, NULL));       /* no sample dim */
+    nb_dataset *ds = nb_tensor_dataset(img, l);               /* (2, 3, 5, 5) float32 images, (2, 3) targets */
+    ck_assert_ptr_nonnull(ds);
+    nb_dataset *tds = nb_tensor_dataset(l, NULL);             /* int64 samples */
+    ck_assert_ptr_nonnull(tds);
+    BAD("dataset_narrow", nb_dataset_narrow(NULL, 0, 1));
+    BAD("dataset_narrow", nb_dataset_narrow(ds, -1, 1));
+    BAD("dataset_narrow", nb_dataset_narrow(ds, 1, 2));
+    BAD("dataset_narrow", nb_dataset_narrow(ds, 0, 0));
+    int64_t shape[NB_MAX_DIMS];
+    BAD_VAL("dataset_sample_shape", nb_dataset_sample_shape(NULL, shape), -1);
+    BAD_VAL("dataset_sample_shape", nb_dataset_sample_shape(ds, NULL), -1);
+    nb_tensor *x, *y;
+    BAD_ST("dataset_get", nb_dataset_get(NULL, 0, &x, &y));
+    BAD_ST("dataset_get", nb_dataset_get(ds, 2, &x, &y));
+    BAD_ST("dataset_get", nb_dataset_get(ds, -1, &x, &y));
+    BAD_ST("dataset_get", nb_dataset_get(ds, 0, NULL, &y));
+    /* transforms: checked by nb_transforms_apply (and nb_loader_new) */
+    nb_transform crop_big = nb_random_crop(6, 6, 0), crop_neg = nb_random_crop(3, 3, -1), crop_zero = nb_random_crop(0, 3, 0);
+    nb_transform crop_reflect = nb_random_crop(5, 5, 5), crop_mode = nb_random_crop(5, 5, 0);
+    crop_reflect.crop.padding_mode = NB_IMAGE_PAD_REFLECT;
+    crop_mode.crop.padding_mode = (nb_image_pad_mode)9;
+    nb_transform norm_null = nb_normalize(1, NULL, NULL), norm_many = nb_normalize(17, NULL, NULL);
+    nb_transform norm_zero = nb_normalize(1, (double[]){0}, (double[]){0});
+    nb_transform norm_nan = nb_normalize(1, (double[]){NAN}, (double[]){1});
+    nb_transform norm_ch = nb_normalize(2, (double[]){0, 0}, (double[]){1, 1}); /* img has 3 channels */
+    nb_transform flip = nb_random_horizontal_flip(-0.1);
+    nb_transform aff_deg = nb_random_affine(-5), aff_tr = nb_random_affine(5), aff_sc = nb_random_affine(5);
+    nb_transform aff_sh = nb_random_affine(5), aff_int = nb_random_affine(5), aff_fill = nb_random_affine(5);
+    aff_tr.affine.translate[1] = 2;
+    aff_sc.affine.scale[0] = 0;
+    aff_sh.affine.shear[0] = 10;      /* min 10 > max 0 */
+    aff_int.affine.interpolation = (nb_interpolation)5;
+    aff_fill.affine.fill = INFINITY;
+    nb_transform unknown = {.kind = (nb_transform_kind)42};
+    const struct { const char *op; nb_transform t; } bad_t[] = {
+        {"RandomCrop", crop_big}, {"RandomCrop", crop_neg}, {"RandomCrop", crop_zero}, {"RandomCrop", crop_reflect},
+        {"RandomCrop", crop_mode}, {"Normalize", norm_null}, {"Normalize", norm_many}, {"Normalize", norm_zero},
+        {"Normalize", norm_nan}, {"Normalize", norm_ch}, {"RandomHorizontalFlip", flip}, {"RandomAffine", aff_deg},
+        {"RandomAffine", aff_tr}, {"RandomAffine", aff_sc}, {"RandomAffine", aff_sh}, {"RandomAffine", aff_int},
+        {"RandomAffine", aff_fill}, {"transforms_apply", unknown}};
+    for (size_t i = 0; i < sizeof bad_t / sizeof *bad_t; i++) {
+        BAD(bad_t[i].op, nb_transforms_apply(img, &bad_t[i].t, 1, NULL));
+        nb_loader_options o = nb_loader_defaults();
+        o.transforms = &bad_t[i].t, o.num_transforms = 1;
+        BAD(strcmp(bad_t[i].op, "transforms_apply") ? bad_t[i].op : "loader", nb_loader_new(ds, &o));
+    }
+    nb_transform ok = nb_random_horizontal_flip(0.5);
+    BAD("transforms_apply", nb_transforms_apply(N, &ok, 1, NULL));
+    BAD("transforms_apply", nb_transforms_apply(l, &ok, 1, NULL));     /* int64 */
+    BAD("transforms_apply", nb_transforms_apply(f1, &ok, 1, NULL));    /* not an image */
+    BAD("transforms_apply", nb_transforms_apply(img, NULL, 1, NULL));
+    BAD("transforms_apply", nb_transforms_apply(img, &ok, -1, NULL));
+    BAD("image_affine", nb_image_affine(N, 0, 0, 0, 1, 0, 0, NB_INTERP_NEAREST, 0));
+    BAD("image_affine", nb_image_affine(l, 0, 0, 0, 1, 0, 0, NB_INTERP_NEAREST, 0));
+    BAD("image_affine", nb_image_affine(f, 0, 0, 0, 1, 0, 0, NB_INTERP_NEAREST, 0));  /* 2-d */
+    BAD("image_affine", nb_image_affine(img, 0, 0, 0, -1, 0, 0, NB_INTERP_NEAREST, 0));
+    BAD("image_affine", nb_image_affine(img, NAN, 0, 0, 1, 0, 0, NB_INTERP_NEAREST, 0));
+    BAD("image_affine", nb_image_affine(img, 0, 0, 0, 1, 0, 0, (nb_interpolation)3, 0));
+    /* the loader */
+    nb_loader_options o = nb_loader_defaults();
+    BAD("loader", nb_loader_new(NULL, &o));
+    o.batch_size = 0;
+    BAD("loader", nb_loader_new(ds, &o));
+    o = nb_loader_defaults(), o.world_size = 0;
+    BAD("loader", nb_loader_new(ds, &o));
+    o = nb_loader_defaults(), o.rank = 2, o.world_size = 2;
+    BAD("loader", nb_loader_new(ds, &o));
+    o = nb_loader_defaults(), o.rank = -1;
+    BAD("loader", nb_loader_new(ds, &o));
+    o = nb_loader_defaults(), o.transforms = &ok, o.num_transforms = 1;
+    BAD("loader", nb_loader_new(tds, &o));                         /* transforms need float images */
+    o.num_transforms = -1;
+    BAD("loader", nb_loader_new(ds, &o));
+    nb_loader *ld = nb_loader_new(ds, NULL);
+    ck_assert_ptr_nonnull(ld);
+    BAD_ST("loader_set_epoch", nb_loader_set_epoch(NULL, 0));
+    BAD_ST("loader_set_epoch", nb_loader_set_epoch(ld, -1));
+    BAD_ST("loader_next", (nb_status)nb_loader_next(NULL, &x, &y));
+    BAD_ST("loader_next", (nb_status)nb_loader_next(ld, NULL, &y));
+    int64_t out[4];
+    BAD_ST("loader_indices", (nb_status)nb_loader_indices(NULL, out, 4));
+    BAD_ST("loader_indices", (nb_status)nb_loader_indices(ld, NULL, 4));
+    BAD_ST("loader_indices", (nb_status)nb_loader_indices(ld, out, -1));
+    ck_assert_int_eq(nb_dataset_len(NULL), -1);
+    ck_assert_int_eq(nb_loader_num_batches(NULL), -1);
+    ck_assert_int_eq(nb_loader_num_samples(NULL), -1);
+    nb_loader_free(ld);
+    nb_dataset_free(ds);
+    nb_dataset_free(tds);
+    nb_tensor_release(s0);
+    all_reported();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("bad_args");
     TCase *tc = tcase_create("bad_args");
@@ -751,6 +872,7 @@ int main(void) {
     tcase_add_test(tc, test_nn_h);
     tcase_add_test(tc, test_optim_h);
     tcase_add_test(tc, test_io_h);
+    tcase_add_test(tc, test_data_h);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
 }

@@ -308,6 +308,71 @@ START_TEST(test_hdf5) {
 }
 END_TEST
 
+/* ---- nabla/data.h: IDX files, data sets, a prefetching loader with transforms ---- */
+static char idx_images[256], idx_labels[256];
+
+static nb_status data_pipeline(void *ctx) {
+    (void)ctx;
+    nb_status st = NB_OK;
+    nb_tensor *raw = nb_idx_read(idx_images, NB_F64);
+    if (!raw) return nb_last_status();
+    nb_tensor_release(raw);
+    nb_dataset *ds = nb_idx_dataset(idx_images, idx_labels, 10);
+    nb_dataset *part = ds ? nb_dataset_narrow(ds, 1, 4) : NULL;
+    nb_transform t[4] = {nb_random_crop(6, 6, 1), nb_random_horizontal_flip(0.5), nb_random_affine(10),
+                         nb_normalize(1, (double[]){0.5}, (double[]){0.25})};
+    nb_loader_options o = nb_loader_defaults();
+    o.batch_size = 3, o.shuffle = true, o.prefetch = true, o.transforms = t, o.num_transforms = 4;
+    nb_loader *l = part ? nb_loader_new(part, &o) : NULL;
+    if (!l) st = nb_last_status();
+    for (int epoch = 0; st == NB_OK && epoch < 2; epoch++) {
+        st = nb_loader_set_epoch(l, epoch);
+        nb_tensor *x, *y;
+        int64_t b;
+        while (st == NB_OK && (b = nb_loader_next(l, &x, &y)) != 0) {
+            if (b < 0) st = (nb_status)b;
+            nb_tensor_release(x);
+            nb_tensor_release(y);
+        }
+    }
+    nb_tensor *x = NULL, *y = NULL;
+    if (st == NB_OK) st = nb_dataset_get(part, 2, &x, &y);
+    nb_tensor *batch = NULL, *tx = NULL, *ax = NULL;
+    if (st == NB_OK) batch = nb_unsqueeze(x, 0);
+    if (batch) tx = nb_transforms_apply(batch, t, 4, NULL);
+    if (tx) ax = nb_image_affine(x, 5, 1, -1, 1.1, 2, 0, NB_INTERP_BILINEAR, 0);
+    nb_dataset *tds = ax ? nb_tensor_dataset(ax, NULL) : NULL;
+    if (st == NB_OK && !tds) st = nb_last_status();
+    nb_tensor *all[] = {x, y, batch, tx, ax};
+    for (int i = 0; i < 5; i++) nb_tensor_release(all[i]);
+    nb_dataset_free(tds);
+    nb_loader_free(l);
+    nb_dataset_free(part);
+    nb_dataset_free(ds);
+    return st;
+}
+
+static void write_file(const char *path, const uint8_t *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(test_data) {
+    snprintf(idx_images, sizeof idx_images, "nomem_%d_images.idx", (int)getpid());
+    snprintf(idx_labels, sizeof idx_labels, "nomem_%d_labels.idx", (int)getpid());
+    uint8_t im[16 + 6 * 7 * 5] = {0, 0, 8, 3, 0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, 5};
+    for (int i = 16; i < (int)sizeof im; i++) im[i] = (uint8_t)(i * 29);
+    uint8_t lb[8 + 6] = {0, 0, 8, 1, 0, 0, 0, 6, 3, 1, 4, 1, 5, 9};
+    write_file(idx_images, im, sizeof im);
+    write_file(idx_labels, lb, sizeof lb);
+    ck_assert_int_gt(fail_each_allocation("data", data_pipeline, NULL), 10);
+    remove(idx_images);
+    remove(idx_labels);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
@@ -319,6 +384,7 @@ int main(void) {
     tcase_add_test(tc, test_module);
     tcase_add_test(tc, test_optimizers);
     tcase_add_test(tc, test_hdf5);
+    tcase_add_test(tc, test_data);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
 }

@@ -73,6 +73,9 @@ nb_status checkpoint_save(const char *path, const train_state *s) {
         snprintf(key, sizeof key, "rng.%s", s->rng_names[i]);
         ok = push(&l, key, rng_tensor(s->rngs[i]), true);
     }
+    int64_t seed_bits;
+    memcpy(&seed_bits, &s->shuffle_seed, sizeof seed_bits);
+    ok = ok && push(&l, "data.shuffle_seed", nb_from_data(NB_I64, NB_SHAPE(1), &seed_bits), true);
     if (ok && s->nmetrics > 0) {
         double *m = malloc(sizeof(double) * 5 * (size_t)s->nmetrics);
         for (int i = 0; m && i < s->nmetrics; i++) {
@@ -144,6 +147,9 @@ nb_status checkpoint_load(const char *path, train_state *s) {
         memcpy(s->rngs[i]->s, nb_tensor_i64(t), sizeof s->rngs[i]->s);
         nb_tensor_release(t);
     }
+    nb_tensor *seed = nb_hdf5_read(path, "data.shuffle_seed", NB_I64); /* absent in older checkpoints */
+    if (seed && nb_tensor_numel(seed) == 1) memcpy(&s->shuffle_seed, nb_tensor_i64(seed), sizeof s->shuffle_seed);
+    nb_tensor_release(seed);
     s->nmetrics = 0;
     nb_tensor *m = nb_hdf5_read(path, "metrics", NB_F64);
     if (m && nb_tensor_ndim(m) == 2 && nb_tensor_shape(m)[1] == 5 && nb_tensor_shape(m)[0] <= CHECKPOINT_MAX_EPOCHS) {

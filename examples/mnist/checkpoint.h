@@ -1,9 +1,10 @@
 /* checkpoint.h: everything needed to resume MNIST training, in one HDF5
  * file written atomically (nb_hdf5_save): the model's state_dict under
  * "model.", the optimizer's state under "optimizer.", the scheduler, the
- * number of finished epochs, every random generator's state and the metrics
- * so far. Resuming from epoch k's checkpoint gives bitwise the weights of an
- * uninterrupted run. */
+ * number of finished epochs, every random generator's state, the seed of the
+ * training loader's shuffle (whose order is a function of seed and epoch,
+ * see nabla/data.h) and the metrics so far. Resuming from epoch k's
+ * checkpoint gives bitwise the weights of an uninterrupted run. */
 #ifndef MNIST_CHECKPOINT_H
 #define MNIST_CHECKPOINT_H
 
@@ -21,6 +22,7 @@ typedef struct train_state {
     nb_rng *rngs[CHECKPOINT_MAX_RNGS];
     const char *rng_names[CHECKPOINT_MAX_RNGS];
     int nrngs;
+    uint64_t shuffle_seed;     /* the training loader's seed */
     int64_t epoch;             /* epochs finished */
     epoch_metrics metrics[CHECKPOINT_MAX_EPOCHS];
     int nmetrics;
@@ -28,8 +30,9 @@ typedef struct train_state {
 
 /* NB_OK, or a status with nb_last_error() naming the problem. */
 nb_status checkpoint_save(const char *path, const train_state *s);
-/* Restores s's model, optimizer, scheduler, rngs, epoch and metrics. The
- * model is loaded strictly; nothing else is touched if that fails. */
+/* Restores s's model, optimizer, scheduler, rngs, shuffle seed (kept as is
+ * if the file predates it), epoch and metrics. The model is loaded strictly;
+ * nothing else is touched if that fails. */
 nb_status checkpoint_load(const char *path, train_state *s);
 
 #endif

@@ -33,23 +33,18 @@ int mnist_dist_setup(int *argc, char ***argv) {
 int mnist_dist_rank(void) { return nb_dist_rank(); }
 int mnist_dist_world(void) { return nb_dist_world_size(); }
 
-nb_status mnist_dist_prepare(nb_module *model, mnist_batches *batches, char *err, size_t errlen) {
+nb_status mnist_dist_prepare(nb_module *model, int64_t batch_size, int64_t samples_per_rank) {
     if (!nb_dist_is_initialized()) return NB_OK;
     nb_status st = nb_dist_broadcast_module(model, 0);
     if (st == NB_OK) {
         sync_plan = nb_dist_grad_sync_new(model, NB_DIST_DEFAULT_BUCKET_BYTES, NB_DIST_ALLREDUCE);
         if (!sync_plan) st = nb_last_status();
     }
-    if (st != NB_OK) {
-        snprintf(err, errlen, "%s", nb_last_error());
-        return st;
-    }
-    st = mnist_batches_shard(batches, nb_dist_rank(), nb_dist_world_size(), err, errlen);
     if (st != NB_OK) return st;
     printf("data-parallel: %d ranks, batch %lld per rank (%lld in all), %lld samples per rank per epoch, "
            "%d gradient buckets, %.2f MB all-reduced per step\n",
-           nb_dist_world_size(), (long long)batches->batch_size, (long long)batches->batch_size * nb_dist_world_size(),
-           (long long)batches->count, nb_dist_grad_sync_num_buckets(sync_plan),
+           nb_dist_world_size(), (long long)batch_size, (long long)batch_size * nb_dist_world_size(),
+           (long long)samples_per_rank, nb_dist_grad_sync_num_buckets(sync_plan),
            (double)nb_dist_grad_sync_bytes(sync_plan) / 1e6);
     return NB_OK;
 }
@@ -83,8 +78,8 @@ int mnist_dist_setup(int *argc, char ***argv) {
 }
 int mnist_dist_rank(void) { return 0; }
 int mnist_dist_world(void) { return 1; }
-nb_status mnist_dist_prepare(nb_module *model, mnist_batches *batches, char *err, size_t errlen) {
-    (void)model, (void)batches, (void)err, (void)errlen;
+nb_status mnist_dist_prepare(nb_module *model, int64_t batch_size, int64_t samples_per_rank) {
+    (void)model, (void)batch_size, (void)samples_per_rank;
     return NB_OK;
 }
 nb_status mnist_dist_sync_grads(void) { return NB_OK; }

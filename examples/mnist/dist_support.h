@@ -7,8 +7,6 @@
 
 #include <nabla.h>
 
-#include "mnist.h"
-
 /* Join MPI if launched by mpirun/mpiexec (nb_dist_launched); ranks other
  * than 0 send stdout to /dev/null (errors still reach stderr). 0 on success. */
 int mnist_dist_setup(int *argc, char ***argv);
@@ -17,9 +15,11 @@ int mnist_dist_rank(void);
 int mnist_dist_world(void);
 /* True on rank 0, the one that prints and writes files. */
 bool mnist_dist_is_main(void);
-/* Before training: rank 0's weights to every rank, each rank's shard of the
- * batches, and the gradient-averaging plan. Prints a line on rank 0. */
-nb_status mnist_dist_prepare(nb_module *model, mnist_batches *batches, char *err, size_t errlen);
+/* Before training: rank 0's weights to every rank and the gradient-averaging
+ * plan. Prints a line on rank 0 (batch_size and samples_per_rank: this
+ * rank's loader, which takes its shard through nb_loader_options' rank and
+ * world_size). NB_OK, or a status with nb_last_error() set. */
+nb_status mnist_dist_prepare(nb_module *model, int64_t batch_size, int64_t samples_per_rank);
 /* After backward: replace the gradients by their mean over ranks. */
 nb_status mnist_dist_sync_grads(void);
 /* In-place sums over ranks. */

@@ -11,11 +11,21 @@
 
 #include "checkpoint.h"
 #include "dist_support.h"
-#include "mnist.h"
 #include "models.h"
 #include "report.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+/* Default data directory (set by CMake to <repo>/data/mnist, where
+ * scripts/fetch_mnist.sh puts the files). */
+#ifndef MNIST_DEFAULT_DIR
+#define MNIST_DEFAULT_DIR "data/mnist"
+#endif
+/* torchvision's MNIST example: ToTensor() then Normalize((0.1307,), (0.3081,));
+ * Fashion-MNIST's usual statistics. */
+#define MNIST_MEAN 0.1307
+#define MNIST_STD 0.3081
+#define FASHION_MEAN 0.2860
+#define FASHION_STD 0.3530
 
 typedef struct options {
     const char *data, *model, *optimizer, *save, *load, *checkpoint, *resume, *metrics, *plot, *dump_logits;
@@ -23,7 +33,7 @@ typedef struct options {
     int64_t batch_size, test_batch_size, limit_train, limit_test;
     double lr, gamma, momentum;
     uint64_t seed;
-    bool fashion, eval_only;
+    bool fashion, eval_only, no_prefetch;
 } options;
 
 static void usage(FILE *f, const char *argv0) {
@@ -51,7 +61,9 @@ static void usage(FILE *f, const char *argv0) {
             "  --eval-only           only evaluate (with --load)\n"
             "  --metrics FILE        per-epoch CSV (default metrics.csv)\n"
             "  --plot FILE           SVG plot of loss and accuracy (default training.svg)\n"
-            "  --dump-logits FILE    write the final model's test-set logits and predictions to HDF5\n",
+            "  --dump-logits FILE    write the final model's test-set logits and predictions to HDF5\n"
+            "  --no-prefetch         prepare each batch when it is asked for, not ahead in a\n"
+            "                        background thread (the batches are the same either way)\n",
             argv0, MNIST_DEFAULT_DIR, FASHION_DIR);
 }
 
@@ -79,7 +91,8 @@ static int parse_args(int argc, char **argv, options *o) {
         {"momentum", 1, 0, 'M'}, {"gamma", 1, 0, 'g'}, {"seed", 1, 0, 's'}, {"threads", 1, 0, 't'},
         {"limit-train", 1, 0, 'L'}, {"limit-test", 1, 0, 'T'}, {"load", 1, 0, 'i'}, {"save", 1, 0, 'w'},
         {"checkpoint", 1, 0, 'c'}, {"resume", 1, 0, 'r'}, {"eval-only", 0, 0, 'E'}, {"metrics", 1, 0, 'C'},
-        {"plot", 1, 0, 'P'}, {"dump-logits", 1, 0, 'D'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"plot", 1, 0, 'P'}, {"dump-logits", 1, 0, 'D'}, {"no-prefetch", 0, 0, 'N'}, {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     int64_t v;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -111,6 +124,7 @@ static int parse_args(int argc, char **argv, options *o) {
         case 'C': o->metrics = optarg; break;
         case 'P': o->plot = optarg; break;
         case 'D': o->dump_logits = optarg; break;
+        case 'N': o->no_prefetch = true; break;
         case 'h': usage(stdout, argv[0]); exit(0);
         default: ok = false;
         }
@@ -159,22 +173,70 @@ static nb_optimizer *make_optimizer(const options *o, nb_module *model) {
     return opt;
 }
 
+/* Evaluation runs the model on at most this many images at a time and joins
+ * the outputs, so a test batch of 1000 (PyTorch's recipe) costs the memory
+ * of 100: a net's outputs do not depend on the batch they are computed in
+ * (bitwise), so the loss per test batch is what one forward pass gives. */
+#define EVAL_CHUNK 100
+
+/* The model's output for x, (B, ...), computed EVAL_CHUNK rows at a time. */
+static nb_tensor *forward_chunked(nb_module *model, nb_tensor *x) {
+    int64_t n = nb_tensor_size(x, 0);
+    if (n <= EVAL_CHUNK) return nb_module_forward(model, x);
+    int64_t k = (n + EVAL_CHUNK - 1) / EVAL_CHUNK;
+    nb_tensor **parts = calloc((size_t)k, sizeof *parts);
+    if (!parts) {
+        nb_set_error(NB_ERR_NOMEM, "mnist_train: out of memory for %lld chunks", (long long)k);
+        return NULL;
+    }
+    nb_tensor *out = NULL;
+    bool ok = true;
+    for (int64_t i = 0; i < k && ok; i++) {
+        int64_t start = i * EVAL_CHUNK, len = n - start < EVAL_CHUNK ? n - start : EVAL_CHUNK;
+        nb_tensor *xi = nb_narrow(x, 0, start, len);
+        parts[i] = xi ? nb_module_forward(model, xi) : NULL;
+        nb_tensor_release(xi);
+        ok = parts[i] != NULL;
+    }
+    if (ok) out = nb_cat((const nb_tensor *const *)parts, (int)k, 0);
+    for (int64_t i = 0; i < k; i++) nb_tensor_release(parts[i]);
+    free(parts);
+    return out;
+}
+
+/* Batches of ds in order, normalised like the training data: for evaluation. */
+static nb_loader *eval_loader(const nb_dataset *ds, int64_t batch, const nb_transform *norm) {
+    nb_loader_options lo = nb_loader_defaults();
+    lo.batch_size = batch;
+    lo.transforms = norm;
+    lo.num_transforms = 1;
+    return nb_loader_new(ds, &lo);
+}
+
 /* Mean loss and accuracy (%) over a data set; fills confusion if not NULL.
  * Under mpirun each rank evaluates its slice and the sums are added up. */
-static nb_status evaluate(nb_module *model, const mnist_dataset *ds, int64_t batch, double *loss, double *acc,
-                          int64_t confusion[10][10]) {
+static nb_status evaluate(nb_module *model, const nb_dataset *ds, int64_t batch, const nb_transform *norm,
+                          double *loss, double *acc, int64_t confusion[10][10]) {
+    int64_t count = nb_dataset_len(ds), lo, hi;
+    mnist_dist_slice(count, &lo, &hi);
+    nb_dataset *slice = hi > lo ? nb_dataset_narrow(ds, lo, hi - lo) : NULL;
+    nb_loader *loader = slice ? eval_loader(slice, batch, norm) : NULL;
+    nb_dataset_free(slice); /* the loader keeps it */
+    nb_status st = hi > lo && !loader ? nb_last_status() : NB_OK;
     nb_module_eval(model);
     nb_no_grad_begin();
     double total = 0;
     int64_t correct = 0;
-    nb_status st = NB_OK;
-    int64_t lo, hi;
-    mnist_dist_slice(ds->count, &lo, &hi);
-    for (int64_t start = lo; start < hi && st == NB_OK; start += batch) {
-        int64_t b = hi - start < batch ? hi - start : batch;
-        nb_scope *s = nb_scope_begin();
-        nb_tensor *x = nb_narrow(ds->images, 0, start, b), *y = nb_narrow(ds->labels, 0, start, b);
-        nb_tensor *out = nb_module_forward(model, x);
+    while (st == NB_OK && loader) {
+        nb_scope *s = nb_scope_begin(); /* holds x, y and everything computed from them */
+        nb_tensor *x, *y;
+        int64_t b = nb_loader_next(loader, &x, &y);
+        if (b <= 0) {
+            if (b < 0) st = (nb_status)b;
+            nb_scope_end(s);
+            break;
+        }
+        nb_tensor *out = forward_chunked(model, x);
         nb_tensor *l = nb_nll_loss(out, y, NB_REDUCTION_SUM);
         nb_tensor *pred = NULL;
         nb_tensor *mx = out ? nb_max_dim(out, 1, false, &pred) : NULL;
@@ -194,25 +256,35 @@ static nb_status evaluate(nb_module *model, const mnist_dataset *ds, int64_t bat
     }
     nb_no_grad_end();
     nb_module_train(model, true);
+    nb_loader_free(loader);
     if (st == NB_OK) st = mnist_dist_sum_f64(&total, 1);
     if (st == NB_OK) st = mnist_dist_sum_i64(&correct, 1);
     if (st == NB_OK && confusion) st = mnist_dist_sum_i64(&confusion[0][0], 100);
-    *loss = total / (double)ds->count;
-    *acc = 100.0 * (double)correct / (double)ds->count;
+    *loss = total / (double)count;
+    *acc = 100.0 * (double)correct / (double)count;
     return st;
 }
 
 /* The model's logits (log-probabilities) and predicted classes on a data set, to HDF5. */
-static nb_status dump_logits(nb_module *model, const mnist_dataset *ds, int64_t batch, const char *path) {
+static nb_status dump_logits(nb_module *model, const nb_dataset *ds, int64_t batch, const nb_transform *norm,
+                             const char *path) {
+    int64_t count = nb_dataset_len(ds);
+    nb_loader *loader = eval_loader(ds, batch, norm);
+    nb_tensor *all = loader ? nb_zeros(NB_F32, NB_SHAPE(count, 10)) : NULL;
+    nb_tensor *pred = all ? nb_zeros(NB_I64, NB_SHAPE(count)) : NULL;
+    nb_status st = pred ? NB_OK : nb_last_status();
     nb_module_eval(model);
     nb_no_grad_begin();
-    nb_tensor *all = nb_zeros(NB_F32, NB_SHAPE(ds->count, 10));
-    nb_tensor *pred = nb_zeros(NB_I64, NB_SHAPE(ds->count));
-    nb_status st = all && pred ? NB_OK : nb_last_status();
-    for (int64_t start = 0; start < ds->count && st == NB_OK; start += batch) {
-        int64_t b = ds->count - start < batch ? ds->count - start : batch;
+    for (int64_t start = 0; st == NB_OK;) {
         nb_scope *s = nb_scope_begin();
-        nb_tensor *out = nb_module_forward(model, nb_narrow(ds->images, 0, start, b));
+        nb_tensor *x, *y;
+        int64_t b = nb_loader_next(loader, &x, &y);
+        if (b <= 0) {
+            if (b < 0) st = (nb_status)b;
+            nb_scope_end(s);
+            break;
+        }
+        nb_tensor *out = forward_chunked(model, x);
         nb_tensor *idx = NULL;
         nb_tensor *mx = out ? nb_max_dim(out, 1, false, &idx) : NULL;
         if (!mx) st = nb_last_status();
@@ -222,6 +294,7 @@ static nb_status dump_logits(nb_module *model, const mnist_dataset *ds, int64_t 
         }
         nb_tensor_release(idx);
         nb_scope_end(s);
+        start += b;
     }
     nb_no_grad_end();
     nb_module_train(model, true);
@@ -231,26 +304,17 @@ static nb_status dump_logits(nb_module *model, const mnist_dataset *ds, int64_t 
     }
     nb_tensor_release(all);
     nb_tensor_release(pred);
+    nb_loader_free(loader);
     return st;
 }
 
-/* Keep only the first n examples of a data set. */
-static nb_status limit(mnist_dataset *ds, int64_t n) {
-    if (n <= 0 || n >= ds->count) return NB_OK;
-    nb_tensor *x = nb_narrow(ds->images, 0, 0, n), *y = nb_narrow(ds->labels, 0, 0, n);
-    nb_tensor *cx = x ? nb_clone(x) : NULL, *cy = y ? nb_clone(y) : NULL; /* own storage, first n only */
-    nb_tensor_release(x);
-    nb_tensor_release(y);
-    if (!cx || !cy) {
-        nb_tensor_release(cx);
-        nb_tensor_release(cy);
-        return nb_last_status();
-    }
-    nb_tensor_release(ds->images);
-    nb_tensor_release(ds->labels);
-    ds->images = cx;
-    ds->labels = cy;
-    ds->count = n;
+/* Keep only the first n examples of a data set (no copy: a narrowed view). */
+static nb_status limit(nb_dataset **ds, int64_t n) {
+    if (n <= 0 || n >= nb_dataset_len(*ds)) return NB_OK;
+    nb_dataset *first = nb_dataset_narrow(*ds, 0, n);
+    if (!first) return nb_last_status();
+    nb_dataset_free(*ds);
+    *ds = first;
     return NB_OK;
 }
 
@@ -260,6 +324,11 @@ static double peak_rss_mib(void) {
     return ru.ru_maxrss / 1024.0;
 }
 
+static int fail(const char *what) {
+    fprintf(stderr, "mnist_train: %s%s\n", what, nb_last_error());
+    return 1;
+}
+
 int main(int argc, char **argv) {
     if (mnist_dist_setup(&argc, &argv) != 0) return 1; /* MPI when run under mpirun */
     options o;
@@ -267,47 +336,37 @@ int main(int argc, char **argv) {
     if (rc) return rc;
     if (o.threads) nb_set_num_threads(o.threads);
 
-    char err[1024];
-    mnist_dataset train = {0}, test = {0};
-    float mean = o.fashion ? 0.2860f : MNIST_MEAN, std = o.fashion ? 0.3530f : MNIST_STD;
-    if (mnist_load_normalized(o.data, true, mean, std, &train, err, sizeof err) != NB_OK ||
-        mnist_load_normalized(o.data, false, mean, std, &test, err, sizeof err) != NB_OK) {
-        fprintf(stderr, "mnist_train: %s\n", err);
+    /* The images stay bytes in memory; each batch is converted and normalised as it is made. */
+    nb_dataset *train = nb_mnist_dataset(o.data, true);
+    nb_dataset *test = train ? nb_mnist_dataset(o.data, false) : NULL;
+    if (!test) {
+        fprintf(stderr, "mnist_train: %s\n", nb_last_error());
         fprintf(stderr, "Get the data with:  scripts/fetch_mnist.sh%s\n"
                         "or point --data at a folder holding train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
                         "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (raw or .gz) downloaded by hand.\n",
                 o.fashion ? " --fashion" : "");
-        mnist_free(&train);
+        nb_dataset_free(train);
         return 1;
     }
-    if (limit(&train, o.limit_train) != NB_OK || limit(&test, o.limit_test) != NB_OK) {
-        fprintf(stderr, "mnist_train: %s\n", nb_last_error());
-        return 1;
-    }
+    if (limit(&train, o.limit_train) != NB_OK || limit(&test, o.limit_test) != NB_OK) return fail("");
+    double mean = o.fashion ? FASHION_MEAN : MNIST_MEAN, std = o.fashion ? FASHION_STD : MNIST_STD;
+    nb_transform norm = nb_normalize(1, &mean, &std);
 
-    nb_rng init_rng, dropout_rng, shuffle_rng;
+    nb_rng init_rng, dropout_rng;
     nb_rng_seed(&init_rng, o.seed);
     nb_rng_seed(&dropout_rng, o.seed ^ 0x5eed0001ULL);
     nb_module *model = mnist_model_new(o.model, &init_rng, &dropout_rng);
     nb_optimizer *opt = model ? make_optimizer(&o, model) : NULL;
     nb_lr_scheduler *sched = opt ? nb_step_lr(opt, 1, o.gamma) : NULL;
-    mnist_batches batches;
-    if (!sched || mnist_batches_init(&batches, &train, o.batch_size, true, o.seed ^ 0x5eed0002ULL, err, sizeof err) != NB_OK) {
-        fprintf(stderr, "mnist_train: %s\n", sched ? err : nb_last_error());
-        return 1;
-    }
-    shuffle_rng = batches.rng;
-    (void)shuffle_rng;
+    if (!sched) return fail("");
     static train_state ts; /* large (metrics history): not on the stack */
-    ts = (train_state){.model = model, .opt = opt, .sched = sched, .nrngs = 3,
-                       .rngs = {&init_rng, &dropout_rng, &batches.rng},
-                       .rng_names = {"init", "dropout", "shuffle"}};
+    ts = (train_state){.model = model, .opt = opt, .sched = sched, .nrngs = 2, .rngs = {&init_rng, &dropout_rng},
+                       .rng_names = {"init", "dropout"}, .shuffle_seed = o.seed ^ 0x5eed0002ULL};
     if (o.load) {
         nb_load_report rep;
         if (nb_module_load_hdf5(model, o.load, true, &rep) != NB_OK) {
-            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
             nb_load_report_free(&rep);
-            return 1;
+            return fail("");
         }
         printf("loaded weights from %s%s%s\n", o.load, rep.notes[0] ? " (" : "", rep.notes[0] ? rep.notes : "");
         if (rep.notes[0]) printf(")\n");
@@ -320,23 +379,29 @@ int main(int argc, char **argv) {
         }
         printf("resumed from %s after epoch %lld\n", o.resume, (long long)ts.epoch);
     }
-    if (mnist_dist_prepare(model, &batches, err, sizeof err) != NB_OK) {
-        fprintf(stderr, "mnist_train: %s\n", err);
-        return 1;
-    }
+    /* Epoch e's order is a function of (seed, e), like DistributedSampler's;
+     * under mpirun each rank takes its shard of it. */
+    nb_loader_options lo = nb_loader_defaults();
+    lo.batch_size = o.batch_size;
+    lo.shuffle = true;
+    lo.seed = ts.shuffle_seed;
+    lo.rank = mnist_dist_rank();
+    lo.world_size = mnist_dist_world();
+    lo.prefetch = !o.no_prefetch;
+    lo.transforms = &norm;
+    lo.num_transforms = 1;
+    nb_loader *loader = nb_loader_new(train, &lo);
+    if (!loader || mnist_dist_prepare(model, o.batch_size, nb_loader_num_samples(loader)) != NB_OK) return fail("");
     printf("nabla MNIST: model %s (%lld parameters), %s lr %g, batch %lld, %d threads, seed %llu, %lld train / %lld "
            "test images from %s\n",
            o.model, (long long)nb_module_num_parameter_elements(model), o.optimizer, nb_optimizer_get_lr(opt),
-           (long long)o.batch_size, nb_get_num_threads(), (unsigned long long)o.seed, (long long)train.count,
-           (long long)test.count, o.data);
+           (long long)o.batch_size, nb_get_num_threads(), (unsigned long long)o.seed, (long long)nb_dataset_len(train),
+           (long long)nb_dataset_len(test), o.data);
 
     int64_t confusion[10][10] = {{0}};
     double test_loss = 0, test_acc = 0;
     if (o.eval_only) {
-        if (evaluate(model, &test, o.test_batch_size, &test_loss, &test_acc, confusion) != NB_OK) {
-            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
-            return 1;
-        }
+        if (evaluate(model, test, o.test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK) return fail("");
         print_confusion(stdout, (const int64_t(*)[10])confusion);
         printf("test loss %.4f, accuracy %.2f%%\n", test_loss, test_acc);
         printf("final test accuracy: %.2f%%\n", test_acc);
@@ -345,44 +410,48 @@ int main(int argc, char **argv) {
     int trained_epochs = 0;
     for (int epoch = (int)ts.epoch + 1; !o.eval_only && epoch <= o.epochs; epoch++) {
         progress pr;
-        progress_start(&pr, epoch, o.epochs, mnist_batches_per_epoch(&batches));
-        mnist_batches_start_epoch(&batches);
-        nb_tensor *x, *y;
+        progress_start(&pr, epoch, o.epochs, nb_loader_num_batches(loader));
+        if (nb_loader_set_epoch(loader, epoch - 1) != NB_OK) return fail(""); /* epochs count from 0 there */
         double loss_sum = 0;
         int64_t seen = 0, k = 0;
-        while (mnist_batches_next(&batches, &x, &y)) {
-            nb_scope *s = nb_scope_begin();
+        for (;;) {
+            nb_scope *s = nb_scope_begin(); /* frees the batch and the step's graph at the end */
+            nb_tensor *x, *y;
+            int64_t b = nb_loader_next(loader, &x, &y);
+            if (b <= 0) {
+                nb_scope_end(s);
+                if (b < 0) return fail("\n");
+                break;
+            }
+            /* The epoch's short last batch needs tensors of other sizes
+             * than the pool holds for full ones: give those back first. */
+            if (b < o.batch_size) nb_memory_trim();
             nb_tensor *out = nb_module_forward(model, x);
             nb_tensor *loss = nb_nll_loss(out, y, NB_REDUCTION_MEAN);
             double lv = 0;
             nb_optimizer_zero_grad(opt);
             if (!loss || nb_backward(loss) != NB_OK || mnist_dist_sync_grads() != NB_OK ||
-                nb_optimizer_step(opt) != NB_OK ||
-                nb_tensor_item(loss, &lv) != NB_OK) {
-                fprintf(stderr, "\nmnist_train: %s\n", nb_last_error());
-                return 1;
-            }
+                nb_optimizer_step(opt) != NB_OK || nb_tensor_item(loss, &lv) != NB_OK)
+                return fail("\n");
             nb_scope_end(s);
-            int64_t b = nb_tensor_shape(y)[0];
             loss_sum += lv * (double)b;
             seen += b;
             progress_update(&pr, ++k, seen, loss_sum / (double)seen);
         }
         double sums[2] = {loss_sum, (double)seen}; /* over all ranks */
-        if (mnist_dist_sum_f64(sums, 2) != NB_OK) {
-            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
-            return 1;
-        }
+        if (mnist_dist_sum_f64(sums, 2) != NB_OK) return fail("");
         loss_sum = sums[0];
         seen = (int64_t)sums[1];
         progress_finish(&pr, loss_sum / (double)seen);
         nb_lr_scheduler_step(sched);
         double secs = now_seconds() - pr.start;
         memset(confusion, 0, sizeof confusion);
-        if (evaluate(model, &test, o.test_batch_size, &test_loss, &test_acc, confusion) != NB_OK) {
-            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
-            return 1;
-        }
+        /* Training and evaluation use tensors of other sizes: give the pool's
+         * cached blocks back between them, so peak memory is the larger of
+         * the two, not their sum. */
+        nb_memory_trim();
+        if (evaluate(model, test, o.test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK) return fail("");
+        nb_memory_trim();
         printf("epoch %d/%d  test loss %.4f  test accuracy %.2f%%  (%.1f s training)\n", epoch, o.epochs, test_loss,
                test_acc, secs);
         train_seconds += secs;
@@ -393,10 +462,7 @@ int main(int argc, char **argv) {
         if (!write_metrics_csv(o.metrics, ts.metrics, ts.nmetrics)) fprintf(stderr, "mnist_train: cannot write %s\n", o.metrics);
         if (!write_svg_plot(o.plot, ts.metrics, ts.nmetrics, o.fashion ? "nabla: Fashion-MNIST" : "nabla: MNIST"))
             fprintf(stderr, "mnist_train: cannot write %s\n", o.plot);
-        if (o.checkpoint && checkpoint_save(o.checkpoint, &ts) != NB_OK) {
-            fprintf(stderr, "mnist_train: cannot write checkpoint: %s\n", nb_last_error());
-            return 1;
-        }
+        if (o.checkpoint && checkpoint_save(o.checkpoint, &ts) != NB_OK) return fail("cannot write checkpoint: ");
     }
     if (!o.eval_only) {
         print_confusion(stdout, (const int64_t(*)[10])confusion);
@@ -406,26 +472,20 @@ int main(int argc, char **argv) {
         printf("metrics: %s, plot: %s\n", o.metrics, o.plot);
     }
     if (o.dump_logits && mnist_dist_is_main()) {
-        if (dump_logits(model, &test, o.test_batch_size, o.dump_logits) != NB_OK) {
-            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
-            return 1;
-        }
+        if (dump_logits(model, test, o.test_batch_size, &norm, o.dump_logits) != NB_OK) return fail("");
         printf("test-set logits written to %s\n", o.dump_logits);
     }
     if (o.save && mnist_dist_is_main()) {
-        if (nb_module_save_hdf5(model, o.save) != NB_OK) {
-            fprintf(stderr, "mnist_train: %s\n", nb_last_error());
-            return 1;
-        }
+        if (nb_module_save_hdf5(model, o.save) != NB_OK) return fail("");
         printf("saved weights to %s\n", o.save);
     }
     printf("peak resident memory: %.0f MiB\n", peak_rss_mib());
-    mnist_batches_free(&batches);
+    nb_loader_free(loader);
     nb_lr_scheduler_free(sched);
     nb_optimizer_free(opt);
     nb_module_free(model);
-    mnist_free(&train);
-    mnist_free(&test);
+    nb_dataset_free(train);
+    nb_dataset_free(test);
     nb_memory_trim();
     mnist_dist_finish();
     return 0;

@@ -70,6 +70,17 @@ const char *nb_last_error(void);
 nb_status nb_last_status(void);
 /* Forget the calling thread's last error. */
 void nb_clear_error(void);
+/* Report an error through the same channel, for code built on nabla (custom
+ * ops, data readers): sets the calling thread's status to `status` (one of
+ * the negative codes) and its message to the printf-style fmt, ..., and
+ * returns `status`. Name the op and what was expected versus found, as
+ * nabla does:  return nb_set_error(NB_ERR_ARG, "my_op: expected k >= 1, but got %d", k);
+ * A status >= NB_OK or a NULL fmt is itself an error (NB_ERR_ARG,
+ * "set_error: ..."). The message is truncated to 4095 bytes. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+NB_API nb_status nb_set_error(nb_status status, const char *fmt, ...);
 
 /* Size in bytes of one element of dtype; name of dtype ("float32", ...). */
 size_t nb_dtype_size(nb_dtype dtype);

@@ -15,12 +15,28 @@ void nb_clear_error(void) {
     last_status = NB_OK;
 }
 
+static nb_status set_error_v(nb_status status, const char *fmt, va_list ap) {
+    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    last_status = status;
+    return status;
+}
+
 nb_status nbi_error(nb_status status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    set_error_v(status, fmt, ap);
     va_end(ap);
-    last_status = status;
+    return status;
+}
+
+nb_status nb_set_error(nb_status status, const char *fmt, ...) {
+    if (!fmt) return nbi_error(NB_ERR_ARG, "set_error: fmt is NULL");
+    if (status >= NB_OK)
+        return nbi_error(NB_ERR_ARG, "set_error: expected a negative nb_status (an error), but got %d", (int)status);
+    va_list ap;
+    va_start(ap, fmt);
+    set_error_v(status, fmt, ap);
+    va_end(ap);
     return status;
 }
 

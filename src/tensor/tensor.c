@@ -187,11 +187,13 @@ static bool check_shape(const char *op, int ndim, const int64_t *shape) {
             nbi_error(NB_ERR_ARG, "%s: negative dimension %lld at index %d", op, (long long)shape[i], i);
             return false;
         }
-        if (shape[i] > 0 && n > (INT64_MAX / 16) / shape[i]) {
+        /* empty dims count as 1: the strides of [0, 2^40, 2^40] must fit too */
+        int64_t d = shape[i] > 1 ? shape[i] : 1;
+        if (n > (INT64_MAX / 16) / d) {
             nbi_error(NB_ERR_ARG, "%s: shape is too large", op);
             return false;
         }
-        n *= shape[i];
+        n *= d;
     }
     return true;
 }

@@ -13,7 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The IDX reader (examples/mnist/idx.c), input written to a temporary file. */
+/* The IDX readers of nabla/data.h (nb_idx_read, nb_idx_dataset, then a
+ * loader pass), input written to temporary files. */
 int nbf_idx_one(const uint8_t *data, size_t size);
 /* nb_hdf5_list / nb_hdf5_read / nb_hdf5_load on the input as an HDF5 file. */
 int nbf_hdf5_one(const uint8_t *data, size_t size);

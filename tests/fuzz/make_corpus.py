@@ -21,7 +21,8 @@ def put(name, fname, data):
         f.write(data)
 
 
-# ---- idx: byte 0 = mode (bit0 labels, bit1 gzip by the harness, bits 2-7 num_classes code)
+# ---- idx: byte 0 = mode (bit0 data set, bit1 gzip by the harness; nb_idx_read: bits 2-3 dtype;
+# data set: bits 2-7 num_classes code, then 2 bytes splitting the rest into images | labels)
 def images(n, r, c):
     return struct.pack(">IIII", 0x803, n, r, c) + bytes((i * 37) % 256 for i in range(n * r * c))
 
@@ -30,15 +31,28 @@ def labels(n, k=10):
     return struct.pack(">II", 0x801, n) + bytes(i % k for i in range(n))
 
 
-put("idx", "images_raw", bytes([0]) + images(2, 3, 4))
-put("idx", "images_gz_by_harness", bytes([2]) + images(3, 2, 2))
-put("idx", "images_gzip_file", bytes([0]) + gzip.compress(images(1, 4, 4), mtime=0))
-put("idx", "images_truncated", bytes([0]) + images(2, 3, 4)[:-3])
-put("idx", "images_trailing", bytes([0]) + images(1, 2, 2) + b"\x00")
-put("idx", "labels_raw", bytes([1]) + labels(7))
-put("idx", "labels_gz_by_harness", bytes([3]) + labels(5))
-put("idx", "labels_out_of_range", bytes([1 | (3 << 2)]) + labels(20, 16))  # num_classes 12
-put("idx", "labels_gzip_cut", bytes([1]) + gzip.compress(labels(9), mtime=0)[:-6])
+def idx(code, fmt, shape, values):
+    return bytes([0, 0, code, len(shape)]) + b"".join(struct.pack(">I", s) for s in shape) + struct.pack(">" + fmt * len(values), *values)
+
+
+def pair(mode, im, lb):
+    return bytes([mode]) + struct.pack(">H", len(im)) + im + lb
+
+
+put("idx", "read_images_raw", bytes([0]) + images(2, 3, 4))
+put("idx", "read_images_gz_by_harness", bytes([2 | (1 << 2)]) + images(3, 2, 2))
+put("idx", "read_gzip_file", bytes([0]) + gzip.compress(images(1, 4, 4), mtime=0))
+put("idx", "read_truncated", bytes([0]) + images(2, 3, 4)[:-3])
+put("idx", "read_trailing", bytes([0]) + images(1, 2, 2) + b"\x00")
+put("idx", "read_int16", bytes([2 << 2]) + idx(0x0B, "h", (2, 3), [-32768, -1, 0, 1, 32767, 9]))
+put("idx", "read_int32_2d", bytes([1 << 2]) + idx(0x0C, "i", (3, 2), [-7, 2**31 - 1, 0, 5, -(2**31), 1]))
+put("idx", "read_float64_4d", bytes([0]) + idx(0x0E, "d", (1, 2, 1, 2), [0.5, -1e300, float("nan"), 2.0]))
+put("idx", "read_float32_to_int64", bytes([2 << 2]) + idx(0x0D, "f", (2,), [1.5, -2.0]))
+put("idx", "dataset_raw", pair(1, images(3, 2, 2), labels(3)))
+put("idx", "dataset_gz_by_harness", pair(3, images(2, 3, 3), labels(2)))
+put("idx", "dataset_label_out_of_range", pair(1 | (3 << 2), images(20, 1, 2), labels(20, 16)))  # num_classes 12
+put("idx", "dataset_count_mismatch", pair(1, images(2, 2, 2), labels(3)))
+put("idx", "dataset_gzip_cut", pair(1, images(2, 2, 2), gzip.compress(labels(2), mtime=0)[:-6]))
 
 # ---- hdf5: the whole input is the file
 tmp = os.path.join(root, "tmp.h5")

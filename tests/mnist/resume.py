@@ -1,6 +1,7 @@
 """Resuming from epoch 1's checkpoint gives bitwise the weights of an
-uninterrupted 2-epoch run (model, optimizer state, scheduler, RNGs restored);
-a run at 1, 2 and 3 threads gives bitwise the same weights."""
+uninterrupted 2-epoch run (model, optimizer state, scheduler, RNGs and the
+shuffle's seed restored); a run at 1, 2 and 3 threads gives bitwise the same
+weights, and so does one whose loader prepares batches without prefetch."""
 import os
 
 from common import args, assert_bitwise_equal, train
@@ -22,4 +23,7 @@ for t in (1, 2, 3):
 assert_bitwise_equal(f"{work}/t1.h5", f"{work}/t2.h5", "threads 1 vs 2")
 assert_bitwise_equal(f"{work}/t1.h5", f"{work}/t3.h5", "threads 1 vs 3")
 print("threads 1, 2, 3: bitwise identical")
+train(binary, data, work, *det, "--threads", 2, "--no-prefetch", "--save", "t2np.h5", name="t2np")
+assert_bitwise_equal(f"{work}/t2.h5", f"{work}/t2np.h5", "prefetch vs none")
+print("prefetch and none: bitwise identical")
 print("OK")
