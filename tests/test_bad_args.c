@@ -28,7 +28,9 @@
  *   autograd.h:  nb_tensor_requires_grad, nb_tensor_is_leaf, nb_tensor_grad,
  *                nb_tensor_grad_fn_name, nb_zero_grad (NULL-tolerant queries),
  *                nb_no_grad_begin/end, nb_grad_enabled, nb_set_detect_anomaly,
- *                nb_detect_anomaly_enabled
+ *                nb_detect_anomaly_enabled, nb_function_num_saved (-1 for NULL),
+ *                nb_function_data (NULL for NULL), nb_function_needs_input_grad
+ *                (false for NULL or out of range): queries with sentinels
  *   gradcheck.h: nb_gradcheck_defaults
  *   conv.h:      nb_conv2d_defaults;  functional.h: nb_pool2d_defaults
  *   nn.h:        nb_module_new (NULL type means "Module"; a NULL forward is
@@ -36,7 +38,7 @@
  *                (void, NULL ignored), nb_module_is_training, nb_module_type,
  *                nb_module_num_children, nb_module_num_parameters,
  *                nb_module_num_parameter_elements, nb_module_state_count
- *                (queries: sentinel for NULL), nb_relu_module, nb_sigmoid_module,
+ *                (queries: sentinel for NULL), nb_param_list_free (NULL ignored), nb_relu_module, nb_sigmoid_module,
  *                nb_tanh_module, nb_leaky_relu_module (any slope is valid)
  *   optim.h:     nb_*_defaults, nb_optimizer_free, nb_optimizer_zero_grad,
  *                nb_lr_scheduler_free (NULL ignored), nb_optimizer_name,
@@ -403,6 +405,91 @@ START_TEST(test_autograd_h) {
 }
 END_TEST
 
+/* A custom function whose forward and backward call the context's functions
+ * badly (the calls are checked where they happen), and whose forward marks a
+ * tensor it does not return when arg says so. */
+static nb_status bad_ctx_forward(nb_function_ctx *ctx, nb_tensor *const *in, int nin, nb_tensor **out, int nout,
+                                 void *arg) {
+    (void)nin, (void)nout;
+    BAD_ST("mark_non_differentiable", nb_function_mark_non_differentiable(ctx, NULL));
+    BAD_ST("save_for_backward", nb_function_save_for_backward(ctx, NULL, 2));
+    BAD_ST("save_for_backward", nb_function_save_for_backward(ctx, in, -1));
+    BAD("saved_tensor", nb_function_saved_tensor(ctx, 0)); /* nothing saved */
+    out[0] = nb_mul_scalar(in[0], 2.0);
+    if (arg) return nb_function_mark_non_differentiable(ctx, in[0]); /* not an output */
+    return nb_function_save_for_backward(ctx, in, 1);
+}
+static nb_status bad_ctx_backward(nb_function_ctx *ctx, nb_tensor *const *gout, int nout, nb_tensor **gin, int nin) {
+    (void)nout, (void)nin;
+    BAD_ST("save_for_backward", nb_function_save_for_backward(ctx, gout, 1)); /* only during forward */
+    BAD_ST("mark_non_differentiable", nb_function_mark_non_differentiable(ctx, gout[0]));
+    BAD("saved_tensor", nb_function_saved_tensor(ctx, 1));
+    BAD("saved_tensor", nb_function_saved_tensor(ctx, -1));
+    gin[0] = nb_mul_scalar(gout[0], 2.0);
+    return NB_OK;
+}
+static const nb_function bad_ctx_fn = {"BadCtx", bad_ctx_forward, bad_ctx_backward};
+static nb_status observe(const nb_tensor *g, nb_tensor **rep, void *ctx) {
+    (void)g, (void)rep, (void)ctx;
+    return NB_OK;
+}
+
+START_TEST(test_autograd_extensions) {
+    nb_tensor *x = nb_ones(NB_F32, T(2, 3));
+    ck_assert_int_eq(nb_requires_grad_(x, true), NB_OK);
+    nb_tensor *y = nb_mul(x, x), *loss = nb_sum(y), *g[2] = {NULL, NULL};
+    nb_tensor *outs[1] = {loss}, *ins[1] = {x}, *nulls[1] = {NULL}, *plain[1] = {f};
+    /* nb_autograd_grad */
+    BAD_ST("autograd_grad", nb_autograd_grad(NULL, 1, NULL, ins, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 0, NULL, ins, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, NULL, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, ins, 0, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, ins, 1, NULL, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(nulls, 1, NULL, ins, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, nulls, 1, g, NULL));
+    BAD_ST("autograd_grad", nb_autograd_grad(plain, 1, NULL, ins, 1, g, NULL));  /* output without grad */
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, plain, 1, g, NULL)); /* input without grad */
+    nb_tensor *ys[1] = {y};
+    BAD_ST("autograd_grad", nb_autograd_grad(ys, 1, NULL, ins, 1, g, NULL)); /* not a scalar */
+    const nb_tensor *wrong[1] = {d};
+    BAD_ST("autograd_grad", nb_autograd_grad(ys, 1, wrong, ins, 1, g, NULL)); /* float64 gradient for float32 */
+    BAD_ST("autograd_grad", nb_autograd_grad(outs, 1, NULL, ins, 1, g, &(nb_grad_options){.create_graph = true}));
+    ck_assert_ptr_null(g[0]);
+    /* hooks */
+    BAD_VAL("register_hook", nb_tensor_register_hook(NULL, observe, NULL, NULL).id, 0);
+    BAD_VAL("register_hook", nb_tensor_register_hook(x, NULL, NULL, NULL).id, 0);
+    BAD_VAL("register_hook", nb_tensor_register_hook(f, observe, NULL, NULL).id, 0); /* no grad */
+    BAD_ST("remove_hook", nb_tensor_remove_hook(NULL, (nb_hook_handle){1}));
+    BAD_ST("remove_hook", nb_tensor_remove_hook(x, (nb_hook_handle){0}));
+    /* custom functions */
+    nb_tensor *out[2];
+    nb_function no_backward = {"NoBackward", bad_ctx_forward, NULL};
+    BAD_ST("function_apply", nb_function_apply(NULL, ins, 1, out, 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&no_backward, ins, 1, out, 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, ins, 1, NULL, 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, ins, 1, out, 0, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, ins, 1, out, NB_FUNCTION_MAX_OUTPUTS + 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, NULL, 1, out, 1, NULL));
+    BAD_ST("function_apply", nb_function_apply(&bad_ctx_fn, ins, NB_FUNCTION_MAX_INPUTS + 1, out, 1, NULL));
+    BAD_ST("BadCtx", nb_function_apply(&bad_ctx_fn, nulls, 1, out, 1, NULL)); /* NULL input: names the function */
+    BAD_ST("BadCtx", nb_function_apply(&bad_ctx_fn, ins, 1, out, 1, (void *)1)); /* marked a non-output */
+    BAD_ST("save_for_backward", nb_function_save_for_backward(NULL, ins, 1));
+    BAD("saved_tensor", nb_function_saved_tensor(NULL, 0));
+    BAD_ST("set_data", nb_function_set_data(NULL, NULL, NULL));
+    BAD_ST("mark_non_differentiable", nb_function_mark_non_differentiable(NULL, x));
+    ck_assert_int_eq(nb_function_num_saved(NULL), -1);
+    ck_assert_ptr_null(nb_function_data(NULL));
+    ck_assert(!nb_function_needs_input_grad(NULL, 0));
+    /* the context calls inside forward and backward (checked there) */
+    ck_assert_int_eq(nb_function_apply(&bad_ctx_fn, ins, 1, out, 1, NULL), NB_OK);
+    nb_tensor *s = nb_sum(out[0]);
+    ck_assert_int_eq(nb_backward(s), NB_OK);
+    nb_tensor *all[] = {s, out[0], loss, y, x};
+    for (int i = 0; i < 5; i++) nb_tensor_release(all[i]);
+    all_reported();
+}
+END_TEST
+
 static nb_tensor *gc_square(nb_tensor *const *in, int n, void *ctx) {
     (void)n, (void)ctx;
     return nb_mul(in[0], in[0]);
@@ -541,6 +628,91 @@ START_TEST(test_functional_h) {
 }
 END_TEST
 
+/* functional.h, the layers of issue 13 (tests/test_layers.c pins their messages) */
+START_TEST(test_functional_h_layers) {
+    nb_pool2d_params p = nb_pool2d_defaults(2), kz = nb_pool2d_defaults(0);
+    nb_tensor *limg = nb_zeros(NB_I64, T(1, 1, 4, 4)), *idx = NULL;
+    BAD("max_pool2d", nb_max_pool2d_with_indices(N, &p, &idx));
+    ck_assert_ptr_null(idx);
+    BAD("max_pool2d", nb_max_pool2d_with_indices(img, &kz, &idx));
+    BAD("max_pool2d", nb_max_pool2d_with_indices(limg, &p, NULL));
+    nb_pool2d_params dz = p;
+    dz.divisor_override = 3;
+    BAD("avg_pool2d", nb_avg_pool2d(limg, &dz));
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(N, 2, 2));
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(f, 2, 2));        /* rank 2 */
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(img, -2, 2));
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(limg, 2, 2));
+    BAD("adaptive_avg_pool2d", nb_adaptive_avg_pool2d(img, INT64_MAX, 2)); /* too large */
+    BAD("adaptive_max_pool2d", nb_adaptive_max_pool2d(N, 2, 2, &idx));
+    ck_assert_ptr_null(idx);
+    BAD("adaptive_max_pool2d", nb_adaptive_max_pool2d(f1, 2, 2, NULL));
+    BAD("adaptive_max_pool2d", nb_adaptive_max_pool2d(img, 2, -5, NULL));
+    BAD("adaptive_max_pool2d", nb_adaptive_max_pool2d(limg, 2, 2, NULL));
+    nb_tensor *x = nb_ones(NB_F32, T(2, 3, 2, 2)), *ix = nb_zeros(NB_I64, T(2, 3, 2, 2));
+    nb_tensor *ix9 = nb_full(NB_I64, T(2, 3, 2, 2), 99);
+    BAD("max_unpool2d", nb_max_unpool2d(N, ix, &p, NULL, 0));
+    BAD("max_unpool2d", nb_max_unpool2d(x, N, &p, NULL, 0));
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix, NULL, NULL, 0));
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix, &kz, NULL, 0));
+    BAD("max_unpool2d", nb_max_unpool2d(x, img, &p, NULL, 0));          /* float indices */
+    BAD("max_unpool2d", nb_max_unpool2d(x, l, &p, NULL, 0));            /* shapes differ */
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix9, &p, NULL, 0));          /* index outside the output */
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix, &p, (int64_t[]){9, 9}, 2));
+    BAD("max_unpool2d", nb_max_unpool2d(x, ix, &p, (int64_t[]){4, 4, 4}, 3));
+    BAD("max_unpool2d", nb_max_unpool2d(f, l, &p, NULL, 0));            /* rank 2 */
+    BAD("max_unpool2d", nb_max_unpool2d(limg, limg, &p, NULL, 0));
+    BAD("dropout2d", nb_dropout2d(N, 0.5, true, NULL));
+    BAD("dropout2d", nb_dropout2d(img, 1.5, true, NULL));
+    BAD("dropout2d", nb_dropout2d(l, 0.5, true, NULL));
+    BAD("dropout2d", nb_dropout2d(f1, 0.5, true, NULL));                /* rank 1 while dropping */
+    nb_tensor *w3 = nb_ones(NB_F32, T(3)), *w5 = nb_ones(NB_F32, T(5)), *w3d = nb_ones(NB_F64, T(3));
+    BAD("group_norm", nb_group_norm(N, 1, NULL, NULL, 1e-5));
+    BAD("group_norm", nb_group_norm(f1, 1, NULL, NULL, 1e-5));           /* rank 1 */
+    BAD("group_norm", nb_group_norm(img, 0, NULL, NULL, 1e-5));
+    BAD("group_norm", nb_group_norm(img, 2, NULL, NULL, 1e-5));          /* 3 channels in 2 groups */
+    BAD("group_norm", nb_group_norm(img, 3, w5, NULL, 1e-5));
+    BAD("group_norm", nb_group_norm(img, 3, NULL, w5, 1e-5));
+    BAD("group_norm", nb_group_norm(img, 3, w3d, NULL, 1e-5));           /* float64 weight */
+    BAD("group_norm", nb_group_norm(img, 3, NULL, NULL, -1.0));
+    BAD("group_norm", nb_group_norm(limg, 1, NULL, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(N, T(3), NULL, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(4), NULL, NULL, 1e-5));         /* (2, 3) is not [*, 4] */
+    BAD("layer_norm", nb_layer_norm(f, 0, NULL, NULL, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, 1, NULL, NULL, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(3), w5, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(3), NULL, w5, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(3), w3d, NULL, 1e-5));
+    BAD("layer_norm", nb_layer_norm(f, T(3), NULL, NULL, NAN));
+    BAD("layer_norm", nb_layer_norm(l, T(3), NULL, NULL, 1e-5));
+    nb_interpolate_params ip = {.scale_factor = {2, 2}}, both = {.size = {4, 4}, .scale_factor = {2, 2}};
+    nb_interpolate_params none = {.mode = NB_INTERPOLATE_BILINEAR}, zero = {.size = {0, 4}};
+    nb_interpolate_params bad_mode = {.size = {4, 4}, .mode = (nb_interpolate_mode)9};
+    nb_interpolate_params nan_scale = {.scale_factor = {NAN, 2}};
+    BAD("interpolate", nb_interpolate(N, &ip));
+    BAD("interpolate", nb_interpolate(img, NULL));
+    BAD("interpolate", nb_interpolate(img, &both));
+    BAD("interpolate", nb_interpolate(img, &none));
+    BAD("interpolate", nb_interpolate(img, &zero));
+    BAD("interpolate", nb_interpolate(img, &bad_mode));
+    BAD("interpolate", nb_interpolate(img, &nan_scale));
+    BAD("interpolate", nb_interpolate(f, &ip));                          /* rank 2 */
+    BAD("interpolate", nb_interpolate(limg, &ip));
+    nb_tensor *ids = nb_zeros(NB_I64, T(2, 2)), *bad_ids = nb_full(NB_I64, T(2), 5);
+    BAD("embedding", nb_embedding(N, f, NB_NO_PADDING_IDX, false));
+    BAD("embedding", nb_embedding(ids, N, NB_NO_PADDING_IDX, false));
+    BAD("embedding", nb_embedding(f, f, NB_NO_PADDING_IDX, false));     /* float indices */
+    BAD("embedding", nb_embedding(ids, f1, NB_NO_PADDING_IDX, false));  /* 1-d weight */
+    BAD("embedding", nb_embedding(ids, l, NB_NO_PADDING_IDX, false));   /* int64 weight */
+    BAD("embedding", nb_embedding(bad_ids, f, NB_NO_PADDING_IDX, false)); /* index 5 of 2 rows */
+    BAD("embedding", nb_embedding(ids, f, 2, false));                   /* padding_idx of 2 rows */
+    BAD("embedding", nb_embedding(ids, f, -3, false));
+    nb_tensor *all[10] = {limg, x, ix, ix9, w3, w5, w3d, ids, bad_ids, NULL};
+    for (int i = 0; i < 9; i++) nb_tensor_release(all[i]);
+    all_reported();
+}
+END_TEST
+
 static int visit_nop(const char *name, nb_tensor *t, bool is_param, void *ctx) {
     (void)name, (void)t, (void)is_param, (void)ctx;
     return 0;
@@ -580,6 +752,19 @@ START_TEST(test_nn_h) {
     nb_tensor *ps[1];
     BAD_VAL("module_parameters", nb_module_parameters(NULL, ps, 1), -1);
     BAD_VAL("module_parameters", nb_module_parameters(lin, NULL, 2), -1);
+    BAD("module_parameter_list", nb_module_parameter_list(NULL).params);
+    BAD_ST("module_to_dtype", nb_module_to_dtype(NULL, NB_F64));
+    BAD_ST("module_to_dtype", nb_module_to_dtype(lin, NB_I64));
+    BAD_ST("module_to_dtype", nb_module_to_dtype(lin, (nb_dtype)9));
+    nb_tensor *leafp = nb_ones(NB_F32, T(2));
+    ck_assert_int_eq(nb_requires_grad_(leafp, true), NB_OK);
+    nb_tensor *hist = nb_mul_scalar(leafp, 2.0); /* a buffer with a history cannot be converted in place */
+    nb_module *hb = nb_module_new("HasHistory", NULL, NULL, NULL);
+    ck_assert_int_eq(nb_module_register_buffer(hb, "h", hist), NB_OK);
+    BAD_ST("module_to_dtype", nb_module_to_dtype(hb, NB_F64));
+    nb_module_free(hb);
+    nb_tensor_release(hist);
+    nb_tensor_release(leafp);
     BAD_ST("module_visit_state", nb_module_visit_state(NULL, visit_nop, NULL));
     BAD_ST("module_visit_state", nb_module_visit_state(lin, NULL, NULL));
     BAD_ST("module_visit_parameters", nb_module_visit_parameters(NULL, visit_nop, NULL));
@@ -612,6 +797,32 @@ START_TEST(test_nn_h) {
     BAD("AvgPool2d", nb_avg_pool2d_module(NULL));
     BAD("AvgPool2d", nb_avg_pool2d_module(&kz));
     BAD("Dropout", nb_dropout_module(-0.5, NULL));
+    BAD("Dropout2d", nb_dropout2d_module(1.5, NULL));
+    BAD("BatchNorm1d", nb_batch_norm1d_module(0, 1e-5, 0.1, true, true));
+    BAD("BatchNorm1d", nb_batch_norm1d_module(3, NAN, 0.1, true, true));
+    BAD("BatchNorm1d", nb_batch_norm1d_module(3, 1e-5, 2.0, true, true));
+    BAD("GroupNorm", nb_group_norm_module(0, 4, 1e-5, true));
+    BAD("GroupNorm", nb_group_norm_module(3, 4, 1e-5, true));
+    BAD("GroupNorm", nb_group_norm_module(2, 4, -1, true));
+    BAD("LayerNorm", nb_layer_norm_module(0, NULL, 1e-5, true));
+    BAD("LayerNorm", nb_layer_norm_module(T(-2), 1e-5, true));
+    BAD("LayerNorm", nb_layer_norm_module(T(3), -1, true));
+    BAD("AdaptiveAvgPool2d", nb_adaptive_avg_pool2d_module(-3, 1));
+    BAD("AdaptiveMaxPool2d", nb_adaptive_max_pool2d_module(1, -3));
+    BAD("MaxUnpool2d", nb_max_unpool2d_module(NULL));
+    BAD("MaxUnpool2d", nb_max_unpool2d_module(&kz));
+    nb_interpolate_params ub = {.size = {2, 2}, .align_corners = true};
+    BAD("Upsample", nb_upsample_module(NULL));
+    BAD("Upsample", nb_upsample_module(&ub));
+    BAD("Embedding", nb_embedding_module(-1, 3, NB_NO_PADDING_IDX, false, &rng));
+    BAD("Embedding", nb_embedding_module(4, 3, 4, false, &rng));
+    BAD("max_unpool2d_module_forward", nb_max_unpool2d_module_forward(NULL, f, l, NULL, 0));
+    BAD("max_unpool2d_module_forward", nb_max_unpool2d_module_forward(lin, f, l, NULL, 0)); /* not a MaxUnpool2d */
+    nb_pool2d_params p2 = nb_pool2d_defaults(2);
+    nb_module *unpool = nb_max_unpool2d_module(&p2);
+    BAD("MaxUnpool2d.forward", nb_module_forward(unpool, img));          /* needs the indices */
+    BAD("max_unpool2d", nb_max_unpool2d_module_forward(unpool, img, f, NULL, 0));
+    nb_module_free(unpool);
     /* dims are only known at forward time: the forward names the op */
     nb_module *fl = nb_flatten_module(0, 5), *ls = nb_log_softmax_module(4);
     BAD("flatten", nb_module_forward(fl, f));
@@ -866,9 +1077,11 @@ int main(void) {
     tcase_add_test(tc, test_tensor_h);
     tcase_add_test(tc, test_ops_h);
     tcase_add_test(tc, test_autograd_h);
+    tcase_add_test(tc, test_autograd_extensions);
     tcase_add_test(tc, test_gradcheck_h);
     tcase_add_test(tc, test_conv_h);
     tcase_add_test(tc, test_functional_h);
+    tcase_add_test(tc, test_functional_h_layers);
     tcase_add_test(tc, test_nn_h);
     tcase_add_test(tc, test_optim_h);
     tcase_add_test(tc, test_io_h);

@@ -151,8 +151,8 @@ START_TEST(test_loader_batches) {
 END_TEST
 
 /* The shuffle is the documented algorithm (recomputed in Python by the twin),
- * so it is the same on every machine; set_epoch picks seed + epoch; a pass
- * that ended starts again in the same order; set_epoch rewinds. */
+ * so it is the same on every machine; set_epoch picks seed + epoch; the
+ * pass after a finished one follows the next epoch; set_epoch rewinds. */
 START_TEST(test_documented_order) {
     static const struct { int64_t n; uint64_t seed; int64_t epoch; } cases[] = {
         {10, 42, 0}, {10, 42, 1}, {10, 42, 2}, {1000, 7, 3}, {60000, 1 ^ 0x5eed0002ULL, 0}};
@@ -189,10 +189,21 @@ START_TEST(test_documented_order) {
     ck_assert_int_eq(nb_loader_next(l, &x, &y), 2);
     nb_tensor_release(x), nb_tensor_release(y);
     ck_assert_int_eq(nb_loader_next(l, &x, &y), 0);
-    ck_assert_int_eq(nb_loader_next(l, &x, &y), 4); /* the next pass, same order */
-    ck_assert(nb_tensor_f32(x)[0] == first);
+    /* the next pass follows epoch 1's order, as set_epoch(1) gives it */
+    nb_loader *l1 = loader(ds, 4, true, 3, 0, 1);
+    NBT_OK(nb_loader_set_epoch(l1, 1));
+    int64_t order0[6], order1[6], want1[6];
+    ck_assert_int_eq(nb_loader_indices(l, order1, 6), 6);
+    ck_assert_int_eq(nb_loader_indices(l1, want1, 6), 6);
+    ck_assert(memcmp(order1, want1, sizeof order1) == 0);
+    NBT_OK(nb_loader_set_epoch(l1, 0));
+    ck_assert_int_eq(nb_loader_indices(l1, order0, 6), 6);
+    ck_assert_msg(memcmp(order0, order1, sizeof order0) != 0, "epochs 0 and 1 have the same order");
+    nb_loader_free(l1);
+    ck_assert_int_eq(nb_loader_next(l, &x, &y), 4);
+    ck_assert(nb_tensor_f32(x)[0] == (float)order1[0]);
     nb_tensor_release(x), nb_tensor_release(y);
-    NBT_OK(nb_loader_set_epoch(l, 0)); /* rewinds mid-pass */
+    NBT_OK(nb_loader_set_epoch(l, 0)); /* back to epoch 0, rewinding mid-pass */
     ck_assert_int_eq(nb_loader_next(l, &x, &y), 4);
     ck_assert(nb_tensor_f32(x)[0] == first);
     nb_tensor_release(x), nb_tensor_release(y);

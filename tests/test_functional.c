@@ -17,45 +17,13 @@ static const char *ref_file(void) {
     return path;
 }
 
-/* Dataset group/name of the reference file as dtype, optionally a leaf requiring grad. */
+/* group/name of the reference file (see testutil.h). */
 static nb_tensor *rd(const char *group, const char *name, nb_dtype dtype, bool requires_grad) {
-    char full[256];
-    snprintf(full, sizeof full, "%s/%s", group, name);
-    nb_tensor *t = nbt_h5_read(ref_file(), full, dtype);
-    if (requires_grad) NBT_OK(nb_requires_grad_(t, true));
-    return t;
+    return nbt_ref_read(ref_file(), group, name, dtype, requires_grad);
 }
-static bool has(const char *group, const char *name) {
-    char full[256];
-    snprintf(full, sizeof full, "%s/%s", group, name);
-    return nbt_h5_exists(ref_file(), full);
-}
-
-/* got ~ expected (group/name) within tol * max|expected|: 1e-5 for float32, 1e-10 for float64. */
+static bool has(const char *group, const char *name) { return nbt_ref_has(ref_file(), group, name); }
 static void check_close(const nb_tensor *got, const char *group, const char *name) {
-    ck_assert_msg(got != NULL, "%s/%s: no tensor (%s)", group, name, nb_last_error());
-    nb_tensor *e = rd(group, name, NB_F64, false);
-    nbt_assert_shape(got, nb_tensor_ndim(e), nb_tensor_shape(e));
-    int64_t n = nb_tensor_numel(e);
-    double *a = malloc((size_t)(n + 1) * sizeof *a);
-    NBT_OK(nb_tensor_copy_out(got, a, NB_F64));
-    const double *x = nb_tensor_f64(e);
-    double scale = 1e-300, worst = 0;
-    int64_t wi = 0;
-    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(x[i]));
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs(a[i] - x[i]);
-        if (!(d <= worst)) {
-            worst = d;
-            wi = i;
-        }
-    }
-    double tol = (nb_tensor_dtype(got) == NB_F32 ? 1e-5 : 1e-10) * scale;
-    double got_v = n ? a[wi] : 0, exp_v = n ? x[wi] : 0;
-    free(a);
-    ck_assert_msg(worst <= tol, "%s/%s (%s): element %lld got %.12g expected %.12g (|diff| %g > %g)", group, name,
-                  nb_dtype_name(nb_tensor_dtype(got)), (long long)wi, got_v, exp_v, worst, tol);
-    nb_tensor_release(e);
+    nbt_ref_close(got, ref_file(), group, name);
 }
 
 static void backward_with(nb_tensor *y, const char *group) {
@@ -91,7 +59,7 @@ END_TEST
 static nb_pool2d_params read_params(const char *g) {
     nb_tensor *p = rd(g, "params", NB_I64, false);
     const int64_t *v = nb_tensor_i64(p);
-    nb_pool2d_params r = {{v[0], v[1]}, {v[2], v[3]}, {v[4], v[5]}, {v[6], v[7]}, v[8] != 0, v[9] != 0};
+    nb_pool2d_params r = {{v[0], v[1]}, {v[2], v[3]}, {v[4], v[5]}, {v[6], v[7]}, v[8] != 0, v[9] != 0, 0};
     nb_tensor_release(p);
     return r;
 }
@@ -519,21 +487,6 @@ END_TEST
 
 /* ---------------- determinism ---------------- */
 
-/* Run f at 1 and at 2 threads and compare outputs and gradients bitwise. */
-typedef void (*det_fn)(nb_tensor **outs); /* fills outs[0..3] (NULL when unused) */
-
-static void same_at_1_and_2_threads(det_fn f) {
-    int threads = nb_get_num_threads();
-    nb_tensor *a[4] = {0}, *b[4] = {0};
-    NBT_OK(nb_set_num_threads(1));
-    f(a);
-    NBT_OK(nb_set_num_threads(2));
-    f(b);
-    NBT_OK(nb_set_num_threads(threads));
-    for (int i = 0; i < 4; i++)
-        if (a[i]) nbt_assert_bitwise_equal(a[i], b[i]);
-}
-
 static void det_linear(nb_tensor **o) {
     nb_tensor *x = nbt_randn(41, NB_F32, NB_SHAPE(100, 60), true), *w = nbt_randn(42, NB_F32, NB_SHAPE(600, 60), true);
     nb_tensor *b = nbt_randn(43, NB_F32, NB_SHAPE(600), true);
@@ -568,9 +521,9 @@ static void det_pool_loss(nb_tensor **o) {
 
 START_TEST(test_thread_determinism) {
     nb_scope *sc = nb_scope_begin();
-    same_at_1_and_2_threads(det_linear);
-    same_at_1_and_2_threads(det_batch_norm);
-    same_at_1_and_2_threads(det_pool_loss);
+    nbt_same_at_1_and_2_threads(det_linear);
+    nbt_same_at_1_and_2_threads(det_batch_norm);
+    nbt_same_at_1_and_2_threads(det_pool_loss);
     nb_scope_end(sc);
 }
 END_TEST

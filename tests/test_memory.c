@@ -7,6 +7,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #define T(...) NB_SHAPE(__VA_ARGS__)
 
@@ -104,11 +107,38 @@ START_TEST(test_training_memory_is_flat) {
 }
 END_TEST
 
+/* The pool hands a released block out again (same size class, most recent
+ * first), and under AddressSanitizer a cached block is poisoned from its
+ * first byte to its last, so a use after release is still reported although
+ * the block was never handed back to malloc. */
+START_TEST(test_pool_reuses_and_poisons_cached_blocks) {
+    nb_memory_trim();
+    nb_tensor *a = NBT_NOTNULL(nb_zeros(NB_F32, T(1000)));
+    char *pa = nb_tensor_data(a);
+    nb_tensor_release(a);
+    ck_assert_uint_gt(nb_memory_cached(), 0);
+#if defined(__SANITIZE_ADDRESS__)
+    ck_assert(__asan_address_is_poisoned(pa));
+    ck_assert(__asan_address_is_poisoned(pa + 4000 - 1));
+    ck_assert_ptr_eq(__asan_region_is_poisoned(pa, 4000), pa);
+#endif
+    nb_tensor *b = NBT_NOTNULL(nb_ones(NB_F32, T(999))); /* same size class */
+    ck_assert_ptr_eq(nb_tensor_data(b), pa);
+#if defined(__SANITIZE_ADDRESS__)
+    ck_assert_ptr_null(__asan_region_is_poisoned(pa, 999 * 4));
+#endif
+    nb_tensor_release(b);
+    nb_memory_trim();
+    ck_assert_uint_eq(nb_memory_cached(), 0);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("memory");
     TCase *tc = tcase_create("memory");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_training_memory_is_flat);
+    tcase_add_test(tc, test_pool_reuses_and_poisons_cached_blocks);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
 }

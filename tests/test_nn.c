@@ -210,19 +210,17 @@ static nb_module *bn_net(nb_rng *rng) {
     return m;
 }
 
-static nb_module *small_net(nb_rng *rng) {
-    nb_conv2d_params reflect = nb_conv2d_defaults(), grouped = nb_conv2d_defaults();
-    reflect.padding[0] = reflect.padding[1] = 1;
-    reflect.padding_mode = NB_PAD_REFLECT;
-    grouped.padding[0] = grouped.padding[1] = 1;
-    grouped.groups = 2;
-    nb_pool2d_params pool = nb_pool2d_defaults(2);
-    return nb_sequential_module(NB_MODULES(
-        nb_conv2d_module(3, 4, 3, 3, &reflect, true, rng), nb_batch_norm2d_module(4, 1e-5, 0.1, true, true),
-        nb_leaky_relu_module(0.1), nb_max_pool2d_module(&pool), nb_conv2d_module(4, 6, 3, 3, &grouped, true, rng),
-        nb_tanh_module(), nb_avg_pool2d_module(&pool), nb_flatten_module(1, -1), nb_linear_module(24, 16, true, rng),
-        nb_sigmoid_module(), nb_dropout_module(0.5, rng), nb_linear_module(16, 5, true, rng), nb_relu_module(),
-        nb_log_softmax_module(1)));
+/* TiedNet: dec.weight is enc.weight (one tensor registered twice). */
+static nb_module *tied_net(nb_rng *rng) {
+    nb_module *m = nb_module_new("TiedNet", NULL, NULL, NULL);
+    NBT_OK(nb_module_add_child(m, "enc", nb_linear_module(4, 4, false, rng)));
+    nb_module *dec = nb_module_new("Linear", NULL, NULL, NULL);
+    NBT_OK(nb_module_register_parameter(dec, "weight", nb_module_state(m, "enc.weight")));
+    nb_tensor *b = nb_zeros(NB_F32, NB_SHAPE(4));
+    NBT_OK(nb_module_register_parameter(dec, "bias", b));
+    nb_tensor_release(b);
+    NBT_OK(nb_module_add_child(m, "dec", dec));
+    return m;
 }
 
 /* ---- tests ---- */
@@ -230,13 +228,82 @@ static nb_module *small_net(nb_rng *rng) {
 START_TEST(test_state_dict_like_pytorch) {
     nb_rng rng;
     nb_rng_seed(&rng, 1);
-    nb_module *nets[] = {mnist_net(&rng), mnist_sequential(&rng), bn_net(&rng), small_net(&rng)};
-    const char *groups[] = {"mnist", "mnist_seq", "bn", "small"};
-    for (int i = 0; i < 4; i++) {
+    nb_module *nets[] = {mnist_net(&rng), mnist_sequential(&rng), bn_net(&rng), nbt_small_net(&rng), tied_net(&rng)};
+    const char *groups[] = {"mnist", "mnist_seq", "bn", "small", "tied"};
+    for (int i = 0; i < 5; i++) {
         ck_assert_ptr_nonnull(nets[i]);
         check_state_like_pytorch(nets[i], groups[i]);
         nb_module_free(nets[i]);
     }
+}
+END_TEST
+
+/* parameters() of any size as an owned list, in the order and number of
+ * PyTorch's (a tied weight once), valid after the module is freed. */
+START_TEST(test_parameter_list) {
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_module *nets[] = {mnist_net(&rng), bn_net(&rng), nbt_small_net(&rng), tied_net(&rng)};
+    const char *groups[] = {"mnist", "bn", "small", "tied"};
+    for (int i = 0; i < 4; i++) {
+        char path[64];
+        int npk;
+        snprintf(path, sizeof path, "%s/param_keys", groups[i]);
+        char **pkeys = read_strings(path, &npk);
+        nb_param_list ps = nb_module_parameter_list(nets[i]);
+        ck_assert_ptr_nonnull(ps.params);
+        ck_assert_int_eq(ps.n, npk);
+        ck_assert_int_eq(nb_module_num_parameters(nets[i]), npk);
+        int64_t elements = 0;
+        for (int k = 0; k < npk; k++) {
+            ck_assert_ptr_eq(ps.params[k], nb_module_state(nets[i], pkeys[k]));
+            elements += nb_tensor_numel(ps.params[k]);
+        }
+        ck_assert_int_eq(nb_module_num_parameter_elements(nets[i]), elements);
+        nb_tensor *first[1] = {NULL}; /* the count is returned even when the array is too small */
+        ck_assert_int_eq(nb_module_parameters(nets[i], first, 1), npk);
+        ck_assert_ptr_eq(first[0], ps.params[0]);
+        nb_module_free(nets[i]);
+        /* the list's references keep the tensors alive */
+        for (int k = 0; k < npk; k++) ck_assert(nb_tensor_requires_grad(ps.params[k]));
+        nb_param_list_free(&ps);
+        ck_assert_ptr_null(ps.params);
+        ck_assert_int_eq(ps.n, 0);
+        nb_param_list_free(&ps); /* twice: harmless */
+        free_strings(pkeys, npk);
+    }
+    double n, e;
+    ck_assert(nbt_h5_read_scalar(nbt_data_path(REF), "tied/num_parameters", &n));
+    ck_assert(nbt_h5_read_scalar(nbt_data_path(REF), "tied/num_parameter_elements", &e));
+    nb_module *tied = tied_net(&rng);
+    ck_assert_int_eq(nb_module_num_parameters(tied), (int)n);
+    ck_assert_int_eq(nb_module_num_parameter_elements(tied), (int64_t)e);
+    ck_assert_int_eq(nb_module_state_count(tied), 3); /* state_dict keeps both names of the tied weight */
+    /* an optimizer accepts the list as it is (a duplicate would be refused) */
+    nb_param_list ps = nb_module_parameter_list(tied);
+    nb_optimizer *opt = nb_sgd(ps.params, ps.n, &(nb_sgd_options){.lr = 0.1});
+    ck_assert_msg(opt != NULL, "%s", nb_last_error());
+    nb_param_list_free(&ps);
+    nb_optimizer_free(opt);
+    nb_module_free(tied);
+    /* a module without parameters: an empty list, not a failure; the optimizer says why it cannot use it */
+    nb_module *relu = nb_relu_module();
+    ps = nb_module_parameter_list(relu);
+    ck_assert_ptr_nonnull(ps.params);
+    ck_assert_int_eq(ps.n, 0);
+    NBT_FAILS_WITH(nb_adam(ps.params, ps.n, NULL), "empty parameter list");
+    nb_param_list_free(&ps);
+    nb_module_free(relu);
+    /* a failed list makes the optimizer fail with the list's message */
+    ps = nb_module_parameter_list(NULL);
+    ck_assert_ptr_null(ps.params);
+    nb_clear_error();
+    nb_module *none = nb_module_child(NULL, "x"); /* a failed call, as a user's chain would have */
+    ps = nb_module_parameter_list(none);          /* keeps that error */
+    ck_assert_ptr_null(ps.params);
+    nb_optimizer *bad = nb_adam(ps.params, ps.n, NULL);
+    ck_assert_ptr_null(bad);
+    ck_assert_msg(strstr(nb_last_error(), "module_child"), "message '%s' lost the first error", nb_last_error());
 }
 END_TEST
 
@@ -485,7 +552,7 @@ END_TEST
  * alone in eval mode), an eval-mode forward, and the parameter gradients of
  * an NLL loss, against PyTorch. */
 START_TEST(test_small_net_like_pytorch) {
-    nb_module *net = small_net(NULL);
+    nb_module *net = nbt_small_net(NULL);
     load_pytorch_state(net, "small");
     nb_tensor *x = nbt_h5_read(nbt_data_path(REF), "small/x", NB_F32);
     nb_module_eval(nb_module_child(net, "10"));
@@ -581,13 +648,14 @@ START_TEST(test_custom_module_ownership) {
     nbt_assert_values(ys, (double[]){0, 6, 3, 16, 10, 30}, 6, 0, 0);
     nb_scope_end(scope);
 
-    /* parameters(): count returned even when the array is too small */
+    /* parameters(): a tensor registered twice (m's w is also the second
+     * Scale's) is one parameter, as in PyTorch; the state names it twice */
     nb_module *seq = nb_sequential_module(NB_MODULES(m, scale_module(w), nb_sequential_module(NULL, 0)));
     ck_assert_ptr_nonnull(seq);
     nb_tensor *arr[1];
-    ck_assert_int_eq(nb_module_parameters(seq, arr, 1), 2);
+    ck_assert_int_eq(nb_module_parameters(seq, arr, 1), 1);
     ck_assert_ptr_eq(arr[0], w);
-    ck_assert_int_eq(nb_module_parameters(seq, NULL, 0), 2);
+    ck_assert_int_eq(nb_module_parameters(seq, NULL, 0), 1);
     ck_assert_ptr_eq(nb_module_state(seq, "1.w"), w);
     ck_assert_int_eq(nb_module_state_count(seq), 2);
     ck_assert_ptr_nonnull(nb_module_child(seq, "2"));
@@ -728,6 +796,7 @@ static Suite *nn_suite(void) {
     tcase_add_test(tc, test_train_eval_flags);
     tcase_add_test(tc, test_errors_building);
     tcase_add_test(tc, test_state_dict_like_pytorch);
+    tcase_add_test(tc, test_parameter_list);
     tcase_add_test(tc, test_default_init);
     tcase_add_test(tc, test_dropout_train_eval);
     tcase_add_test(tc, test_batch_norm_train_eval);

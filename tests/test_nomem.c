@@ -15,8 +15,10 @@ typedef nb_status (*operation)(void *ctx);
 
 /* Run op with allocation k failing, for k = 0, 1, ... until it succeeds;
  * returns the number of failing runs. */
+static int fail_at; /* the k of the run under way, for operations that set up before failing */
 static int fail_each_allocation(const char *what, operation op, void *ctx) {
     for (int k = 0; k < 100000; k++) {
+        fail_at = k;
         size_t before = nb_memory_in_use();
         nb_clear_error();
         if (getenv("NBT_TRACE")) /* to find the allocation behind a failure */ fprintf(stderr, "%s k=%d\n", what, k);
@@ -158,6 +160,129 @@ START_TEST(test_functional_sequence) {
 }
 END_TEST
 
+/* ---- the layers of issue 13, forward and backward ---- */
+static nb_status layers_sequence(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = randn(31, NB_F32, T(2, 4, 6, 6), true);
+    nb_tensor *w = randn(32, NB_F32, T(4), true), *b = randn(33, NB_F32, T(4), true);
+    nb_tensor *lw = randn(34, NB_F32, T(3, 3), true), *ew = randn(35, NB_F32, T(5, 3), true);
+    nb_tensor *ids = nb_from_data(NB_I64, T(2, 2), (int64_t[]){1, 4, 0, 1});
+    nb_status st = (x && w && b && lw && ew && ids) ? NB_OK : nb_last_status();
+    if (st == NB_OK) {
+        nb_pool2d_params p = nb_pool2d_defaults(2), pd = nb_pool2d_defaults(3);
+        pd.stride[0] = pd.stride[1] = 1;
+        pd.divisor_override = 2;
+        nb_interpolate_params up = {.scale_factor = {1.5, 1.5}, .mode = NB_INTERPOLATE_BILINEAR};
+        nb_interpolate_params near = {.size = {6, 6}};
+        nb_tensor *idx = NULL, *aidx = NULL;
+        nb_tensor *h = nb_group_norm(x, 2, w, b, 1e-5);
+        h = nb_dropout2d(nb_max_pool2d_with_indices(h, &p, &idx), 0.3, true, NULL);
+        h = nb_max_unpool2d(h, idx, &p, NULL, 0);
+        h = nb_interpolate(nb_avg_pool2d(h, &pd), &up);
+        h = nb_interpolate(nb_adaptive_max_pool2d(h, 3, 3, &aidx), &near);
+        h = nb_layer_norm(nb_adaptive_avg_pool2d(h, 3, 3), T(3, 3), lw, NULL, 1e-5);
+        nb_tensor *e = nb_embedding(ids, ew, 1, true);
+        nb_tensor *loss = nb_add(nb_sum(nb_mul(h, h)), nb_sum(nb_mul(e, e)));
+        st = chain_status(loss);
+        if (st == NB_OK) st = nb_backward(loss);
+        if (st == NB_OK && !(nb_tensor_grad(x) && nb_tensor_grad(w) && nb_tensor_grad(lw) && nb_tensor_grad(ew)))
+            st = NB_ERR_STATE;
+    }
+    nb_tensor *keep[5] = {x, w, b, lw, ew};
+    for (int i = 0; i < 5; i++) nb_zero_grad(keep[i]);
+    nb_scope_end(sc);
+    return st;
+}
+
+/* ---- custom functions, hooks and nb_autograd_grad ---- */
+/* (x * w, x + w non-differentiable), saving both inputs */
+static nb_status pair_forward(nb_function_ctx *ctx, nb_tensor *const *in, int nin, nb_tensor **out, int nout, void *arg) {
+    (void)nin, (void)nout, (void)arg;
+    nb_status st = nb_function_save_for_backward(ctx, in, 2);
+    if (st != NB_OK) return st;
+    if (!(out[0] = nb_mul(in[0], in[1])) || !(out[1] = nb_add(in[0], in[1]))) return nb_last_status();
+    return nb_function_mark_non_differentiable(ctx, out[1]);
+}
+static nb_status pair_backward(nb_function_ctx *ctx, nb_tensor *const *gout, int nout, nb_tensor **gin, int nin) {
+    (void)nout, (void)nin;
+    if (!(gin[0] = nb_mul(gout[0], nb_function_saved_tensor(ctx, 1)))) return nb_last_status();
+    if (!(gin[1] = nb_mul(gout[0], nb_function_saved_tensor(ctx, 0)))) return nb_last_status();
+    return NB_OK;
+}
+static const nb_function pair_fn = {"Pair", pair_forward, pair_backward};
+static nb_status double_hook(const nb_tensor *g, nb_tensor **rep, void *ctx) {
+    (void)ctx;
+    *rep = nb_mul_scalar(g, 2.0);
+    return *rep ? NB_OK : nb_last_status();
+}
+
+static nb_status autograd_extensions(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *in[2] = {randn(20, NB_F64, T(3, 4), true), randn(21, NB_F64, T(3, 4), true)};
+    nb_tensor *out[2] = {NULL, NULL}, *g[2] = {NULL, NULL};
+    nb_status st = in[0] && in[1] ? NB_OK : nb_last_status();
+    if (st == NB_OK) st = nb_function_apply(&pair_fn, in, 2, out, 2, NULL);
+    if (st == NB_OK && nb_tensor_register_hook(out[0], double_hook, NULL, NULL).id == 0) st = nb_last_status();
+    if (st == NB_OK && nb_tensor_register_hook(in[0], double_hook, NULL, NULL).id == 0) st = nb_last_status();
+    nb_tensor *loss = st == NB_OK ? nb_sum(nb_exp(out[0])) : NULL;
+    if (st == NB_OK) st = chain_status(loss);
+    if (st == NB_OK) st = nb_autograd_grad(&loss, 1, NULL, in, 2, g, &(nb_grad_options){.retain_graph = true});
+    if (st == NB_OK) st = nb_backward(loss);
+    if (st == NB_OK && !(nb_tensor_grad(in[0]) && g[0] && g[1])) st = NB_ERR_STATE;
+    nb_zero_grad(in[0]); /* the scope releases every result, out and g included */
+    nb_zero_grad(in[1]);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_layers_sequence) {
+    int k = fail_each_allocation("layers sequence", layers_sequence, NULL);
+    ck_assert_int_gt(k, 20);
+}
+END_TEST
+
+/* ---- the layer modules of issue 13: construction, one forward and backward ---- */
+static nb_status layer_modules_run(void *ctx) {
+    (void)ctx;
+    static nb_rng rng; /* Dropout2d keeps a pointer to it */
+    nb_rng_seed(&rng, 3);
+    nb_interpolate_params up = {.scale_factor = {2, 2}};
+    nb_module *net = nb_sequential_module(NB_MODULES(
+        nb_group_norm_module(2, 4, 1e-5, true), nb_dropout2d_module(0.2, &rng), nb_upsample_module(&up),
+        nb_adaptive_max_pool2d_module(3, NB_SIZE_NONE), nb_adaptive_avg_pool2d_module(2, 2),
+        nb_layer_norm_module(T(2, 2), 1e-5, true), nb_flatten_module(2, -1), nb_batch_norm1d_module(4, 1e-5, 0.1, true, true)));
+    nb_pool2d_params p = nb_pool2d_defaults(2);
+    nb_module *emb = nb_embedding_module(6, 4, 0, false, &rng), *unpool = nb_max_unpool2d_module(&p);
+    nb_status st = net && emb && unpool ? NB_OK : nb_last_status();
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = st == NB_OK ? randn(8, NB_F32, T(3, 4, 4, 4), false) : NULL;
+    nb_tensor *ids = st == NB_OK ? nb_from_data(NB_I64, T(3, 2), (int64_t[]){1, 0, 5, 2, 2, 3}) : NULL;
+    if (st == NB_OK) {
+        nb_tensor *idx = NULL;
+        nb_tensor *pooled = nb_max_pool2d_with_indices(x, &p, &idx);
+        nb_tensor *u = nb_max_unpool2d_module_forward(unpool, pooled, idx, NULL, 0);
+        nb_tensor *y = nb_module_forward(net, u);
+        nb_tensor *loss = nb_add(nb_mean(y), nb_mean(nb_module_forward(emb, ids)));
+        st = chain_status(loss);
+        if (st == NB_OK) st = nb_backward(loss);
+    }
+    nb_scope_end(sc);
+    nb_module_free(net);
+    nb_module_free(emb);
+    nb_module_free(unpool);
+    return st;
+}
+
+START_TEST(test_layer_modules) { ck_assert_int_gt(fail_each_allocation("layer modules", layer_modules_run, NULL), 10); }
+END_TEST
+
+START_TEST(test_autograd_extensions) {
+    ck_assert_int_gt(fail_each_allocation("custom function, hooks, autograd_grad", autograd_extensions, NULL), 10);
+}
+END_TEST
+
 /* ---- conv2d forward and backward (padded modes too) ---- */
 typedef struct conv_case {
     nb_padding_mode mode;
@@ -222,6 +347,51 @@ static nb_status module_build_and_run(void *ctx) {
 }
 
 START_TEST(test_module) { ck_assert_int_gt(fail_each_allocation("module", module_build_and_run, NULL), 10); }
+END_TEST
+
+static nb_status parameter_list(void *ctx) {
+    nb_param_list ps = nb_module_parameter_list(ctx);
+    if (!ps.params) return nb_last_status();
+    nb_status st = ps.n == nb_module_num_parameters(ctx) ? NB_OK : NB_ERR_STATE;
+    nb_param_list_free(&ps);
+    return st;
+}
+
+/* Converting a model: a failure leaves every tensor as it was. */
+static int expect_f32(const char *name, nb_tensor *t, bool is_param, void *ctx) {
+    (void)is_param, (void)ctx;
+    if (nb_tensor_dtype(t) == NB_I64) return 0;
+    ck_assert_msg(nb_tensor_dtype(t) == NB_F32, "%s was changed by a failed conversion", name);
+    ck_assert_msg(!nb_tensor_grad(t) || nb_tensor_dtype(nb_tensor_grad(t)) == NB_F32, "%s's grad was changed", name);
+    return 0;
+}
+
+static nb_status module_to_dtype(void *ctx) {
+    (void)ctx;
+    nb_debug_fail_allocations_after(-1); /* the model and its grads are not the subject */
+    nb_module *net = small_net();
+    ck_assert_ptr_nonnull(net);
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = randn(8, NB_F32, T(2, 1, 8, 8), false);
+    ck_assert_int_eq(nb_backward(nb_mean(nb_module_forward(net, x))), NB_OK);
+    nb_scope_end(sc);
+    nb_debug_fail_allocations_after(fail_at);
+    nb_status st = nb_module_to_dtype(net, NB_F64);
+    nb_debug_fail_allocations_after(-1);
+    if (st != NB_OK) NBT_OK(nb_module_visit_state(net, expect_f32, NULL));
+    nb_module_free(net);
+    return st;
+}
+
+START_TEST(test_module_to_dtype) { ck_assert_int_gt(fail_each_allocation("module_to_dtype", module_to_dtype, NULL), 5); }
+END_TEST
+
+START_TEST(test_module_parameter_list) {
+    nb_module *net = small_net();
+    ck_assert_ptr_nonnull(net);
+    ck_assert_int_ge(fail_each_allocation("module_parameter_list", parameter_list, net), 1);
+    nb_module_free(net);
+}
 END_TEST
 
 /* ---- optimizers: construction and steps (state is created on the first) ---- */
@@ -380,8 +550,13 @@ int main(void) {
     tcase_add_test(tc, test_ops_sequence);
     tcase_add_test(tc, test_tensor_ops_sequence);
     tcase_add_test(tc, test_functional_sequence);
+    tcase_add_test(tc, test_layers_sequence);
+    tcase_add_test(tc, test_layer_modules);
+    tcase_add_test(tc, test_autograd_extensions);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_module);
+    tcase_add_test(tc, test_module_parameter_list);
+    tcase_add_test(tc, test_module_to_dtype);
     tcase_add_test(tc, test_optimizers);
     tcase_add_test(tc, test_hdf5);
     tcase_add_test(tc, test_data);

@@ -217,6 +217,63 @@ static nb_tensor *mse(nb_tensor *const *in, int r) { return nb_mse_loss(in[0], i
 static nb_tensor *cross_entropy(nb_tensor *const *in, int r) { return nb_cross_entropy(in[0], in[1], (nb_reduction)r); }
 static nb_tensor *nll(nb_tensor *const *in, int r) { return nb_nll_loss(in[0], in[1], (nb_reduction)r); }
 
+static nb_tensor *adaptive_avg_2_3(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_adaptive_avg_pool2d(in[0], 2, 3);
+}
+static nb_tensor *adaptive_avg_0_3(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_adaptive_avg_pool2d(in[0], 0, 3);
+}
+static nb_tensor *adaptive_max_2_3(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_adaptive_max_pool2d(in[0], 2, 3, NULL);
+}
+static nb_tensor *max_pool_indices_3_1_1(nb_tensor *const *in, int a) {
+    (void)a;
+    nb_pool2d_params p = pool(3, 1, 1);
+    nb_tensor *idx = NULL, *y = nb_max_pool2d_with_indices(in[0], &p, &idx);
+    nb_tensor_release(idx);
+    return y;
+}
+static nb_tensor *max_unpool_2(nb_tensor *const *in, int a) {
+    (void)a;
+    nb_pool2d_params p = pool(2, 2, 0);
+    return nb_max_unpool2d(in[0], in[1], &p, NULL, 0);
+}
+static nb_tensor *avg_pool_divisor(nb_tensor *const *in, int a) {
+    (void)a;
+    nb_pool2d_params p = pool(2, 2, 0);
+    p.divisor_override = 3;
+    return nb_avg_pool2d(in[0], &p);
+}
+static nb_tensor *dropout2d(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_dropout2d(in[0], 0.5, true, NULL);
+}
+static nb_tensor *group_norm(nb_tensor *const *in, int groups) {
+    return nb_group_norm(in[0], groups, groups > 1 ? in[1] : NULL, groups > 1 ? in[2] : NULL, 1e-5);
+}
+static nb_tensor *layer_norm_last(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_layer_norm(in[0], 1, nb_tensor_shape(in[0]) + 1, in[1], in[2], 1e-5);
+}
+static nb_tensor *interpolate_nearest(nb_tensor *const *in, int a) {
+    (void)a;
+    nb_interpolate_params p = {.size = {7, 10}};
+    return nb_interpolate(in[0], &p);
+}
+static nb_tensor *interpolate_bilinear(nb_tensor *const *in, int a) {
+    (void)a;
+    nb_interpolate_params p = {.scale_factor = {2, 2}, .mode = NB_INTERPOLATE_BILINEAR, .align_corners = true};
+    return nb_interpolate(in[0], &p);
+}
+static nb_tensor *embedding(nb_tensor *const *in, int padding_idx) { return nb_embedding(in[0], in[1], padding_idx, false); }
+static nb_tensor *embedding_nopad(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_embedding(in[0], in[1], NB_NO_PADDING_IDX, false);
+}
+
 #define MEAN NB_REDUCTION_MEAN
 #define SUM NB_REDUCTION_SUM
 #define NONE NB_REDUCTION_NONE
@@ -286,6 +343,24 @@ static const zcase cases[] = {
     {"mean_dims_empty", "f", mean_dims02, 0},
     {"amax_empty_batch", "f", amax1, 0},
     {"min_dim1_empty_batch", "f", min_dim, 1},
+    {"adaptive_avg_pool2d_empty_batch", "f", adaptive_avg_2_3, 0},
+    {"adaptive_avg_pool2d_no_channels", "f", adaptive_avg_2_3, 0},
+    {"adaptive_avg_pool2d_output_0", "f", adaptive_avg_0_3, 0},
+    {"adaptive_max_pool2d_empty_batch", "f", adaptive_max_2_3, 0},
+    {"adaptive_max_pool2d_unbatched_no_channels", "f", adaptive_max_2_3, 0},
+    {"max_pool2d_indices_empty_batch", "f", max_pool_indices_3_1_1, 0},
+    {"max_unpool2d_empty_batch", "fi", max_unpool_2, 0},
+    {"avg_pool2d_divisor_empty_batch", "f", avg_pool_divisor, 0},
+    {"dropout2d_empty_batch", "f", dropout2d, 0},
+    {"group_norm_empty_batch", "fff", group_norm, 3},
+    {"group_norm_empty_spatial", "fff", group_norm, 3},
+    {"group_norm_no_channels", "f", group_norm, 1},
+    {"layer_norm_empty_batch", "fff", layer_norm_last, 0},
+    {"layer_norm_empty_rows", "fff", layer_norm_last, 0},
+    {"interpolate_nearest_empty_batch", "f", interpolate_nearest, 0},
+    {"interpolate_bilinear_empty_batch", "f", interpolate_bilinear, 0},
+    {"embedding_empty_input", "if", embedding, 1},
+    {"embedding_no_dim", "if", embedding_nopad, 0},
     {"mse_loss_empty_mean", "ff", mse, MEAN},
     {"cross_entropy_empty_mean", "fi", cross_entropy, MEAN},
     {"cross_entropy_empty_4d_mean", "fi", cross_entropy, MEAN},

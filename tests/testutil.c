@@ -190,3 +190,72 @@ void nbt_run_twin_case(const char *file, const nbt_case *c, nb_dtype dt, double 
     }
     nb_scope_end(sc);
 }
+
+static const char *ref_path(const char *group, const char *name) {
+    static char full[512];
+    snprintf(full, sizeof full, "%s/%s", group, name);
+    return full;
+}
+
+nb_tensor *nbt_ref_read(const char *file, const char *group, const char *name, nb_dtype dtype, bool requires_grad) {
+    nb_tensor *t = nbt_h5_read(file, ref_path(group, name), dtype);
+    if (requires_grad) NBT_OK(nb_requires_grad_(t, true));
+    return t;
+}
+
+bool nbt_ref_has(const char *file, const char *group, const char *name) {
+    return nbt_h5_exists(file, ref_path(group, name));
+}
+
+void nbt_ref_close(const nb_tensor *got, const char *file, const char *group, const char *name) {
+    ck_assert_msg(got != NULL, "%s/%s: no tensor (%s)", group, name, nb_last_error());
+    nb_tensor *e = nbt_h5_read(file, ref_path(group, name), NB_F64);
+    nbt_assert_shape(got, nb_tensor_ndim(e), nb_tensor_shape(e));
+    int64_t n = nb_tensor_numel(e);
+    double *a = malloc((size_t)(n + 1) * sizeof *a);
+    ck_assert_int_eq(nb_tensor_copy_out(got, a, NB_F64), NB_OK);
+    const double *x = nb_tensor_f64(e);
+    double scale = 1e-300, worst = 0;
+    int64_t wi = 0;
+    for (int64_t i = 0; i < n; i++) scale = fmax(scale, fabs(x[i]));
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs(a[i] - x[i]);
+        if (!(d <= worst)) { /* NaN counts as worst */
+            worst = d;
+            wi = i;
+        }
+    }
+    double tol = (nb_tensor_dtype(got) == NB_F32 ? 1e-5 : 1e-10) * scale;
+    double got_v = n ? a[wi] : 0, exp_v = n ? x[wi] : 0;
+    free(a);
+    nb_tensor_release(e);
+    ck_assert_msg(worst <= tol, "%s/%s (%s): element %lld got %.12g expected %.12g (|diff| %g > %g)", group, name,
+                  nb_dtype_name(nb_tensor_dtype(got)), (long long)wi, got_v, exp_v, worst, tol);
+}
+
+void nbt_same_at_1_and_2_threads(void (*f)(nb_tensor **outs)) {
+    int threads = nb_get_num_threads();
+    nb_tensor *a[4] = {0}, *b[4] = {0};
+    NBT_OK(nb_set_num_threads(1));
+    f(a);
+    NBT_OK(nb_set_num_threads(2));
+    f(b);
+    NBT_OK(nb_set_num_threads(threads));
+    for (int i = 0; i < 4; i++)
+        if (a[i]) nbt_assert_bitwise_equal(a[i], b[i]);
+}
+
+nb_module *nbt_small_net(nb_rng *rng) {
+    nb_conv2d_params reflect = nb_conv2d_defaults(), grouped = nb_conv2d_defaults();
+    reflect.padding[0] = reflect.padding[1] = 1;
+    reflect.padding_mode = NB_PAD_REFLECT;
+    grouped.padding[0] = grouped.padding[1] = 1;
+    grouped.groups = 2;
+    nb_pool2d_params pool = nb_pool2d_defaults(2);
+    return nb_sequential_module(NB_MODULES(
+        nb_conv2d_module(3, 4, 3, 3, &reflect, true, rng), nb_batch_norm2d_module(4, 1e-5, 0.1, true, true),
+        nb_leaky_relu_module(0.1), nb_max_pool2d_module(&pool), nb_conv2d_module(4, 6, 3, 3, &grouped, true, rng),
+        nb_tanh_module(), nb_avg_pool2d_module(&pool), nb_flatten_module(1, -1), nb_linear_module(24, 16, true, rng),
+        nb_sigmoid_module(), nb_dropout_module(0.5, rng), nb_linear_module(16, 5, true, rng), nb_relu_module(),
+        nb_log_softmax_module(1)));
+}

@@ -55,6 +55,12 @@ void nbt_assert_shape(const nb_tensor *t, int ndim, const int64_t *shape);
 void nbt_assert_bitwise_equal(const nb_tensor *a, const nb_tensor *b);
 /* A float64 leaf with N(0,1) values (seeded), optionally requiring grad. */
 nb_tensor *nbt_randn(uint64_t seed, nb_dtype dtype, int ndim, const int64_t *shape, bool requires_grad);
+/* The net of tests/pytorch/nn_reference.py's small_net(), every layer type:
+ * Sequential(Conv2d(3, 4, 3, padding 1 reflect), BatchNorm2d(4), LeakyReLU(0.1),
+ * MaxPool2d(2), Conv2d(4, 6, 3, padding 1, groups 2), Tanh, AvgPool2d(2),
+ * Flatten, Linear(24, 16), Sigmoid, Dropout(0.5), Linear(16, 5), ReLU,
+ * LogSoftmax(1)), for [N, 3, 8, 8] inputs. rng (borrowed by Dropout) may be NULL. */
+nb_module *nbt_small_net(nb_rng *rng);
 /* Run nb_gradcheck with defaults (or fast mode) and assert it passes. */
 void nbt_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n, bool fast);
 
@@ -67,6 +73,17 @@ const char *nbt_data_path(const char *file);
 nb_tensor *nbt_h5_read(const char *file, const char *name, nb_dtype dtype);
 /* Read an integer/float scalar attribute or 0-d/1-element dataset as double; false if absent. */
 bool nbt_h5_read_scalar(const char *file, const char *name, double *out);
+/* A twin's cases are groups of datasets (group/name):
+ * nbt_ref_read reads one as dtype, a leaf requiring grad if asked;
+ * nbt_ref_has says whether the group has it;
+ * nbt_ref_close asserts got ~ it in shape and values, within 1e-5 (float32)
+ * or 1e-10 (float64) times the largest |expected| (NaN fails). */
+nb_tensor *nbt_ref_read(const char *file, const char *group, const char *name, nb_dtype dtype, bool requires_grad);
+bool nbt_ref_has(const char *file, const char *group, const char *name);
+void nbt_ref_close(const nb_tensor *got, const char *file, const char *group, const char *name);
+/* Run f at 1 and at 2 threads: the tensors it leaves in outs[0..3] (NULL
+ * when unused) must be bitwise equal. */
+void nbt_same_at_1_and_2_threads(void (*f)(nb_tensor **outs));
 /* True if the file has a dataset/group at this path. */
 bool nbt_h5_exists(const char *file, const char *name);
 

@@ -145,10 +145,9 @@ static int parse_args(int argc, char **argv, options *o) {
 }
 
 static nb_optimizer *make_optimizer(const options *o, nb_module *model) {
-    int n = nb_module_num_parameters(model);
-    nb_tensor **params = malloc(sizeof *params * (size_t)(n ? n : 1));
-    if (!params) return NULL;
-    nb_module_parameters(model, params, n);
+    nb_param_list ps = nb_module_parameter_list(model);
+    nb_tensor **params = ps.params; /* NULL if the list failed: then so does the optimizer, keeping the message */
+    int n = ps.n;
     nb_optimizer *opt = NULL;
     if (!strcmp(o->optimizer, "adadelta")) {
         nb_adadelta_options a = nb_adadelta_defaults();
@@ -169,7 +168,7 @@ static nb_optimizer *make_optimizer(const options *o, nb_module *model) {
         a.lr = o->lr;
         opt = w ? nb_adamw(params, n, &a) : nb_adam(params, n, &a);
     }
-    free(params);
+    nb_param_list_free(&ps); /* the optimizer keeps its own references */
     return opt;
 }
 

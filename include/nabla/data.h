@@ -44,9 +44,10 @@
  * Random transforms of the sample at position p of that order (before the
  * ranks split it) draw from their own generator, seeded from (seed, e, p)
  * by a fixed function, so a sample's augmentation depends on nothing else
- * (not the batch size, the rank or prefetching). Unlike DataLoader's
- * RandomSampler, the order does not move on by itself: call
- * nb_loader_set_epoch each epoch.
+ * (not the batch size, the rank or prefetching). Each pass moves on to the
+ * next epoch by itself (pass k follows epoch k's order, as a DataLoader
+ * reshuffles every pass); nb_loader_set_epoch chooses the epoch explicitly,
+ * as DistributedSampler.set_epoch does (to resume, or to repeat an order).
  *
  * THREADS. Data sets, loaders and tensors belong to the thread that made
  * them. A loader with prefetch runs one background thread that only fills
@@ -234,14 +235,14 @@ NB_API nb_loader_options nb_loader_defaults(void);
  * Starts at epoch 0. */
 NB_API nb_loader *nb_loader_new(const nb_dataset *ds, const nb_loader_options *opts);
 /* Set the epoch whose order the next pass follows (like
- * DistributedSampler.set_epoch; without it every pass repeats epoch 0's
- * order) and rewind to the start of a pass. epoch >= 0. */
+ * DistributedSampler.set_epoch; without it pass k follows epoch k) and
+ * rewind to the start of a pass. epoch >= 0. */
 NB_API nb_status nb_loader_set_epoch(nb_loader *loader, int64_t epoch);
 /* The next batch of the pass: returns its size B (> 0) with *x a new
  * (B, sample shape...) input tensor and *y a new (B, target shape...) target
  * tensor (NULL without targets; y itself may be NULL). Returns 0 at the end
- * of the pass (*x, *y NULL; the next call starts the pass again, in the same
- * order) and a negative nb_status on error. */
+ * of the pass (*x, *y NULL; the next call starts the next pass, in the next
+ * epoch's order) and a negative nb_status on error. */
 NB_API int64_t nb_loader_next(nb_loader *loader, nb_tensor **x, nb_tensor **y);
 /* Batches per pass (len(loader)); -1 for NULL. */
 NB_API int64_t nb_loader_num_batches(const nb_loader *loader);

@@ -23,8 +23,9 @@ typedef struct nb_pool2d_params {
     int64_t dilation[2];   /* max_pool2d only; default 1 (0 is taken as 1) */
     bool ceil_mode;        /* default false */
     bool count_include_pad;/* avg_pool2d only; default true */
+    int64_t divisor_override; /* avg_pool2d only: the divisor of every window; 0 (default): none */
 } nb_pool2d_params;
-/* kernel (k, k), stride = kernel, no padding, dilation 1, floor mode, count_include_pad. */
+/* kernel (k, k), stride = kernel, no padding, dilation 1, floor mode, count_include_pad, no divisor_override. */
 nb_pool2d_params nb_pool2d_defaults(int64_t kernel);
 /* x [N, C, H, W] or [C, H, W]; output sizes, checks and messages are
  * torch 1.13's (e.g. "pad should be at most half of kernel size, but got
@@ -32,9 +33,38 @@ nb_pool2d_params nb_pool2d_defaults(int64_t kernel);
  * go to the first position in row-major window order, NaN propagates; the
  * gradient flows to the winner. */
 nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p);
+/* nb_max_pool2d that also returns, in *indices (a new int64 tensor of the
+ * output's shape), each window's winner as a flat index h * W + w into its
+ * input plane (F.max_pool2d(..., return_indices=True)); for nb_max_unpool2d.
+ * indices may be NULL; *indices is NULL on failure. */
+NB_API nb_tensor *nb_max_pool2d_with_indices(const nb_tensor *x, const nb_pool2d_params *p, nb_tensor **indices);
 /* Average over each window clipped to the input; the divisor counts padded
- * positions (inside the padded input) only when count_include_pad. */
+ * positions (inside the padded input) only when count_include_pad, and is
+ * divisor_override when that is not 0 (PyTorch's divisor_override; its 0,
+ * an error there, means "none" here). */
 nb_tensor *nb_avg_pool2d(const nb_tensor *x, const nb_pool2d_params *p);
+
+/* An entry of output_size that keeps the input's size (PyTorch's None). */
+#define NB_SIZE_NONE (-1)
+/* F.adaptive_avg_pool2d(x, (out_h, out_w)) and F.adaptive_max_pool2d: x
+ * [N, C, H, W] or [C, H, W] pooled to (out_h, out_w) (0 gives an empty
+ * output); output (i, j) pools rows [floor(i H / out_h), ceil((i + 1) H /
+ * out_h)) and the same for columns. Max: ties go to the first position,
+ * NaN propagates; *indices (if indices is not NULL) gets a new int64 tensor
+ * of the output's shape with each winner's flat in-plane index h * W + w
+ * (return_indices=True), NULL on failure. */
+NB_API nb_tensor *nb_adaptive_avg_pool2d(const nb_tensor *x, int64_t out_h, int64_t out_w);
+NB_API nb_tensor *nb_adaptive_max_pool2d(const nb_tensor *x, int64_t out_h, int64_t out_w, nb_tensor **indices);
+/* F.max_unpool2d(x, indices, kernel_size, stride, padding, output_size):
+ * x [N, C, H, W] or [C, H, W] and int64 indices of the same shape (from
+ * nb_max_pool2d_with_indices); p gives kernel, stride (0: the kernel) and
+ * padding, its other fields are not read. The output is zero but for
+ * y[n][c].flat[indices[n][c][h][w]] = x[n][c][h][w]; its size is
+ * (H - 1) * stride - 2 * padding + kernel, or output_size (output_size_len 2:
+ * (h, w), or 4: (n, c, h, w)), which must be within one stride of it. Indices
+ * outside the output plane fail ("Found an invalid max index"). */
+NB_API nb_tensor *nb_max_unpool2d(const nb_tensor *x, const nb_tensor *indices, const nb_pool2d_params *p,
+                                  const int64_t *output_size, int output_size_len);
 
 /* Inverted dropout: in training each element is zeroed with probability p
  * (0 <= p <= 1) and the rest scaled by 1/(1-p), the mask drawn from rng
@@ -42,6 +72,13 @@ nb_tensor *nb_avg_pool2d(const nb_tensor *x, const nb_pool2d_params *p);
  * a seed fixes the mask at any thread count. When training is false, or p is
  * 0, it returns a view of x (identity; gradients pass through). */
 nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_rng *rng);
+
+/* F.dropout2d: nb_dropout of whole channels: one draw per x[i][j] (x of
+ * rank >= 2; for 4-d input (N, C, H, W) a channel is an (H, W) plane, for 3-d
+ * input (N, C, L), as torch 1.13 treats it, an L vector), from rng in
+ * row-major (i, j) order. Identity (a view) when not training, p is 0 or x is
+ * empty. */
+NB_API nb_tensor *nb_dropout2d(const nb_tensor *x, double p, bool training, nb_rng *rng);
 
 /* F.batch_norm over [N, C, H, W] (or [N, C]) per channel C. In training it
  * normalises with the batch mean and biased variance and, when running_mean /
@@ -52,6 +89,43 @@ nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_rng *rng);
 nb_tensor *nb_batch_norm(const nb_tensor *x, nb_tensor *running_mean, nb_tensor *running_var,
                          const nb_tensor *weight, const nb_tensor *bias, bool training, double momentum,
                          double eps);
+
+/* F.group_norm: x [N, C, *] in num_groups groups of C / num_groups channels,
+ * each (sample, group) normalised with its own mean and biased variance:
+ * y = (x - mean) / sqrt(var + eps) * weight[c] + bias[c]; weight and bias [C]
+ * or NULL. */
+NB_API nb_tensor *nb_group_norm(const nb_tensor *x, int64_t num_groups, const nb_tensor *weight,
+                                const nb_tensor *bias, double eps);
+/* F.layer_norm: normalise x [*, normalized_shape] over its last
+ * normalized_ndim dims (which must equal normalized_shape), then
+ * * weight + bias, both of normalized_shape or NULL. With NB_SHAPE:
+ * nb_layer_norm(x, NB_SHAPE(3, 4), w, b, 1e-5). */
+NB_API nb_tensor *nb_layer_norm(const nb_tensor *x, int normalized_ndim, const int64_t *normalized_shape,
+                                const nb_tensor *weight, const nb_tensor *bias, double eps);
+
+/* F.interpolate over [N, C, H, W] (4-d input only), modes nearest and bilinear. */
+typedef enum nb_interpolate_mode { NB_INTERPOLATE_NEAREST = 0, NB_INTERPOLATE_BILINEAR } nb_interpolate_mode;
+typedef struct nb_interpolate_params {
+    int64_t size[2];             /* output (H, W); {0, 0}: not given */
+    double scale_factor[2];      /* (h, w) multipliers; {0, 0}: not given. Exactly one of the two is given. */
+    nb_interpolate_mode mode;    /* default NB_INTERPOLATE_NEAREST */
+    bool align_corners;          /* bilinear only (setting it for nearest is an error, as PyTorch) */
+    bool recompute_scale_factor; /* scale_factor only: output floor(in * scale) and interpolate by in / out;
+                                  * false (PyTorch's None): interpolate by the scale_factor itself */
+} nb_interpolate_params;
+/* torch 1.13's sizes, source indices and weights (nearest: the "nearest"
+ * mode, not "nearest-exact"), checks and messages. Differentiable in x. */
+NB_API nb_tensor *nb_interpolate(const nb_tensor *x, const nb_interpolate_params *p);
+
+/* F.embedding's padding_idx=None. */
+#define NB_NO_PADDING_IDX INT64_MIN
+/* F.embedding(input, weight, padding_idx, scale_grad_by_freq=...): int64
+ * input of any shape, weight [num_embeddings, dim]; y = input.shape + [dim],
+ * rows of weight. padding_idx (negative counts from the end) gets no gradient;
+ * scale_grad_by_freq divides each row's gradient by its index's count in
+ * input. Indices outside [0, num_embeddings) fail. (max_norm: not supported.) */
+NB_API nb_tensor *nb_embedding(const nb_tensor *input, const nb_tensor *weight, int64_t padding_idx,
+                               bool scale_grad_by_freq);
 
 typedef enum nb_reduction { NB_REDUCTION_MEAN = 0, NB_REDUCTION_SUM, NB_REDUCTION_NONE } nb_reduction;
 

@@ -6,7 +6,10 @@
  * element by element with allclose: |analytical - numerical| <= atol + rtol * |numerical|.
  * Fast mode compares the scalar v^T J u for random u, v instead (2 forward and
  * 1 backward pass per input), which makes large inputs affordable.
- * Inputs should be float64; the defaults are PyTorch's and assume it.
+ * Inputs should be float64; the defaults are PyTorch's and assume it. With a
+ * float32 input that requires grad the check still runs, and the report's
+ * message (pass or fail) says why it is unreliable, in PyTorch's words:
+ * "Input #0 requires gradient and is not a double precision floating point...".
  */
 #ifndef NABLA_GRADCHECK_H
 #define NABLA_GRADCHECK_H
@@ -44,7 +47,7 @@ typedef struct nb_gradcheck_report {
     bool passed;
     int ninputs;
     nb_gradcheck_worst worst[NB_GRADCHECK_MAX_INPUTS];
-    char message[1024];  /* one line per failing input, or "gradcheck passed" */
+    char message[1024];  /* one line per failing input, or "gradcheck passed"; then the float32 note */
 } nb_gradcheck_report;
 
 nb_gradcheck_options nb_gradcheck_defaults(void);

@@ -1,7 +1,9 @@
 /* nabla/nn.h: modules, as torch.nn.Module: named parameters and buffers,
  * child modules, train/eval mode and a forward function; the standard layers
- * (Linear, Conv2d, BatchNorm2d, pooling, activations, Dropout, Flatten,
- * LogSoftmax), Sequential, and user-defined modules with their own forward.
+ * (Linear, Conv2d, BatchNorm1d/2d, GroupNorm, LayerNorm, pooling (max, average,
+ * adaptive, unpooling), Upsample, Embedding, activations, Dropout, Dropout2d,
+ * Flatten, LogSoftmax), Sequential, and user-defined modules with their own
+ * forward.
  * Ownership and errors: nabla/core.h, plus the module rules below.
  *
  * A PyTorch model and its nabla twin:
@@ -38,14 +40,17 @@
  * named "0", "1", ... The state order is, for each module, its own
  * parameters (in registration order), then its own buffers, then each child
  * recursively (in the order added). Parameters alone keep that order without
- * the buffers (named_parameters()).
+ * the buffers (named_parameters()). A tensor registered as a parameter in
+ * several places (tied weights) is one parameter: the parameter functions
+ * below list and count it once, at its first place, as PyTorch's
+ * parameters() does; the state (state_dict) keeps every name.
  *
  * INITIALISATION is PyTorch's default: Linear and Conv2d weights and biases
  * are U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ with a = sqrt(5)),
- * fan_in = in_features or in_channels / groups * kH * kW; BatchNorm weight 1,
- * bias 0. Draws come from the rng given (NULL: nb_default_rng()), weight
+ * fan_in = in_features or in_channels / groups * kH * kW; BatchNorm,
+ * GroupNorm and LayerNorm weight 1, bias 0; Embedding weight N(0, 1). Draws come from the rng given (NULL: nb_default_rng()), weight
  * first then bias, so a seed reproduces a model. Parameters are float32 leaves
- * that require grad.
+ * that require grad; nb_module_to_dtype makes a model float64 (to gradcheck it).
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
@@ -93,6 +98,16 @@ void nb_module_eval(nb_module *m);
 bool nb_module_is_training(const nb_module *m);
 /* Drop the gradient of every parameter (zero_grad(set_to_none=True)). */
 void nb_module_zero_grad(nb_module *m);
+/* module.double() / module.float(): convert every float parameter and buffer
+ * of the tree, and each parameter's .grad, to dtype (NB_F32 or NB_F64) in
+ * place; integer buffers (num_batches_tracked) keep theirs. As PyTorch
+ * replaces param.data, the tensor objects stay the same: every pointer to
+ * them (nb_module_param, nb_module_parameter_list, an optimizer's
+ * parameters) sees the new dtype, and an optimizer's state follows at its
+ * next step. Views of a parameter taken before keep the old data, and a
+ * graph recorded before cannot be backpropagated after (an error says so):
+ * run the forward again. On failure nothing has changed. */
+NB_API nb_status nb_module_to_dtype(nb_module *m, nb_dtype dtype);
 
 /* ---- looking inside (all BORROWED) ---- */
 /* Type name ("Linear", "Conv2d", "Sequential", or the one given to nb_module_new). */
@@ -115,6 +130,22 @@ int64_t nb_module_num_parameter_elements(const nb_module *m);
  * for an optimizer; returns their total count (more than capacity means some
  * were left out), or -1 with an error for a NULL module. */
 int nb_module_parameters(const nb_module *m, nb_tensor **out, int capacity);
+
+/* list(module.parameters()), sized for the net, for an optimizer:
+ *     nb_param_list ps = nb_module_parameter_list(net);
+ *     nb_optimizer *opt = nb_adam(ps.params, ps.n, NULL);  // fails (keeping the message) if the list did
+ *     nb_param_list_free(&ps);                              // the optimizer keeps its own references
+ * The list holds a reference to each tensor, so it stays valid after the
+ * module is freed; the module's later changes (nb_module_to_dtype) show
+ * through it, the tensors being the same. On failure params is NULL, n is 0
+ * and the error is set. */
+typedef struct nb_param_list {
+    nb_tensor **params; /* n parameters in parameters() order */
+    int n;
+} nb_param_list;
+NB_API nb_param_list nb_module_parameter_list(const nb_module *m);
+/* Release the list's references and array, and zero *list (NULL is ignored). */
+NB_API void nb_param_list_free(nb_param_list *list);
 
 /* Visitor over named state: full name, tensor, and whether it is a parameter
  * (else a buffer). Return 0 to go on, anything else to stop. */
@@ -156,12 +187,46 @@ nb_module *nb_conv2d_module(int64_t in_channels, int64_t out_channels, int64_t k
  * momentum=None (cumulative average). PyTorch's defaults: 1e-5, 0.1, true, true. */
 nb_module *nb_batch_norm2d_module(int64_t num_features, double eps, double momentum, bool affine,
                                   bool track_running_stats);
+/* nn.BatchNorm1d: nb_batch_norm2d_module's parameters, buffers and rules for
+ * input [N, C] or [N, C, L]. */
+NB_API nb_module *nb_batch_norm1d_module(int64_t num_features, double eps, double momentum, bool affine,
+                                         bool track_running_stats);
+/* nn.GroupNorm(num_groups, num_channels, eps, affine): parameters weight
+ * (ones) and bias (zeros) [num_channels] when affine. PyTorch's defaults: 1e-5, true. */
+NB_API nb_module *nb_group_norm_module(int64_t num_groups, int64_t num_channels, double eps, bool affine);
+/* nn.LayerNorm(normalized_shape, eps, elementwise_affine): parameters weight
+ * (ones) and bias (zeros) of normalized_shape when elementwise_affine; with
+ * NB_SHAPE: nb_layer_norm_module(NB_SHAPE(64), 1e-5, true). */
+NB_API nb_module *nb_layer_norm_module(int normalized_ndim, const int64_t *normalized_shape, double eps,
+                                       bool elementwise_affine);
 /* nn.MaxPool2d / nn.AvgPool2d with the given parameters (see nb_pool2d_defaults). */
 nb_module *nb_max_pool2d_module(const nb_pool2d_params *p);
 nb_module *nb_avg_pool2d_module(const nb_pool2d_params *p);
+/* nn.AdaptiveAvgPool2d((out_h, out_w)) and nn.AdaptiveMaxPool2d (its forward
+ * returns the output only: for return_indices call nb_adaptive_max_pool2d);
+ * NB_SIZE_NONE keeps an input size. */
+NB_API nb_module *nb_adaptive_avg_pool2d_module(int64_t out_h, int64_t out_w);
+NB_API nb_module *nb_adaptive_max_pool2d_module(int64_t out_h, int64_t out_w);
+/* nn.MaxUnpool2d(kernel_size, stride, padding) from p (kernel, stride,
+ * padding). Its forward takes the indices too, so it is called with
+ * nb_max_unpool2d_module_forward (unpool(x, indices, output_size)), not
+ * nb_module_forward (which fails saying so). */
+NB_API nb_module *nb_max_unpool2d_module(const nb_pool2d_params *p);
+NB_API nb_tensor *nb_max_unpool2d_module_forward(nb_module *m, const nb_tensor *x, const nb_tensor *indices,
+                                                 const int64_t *output_size, int output_size_len);
+/* nn.Upsample(size or scale_factor, mode, align_corners, recompute_scale_factor) (see nb_interpolate). */
+NB_API nb_module *nb_upsample_module(const nb_interpolate_params *p);
+/* nn.Embedding(num_embeddings, embedding_dim, padding_idx, scale_grad_by_freq=...):
+ * parameter weight [num_embeddings, embedding_dim] from N(0, 1) drawn from
+ * rng, the padding_idx row (NB_NO_PADDING_IDX: none) zeroed. max_norm and
+ * sparse gradients are not supported. */
+NB_API nb_module *nb_embedding_module(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx,
+                                      bool scale_grad_by_freq, nb_rng *rng);
 /* nn.Dropout(p): active only in training mode, drawing masks from rng
  * (borrowed; it must outlive the module; NULL: nb_default_rng()). */
 nb_module *nb_dropout_module(double p, nb_rng *rng);
+/* nn.Dropout2d(p): nb_dropout2d in training mode, the identity otherwise. */
+NB_API nb_module *nb_dropout2d_module(double p, nb_rng *rng);
 /* nn.Flatten(start_dim, end_dim); PyTorch's defaults are 1, -1. */
 nb_module *nb_flatten_module(int start_dim, int end_dim);
 /* nn.LogSoftmax(dim). */

@@ -27,7 +27,10 @@
  *   Adadelta: step, square_avg, acc_delta
  *   RMSprop:  step, square_avg, momentum_buffer (momentum > 0), grad_avg (centered)
  * "step" is a 0-d float64 tensor holding the parameter's update count; the
- * others have the parameter's shape and dtype.
+ * others have the parameter's shape and dtype. A parameter converted to
+ * another dtype after its state was made (nb_module_to_dtype) gets its state
+ * converted at the next step (PyTorch keeps the state's dtype and rounds to
+ * it): create the optimizer after the conversion to follow PyTorch exactly.
  */
 #ifndef NABLA_OPTIM_H
 #define NABLA_OPTIM_H

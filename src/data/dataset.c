@@ -105,11 +105,11 @@ nb_status nb_dataset_get(const nb_dataset *ds, int64_t i, nb_tensor **x, nb_tens
     nb_tensor *tx = nbi_empty_op("dataset_get", ds->x_dtype, ds->x_ndim, ds->x_shape);
     nb_tensor *ty = tx && y && ds->has_targets ? nbi_empty_op("dataset_get", ds->y_dtype, ds->y_ndim, ds->y_shape) : NULL;
     if (!tx || (y && ds->has_targets && !ty)) {
-        nb_tensor_release(tx);
+        nbi_release(tx);
         return nb_last_status();
     }
     nbd_read_sample(ds, i, nbi_data(tx), ty ? nbi_data(ty) : NULL);
-    *x = tx;
-    if (y) *y = ty;
+    *x = nbi_give(tx);
+    if (y) *y = nbi_give(ty);
     return NB_OK;
 }

@@ -54,5 +54,5 @@ nb_tensor *nb_idx_read(const char *path, nb_dtype dtype) {
         }
     }
     free(data);
-    return t;
+    return nbi_give(t);
 }

@@ -196,7 +196,7 @@ static nb_status make_batch(nb_loader *l, int64_t rows, nb_tensor **x, nb_tensor
         *y = nbi_empty_op("loader_next", ds->y_dtype, ds->y_ndim + 1, shape);
     }
     if (!*x || (ds->has_targets && !*y)) {
-        nb_tensor_release(*x);
+        nbi_release(*x);
         *x = NULL;
         return nb_last_status();
     }
@@ -209,12 +209,12 @@ int64_t nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y) {
     if (!l) return nbi_error(NB_ERR_ARG, "loader_next: argument 'loader' is NULL");
     if (!x) return nbi_error(NB_ERR_ARG, "loader_next: argument 'x' is NULL");
     int64_t b = l->next_batch;
-    if (b >= l->num_batches) { /* end of the pass; the next call starts it again */
+    if (b >= l->num_batches) { /* end of the pass: the next one follows the next epoch's order */
+        settle(l);
         l->next_batch = 0;
-        if (l->inflight != 0) {
-            settle(l);
-            submit(l, 0);
-        }
+        l->epoch++;
+        compute_order(l);
+        submit(l, 0);
         return 0;
     }
     int64_t rows = rows_of(l, b);
@@ -235,9 +235,9 @@ int64_t nb_loader_next(nb_loader *l, nb_tensor **x, nb_tensor **y) {
         fill_batch(l, b, nbi_data(tx), ty ? nbi_data(ty) : NULL);
     }
     l->next_batch = b + 1;
-    *x = tx;
-    if (y) *y = ty;
-    else nb_tensor_release(ty);
+    *x = nbi_give(tx);
+    if (y) *y = nbi_give(ty);
+    else nbi_release(ty);
     return rows;
 }
 

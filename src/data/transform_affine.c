@@ -101,5 +101,5 @@ nb_tensor *nb_image_affine(const nb_tensor *x, double angle, double tx, double t
                        interpolation, fill);
     }
     nbi_release(src);
-    return y;
+    return nbi_give(y);
 }

@@ -304,11 +304,11 @@ nb_tensor *nb_transforms_apply(const nb_tensor *x, const nb_transform *transform
             nbd_pipeline_run(&p, a, a + (size_t)p.scratch * es, (char *)nbi_data(y) + (size_t)(i * out_numel) * es, rng);
         }
     } else {
-        nb_tensor_release(y);
+        nbi_release(y);
         y = NULL;
     }
     free(a);
     nbi_release(src);
     nbd_pipeline_free(&p);
-    return y;
+    return nbi_give(y);
 }

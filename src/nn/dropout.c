@@ -1,4 +1,5 @@
-/* F.dropout (inverted dropout). In training each element is kept with
+/* F.dropout (inverted dropout) and F.dropout2d (the same per channel). In
+ * training each element is kept with
  * probability 1 - p and scaled by 1/(1-p); the mask is drawn from the rng on
  * one thread in element order, so a seed gives the same mask at any thread
  * count. The mask (one byte per element, pool memory) is saved for backward.
@@ -8,7 +9,12 @@
  * only when those bits equal p's leading 16 bits (probability 2^-16) is the
  * comparison undecided, and then a fresh nb_rng_uniform gives u's remaining
  * bits. So every element is kept with probability 1 - p exactly as with one
- * nb_rng_uniform per element (to 2^-53), at about a quarter of the draws. */
+ * nb_rng_uniform per element (to 2^-53), at about a quarter of the draws.
+ *
+ * F.dropout2d is PyTorch's feature dropout: one draw per (x[0], x[1]) pair,
+ * the whole of x[i][j] kept (scaled) or zeroed, for input of any rank >= 2
+ * (1.13 warns for ranks other than 4 and treats 3-d input as (N, C, L), i.e.
+ * channel-wise 1-d dropout, and does just that; nabla does not print). */
 #include "nn_util.h"
 
 #include <math.h>
@@ -90,6 +96,46 @@ static nb_status identity_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tens
 static const nbi_op dropout_op = {"dropout", dropout_grad_fn, NULL};
 static const nbi_op dropout_identity_op = {"dropout", identity_grad_fn, NULL};
 
+/* ---- dropout2d: check, kernel (forward and backward are the same product), autograd ---- */
+static bool dropout2d_check(const nb_tensor *x, double p, bool active) {
+    if (!nbi_check_float("dropout2d", "input", x) || !nbi_dropout_check_p("dropout2d", p)) return false;
+    if (active && x->ndim < 2) { /* only checked when dropping, as PyTorch */
+        nbi_error(NB_ERR_SHAPE, "dropout2d: Feature dropout requires at least 2 dimensions in the input, but got %d",
+                  x->ndim);
+        return false;
+    }
+    return true;
+}
+
+/* out = in * (mask[plane] ? scale : 0) plane by plane: y from x, or dx from dy. */
+// out: (planes, S), in: (planes, S), mask: (planes)
+static void dropout2d_apply(nb_dtype dtype, void *out, const void *in, const uint8_t *mask, int64_t planes, int64_t S,
+                            double scale) {
+    NBI_DISPATCH_FLOAT(dtype, {
+        T *O = out;
+        const T *I = in;
+        _Pragma("omp parallel for schedule(static) if (planes * S > NBI_PAR_MIN)")
+        for (int64_t pl = 0; pl < planes; pl++) {
+            const T f = mask[pl] ? (T)scale : (T)0; /* x * 0 as PyTorch: NaN stays NaN */
+            for (int64_t s = 0; s < S; s++) O[pl * S + s] = I[pl * S + s] * f;
+        }
+    });
+}
+
+/* saved[0] is the mask, one byte per plane */
+static nb_status dropout2d_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const dropout_ctx *c = node->ctx;
+    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    const nb_tensor *mask = node->saved[0];
+    int64_t planes = gout->shape[0] * gout->shape[1];
+    dropout2d_apply(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(mask), planes,
+                    planes ? gout->numel / planes : 0, c->scale);
+    return NB_OK;
+}
+
+static const nbi_op dropout2d_op = {"dropout2d", dropout2d_grad_fn, NULL};
+static const nbi_op dropout2d_identity_op = {"dropout2d", identity_grad_fn, NULL};
+
 /* ---- the op: check, run, record ---- */
 nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_rng *rng) {
     if (!dropout_check(x, p)) return NULL;
@@ -107,4 +153,25 @@ nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_rng *rng) 
     if (y) dropout_forward(x->dtype, nbi_data(y), nbi_data(xc), nbi_data(mask), x->numel, c.scale);
     nbi_release(xc);
     return nbi_finish_op(y, &dropout_op, NBI_INPUTS(x), NBI_SAVED(mask), &c, sizeof c);
+}
+
+nb_tensor *nb_dropout2d(const nb_tensor *x, double p, bool training, nb_rng *rng) {
+    /* identity, without a draw, when not training, p == 0 or x is empty (as PyTorch) */
+    bool active = training && p != 0 && x && x->numel > 0;
+    if (!dropout2d_check(x, p, active)) return NULL;
+    if (!active) {
+        nb_tensor *v = nbi_make_view(x, x->ndim, x->shape, x->strides, x->offset);
+        return nbi_finish_op(v, &dropout2d_identity_op, NBI_INPUTS(x), NULL, 0, NULL, 0);
+    }
+    if (!rng) rng = nb_default_rng();
+    const int64_t planes = x->shape[0] * x->shape[1];
+    nb_tensor *mask = nbi_empty_bytes("dropout2d", planes);
+    if (!mask) return NULL;
+    draw_mask(nbi_data(mask), planes, p, rng);
+    const dropout_ctx c = {p == 1 ? 0.0 : 1.0 / (1.0 - p)};
+    nb_tensor *xc = nbi_contiguous_data(x);
+    nb_tensor *y = xc ? nbi_empty_like(x) : NULL;
+    if (y) dropout2d_apply(x->dtype, nbi_data(y), nbi_data(xc), nbi_data(mask), planes, x->numel / planes, c.scale);
+    nbi_release(xc);
+    return nbi_finish_op(y, &dropout2d_op, NBI_INPUTS(x), NBI_SAVED(mask), &c, sizeof c);
 }

@@ -147,11 +147,25 @@ typedef struct {
     char **paths;  /* HDF5 paths */
     bool *used;
     int n, cap;
+    int64_t visited; /* objects seen, of any type */
 } dataset_list;
+
+/* A corrupt file can make a group contain itself, and libhdf5 1.10 then
+ * visits ever deeper paths (g/g/g/...) without end: the walk stops at these
+ * bounds, far beyond any state_dict (nested modules are a few levels deep). */
+#define MAX_GROUP_DEPTH 64
+#define MAX_OBJECTS (1 << 20)
+
+static int path_depth(const char *name) {
+    int d = 0;
+    for (; *name; name++) d += *name == '/';
+    return d;
+}
 
 static herr_t visit_cb(hid_t obj, const char *name, const H5O_info_t *info, void *op_data) {
     (void)obj;
     dataset_list *l = op_data;
+    if (++l->visited > MAX_OBJECTS || path_depth(name) > MAX_GROUP_DEPTH) return -1;
     if (info->type != H5O_TYPE_DATASET) return 0;
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 32;
@@ -375,7 +389,7 @@ nb_status nb_hdf5_load(const char *path, const nb_named_tensor *entries, int n, 
         goto done;
     }
     if (H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &dl, H5O_INFO_BASIC) < 0) {
-        st = nbi_error(NB_ERR_IO, "hdf5_load: cannot list the datasets of '%s' (corrupt file?)", path);
+        st = nbi_error(NB_ERR_IO, "hdf5_load: cannot list the datasets of '%s' (corrupt file, or more than %d objects or %d nested groups?)", path, MAX_OBJECTS, MAX_GROUP_DEPTH);
         goto done;
     }
     int nmissing = 0;
@@ -460,7 +474,7 @@ nb_status nb_hdf5_list(const char *path, char ***names, int *n) {
     dataset_list dl = {0};
     nb_status st = open_for_read("hdf5_list", path, &file);
     if (st == NB_OK && H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, visit_cb, &dl, H5O_INFO_BASIC) < 0)
-        st = nbi_error(NB_ERR_IO, "hdf5_list: cannot list the datasets of '%s' (corrupt file?)", path);
+        st = nbi_error(NB_ERR_IO, "hdf5_list: cannot list the datasets of '%s' (corrupt file, or more than %d objects or %d nested groups?)", path, MAX_OBJECTS, MAX_GROUP_DEPTH);
     if (file >= 0) H5Fclose(file);
     quiet_end(q);
     if (st == NB_OK) {

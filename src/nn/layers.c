@@ -11,42 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/layer_util.h"
 #include "nn/nn_util.h"
-
-/* A ctx of the given size, or NULL with an error. */
-static void *new_ctx(const char *layer, size_t size) {
-    void *c = calloc(1, size);
-    if (!c) nbi_error(NB_ERR_NOMEM, "%s: out of memory", layer);
-    return c;
-}
-
-/* Module of type name around ctx (freed with free()); ctx is freed on failure. */
-static nb_module *new_layer(const char *name, nb_forward_fn fwd, void *ctx) {
-    if (!ctx) return NULL;
-    return nb_module_new(name, fwd, ctx, free);
-}
-
-/* Register parameter name of shape, drawn from U(-bound, bound) (PyTorch's
- * kaiming_uniform_(a=sqrt(5)) and bias rule both come down to this); returns
- * the module's (borrowed) tensor or NULL. */
-static nb_tensor *uniform_param(nb_module *m, const char *name, nb_rng *rng, int ndim, const int64_t *shape,
-                                double bound) {
-    nb_tensor *t = nbi_own(nb_rand_uniform(rng, NB_F32, ndim, shape, -bound, bound));
-    if (!t) return NULL;
-    nb_status st = nb_module_register_parameter(m, name, t);
-    nbi_release(t); /* the module holds its own reference now */
-    return st == NB_OK ? nb_module_param(m, name) : NULL;
-}
-
-/* Register a constant-filled tensor as a parameter or buffer; returns it (borrowed) or NULL. */
-static nb_tensor *const_state(nb_module *m, const char *name, bool parameter, nb_dtype dtype, int ndim,
-                              const int64_t *shape, double value) {
-    nb_tensor *t = nbi_own(nb_full(dtype, ndim, shape, value));
-    if (!t) return NULL;
-    nb_status st = parameter ? nb_module_register_parameter(m, name, t) : nb_module_register_buffer(m, name, t);
-    nbi_release(t);
-    return st == NB_OK ? nb_module_param(m, name) : NULL;
-}
 
 /* ---- Linear ---- */
 typedef struct linear_ctx {
@@ -65,14 +31,14 @@ nb_module *nb_linear_module(int64_t in_features, int64_t out_features, bool bias
                   (long long)in_features, (long long)out_features);
         return NULL;
     }
-    linear_ctx *c = new_ctx("Linear", sizeof *c);
-    nb_module *m = new_layer("Linear", linear_forward, c);
+    linear_ctx *c = nbi_layer_ctx("Linear", sizeof *c);
+    nb_module *m = nbi_layer_new("Linear", linear_forward, c);
     if (!m) return NULL;
     /* fan_in 0 gives bound 0, as PyTorch's bias rule (its weight init is then a no-op on 0 elements). */
     double bound = in_features > 0 ? 1.0 / sqrt((double)in_features) : 0.0;
-    c->weight = uniform_param(m, "weight", rng, NB_SHAPE(out_features, in_features), bound);
+    c->weight = nbi_layer_uniform(m, "weight", rng, NB_SHAPE(out_features, in_features), bound);
     if (!c->weight) goto fail;
-    if (bias && !(c->bias = uniform_param(m, "bias", rng, NB_SHAPE(out_features), bound))) goto fail;
+    if (bias && !(c->bias = nbi_layer_uniform(m, "bias", rng, NB_SHAPE(out_features), bound))) goto fail;
     return m;
 fail:
     nb_module_free(m);
@@ -115,23 +81,25 @@ nb_module *nb_conv2d_module(int64_t in_channels, int64_t out_channels, int64_t k
                             const nb_conv2d_params *p, bool bias, nb_rng *rng) {
     nb_conv2d_params prm = p ? *p : nb_conv2d_defaults();
     if (!conv2d_check(in_channels, out_channels, kh, kw, &prm)) return NULL;
-    conv2d_ctx *c = new_ctx("Conv2d", sizeof *c);
-    nb_module *m = new_layer("Conv2d", conv2d_forward, c);
+    conv2d_ctx *c = nbi_layer_ctx("Conv2d", sizeof *c);
+    nb_module *m = nbi_layer_new("Conv2d", conv2d_forward, c);
     if (!m) return NULL;
     c->p = prm;
     int64_t fan_in = in_channels / prm.groups * kh * kw;
     double bound = 1.0 / sqrt((double)fan_in);
-    c->weight = uniform_param(m, "weight", rng, NB_SHAPE(out_channels, in_channels / prm.groups, kh, kw), bound);
+    c->weight = nbi_layer_uniform(m, "weight", rng, NB_SHAPE(out_channels, in_channels / prm.groups, kh, kw), bound);
     if (!c->weight) goto fail;
-    if (bias && !(c->bias = uniform_param(m, "bias", rng, NB_SHAPE(out_channels), bound))) goto fail;
+    if (bias && !(c->bias = nbi_layer_uniform(m, "bias", rng, NB_SHAPE(out_channels), bound))) goto fail;
     return m;
 fail:
     nb_module_free(m);
     return NULL;
 }
 
-/* ---- BatchNorm2d ---- */
+/* ---- BatchNorm1d, BatchNorm2d ---- */
 typedef struct batch_norm_ctx {
+    const char *name;             /* "BatchNorm1d" (2-d or 3-d input) or "BatchNorm2d" (4-d) */
+    int min_dim, max_dim;
     int64_t num_features;
     double eps, momentum;         /* momentum < 0: cumulative average (PyTorch's None) */
     nb_tensor *weight, *bias;     /* borrowed; NULL unless affine */
@@ -140,8 +108,12 @@ typedef struct batch_norm_ctx {
 
 static nb_tensor *batch_norm_forward(nb_module *self, const nb_tensor *x, void *ctx) {
     const batch_norm_ctx *c = ctx;
-    if (nb_tensor_ndim(x) != 4) {
-        nbi_error(NB_ERR_SHAPE, "BatchNorm2d: expected 4D input (got %dD input)", nb_tensor_ndim(x));
+    int nd = nb_tensor_ndim(x);
+    if (nd < c->min_dim || nd > c->max_dim) {
+        if (c->min_dim == c->max_dim)
+            nbi_error(NB_ERR_SHAPE, "%s: expected %dD input (got %dD input)", c->name, c->min_dim, nd);
+        else
+            nbi_error(NB_ERR_SHAPE, "%s: expected %dD or %dD input (got %dD input)", c->name, c->min_dim, c->max_dim, nd);
         return NULL;
     }
     bool training = nb_module_is_training(self);
@@ -158,41 +130,54 @@ static nb_tensor *batch_norm_forward(nb_module *self, const nb_tensor *x, void *
     return y;
 }
 
-nb_module *nb_batch_norm2d_module(int64_t num_features, double eps, double momentum, bool affine,
-                                  bool track_running_stats) {
+static nb_module *batch_norm_module(const char *name, int min_dim, int max_dim, int64_t num_features, double eps,
+                                    double momentum, bool affine, bool track_running_stats) {
     if (num_features <= 0) {
-        nbi_error(NB_ERR_ARG, "BatchNorm2d: num_features must be positive, but got %lld", (long long)num_features);
+        nbi_error(NB_ERR_ARG, "%s: num_features must be positive, but got %lld", name, (long long)num_features);
         return NULL;
     }
     if (!(eps >= 0) || !isfinite(eps)) {
-        nbi_error(NB_ERR_ARG, "BatchNorm2d: eps must be a non-negative number, but got %g", eps);
+        nbi_error(NB_ERR_ARG, "%s: eps must be a non-negative number, but got %g", name, eps);
         return NULL;
     }
     if (isnan(momentum) || momentum > 1) {
-        nbi_error(NB_ERR_ARG, "BatchNorm2d: momentum must be in [0, 1] (or negative for a cumulative average), but got %g",
+        nbi_error(NB_ERR_ARG, "%s: momentum must be in [0, 1] (or negative for a cumulative average), but got %g", name,
                   momentum);
         return NULL;
     }
-    batch_norm_ctx *c = new_ctx("BatchNorm2d", sizeof *c);
-    nb_module *m = new_layer("BatchNorm2d", batch_norm_forward, c);
+    batch_norm_ctx *c = nbi_layer_ctx(name, sizeof *c);
+    nb_module *m = nbi_layer_new(name, batch_norm_forward, c);
     if (!m) return NULL;
+    c->name = name;
+    c->min_dim = min_dim;
+    c->max_dim = max_dim;
     c->num_features = num_features;
     c->eps = eps;
     c->momentum = momentum;
     /* Registration order = PyTorch's state_dict order: weight, bias, then the buffers. */
     if (affine) {
-        if (!(c->weight = const_state(m, "weight", true, NB_F32, NB_SHAPE(num_features), 1.0))) goto fail;
-        if (!(c->bias = const_state(m, "bias", true, NB_F32, NB_SHAPE(num_features), 0.0))) goto fail;
+        if (!(c->weight = nbi_layer_const(m, "weight", true, NB_F32, NB_SHAPE(num_features), 1.0))) goto fail;
+        if (!(c->bias = nbi_layer_const(m, "bias", true, NB_F32, NB_SHAPE(num_features), 0.0))) goto fail;
     }
     if (track_running_stats) {
-        if (!(c->running_mean = const_state(m, "running_mean", false, NB_F32, NB_SHAPE(num_features), 0.0))) goto fail;
-        if (!(c->running_var = const_state(m, "running_var", false, NB_F32, NB_SHAPE(num_features), 1.0))) goto fail;
-        if (!(c->num_batches_tracked = const_state(m, "num_batches_tracked", false, NB_I64, 0, NULL, 0.0))) goto fail;
+        if (!(c->running_mean = nbi_layer_const(m, "running_mean", false, NB_F32, NB_SHAPE(num_features), 0.0))) goto fail;
+        if (!(c->running_var = nbi_layer_const(m, "running_var", false, NB_F32, NB_SHAPE(num_features), 1.0))) goto fail;
+        if (!(c->num_batches_tracked = nbi_layer_const(m, "num_batches_tracked", false, NB_I64, 0, NULL, 0.0))) goto fail;
     }
     return m;
 fail:
     nb_module_free(m);
     return NULL;
+}
+
+nb_module *nb_batch_norm1d_module(int64_t num_features, double eps, double momentum, bool affine,
+                                  bool track_running_stats) {
+    return batch_norm_module("BatchNorm1d", 2, 3, num_features, eps, momentum, affine, track_running_stats);
+}
+
+nb_module *nb_batch_norm2d_module(int64_t num_features, double eps, double momentum, bool affine,
+                                  bool track_running_stats) {
+    return batch_norm_module("BatchNorm2d", 4, 4, num_features, eps, momentum, affine, track_running_stats);
 }
 
 /* ---- pooling ---- */
@@ -212,9 +197,9 @@ static nb_module *pool_module(const char *name, nb_forward_fn fwd, const nb_pool
         return NULL;
     }
     if (!nbi_pool2d_check_params(name, p, is_max)) return NULL;
-    nb_pool2d_params *c = new_ctx(name, sizeof *c);
+    nb_pool2d_params *c = nbi_layer_ctx(name, sizeof *c);
     if (c) *c = *p;
-    return new_layer(name, fwd, c);
+    return nbi_layer_new(name, fwd, c);
 }
 
 nb_module *nb_max_pool2d_module(const nb_pool2d_params *p) { return pool_module("MaxPool2d", max_pool_forward, p, true); }
@@ -230,16 +215,23 @@ static nb_tensor *dropout_forward(nb_module *self, const nb_tensor *x, void *ctx
     const dropout_ctx *c = ctx;
     return nb_dropout(x, c->p, nb_module_is_training(self), c->rng);
 }
+static nb_tensor *dropout2d_forward(nb_module *self, const nb_tensor *x, void *ctx) {
+    const dropout_ctx *c = ctx;
+    return nb_dropout2d(x, c->p, nb_module_is_training(self), c->rng);
+}
 
-nb_module *nb_dropout_module(double p, nb_rng *rng) {
-    if (!nbi_dropout_check_p("Dropout", p)) return NULL;
-    dropout_ctx *c = new_ctx("Dropout", sizeof *c);
+static nb_module *dropout_module(const char *name, nb_forward_fn fwd, double p, nb_rng *rng) {
+    if (!nbi_dropout_check_p(name, p)) return NULL;
+    dropout_ctx *c = nbi_layer_ctx(name, sizeof *c);
     if (c) {
         c->p = p;
         c->rng = rng;
     }
-    return new_layer("Dropout", dropout_forward, c);
+    return nbi_layer_new(name, fwd, c);
 }
+
+nb_module *nb_dropout_module(double p, nb_rng *rng) { return dropout_module("Dropout", dropout_forward, p, rng); }
+nb_module *nb_dropout2d_module(double p, nb_rng *rng) { return dropout_module("Dropout2d", dropout2d_forward, p, rng); }
 
 /* ---- shape and normalisation ---- */
 typedef struct dims_ctx { int a, b; } dims_ctx;
@@ -251,12 +243,12 @@ static nb_tensor *flatten_forward(nb_module *self, const nb_tensor *x, void *ctx
 }
 
 nb_module *nb_flatten_module(int start_dim, int end_dim) {
-    dims_ctx *c = new_ctx("Flatten", sizeof *c);
+    dims_ctx *c = nbi_layer_ctx("Flatten", sizeof *c);
     if (c) {
         c->a = start_dim;
         c->b = end_dim;
     }
-    return new_layer("Flatten", flatten_forward, c);
+    return nbi_layer_new("Flatten", flatten_forward, c);
 }
 
 static nb_tensor *log_softmax_forward(nb_module *self, const nb_tensor *x, void *ctx) {
@@ -265,9 +257,9 @@ static nb_tensor *log_softmax_forward(nb_module *self, const nb_tensor *x, void 
 }
 
 nb_module *nb_log_softmax_module(int dim) {
-    dims_ctx *c = new_ctx("LogSoftmax", sizeof *c);
+    dims_ctx *c = nbi_layer_ctx("LogSoftmax", sizeof *c);
     if (c) c->a = dim;
-    return new_layer("LogSoftmax", log_softmax_forward, c);
+    return nbi_layer_new("LogSoftmax", log_softmax_forward, c);
 }
 
 /* ---- activations ---- */
@@ -297,7 +289,7 @@ nb_module *nb_leaky_relu_module(double negative_slope) {
         nbi_error(NB_ERR_ARG, "LeakyReLU: negative_slope is NaN");
         return NULL;
     }
-    double *c = new_ctx("LeakyReLU", sizeof *c);
+    double *c = nbi_layer_ctx("LeakyReLU", sizeof *c);
     if (c) *c = negative_slope;
-    return new_layer("LeakyReLU", leaky_relu_forward, c);
+    return nbi_layer_new("LeakyReLU", leaky_relu_forward, c);
 }

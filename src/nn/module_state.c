@@ -88,7 +88,32 @@ nb_tensor *nb_module_state(const nb_module *m, const char *name) {
 
 /* ---- enumeration ---- */
 
+/* True when parameter i of module m is a tensor that an earlier parameter of
+ * the tree under root (in named_parameters() order) already is: a tied
+ * weight, registered in two places. parameters() and named_parameters() list
+ * it once, as PyTorch's do; state_dict() keeps every name. Quadratic in the
+ * number of parameters, which is small, and needs no memory. */
+static bool tied_earlier(const nb_module *root, const nb_module *m, int i, bool *reached);
+static bool param_seen_before(const nb_module *root, const nb_module *m, int i) {
+    bool reached = false;
+    return tied_earlier(root, m, i, &reached);
+}
+static bool tied_earlier(const nb_module *cur, const nb_module *m, int i, bool *reached) {
+    const nb_tensor *t = m->params[i].t;
+    for (int k = 0; k < cur->nparams; k++) {
+        if (cur == m && k == i) {
+            *reached = true;
+            return false;
+        }
+        if (cur->params[k].t == t) return true;
+    }
+    for (int c = 0; c < cur->nchildren && !*reached; c++)
+        if (tied_earlier(cur->children[c].m, m, i, reached)) return true;
+    return false;
+}
+
 typedef struct walk {
+    const nb_module *root;
     nb_state_visit_fn fn;
     void *ctx;
     bool buffers;          /* visit buffers too (state_dict) or only parameters */
@@ -101,6 +126,7 @@ static nb_status walk_module(walk *w, const nb_module *m, size_t plen) {
         const nbi_entry *items = pass ? m->buffers : m->params;
         int n = pass ? m->nbuffers : m->nparams;
         for (int i = 0; i < n; i++) {
+            if (!w->buffers && param_seen_before(w->root, m, i)) continue;
             int k = snprintf(w->name + plen, sizeof w->name - plen, "%s", items[i].name);
             if (k < 0 || (size_t)k >= sizeof w->name - plen)
                 return nbi_error(NB_ERR_ARG, "module state: a full name is longer than %zu characters", sizeof w->name);
@@ -122,6 +148,7 @@ static nb_status walk_tree(const nb_module *m, nb_state_visit_fn fn, void *ctx, 
     if (!fn) return nbi_error(NB_ERR_ARG, "%s: visitor is NULL", op);
     walk *w = malloc(sizeof *w); /* the name buffer is too big for comfort on the stack */
     if (!w) return nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
+    w->root = m;
     w->fn = fn;
     w->ctx = ctx;
     w->buffers = buffers;
@@ -139,21 +166,30 @@ nb_status nb_module_visit_parameters(const nb_module *m, nb_state_visit_fn fn, v
     return walk_tree(m, fn, ctx, false, "module_visit_parameters");
 }
 
-static int count_params(const nb_module *m, int64_t *elements) {
-    int n = m->nparams;
-    for (int i = 0; i < m->nparams; i++) *elements += m->params[i].t->numel;
-    for (int i = 0; i < m->nchildren; i++) n += count_params(m->children[i].m, elements);
-    return n;
+/* Parameters in parameters() order (a pre-order walk, like walk_module, each
+ * tensor once): out[0 .. capacity-1] filled, *n counts them all. */
+static void collect_params(const nb_module *root, const nb_module *m, nb_tensor **out, int capacity, int *n,
+                           int64_t *elements) {
+    for (int i = 0; i < m->nparams; i++) {
+        if (param_seen_before(root, m, i)) continue;
+        if (*n < capacity) out[*n] = m->params[i].t;
+        *elements += m->params[i].t->numel;
+        (*n)++;
+    }
+    for (int i = 0; i < m->nchildren; i++) collect_params(root, m->children[i].m, out, capacity, n, elements);
 }
 
 int nb_module_num_parameters(const nb_module *m) {
+    int n = 0;
     int64_t e = 0;
-    return m ? count_params(m, &e) : 0;
+    if (m) collect_params(m, m, NULL, 0, &n, &e);
+    return n;
 }
 
 int64_t nb_module_num_parameter_elements(const nb_module *m) {
+    int n = 0;
     int64_t e = 0;
-    if (m) count_params(m, &e);
+    if (m) collect_params(m, m, NULL, 0, &n, &e);
     return e;
 }
 
@@ -162,13 +198,6 @@ int nb_module_state_count(const nb_module *m) {
     int n = m->nparams + m->nbuffers;
     for (int i = 0; i < m->nchildren; i++) n += nb_module_state_count(m->children[i].m);
     return n;
-}
-
-/* Parameters in named_parameters() order: a pre-order walk, like walk_module. */
-static void collect_params(const nb_module *m, nb_tensor **out, int capacity, int *n) {
-    for (int i = 0; i < m->nparams; i++, (*n)++)
-        if (*n < capacity) out[*n] = m->params[i].t;
-    for (int i = 0; i < m->nchildren; i++) collect_params(m->children[i].m, out, capacity, n);
 }
 
 int nb_module_parameters(const nb_module *m, nb_tensor **out, int capacity) {
@@ -181,8 +210,39 @@ int nb_module_parameters(const nb_module *m, nb_tensor **out, int capacity) {
         return -1;
     }
     int n = 0;
-    collect_params(m, out, capacity < 0 ? 0 : capacity, &n);
+    int64_t e = 0;
+    collect_params(m, m, out, capacity < 0 ? 0 : capacity, &n, &e);
     return n;
+}
+
+nb_param_list nb_module_parameter_list(const nb_module *m) {
+    nb_param_list l = {NULL, 0};
+    if (!m) {
+        nbi_null_arg("module_parameter_list", "module");
+        return l;
+    }
+    int n = nb_module_num_parameters(m);
+    /* at least one slot: a non-NULL array says the call succeeded, even for no parameters */
+    nb_tensor **v = nbi_alloc_should_fail() ? NULL : malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (!v) {
+        nbi_error(NB_ERR_NOMEM, "module_parameter_list: out of memory for %d parameters", n);
+        return l;
+    }
+    int64_t e = 0;
+    int k = 0;
+    collect_params(m, m, v, n, &k, &e);
+    for (int i = 0; i < n; i++) nbi_retain(v[i]); /* the list's own references */
+    l.params = v;
+    l.n = n;
+    return l;
+}
+
+void nb_param_list_free(nb_param_list *list) {
+    if (!list) return;
+    for (int i = 0; i < list->n; i++) nbi_release(list->params[i]);
+    free(list->params);
+    list->params = NULL;
+    list->n = 0;
 }
 
 nb_status nb_module_load_tensor(nb_module *m, const char *name, const nb_tensor *src) {

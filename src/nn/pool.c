@@ -3,8 +3,9 @@
  * messages (those of torch 1.13). Each (n, c) plane is pooled by one thread
  * with a fixed loop order, forward and backward, so results do not depend on
  * the thread count. Max pooling saves the flat in-plane index of each
- * window's winner; its backward scatters into those positions. The common
- * 2x2 / stride 2 case has its own loops (see pool_is_2x2). */
+ * window's winner; its backward scatters into those positions (and
+ * nb_max_pool2d_with_indices returns them). The common 2x2 / stride 2 case
+ * has its own loops (see pool_is_2x2). */
 #include "nn_util.h"
 
 #include <math.h>
@@ -13,7 +14,7 @@
 nb_pool2d_params nb_pool2d_defaults(int64_t kernel) {
     return (nb_pool2d_params){
         .kernel = {kernel, kernel}, .stride = {0, 0}, .padding = {0, 0}, .dilation = {1, 1},
-        .ceil_mode = false, .count_include_pad = true};
+        .ceil_mode = false, .count_include_pad = true, .divisor_override = 0};
 }
 
 /* ceil(a / b) for a >= 0, b >= 1, without forming a + b - 1 (b may be huge). */
@@ -24,6 +25,7 @@ typedef struct {
     int64_t planes, H, W, OH, OW;  /* planes = N * C */
     int64_t kh, kw, sh, sw, ph, pw, dh, dw;
     bool count_include_pad;
+    int64_t divisor_override;      /* avg: 0, or the divisor of every window */
 } pool_geom;
 
 /* PyTorch's pooling_output_shape: floor (or ceil) division, and in ceil mode
@@ -121,7 +123,7 @@ static bool pool_check(const char *op, const nb_tensor *x, const nb_pool2d_param
         return false;
     }
     *g = (pool_geom){(nd == 4 ? x->shape[0] : 1) * C, H, W, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw,
-                     p->count_include_pad};
+                     p->count_include_pad, is_max ? 0 : p->divisor_override};
     return true;
 }
 
@@ -375,14 +377,14 @@ static void max_pool2d_forward(nb_dtype dtype, void *y, int64_t *idx, const void
     });
 }
 
-// dx: (planes, H, W), dy: (planes, OH, OW), idx: (planes, OH, OW)
-static void max_pool2d_backward(nb_dtype dtype, void *dx, const void *dy, const int64_t *idx, const pool_geom *g) {
-    int64_t plane_in = g->H * g->W, plane_out = g->OH * g->OW;
+// dx: (planes, plane_in), dy: (planes, plane_out), idx: (planes, plane_out)
+void nbi_pool_scatter_add(nb_dtype dtype, void *dx, const void *dy, const int64_t *idx, int64_t planes,
+                          int64_t plane_in, int64_t plane_out) {
     NBI_DISPATCH_FLOAT(dtype, {
         T *dX = dx;
         const T *dY = dy;
-        _Pragma("omp parallel for schedule(static) if (g->planes * plane_in > NBI_PAR_MIN)")
-        for (int64_t pl = 0; pl < g->planes; pl++) {
+        _Pragma("omp parallel for schedule(static) if (planes * plane_in > NBI_PAR_MIN)")
+        for (int64_t pl = 0; pl < planes; pl++) {
             T *dxp = dX + pl * plane_in;
             const T *dyp = dY + pl * plane_out;
             const int64_t *ip = idx + pl * plane_out;
@@ -393,20 +395,36 @@ static void max_pool2d_backward(nb_dtype dtype, void *dx, const void *dy, const 
     });
 }
 
+/* The flat in-plane indices of the 2x2 path's winning taps (tap k of window
+ * (oh, ow) is input (2 oh + k / 2, 2 ow + k % 2)), for return_indices. */
+// idx: (planes, OH, OW), tap: (planes, OH, OW)
+static void maxpool2x2_indices(int64_t *idx, const uint8_t *tap, const pool_geom *g) {
+    const int64_t W = g->W, OH = g->OH, OW = g->OW, planes = g->planes;
+    _Pragma("omp parallel for schedule(static) if (planes * OH * OW > NBI_PAR_MIN)")
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t o = (pl * OH + oh) * OW + ow;
+                idx[o] = (2 * oh + (tap[o] >> 1)) * W + 2 * ow + (tap[o] & 1);
+            }
+}
+
 /* ---- max: autograd. ctx is the pool_geom; saved[0] the winners: taps
  * (bytes) on the 2x2 path, flat indices (int64) otherwise ---- */
 static nb_status max_pool2d_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const pool_geom *g = node->ctx;
     if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
     if (pool_is_2x2(g)) maxpool2x2_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->saved[0]), g);
-    else max_pool2d_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->saved[0]), g);
+    else nbi_pool_scatter_add(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->saved[0]), g->planes,
+                              g->H * g->W, g->OH * g->OW);
     return NB_OK;
 }
 
 static const nbi_op max_pool2d_op = {"max_pool2d", max_pool2d_grad_fn, NULL};
 
-/* ---- max: the op ---- */
-nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
+/* ---- max: the op, with or without the indices ---- */
+static nb_tensor *max_pool2d_run(const nb_tensor *x, const nb_pool2d_params *p, nb_tensor **indices) {
+    if (indices) *indices = NULL;
     pool_geom g;
     if (!pool_check("max_pool2d", x, p, true, &g)) return NULL;
     const bool two = pool_is_2x2(&g);
@@ -415,16 +433,31 @@ nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) {
     nb_tensor *win = two ? nbi_empty_bytes("max_pool2d", nout) : nbi_empty(NB_I64, 1, &nout);
     nb_tensor *xc = win ? nbi_contiguous_data(x) : NULL;
     nb_tensor *y = xc ? pool_output(x, &g) : NULL;
+    /* the indices handed out: the saved winners themselves, or made from the taps */
+    nb_tensor *idx = !y || !indices ? NULL : two ? nbi_empty(NB_I64, y->ndim, y->shape)
+                                                 : nbi_make_view(win, y->ndim, y->shape, y->strides, 0);
+    if (indices && !idx) {
+        nbi_release(y);
+        y = NULL;
+    }
     if (y && two) maxpool2x2_forward(x->dtype, nbi_data(y), nbi_data(win), nbi_data(xc), &g);
     else if (y) max_pool2d_forward(x->dtype, nbi_data(y), nbi_data(win), nbi_data(xc), &g);
+    if (y && idx && two) maxpool2x2_indices(nbi_data(idx), nbi_data(win), &g);
     nbi_release(xc);
-    return nbi_finish_op(y, &max_pool2d_op, NBI_INPUTS(x), NBI_SAVED(win), &g, sizeof g);
+    y = nbi_finish_op(y, &max_pool2d_op, NBI_INPUTS(x), NBI_SAVED(win), &g, sizeof g);
+    return nnu_give_second(y, idx, indices);
+}
+
+nb_tensor *nb_max_pool2d(const nb_tensor *x, const nb_pool2d_params *p) { return max_pool2d_run(x, p, NULL); }
+
+nb_tensor *nb_max_pool2d_with_indices(const nb_tensor *x, const nb_pool2d_params *p, nb_tensor **indices) {
+    return max_pool2d_run(x, p, indices);
 }
 
 /* ---- average ---- */
 /* Window of output (oh, ow) clipped to the input, and PyTorch's divisor:
- * the window size clipped to the padded input (count_include_pad) or to the
- * input itself. */
+ * divisor_override, else the window size clipped to the padded input
+ * (count_include_pad) or to the input itself. */
 typedef struct { int64_t h0, h1, w0, w1, div; } avg_window;
 
 static inline avg_window avg_win(const pool_geom *g, int64_t oh, int64_t ow) {
@@ -436,7 +469,9 @@ static inline avg_window avg_win(const pool_geom *g, int64_t oh, int64_t ow) {
     if (ws < 0) ws = 0;
     if (he > g->H) he = g->H;
     if (we > g->W) we = g->W;
-    avg_window w = {hs, he, ws, we, g->count_include_pad ? pool_size : (he - hs) * (we - ws)};
+    avg_window w = {hs, he, ws, we,
+                    g->divisor_override ? g->divisor_override
+                    : g->count_include_pad ? pool_size : (he - hs) * (we - ws)};
     return w;
 }
 

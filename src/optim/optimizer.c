@@ -9,8 +9,8 @@
 #include <string.h>
 
 nb_optimizer *nbi_optimizer_new(const char *name, nb_tensor *const *params, int n) {
-    if (!params) {
-        nbi_error(NB_ERR_ARG, "%s: argument 'params' is NULL", name);
+    if (!params) { /* perhaps a failed nb_module_parameter_list: keep its message */
+        nbi_null_arg(name, "params");
         return NULL;
     }
     if (n <= 0) {
@@ -90,6 +90,21 @@ static nb_status state_init(nb_optimizer *o, int i) {
     return NB_OK;
 }
 
+/* State made before its parameter changed dtype (nb_module_to_dtype) takes
+ * the parameter's: the update kernels read both as one type. PyTorch would
+ * keep the state's dtype and round to it at every step. */
+static nb_status state_follow_dtype(nb_optimizer *o, int i) {
+    nbi_param_state *st = &o->state[i];
+    for (int b = 0; b < o->nbufs && st->init; b++) {
+        if (st->buf[b]->dtype == o->params[i]->dtype) continue;
+        nb_tensor *c = nbi_own(nb_to_dtype(st->buf[b], o->params[i]->dtype));
+        if (!c) return nb_last_status();
+        nbi_release(st->buf[b]);
+        st->buf[b] = c;
+    }
+    return NB_OK;
+}
+
 nb_status nb_optimizer_step(nb_optimizer *opt) {
     if (!opt) return nbi_null_arg("optimizer_step", "opt");
     /* Check every grad first so that a bad one leaves all parameters untouched. */
@@ -119,7 +134,7 @@ nb_status nb_optimizer_step(nb_optimizer *opt) {
             }
         }
         bool first = !opt->state[i].init;
-        st = state_init(opt, i);
+        st = first ? state_init(opt, i) : state_follow_dtype(opt, i);
         if (st == NB_OK) opt->update(opt, p, g, &opt->state[i], first);
         nbi_release(g);
     }

@@ -1,11 +1,20 @@
-/* The autograd engine: recording nodes, and the reverse walk of nb_backward.
+/* The autograd engine: recording nodes, and the reverse walk of nb_backward
+ * and nb_autograd_grad.
  *
- * Each non-leaf tensor owns the node of the op that made it; the node holds
+ * Each non-leaf tensor holds a counted reference to the node of the op that
+ * made it (the outputs of a custom function share one node); the node holds
  * references to the op's inputs, so a graph lives exactly as long as the
- * tensors at its outputs. Backward sorts the graph topologically (iterative
- * DFS, so deep graphs do not overflow the stack), then visits nodes from the
- * root down, handing each op the gradient of its output and adding what it
- * returns into its inputs' gradients.
+ * tensors at its outputs. A backward pass sorts what its roots reach
+ * topologically (iterative DFS, so deep graphs do not overflow the stack):
+ * the nodes, and the leaves that require grad. It then visits them from the
+ * roots down. A node has a gradient slot per output (bgrads) where the
+ * contributions of its consumers add up; at the node's turn its outputs'
+ * hooks run on them, its op's backward turns them into its inputs'
+ * gradients, and those are added to the inputs' slots (a leaf's slot is its
+ * bgrad). A leaf's turn comes once all its contributions are in: its hooks
+ * run, then the sum is added to .grad. nb_autograd_grad runs the same walk
+ * but takes the gradients of chosen tensors as they are reached, runs only
+ * the nodes between its outputs and those tensors, and leaves .grad alone.
  *
  * Anomaly detection (nb_set_detect_anomaly) hooks the two places every value
  * passes: nbi_finish (every op's forward output) and the engine's loop (every
@@ -75,31 +84,38 @@ static const char *ordinal_suffix(int k) {
     return k % 10 == 1 ? "st" : k % 10 == 2 ? "nd" : k % 10 == 3 ? "rd" : "th";
 }
 
-/* Forward check of op's output (anomaly mode on): NB_OK or an error naming the op. */
-static nb_status check_forward(const nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n) {
+nb_status nbi_check_forward_output(const nb_tensor *out, const char *name, nb_tensor *const *inputs, int n) {
     double v;
     int64_t at = first_nonfinite(out, &v);
     if (at < 0) return NB_OK;
     char os[128], is[512];
     shapes_str(inputs, n, is, sizeof is);
     return nbi_error(NB_ERR_ANOMALY, "detect_anomaly: %s produced %s in forward at index %lld, value %g (output %s, inputs %s)",
-                     op->name, isnan(v) ? "NaN" : "Inf", (long long)at, v, nb_shape_str(out->ndim, out->shape, os, sizeof os),
+                     name, isnan(v) ? "NaN" : "Inf", (long long)at, v, nb_shape_str(out->ndim, out->shape, os, sizeof os),
                      is);
 }
 
-/* Backward check of the gradient an op returned for its input i. */
+/* Backward check of the gradient a node returned for its input i (gout:
+ * the gradient of its output, or NULL for a node with several). */
 static nb_status check_backward(const nbi_node *node, int i, const nb_tensor *gout, const nb_tensor *g) {
     double v;
     int64_t at = first_nonfinite(g, &v);
     if (at < 0) return NB_OK;
-    char gs[128], os[128], is[512];
+    char gs[128], os[160], is[512];
     shapes_str(node->inputs, node->ninputs, is, sizeof is);
+    os[0] = '\0';
+    if (gout) {
+        char o[128];
+        snprintf(os, sizeof os, "output %s, ", nb_shape_str(gout->ndim, gout->shape, o, sizeof o));
+    }
     return nbi_error(NB_ERR_ANOMALY,
                      "detect_anomaly: function '%s' returned %s in its %d%s gradient in backward at index %lld, value %g "
-                     "(gradient %s, output %s, inputs %s)",
-                     node->op->name, isnan(v) ? "NaN" : "Inf", i + 1, ordinal_suffix(i + 1), (long long)at, v,
-                     nb_shape_str(g->ndim, g->shape, gs, sizeof gs), nb_shape_str(gout->ndim, gout->shape, os, sizeof os), is);
+                     "(gradient %s, %sinputs %s)",
+                     nbi_node_name(node), isnan(v) ? "NaN" : "Inf", i + 1, ordinal_suffix(i + 1), (long long)at, v,
+                     nb_shape_str(g->ndim, g->shape, gs, sizeof gs), os, is);
 }
+
+bool nbi_in_backward(void) { return in_backward > 0; }
 
 void nb_no_grad_begin(void) { no_grad_depth++; }
 void nb_no_grad_end(void) {
@@ -137,28 +153,69 @@ static void node_release_saved(nbi_node *node) {
     }
 }
 
+/* A tensor's reference to its node is gone (tensor.c): the node dies with
+ * the last of its outputs. */
 void nbi_graph_release(nbi_node *node) {
+    if (--node->refcount > 0) return;
     node_release_saved(node);
+    nbi_hooks_free(node->hooks);
+    for (int k = 0; k < node->noutputs; k++) nbi_release(node->bgrads[k]);
+    if (node->bgrads != &node->bgrad1) free(node->bgrads);
+    free(node->name);
     free(node);
 }
 
 nb_status nbi_record(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx) {
-    nbi_node *node = n <= NBI_MAX_INPUTS && !nbi_alloc_should_fail() ? calloc(1, sizeof *node) : NULL;
-    if (!node) {
+    return nbi_record_outputs(&out, 1, op, inputs, n, ctx, NULL);
+}
+
+nb_status nbi_record_outputs(nb_tensor *const *outs, int nouts, const nbi_op *op, nb_tensor *const *inputs, int n,
+                             void *ctx, const char *name) {
+    const char *shown = name ? name : op->name;
+    if (nouts < 1 || nouts > NBI_MAX_OUTPUTS || n < 0 || n > NBI_MAX_INPUTS) {
         nbi_node tmp = {.op = op, .ctx = ctx};
         free_ctx(&tmp);
-        return nbi_error(NB_ERR_NOMEM, "%s: out of memory recording the autograd node", op->name);
+        return nbi_error(NB_ERR_ARG, "%s: a node takes at most %d inputs and 1 to %d outputs, not %d and %d", shown,
+                         NBI_MAX_INPUTS, NBI_MAX_OUTPUTS, n, nouts);
+    }
+    nbi_node *node = nbi_alloc_should_fail() ? NULL : calloc(1, sizeof *node);
+    nb_tensor **slots = NULL;
+    char *nm = NULL;
+    if (node) slots = nouts == 1 ? &node->bgrad1 : nbi_alloc_should_fail() ? NULL : calloc((size_t)nouts, sizeof *slots);
+    if (slots && name) {
+        nm = nbi_alloc_should_fail() ? NULL : malloc(strlen(name) + 1);
+        if (nm) strcpy(nm, name);
+    }
+    if (!node || !slots || (name && !nm)) {
+        if (node && slots != &node->bgrad1) free(slots);
+        free(node);
+        nbi_node tmp = {.op = op, .ctx = ctx};
+        free_ctx(&tmp);
+        return nbi_error(NB_ERR_NOMEM, "%s: out of memory recording the autograd node", shown);
     }
     node->op = op;
     node->ninputs = n;
     node->ctx = ctx;
-    node->out = out;
+    node->out = nouts == 1 ? outs[0] : NULL;
+    node->noutputs = nouts;
+    node->bgrads = slots;
+    node->name = nm;
     for (int i = 0; i < n; i++) {
         node->inputs[i] = nbi_retain(inputs[i]);
         node->needs_grad[i] = inputs[i] && inputs[i]->requires_grad;
+        node->in_dtype[i] = inputs[i] ? inputs[i]->dtype : NB_F32;
     }
-    out->grad_fn = node;
-    out->requires_grad = true;
+    for (int k = 0; k < nouts; k++) {
+        if (!outs[k]) continue;
+        outs[k]->grad_fn = node;
+        outs[k]->output_nr = k;
+        outs[k]->requires_grad = true;
+        node->refcount++;
+    }
+    if (node->refcount == 0) { /* no differentiable output to hang it on */
+        node->refcount = 1;
+        nbi_graph_release(node);
+    }
     return NB_OK;
 }
 
@@ -166,7 +223,7 @@ nb_status nbi_record(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs,
  * autograd needs it (taking over ctx and the saved tensors), hand it out. */
 static nb_tensor *finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx,
                          nb_tensor *const *saved, int nsaved) {
-    if (out && !in_backward && nb_detect_anomaly_enabled() && check_forward(out, op, inputs, n) != NB_OK) {
+    if (out && !in_backward && nb_detect_anomaly_enabled() && nbi_check_forward_output(out, op->name, inputs, n) != NB_OK) {
         nbi_release(out);
         out = NULL;
     }
@@ -241,7 +298,7 @@ nb_status nb_requires_grad_(nb_tensor *t, bool requires_grad) {
 bool nb_tensor_requires_grad(const nb_tensor *t) { return t && t->requires_grad; }
 bool nb_tensor_is_leaf(const nb_tensor *t) { return t && !t->grad_fn; }
 nb_tensor *nb_tensor_grad(const nb_tensor *t) { return t ? t->grad : NULL; }
-const char *nb_tensor_grad_fn_name(const nb_tensor *t) { return t && t->grad_fn ? t->grad_fn->op->name : NULL; }
+const char *nb_tensor_grad_fn_name(const nb_tensor *t) { return t && t->grad_fn ? nbi_node_name(t->grad_fn) : NULL; }
 void nb_zero_grad(nb_tensor *t) {
     if (!t) return;
     nbi_release(t->grad);
@@ -296,65 +353,296 @@ static nb_status accumulate(nb_tensor **acc, nb_tensor *g) {
     return NB_OK;
 }
 
-/* ---- backward ---- */
-typedef struct { nb_tensor **v; int64_t n, cap; } tensor_list;
+/* ---- the backward walk ---- */
+/* One thing the walk visits: a node, or a leaf that requires grad. */
+typedef struct item {
+    nbi_node *node;
+    nb_tensor *leaf;
+} item;
+typedef struct { item *v; int64_t n, cap; } item_list;
 
-static bool list_push(tensor_list *l, nb_tensor *t) {
+static bool items_push(item_list *l, item it) {
     if (l->n == l->cap) {
         int64_t cap = l->cap ? l->cap * 2 : 64;
-        nb_tensor **v = realloc(l->v, (size_t)cap * sizeof *v);
+        item *v = nbi_alloc_should_fail() ? NULL : realloc(l->v, (size_t)cap * sizeof *v);
         if (!v) return false;
         l->v = v;
         l->cap = cap;
     }
-    l->v[l->n++] = t;
+    l->v[l->n++] = it;
     return true;
 }
 
-/* Post-order of the non-leaf tensors reachable from root (root last). */
-static nb_status topo_sort(nb_tensor *root, tensor_list *order) {
-    typedef struct { nb_tensor *t; int next; } frame;
+/* What a walk does with gradients: nb_backward adds them to leaves' .grad;
+ * nb_autograd_grad (capture) takes those of its targets and nothing else. */
+typedef struct walk {
+    const char *op;               /* "backward" or "autograd_grad", for messages */
+    bool capture;
+    nb_tensor *const *targets;
+    int ntargets;
+    nb_tensor **captured;         /* ntargets library references, NULL until reached */
+    bool met_released;            /* a node whose saved state (and edges) an earlier backward freed */
+} walk;
+
+static bool is_target(const walk *w, const nb_tensor *t) {
+    for (int j = 0; j < w->ntargets; j++)
+        if (w->targets[j] == t) return true;
+    return false;
+}
+
+/* Post-order of what roots reach (a tensor after everything it feeds... in
+ * reverse: the walk goes from the end of the list to its start). */
+static nb_status topo_sort(const walk *w, nb_tensor *const *roots, int nroots, item_list *order) {
+    typedef struct { nbi_node *node; int next; } frame;
     frame *frames = NULL;
     int64_t nframes = 0, cap = 0;
     nb_status st = NB_OK;
     uint64_t e = ++epoch;
-    #define PUSH(tt)                                                             \
+    #define PUSH(nd)                                                             \
         do {                                                                     \
             if (nframes == cap) {                                                \
                 cap = cap ? cap * 2 : 64;                                        \
-                frame *f_ = realloc(frames, (size_t)cap * sizeof *f_);           \
+                frame *f_ = nbi_alloc_should_fail() ? NULL                       \
+                            : realloc(frames, (size_t)cap * sizeof *f_);         \
                 if (!f_) { st = NB_ERR_NOMEM; goto done; }                       \
                 frames = f_;                                                     \
             }                                                                    \
-            (tt)->visit_epoch = e;                                               \
-            frames[nframes++] = (frame){(tt), 0};                                \
+            (nd)->visit_epoch = e;                                               \
+            frames[nframes++] = (frame){(nd), 0};                                \
         } while (0)
-    PUSH(root);
-    while (nframes > 0) {
-        frame *f = &frames[nframes - 1];
-        nbi_node *node = f->t->grad_fn;
-        if (node->released) {
-            st = nbi_error(NB_ERR_STATE,
-                           "backward: trying to backward through the graph a second time (its saved tensors were "
-                           "freed by the first backward); pass retain_graph=true to the first nb_backward_ex");
-            goto done;
-        }
-        if (f->next < node->ninputs) {
-            nb_tensor *in = node->inputs[f->next++];
-            if (in && in->grad_fn && in->requires_grad && in->visit_epoch != e) PUSH(in);
+    for (int r = 0; r < nroots; r++) {
+        nb_tensor *root = roots[r];
+        if (!root->grad_fn) {
+            if (root->visit_epoch != e) {
+                root->visit_epoch = e;
+                if (!items_push(order, (item){NULL, root})) { st = NB_ERR_NOMEM; goto done; }
+            }
             continue;
         }
-        if (!list_push(order, f->t)) {
-            st = NB_ERR_NOMEM;
-            goto done;
+        if (root->grad_fn->visit_epoch == e) continue;
+        PUSH(root->grad_fn);
+        while (nframes > 0) {
+            frame *f = &frames[nframes - 1];
+            nbi_node *node = f->node;
+            if (f->next < node->ninputs) {
+                int i = f->next++;
+                nb_tensor *in = node->inputs[i]; /* NULL once released: checked if the node must run */
+                if (!in || !node->needs_grad[i]) continue;
+                if (in->grad_fn) {
+                    if (in->grad_fn->visit_epoch != e) PUSH(in->grad_fn);
+                } else if (in->requires_grad && in->visit_epoch != e) {
+                    in->visit_epoch = e;
+                    if (!items_push(order, (item){NULL, in})) { st = NB_ERR_NOMEM; goto done; }
+                }
+                continue;
+            }
+            if (!items_push(order, (item){node, NULL})) { st = NB_ERR_NOMEM; goto done; }
+            nframes--;
         }
-        nframes--;
     }
     #undef PUSH
 done:
     free(frames);
-    if (st == NB_ERR_NOMEM) nbi_error(st, "backward: out of memory sorting the graph");
+    if (st == NB_ERR_NOMEM) nbi_error(st, "%s: out of memory sorting the graph", w->op);
     return st;
+}
+
+/* Which nodes run (node->exec), and whether they can: a node that must run
+ * has its saved tensors (not freed by an earlier backward) and inputs of
+ * the dtypes it recorded. nb_backward runs every node; nb_autograd_grad those
+ * from which a target can be reached. */
+static nb_status plan(walk *w, const item_list *order) {
+    for (int64_t k = 0; k < order->n; k++) { /* post-order: a node's inputs come first */
+        nbi_node *node = order->v[k].node;
+        if (!node) continue;
+        w->met_released = w->met_released || node->released;
+        node->exec = !w->capture;
+        for (int i = 0; i < node->ninputs && !node->exec; i++) {
+            nb_tensor *in = node->inputs[i];
+            if (in && node->needs_grad[i] && (is_target(w, in) || (in->grad_fn && in->grad_fn->exec))) node->exec = true;
+        }
+        if (!node->exec) continue;
+        if (node->released)
+            return nbi_error(NB_ERR_STATE,
+                             "%s: trying to backward through the graph a second time (the saved tensors of '%s' were "
+                             "freed by the first backward); pass retain_graph=true to the first nb_backward_ex",
+                             w->op, nbi_node_name(node));
+        for (int i = 0; i < node->ninputs; i++) {
+            const nb_tensor *in = node->inputs[i];
+            if (in && in->dtype != node->in_dtype[i])
+                return nbi_error(NB_ERR_STATE,
+                                 "%s: input %d of '%s' was converted from %s to %s after the graph was recorded "
+                                 "(nb_module_to_dtype?); run the forward again",
+                                 w->op, i, nbi_node_name(node), nb_dtype_name(node->in_dtype[i]), nb_dtype_name(in->dtype));
+        }
+    }
+    return NB_OK;
+}
+
+/* Add g (a library reference, consumed) to what input `in` of a node receives. */
+static nb_status deliver(const walk *w, nb_tensor *in, nb_tensor *g) {
+    if (in->grad_fn) {
+        if (!(in->grad_fn->exec || (w->capture && is_target(w, in)))) { /* no one will read it */
+            nbi_release(g);
+            return NB_OK;
+        }
+        return accumulate(&in->grad_fn->bgrads[in->output_nr], g);
+    }
+    if (!in->requires_grad || (w->capture && !is_target(w, in))) {
+        nbi_release(g);
+        return NB_OK;
+    }
+    return accumulate(&in->bgrad, g);
+}
+
+/* Capture mode: the targets that are t get t's gradient g (retained). */
+static void capture(const walk *w, const nb_tensor *t, nb_tensor *g) {
+    for (int j = 0; j < w->ntargets; j++)
+        if (w->targets[j] == t && !w->captured[j]) w->captured[j] = nbi_retain(g);
+}
+
+/* Run one node: its outputs' hooks, its backward, and the delivery of what
+ * that returns. Its gradient slots are emptied. */
+static nb_status run_node(const walk *w, nbi_node *node) {
+    nb_status st = NB_OK;
+    bool any = false;
+    for (int k = 0; k < node->noutputs; k++) any = any || node->bgrads[k];
+    if (!any) return NB_OK; /* nothing arrived: every gradient it would give is zero */
+    if (w->capture)         /* targets' gradients before their hooks, as PyTorch 1.13 takes them */
+        for (int j = 0; j < w->ntargets; j++)
+            if (w->targets[j]->grad_fn == node && node->bgrads[w->targets[j]->output_nr])
+                capture(w, w->targets[j], node->bgrads[w->targets[j]->output_nr]);
+    if (!node->exec) return NB_OK;
+    for (int k = 0; k < node->noutputs && st == NB_OK && node->hooks; k++) {
+        if (!node->bgrads[k]) continue;
+        char what[96];
+        snprintf(what, sizeof what, "output %d of '%s'", k, nbi_node_name(node));
+        st = nbi_hooks_run(node->hooks, k, &node->bgrads[k], what);
+    }
+    if (st != NB_OK) return st;
+    nb_tensor *gin[NBI_MAX_INPUTS] = {0};
+    nb_tensor *gout = node->noutputs == 1 ? node->bgrads[0] : NULL;
+    st = node->op->backward(node, node->bgrads[0], gin);
+    for (int i = 0; nb_detect_anomaly_enabled() && st == NB_OK && i < node->ninputs; i++)
+        if (gin[i] && node->needs_grad[i]) st = check_backward(node, i, gout, gin[i]);
+    for (int k = 0; k < node->noutputs; k++) {
+        nbi_release(node->bgrads[k]);
+        node->bgrads[k] = NULL;
+    }
+    for (int i = 0; i < node->ninputs; i++) {
+        if (!gin[i]) continue;
+        nbi_own(gin[i]); /* library references already; a caller's one is taken over */
+        if (st != NB_OK || !node->needs_grad[i] || !node->inputs[i]) {
+            nbi_release(gin[i]);
+            continue;
+        }
+        nb_status s2 = deliver(w, node->inputs[i], gin[i]);
+        if (s2 != NB_OK) st = s2;
+    }
+    if (st != NB_OK && nb_last_status() == NB_OK) nbi_error(st, "%s: %s's backward failed", w->op, nbi_node_name(node));
+    return st;
+}
+
+/* A leaf's turn: all of this pass's contributions are in its bgrad. */
+static nb_status run_leaf(const walk *w, nb_tensor *leaf) {
+    nb_tensor *g = leaf->bgrad;
+    leaf->bgrad = NULL;
+    if (!g) return NB_OK;
+    if (w->capture) { /* leaves' hooks belong to .grad's accumulation, which autograd.grad skips */
+        capture(w, leaf, g);
+        nbi_release(g);
+        return NB_OK;
+    }
+    if (leaf->hooks) {
+        char what[160], s[128];
+        snprintf(what, sizeof what, "a leaf tensor of shape %s", nb_shape_str(leaf->ndim, leaf->shape, s, sizeof s));
+        nb_status st = nbi_hooks_run(leaf->hooks, leaf->output_nr, &g, what);
+        if (st != NB_OK) {
+            nbi_release(g);
+            return st;
+        }
+    }
+    return accumulate(&leaf->grad, g);
+}
+
+/* The walk from roots[0 .. n-1], whose gradients seeds[k] (library
+ * references) it consumes. */
+static nb_status run_walk(walk *w, nb_tensor *const *roots, nb_tensor **seeds, int n, bool retain_graph) {
+    item_list order = {0};
+    nb_status st = topo_sort(w, roots, n, &order);
+    if (st == NB_OK) st = plan(w, &order);
+    for (int r = 0; r < n; r++) {
+        nb_tensor *root = roots[r];
+        if (st != NB_OK) {
+            nbi_release(seeds[r]);
+        } else if (root->grad_fn) {
+            st = accumulate(&root->grad_fn->bgrads[root->output_nr], seeds[r]);
+        } else {
+            st = accumulate(&root->bgrad, seeds[r]);
+        }
+        seeds[r] = NULL;
+    }
+    nb_no_grad_begin();
+    in_backward++;
+    for (int64_t k = order.n - 1; k >= 0 && st == NB_OK; k--)
+        st = order.v[k].node ? run_node(w, order.v[k].node) : run_leaf(w, order.v[k].leaf);
+    in_backward--;
+    nb_no_grad_end();
+    for (int64_t k = 0; k < order.n; k++) { /* what an error left behind */
+        nbi_node *node = order.v[k].node;
+        if (!node) {
+            nbi_release(order.v[k].leaf->bgrad);
+            order.v[k].leaf->bgrad = NULL;
+            continue;
+        }
+        for (int j = 0; j < node->noutputs; j++) {
+            nbi_release(node->bgrads[j]);
+            node->bgrads[j] = NULL;
+        }
+        if ((!retain_graph || st != NB_OK) && node->exec) node_release_saved(node);
+    }
+    free(order.v);
+    return st;
+}
+
+/* The gradient that starts a walk at root: grad_output's copy, or ones for a
+ * one-element root when grad_output is NULL. Library reference, or NULL. */
+static nb_tensor *seed(const char *op, int k, const nb_tensor *root, const nb_tensor *grad_output) {
+    char a[128], b[128];
+    if (!grad_output) {
+        if (root->numel != 1) {
+            nbi_error(NB_ERR_SHAPE, "%s: grad can be implicitly created only for scalar outputs (output %d has %lld elements)",
+                      op, k, (long long)root->numel);
+            return NULL;
+        }
+        return nbi_own(nb_ones_like(root));
+    }
+    if (grad_output->ndim != root->ndim ||
+        memcmp(grad_output->shape, root->shape, sizeof(int64_t) * (size_t)root->ndim) != 0) {
+        nbi_error(NB_ERR_SHAPE, "%s: mismatch in shape: grad_output[%d] has a shape of %s and output[%d] has a shape of %s",
+                  op, k, nb_shape_str(grad_output->ndim, grad_output->shape, a, sizeof a), k,
+                  nb_shape_str(root->ndim, root->shape, b, sizeof b));
+        return NULL;
+    }
+    if (grad_output->dtype != root->dtype) {
+        nbi_error(NB_ERR_DTYPE, "%s: expected grad_output[%d] of dtype %s, but got %s", op, k, nb_dtype_name(root->dtype),
+                  nb_dtype_name(grad_output->dtype));
+        return NULL;
+    }
+    in_backward++; /* a copy, not an op's output: checked below as a root gradient */
+    nb_no_grad_begin();
+    nb_tensor *g = nbi_own(nb_clone(grad_output));
+    nb_no_grad_end();
+    in_backward--;
+    double v;
+    int64_t at;
+    if (g && nb_detect_anomaly_enabled() && (at = first_nonfinite(g, &v)) >= 0) {
+        nbi_error(NB_ERR_ANOMALY, "detect_anomaly: the gradient passed to %s has %s at index %lld, value %g (shape %s)", op,
+                  isnan(v) ? "NaN" : "Inf", (long long)at, v, nb_shape_str(root->ndim, root->shape, a, sizeof a));
+        nbi_release(g);
+        return NULL;
+    }
+    return g;
 }
 
 nb_status nb_backward(nb_tensor *root) { return nb_backward_ex(root, NULL, false); }
@@ -363,87 +651,79 @@ nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool ret
     if (!nbi_check_tensor("backward", "root", root)) return nb_last_status();
     if (!root->requires_grad)
         return nbi_error(NB_ERR_STATE, "backward: element 0 of tensors does not require grad and does not have a grad_fn");
-    nb_tensor *g0;
-    if (!grad_output) {
-        if (root->numel != 1)
-            return nbi_error(NB_ERR_SHAPE, "backward: grad can be implicitly created only for scalar outputs (got %lld elements)",
-                             (long long)root->numel);
-        g0 = nbi_own(nb_ones_like(root));
-    } else {
-        char a[128], b[128];
-        if (grad_output->ndim != root->ndim ||
-            memcmp(grad_output->shape, root->shape, sizeof(int64_t) * (size_t)root->ndim) != 0)
-            return nbi_error(NB_ERR_SHAPE, "backward: mismatch in shape: grad_output has a shape of %s and output has a shape of %s",
-                             nb_shape_str(grad_output->ndim, grad_output->shape, a, sizeof a),
-                             nb_shape_str(root->ndim, root->shape, b, sizeof b));
-        if (grad_output->dtype != root->dtype)
-            return nbi_error(NB_ERR_DTYPE, "backward: expected grad_output of dtype %s, but got %s",
-                             nb_dtype_name(root->dtype), nb_dtype_name(grad_output->dtype));
-        in_backward++; /* a copy, not an op's output: checked below as the root gradient */
-        g0 = nbi_own(nb_clone(grad_output));
-        in_backward--;
-        if (g0 && g0->grad_fn) { /* a clone of a grad-requiring tensor: drop its history */
-            nb_tensor *d = nbi_own(nb_detach(g0));
-            nbi_release(g0);
-            g0 = d;
-        }
-    }
+    nb_tensor *g0 = seed("backward", 0, root, grad_output);
     if (!g0) return nb_last_status();
-    double v;
-    int64_t at;
-    if (nb_detect_anomaly_enabled() && (at = first_nonfinite(g0, &v)) >= 0) {
-        char gs[128];
-        nbi_release(g0);
-        return nbi_error(NB_ERR_ANOMALY, "detect_anomaly: the gradient passed to backward has %s at index %lld, value %g (shape %s)",
-                         isnan(v) ? "NaN" : "Inf", (long long)at, v, nb_shape_str(root->ndim, root->shape, gs, sizeof gs));
-    }
-    if (!root->grad_fn) { /* backward on a leaf: its gradient is grad_output itself */
-        return accumulate(&root->grad, g0);
-    }
+    walk w = {.op = "backward"};
+    return run_walk(&w, &root, &g0, 1, retain_graph);
+}
 
-    tensor_list order = {0};
-    nb_status st = topo_sort(root, &order);
-    if (st != NB_OK) {
-        nbi_release(g0);
-        free(order.v);
-        return st;
+nb_status nb_autograd_grad(nb_tensor *const *outputs, int noutputs, const nb_tensor *const *grad_outputs,
+                           nb_tensor *const *inputs, int ninputs, nb_tensor **grads, const nb_grad_options *opts) {
+    const char *op = "autograd_grad";
+    nb_grad_options o = opts ? *opts : (nb_grad_options){0};
+    if (!grads) return nbi_error(NB_ERR_ARG, "%s: grads (the output array) is NULL", op);
+    for (int i = 0; i < ninputs; i++) grads[i] = NULL;
+    if (!outputs || noutputs < 1) return nbi_error(NB_ERR_ARG, "%s: expected at least one output, but got %d", op, outputs ? noutputs : 0);
+    if (!inputs || ninputs < 1) return nbi_error(NB_ERR_ARG, "%s: expected at least one input, but got %d", op, inputs ? ninputs : 0);
+    if (o.create_graph)
+        return nbi_error(NB_ERR_ARG,
+                         "%s: create_graph=true is not supported: nabla does not record the backward pass (backward "
+                         "functions run with grad mode off), so there is no double backward", op);
+    for (int k = 0; k < noutputs; k++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "outputs[%d]", k);
+        if (!nbi_check_tensor(op, arg, outputs[k])) return nb_last_status();
+        if (!outputs[k]->requires_grad)
+            return nbi_error(NB_ERR_STATE, "%s: element %d of tensors does not require grad and does not have a grad_fn", op, k);
     }
-    root->bgrad = g0;
-    const bool anomaly = nb_detect_anomaly_enabled();
-    nb_no_grad_begin();
-    in_backward++;
-    for (int64_t k = order.n - 1; k >= 0; k--) {
-        nb_tensor *t = order.v[k];
-        nb_tensor *g = t->bgrad;
-        t->bgrad = NULL;
-        if (!g || st != NB_OK) {
-            nbi_release(g);
-            continue;
-        }
-        nbi_node *node = t->grad_fn;
-        nb_tensor *gin[NBI_MAX_INPUTS] = {0};
-        st = node->op->backward(node, g, gin);
-        for (int i = 0; anomaly && st == NB_OK && i < node->ninputs; i++)
-            if (gin[i] && node->needs_grad[i]) st = check_backward(node, i, g, gin[i]);
-        nbi_release(g);
-        for (int i = 0; i < node->ninputs; i++) {
-            if (!gin[i]) continue;
-            nbi_own(gin[i]); /* library references already; a caller's one is taken over */
-            nb_tensor *in = node->inputs[i];
-            if (st != NB_OK || !node->needs_grad[i]) {
-                nbi_release(gin[i]);
-                continue;
-            }
-            nb_status s2 = accumulate(in->grad_fn ? &in->bgrad : &in->grad, gin[i]);
-            if (s2 != NB_OK) st = s2;
-        }
-        if (st != NB_OK && nb_last_status() == NB_OK)
-            nbi_error(st, "backward: %s's backward failed", node->op->name);
+    for (int i = 0; i < ninputs; i++) {
+        char arg[32];
+        snprintf(arg, sizeof arg, "inputs[%d]", i);
+        if (!nbi_check_tensor(op, arg, inputs[i])) return nb_last_status();
+        if (!inputs[i]->requires_grad)
+            return nbi_error(NB_ERR_STATE, "%s: One of the differentiated Tensors does not require grad (inputs[%d])", op, i);
     }
-    in_backward--;
-    nb_no_grad_end();
-    if (!retain_graph || st != NB_OK)
-        for (int64_t k = 0; k < order.n; k++) node_release_saved(order.v[k]->grad_fn);
-    free(order.v);
+    nb_tensor **seeds = nbi_alloc_should_fail() ? NULL : calloc((size_t)noutputs, sizeof *seeds);
+    nb_tensor **captured = seeds && !nbi_alloc_should_fail() ? calloc((size_t)ninputs, sizeof *captured) : NULL;
+    if (!seeds || !captured) {
+        free(seeds);
+        return nbi_error(NB_ERR_NOMEM, "%s: out of memory", op);
+    }
+    nb_status st = NB_OK;
+    bool released_seen = false;
+    for (int k = 0; k < noutputs && st == NB_OK; k++)
+        if (!(seeds[k] = seed(op, k, outputs[k], grad_outputs ? grad_outputs[k] : NULL))) st = nb_last_status();
+    if (st == NB_OK) {
+        walk w = {.op = op, .capture = true, .targets = inputs, .ntargets = ninputs, .captured = captured};
+        st = run_walk(&w, outputs, seeds, noutputs, o.retain_graph);
+        released_seen = w.met_released;
+    }
+    for (int k = 0; k < noutputs; k++) nbi_release(seeds[k]); /* those a failure left */
+    for (int i = 0; i < ninputs && st == NB_OK; i++)
+        if (!captured[i] && released_seen)
+            /* a freed node no longer knows its inputs: the path to this one may have gone through it */
+            st = nbi_error(NB_ERR_STATE,
+                           "%s: trying to backward through the graph a second time (or inputs[%d] is not used): "
+                           "its saved tensors were freed by an earlier backward; pass retain_graph=true to it", op, i);
+        else if (!captured[i] && !o.allow_unused)
+            st = nbi_error(NB_ERR_STATE,
+                           "%s: One of the differentiated Tensors appears to not have been used in the graph "
+                           "(inputs[%d]). Set allow_unused=True if this is the desired behavior.", op, i);
+    /* New tensor objects over the gradients (a captured one may be another's,
+     * or a grad_output's copy), handed out only once all exist. */
+    for (int i = 0; i < ninputs && st == NB_OK; i++) {
+        nb_tensor *c = captured[i];
+        if (c && !(grads[i] = nbi_make_view(c, c->ndim, c->shape, c->strides, c->offset))) st = nb_last_status();
+    }
+    for (int i = 0; i < ninputs; i++) {
+        nbi_release(captured[i]);
+        if (st != NB_OK) {
+            nbi_release(grads[i]);
+            grads[i] = NULL;
+        }
+        grads[i] = nbi_give(grads[i]);
+    }
+    free(captured);
+    free(seeds);
     return st;
 }

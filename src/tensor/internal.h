@@ -38,6 +38,7 @@ typedef struct nbi_storage {
 } nbi_storage;
 
 typedef struct nbi_node nbi_node;
+typedef struct nbi_hook nbi_hook;
 
 struct nb_tensor {
     int refcount;                 /* all references: the caller's and the library's */
@@ -51,13 +52,18 @@ struct nb_tensor {
     nbi_storage *storage;
     bool requires_grad;
     nb_tensor *grad;              /* leaf gradient (owned reference) */
-    nbi_node *grad_fn;            /* op that produced this tensor (owned), NULL for a leaf */
+    nbi_node *grad_fn;            /* op that produced this tensor (one of the node's counted
+                                     references), NULL for a leaf */
+    int output_nr;                /* which output of grad_fn this tensor is (0 but for
+                                     custom functions with several outputs) */
     /* scope bookkeeping: which scope holds a reference for the caller, and where */
     nb_scope *scope;
     int64_t scope_slot;
-    /* backward bookkeeping (engine only) */
+    /* backward bookkeeping (engine only), for leaves; a non-leaf's hooks and
+     * gradient live in its grad_fn, indexed by output_nr */
     uint64_t visit_epoch;
-    nb_tensor *bgrad;             /* gradient flowing into this tensor during one backward */
+    nb_tensor *bgrad;             /* gradient flowing into this leaf during one backward */
+    nbi_hook *hooks;              /* nb_tensor_register_hook on a leaf, in order (owned) */
 };
 
 /* ---- autograd ----
@@ -67,7 +73,8 @@ struct nb_tensor {
  * gin[i] a library reference to a new tensor of input i's shape and dtype
  * (leaving the others NULL); nbi_alloc_grads makes them. It runs with grad
  * mode off and may call any public op. On failure it returns the status and
- * the engine releases whatever it left in gin. */
+ * the engine releases whatever it left in gin. (Custom functions,
+ * autograd_function.c, are ops with several outputs: see nbi_node.) */
 typedef struct nbi_op {
     const char *name;
     nb_status (*backward)(nbi_node *node, const nb_tensor *gout, nb_tensor **gin);
@@ -75,6 +82,7 @@ typedef struct nbi_op {
 } nbi_op;
 
 #define NBI_MAX_INPUTS 16
+#define NBI_MAX_OUTPUTS 16
 #define NBI_MAX_SAVED 4
 struct nbi_node {
     const nbi_op *op;
@@ -83,10 +91,25 @@ struct nbi_node {
     bool needs_grad[NBI_MAX_INPUTS];
     int nsaved;
     nb_tensor *saved[NBI_MAX_SAVED];   /* what backward reads besides the inputs (library references) */
-    nb_tensor *out;                    /* borrowed: the node is owned by out */
+    nb_tensor *out;                    /* borrowed: the node is owned by out (NULL when noutputs > 1) */
     void *ctx;                         /* op data: a copy of plain data (nbi_finish_op) */
     bool released;                     /* saved state freed after backward */
+    /* An op with several outputs (custom functions) has noutputs > 1 and
+     * reads each output's gradient from bgrads[k] (NULL: none arrived);
+     * gout is bgrads[0] then. Built-in ops have one output. */
+    int noutputs;
+    nb_tensor **bgrads;                /* engine: gradient of each output during one backward */
+    /* engine only */
+    int refcount;                      /* outputs whose grad_fn is this node */
+    nb_dtype in_dtype[NBI_MAX_INPUTS]; /* inputs' dtypes when recorded (nb_module_to_dtype may change them) */
+    char *name;                        /* owned; overrides op->name (custom functions) */
+    nbi_hook *hooks;                   /* hooks of the outputs (non-leaf tensors), in order */
+    uint64_t visit_epoch;
+    bool exec;                         /* this backward runs the node */
+    nb_tensor *bgrad1;                 /* bgrads' storage for one output */
 };
+/* The name messages give the node: the op's, or a custom function's. */
+static inline const char *nbi_node_name(const nbi_node *node) { return node->name ? node->name : node->op->name; }
 
 /* True when grad mode is on and any of the inputs requires grad. */
 bool nbi_should_record(nb_tensor *const *inputs, int n);
@@ -119,6 +142,24 @@ nb_status nbi_alloc_grads(const nbi_node *node, nb_tensor **gin);
  * nbi_finish_op's contract, with ctx malloc'd by the caller and freed with
  * op->free_ctx (NULL: free()) whatever happens. */
 nb_tensor *nbi_finish(nb_tensor *out, const nbi_op *op, nb_tensor *const *inputs, int n, void *ctx);
+/* Record outs[0 .. nouts-1] as the outputs of one node of op (nouts <=
+ * NBI_MAX_OUTPUTS; a NULL entry is an output that is not differentiable: it
+ * has a gradient slot but no grad_fn). name (copied; NULL: op->name) names
+ * the node. Takes ownership of ctx as nbi_record does. */
+nb_status nbi_record_outputs(nb_tensor *const *outs, int nouts, const nbi_op *op, nb_tensor *const *inputs, int n,
+                             void *ctx, const char *name);
+/* Anomaly mode's check of a forward output: NB_OK, or NB_ERR_ANOMALY with a
+ * message naming the op (name). */
+nb_status nbi_check_forward_output(const nb_tensor *out, const char *name, nb_tensor *const *inputs, int n);
+/* True while the engine runs backward functions and hooks (whose results it
+ * checks itself: forward checks do not apply to what they compute). */
+bool nbi_in_backward(void);
+/* Free a hook list (a leaf's when it dies, a node's with the node). */
+void nbi_hooks_free(nbi_hook *hooks);
+/* Run, in order, the hooks of the list registered for output_nr on the
+ * gradient *g (a library reference, replaced by a hook's result); what
+ * describes the tensor in messages. */
+nb_status nbi_hooks_run(nbi_hook *hooks, int output_nr, nb_tensor **g, const char *what);
 /* Record out as produced by op from inputs, taking ownership of ctx (freed
  * with op->free_ctx even on failure). Sets out->requires_grad. On failure
  * returns an error and out is unchanged otherwise. Call only when
@@ -136,6 +177,9 @@ nb_tensor *nbi_empty_op(const char *op, nb_dtype dtype, int ndim, const int64_t 
 nb_tensor *nbi_empty_bytes(const char *op, int64_t nbytes);
 /* A view sharing t's storage with the given geometry (a library reference). */
 nb_tensor *nbi_make_view(const nb_tensor *t, int ndim, const int64_t *shape, const int64_t *strides, int64_t offset);
+/* Exchange the data of two tensors of the same shape: dtype, storage,
+ * strides and offset (nothing else: the objects, their grads and graphs stay). */
+void nbi_swap_data(nb_tensor *a, nb_tensor *b);
 /* The reference verbs and the two boundary crossings: see the top of this file. */
 static inline nb_tensor *nbi_retain(nb_tensor *t) { if (t) t->refcount++; return t; }
 void nbi_release(nb_tensor *t);

@@ -109,6 +109,7 @@ void nbi_release(nb_tensor *t) {
     if (!t || --t->refcount > 0) return;
     unscope(t); /* defensive: a dying tensor must not stay in a scope's list */
     if (t->grad_fn) nbi_graph_release(t->grad_fn);
+    nbi_hooks_free(t->hooks);
     nbi_release(t->grad);
     storage_release(t->storage);
     free(t);

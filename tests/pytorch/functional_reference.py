@@ -5,35 +5,18 @@ test checks. argv[1] is the output HDF5 path.
 Each case is a group holding its inputs, the upstream gradient `go`, the
 output `y` and the gradients `g_<input>`. The C test reads the inputs back,
 so nothing here needs to be reproduced by nabla's rng."""
+import os
 import sys
 
-import h5py
 import torch
 import torch.nn.functional as F
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_util import grads, leaf, open_output, save  # noqa: E402
+
 torch.manual_seed(1234)
 torch.set_default_dtype(torch.float64)
-out = h5py.File(sys.argv[1], "w")
-
-
-def save(name, t):
-    out.create_dataset(name, data=t.detach().numpy() if torch.is_tensor(t) else t)
-
-
-def grads(group, y, inputs):
-    """Backward with a seeded upstream gradient; save y, go and input grads."""
-    go = torch.randn(y.shape)
-    save(group + "/y", y)
-    save(group + "/go", go)
-    y.backward(go)
-    for k, v in inputs.items():
-        if v is not None and v.requires_grad:
-            save(group + "/g_" + k, v.grad)
-
-
-def leaf(*shape, scale=1.0):
-    return (torch.randn(*shape) * scale).requires_grad_()
-
+out = open_output(sys.argv[1])
 
 # ---- linear ----
 for name, xs, bias in [("bias", (5, 7), True), ("nobias", (5, 7), False), ("3d", (2, 3, 7), True),

@@ -57,6 +57,17 @@ class BnNet(nn.Module):
         return self.fc(self.block(self.bn1(self.conv1(x))).mean((2, 3))) * self.scale
 
 
+class TiedNet(nn.Module):
+    """A weight tied between two layers (dec.weight is enc.weight): state_dict
+    names it twice, parameters() and named_parameters() once."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(4, 4, bias=False)
+        self.dec = nn.Linear(4, 4)
+        self.dec.weight = self.enc.weight
+
+
 def small_net():
     """Every layer type, small enough to store: compared numerically."""
     return nn.Sequential(
@@ -110,6 +121,10 @@ def main():
 
         write_keys(f, "mnist_seq", mnist_sequential(), False)
         write_keys(f, "bn", BnNet(), False)
+        tied = TiedNet()
+        write_keys(f, "tied", tied, False)
+        f["tied/num_parameters"] = len(list(tied.parameters()))
+        f["tied/num_parameter_elements"] = sum(p.numel() for p in tied.parameters())
 
         # small: one training-mode forward with the dropout child (10) in eval
         # mode, then the running statistics, then an eval-mode forward.
