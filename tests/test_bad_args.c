@@ -306,6 +306,84 @@ START_TEST(test_ops_h) {
     BAD("cat", nb_cat(withnull, 2, 0));
     BAD("cat", nb_cat(mixed, 1, 2));      /* dim out of range */
     (void)ints;
+    BAD("stack", nb_stack(NULL, 2, 0));
+    BAD("stack", nb_stack(two, 0, 0));
+    BAD("stack", nb_stack(two, 2, 0));      /* shapes differ */
+    BAD("stack", nb_stack(mixed, 2, 0));    /* dtypes differ */
+    BAD("stack", nb_stack(withnull, 2, 0));
+    BAD("stack", nb_stack(mixed, 1, 3));    /* dim out of range */
+    BAD("abs", nb_abs(N));
+    BAD("abs", nb_abs(l));
+    nb_tensor *(*alpha[2])(const nb_tensor *, const nb_tensor *, double) = {nb_add_alpha, nb_sub_alpha};
+    nb_tensor *(*mm[2])(const nb_tensor *, const nb_tensor *) = {nb_maximum, nb_minimum};
+    const char *alpha_names[2] = {"add", "sub"}, *mm_names[2] = {"maximum", "minimum"};
+    for (int i = 0; i < 2; i++) {
+        BAD(alpha_names[i], alpha[i](N, f, 2.0));
+        BAD(alpha_names[i], alpha[i](f, N, 2.0));
+        BAD(alpha_names[i], alpha[i](f, d, 2.0));
+        BAD(alpha_names[i], alpha[i](l, l, 2.0));
+        BAD(alpha_names[i], alpha[i](f, f4, 2.0));
+        BAD(mm_names[i], mm[i](N, f));
+        BAD(mm_names[i], mm[i](f, N));
+        BAD(mm_names[i], mm[i](f, d));
+        BAD(mm_names[i], mm[i](l, l));
+        BAD(mm_names[i], mm[i](f, f4));
+    }
+    BAD("clamp", nb_clamp(N, 0, 1));
+    BAD("clamp", nb_clamp(l, 0, 1));
+    BAD("clamp", nb_clamp_tensor(N, f, f));
+    BAD("clamp", nb_clamp_tensor(f, NULL, NULL)); /* PyTorch: at least one bound */
+    BAD("clamp", nb_clamp_tensor(f, d, NULL));
+    BAD("clamp", nb_clamp_tensor(f, NULL, f4));
+    BAD("clamp", nb_clamp_tensor(l, l, l));
+    BAD("where", nb_where(N, f, f));
+    BAD("where", nb_where(l, N, f));
+    BAD("where", nb_where(l, f, N));
+    BAD("where", nb_where(f, f, f));      /* a float condition */
+    BAD("where", nb_where(l, f, d));
+    BAD("where", nb_where(l, f4, f));     /* shapes do not broadcast */
+    nb_tensor *idx_hi = nb_full(NB_I64, T(2, 2), 3), *idx_neg = nb_full(NB_I64, T(2, 2), -1);
+    nb_tensor *idx_wide = nb_zeros(NB_I64, T(2, 4)), *idx_1d = nb_zeros(NB_I64, T(2)), *idx_f = nb_zeros(NB_F32, T(2, 2));
+    BAD("gather", nb_gather(N, 1, idx_1d));
+    BAD("gather", nb_gather(f, 1, N));
+    BAD("gather", nb_gather(f, 2, idx_1d));
+    BAD("gather", nb_gather(f, 1, idx_f));
+    BAD("gather", nb_gather(f, 1, idx_1d));   /* ranks differ */
+    BAD("gather", nb_gather(f, 1, idx_hi));   /* index 3 of 3 */
+    BAD("gather", nb_gather(f, 1, idx_neg));
+    BAD("gather", nb_gather(f, 0, idx_wide)); /* index wider than input */
+    nb_tensor *(*rd[4])(const nb_tensor *, const int *, int, bool) = {nb_sum_dims, nb_mean_dims, nb_amax, nb_amin};
+    const char *rd_names[4] = {"sum_dims", "mean_dims", "amax", "amin"};
+    for (int i = 0; i < 4; i++) {
+        BAD(rd_names[i], rd[i](N, NULL, 0, false));
+        BAD(rd_names[i], rd[i](l, NULL, 0, false));
+        BAD(rd_names[i], rd[i](f, (const int[]){0, 2}, 2, false));  /* out of range */
+        BAD(rd_names[i], rd[i](f, (const int[]){1, -1}, 2, false)); /* repeated */
+        BAD(rd_names[i], rd[i](f, NULL, 1, false));
+        BAD(rd_names[i], rd[i](f, (const int[]){0}, -1, false));
+    }
+    BAD("amax", nb_amax(empty, NULL, 0, false));
+    BAD("amin", nb_amin(empty, (const int[]){1}, 1, false));
+    idx = (nb_tensor *)&idx; /* reset to NULL on failure */
+    BAD("min_dim", nb_min_dim(N, 0, false, &idx));
+    BAD("min_dim", nb_min_dim(f, 2, false, &idx));
+    BAD("min_dim", nb_min_dim(l, 0, false, &idx));
+    BAD("min_dim", nb_min_dim(empty, 1, false, &idx));
+    ck_assert_ptr_null(idx);
+    nb_tensor *(*argall[2])(const nb_tensor *) = {nb_argmax, nb_argmin};
+    nb_tensor *(*argdim[2])(const nb_tensor *, int, bool) = {nb_argmax_dim, nb_argmin_dim};
+    const char *arg_names[2] = {"argmax", "argmin"};
+    for (int i = 0; i < 2; i++) {
+        BAD(arg_names[i], argall[i](N));
+        BAD(arg_names[i], argall[i](l));
+        BAD(arg_names[i], argall[i](empty));
+        BAD(arg_names[i], argdim[i](N, 0, false));
+        BAD(arg_names[i], argdim[i](f, 2, false));
+        BAD(arg_names[i], argdim[i](l, 0, false));
+        BAD(arg_names[i], argdim[i](empty, 1, true));
+    }
+    nb_tensor *idxs[5] = {idx_hi, idx_neg, idx_wide, idx_1d, idx_f};
+    for (int i = 0; i < 5; i++) nb_tensor_release(idxs[i]);
     nb_tensor_release(s0);
     nb_tensor_release(empty);
     nb_tensor_release(f4);

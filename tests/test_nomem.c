@@ -85,6 +85,45 @@ START_TEST(test_ops_sequence) {
 }
 END_TEST
 
+/* ---- issue 13's tensor ops (selection, clamping, reductions over dims), forward and backward ---- */
+static nb_status tensor_ops_sequence(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *a = randn(31, NB_F32, T(3, 4, 5), true);
+    nb_tensor *b = randn(32, NB_F32, T(4, 1), true);
+    nb_tensor *c = randn(33, NB_F32, T(5), true);
+    nb_tensor *cond = nb_from_data(NB_I64, T(4, 1), (const int64_t[]){1, 0, 2, 0});
+    nb_tensor *index = nb_from_data(NB_I64, T(3, 2, 5), (const int64_t[]){0, 1, 2, 3, 3, 2, 1, 0, 0, 1, 3, 3, 3, 3, 3,
+                                                                         0, 0, 0, 0, 0, 1, 2, 1, 2, 1, 0, 3, 0, 3, 0});
+    nb_status st = (a && b && c && cond && index) ? NB_OK : nb_last_status();
+    if (st == NB_OK) {
+        nb_tensor *h = nb_add_alpha(nb_abs(a), b, 0.5);
+        h = nb_sub_alpha(nb_maximum(h, c), nb_minimum(b, c), 2.0);
+        h = nb_clamp_tensor(nb_clamp(h, -2.0, 2.0), b, NULL);
+        h = nb_where(cond, h, nb_clamp_tensor(a, NULL, c));
+        nb_tensor *g = nb_gather(nb_transpose(h, 0, 0), 1, index);
+        nb_tensor *parts[3] = {nb_sum_dims(g, (const int[]){1}, 1, false), nb_amax(a, (const int[]){1}, 1, false),
+                               nb_min_dim(a, 1, false, NULL)};
+        nb_tensor *s = nb_stack((const nb_tensor *const *)parts, 3, 0);
+        nb_tensor *am = nb_argmax_dim(s, 0, false), *an = nb_argmin(s);
+        nb_tensor *loss = nb_add(nb_mean_dims(s, (const int[]){0, 2}, 2, false), nb_amin(s, NULL, 0, false));
+        loss = nb_sum(loss);
+        st = chain_status(am && an ? loss : NULL);
+        if (st == NB_OK) st = nb_backward(loss);
+        if (st == NB_OK && !(nb_tensor_grad(a) && nb_tensor_grad(b) && nb_tensor_grad(c))) st = NB_ERR_STATE;
+    }
+    nb_tensor *keep[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) nb_zero_grad(keep[i]);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_tensor_ops_sequence) {
+    int k = fail_each_allocation("tensor ops sequence", tensor_ops_sequence, NULL);
+    ck_assert_int_gt(k, 20);
+}
+END_TEST
+
 /* ---- the ops of functional.h and the views, forward and backward ---- */
 static nb_status functional_sequence(void *ctx) {
     (void)ctx;
@@ -656,6 +695,7 @@ int main(void) {
     TCase *tc = tcase_create("nomem");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ops_sequence);
+    tcase_add_test(tc, test_tensor_ops_sequence);
     tcase_add_test(tc, test_functional_sequence);
     tcase_add_test(tc, test_losses_activations);
     tcase_add_test(tc, test_layers_sequence);

@@ -168,6 +168,51 @@ static nb_tensor *transpose_contiguous(nb_tensor *const *in, int a) {
     nb_tensor_release(t);
     return c;
 }
+static nb_tensor *abs_(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_abs(in[0]);
+}
+static nb_tensor *clamp(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_clamp(in[0], -0.5, 0.5);
+}
+static nb_tensor *clamp_tensor(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_clamp_tensor(in[0], in[1], in[2]);
+}
+static nb_tensor *add_alpha2(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_add_alpha(in[0], in[1], 2.0);
+}
+static nb_tensor *maximum(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_maximum(in[0], in[1]);
+}
+static nb_tensor *where(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_where(in[0], in[1], in[2]);
+}
+static nb_tensor *gather1(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_gather(in[0], 1, in[1]);
+}
+static nb_tensor *stack1(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_stack((const nb_tensor *const *)in, 2, 1);
+}
+static nb_tensor *sum_dims02(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_sum_dims(in[0], (const int[]){0, 2}, 2, false);
+}
+static nb_tensor *mean_dims02(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_mean_dims(in[0], (const int[]){0, 2}, 2, false);
+}
+static nb_tensor *amax1(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_amax(in[0], (const int[]){1}, 1, false);
+}
+static nb_tensor *min_dim(nb_tensor *const *in, int dim) { return nb_min_dim(in[0], dim, false, NULL); }
 static nb_tensor *mse(nb_tensor *const *in, int r) { return nb_mse_loss(in[0], in[1], (nb_reduction)r); }
 static nb_tensor *cross_entropy(nb_tensor *const *in, int r) { return nb_cross_entropy(in[0], in[1], (nb_reduction)r); }
 static nb_tensor *nll(nb_tensor *const *in, int r) { return nb_nll_loss(in[0], in[1], (nb_reduction)r); }
@@ -331,6 +376,19 @@ static const zcase cases[] = {
     {"cat_empty_first", "ff", cat0, 0},
     {"flatten_empty", "f", flatten1, 0},
     {"transpose_contiguous_empty", "f", transpose_contiguous, 0},
+    {"abs_empty", "f", abs_, 0},
+    {"clamp_empty", "f", clamp, 0},
+    {"clamp_tensor_empty", "fff", clamp_tensor, 0},
+    {"add_alpha_broadcast_empty", "ff", add_alpha2, 0},
+    {"maximum_broadcast_empty", "ff", maximum, 0},
+    {"where_broadcast_empty", "iff", where, 0},
+    {"gather_empty_index", "fi", gather1, 0},
+    {"gather_empty_batch", "fi", gather1, 0},
+    {"stack_empty_batch", "ff", stack1, 0},
+    {"sum_dims_empty", "f", sum_dims02, 0},
+    {"mean_dims_empty", "f", mean_dims02, 0},
+    {"amax_empty_batch", "f", amax1, 0},
+    {"min_dim1_empty_batch", "f", min_dim, 1},
     {"adaptive_avg_pool2d_empty_batch", "f", adaptive_avg_2_3, 0},
     {"adaptive_avg_pool2d_no_channels", "f", adaptive_avg_2_3, 0},
     {"adaptive_avg_pool2d_output_0", "f", adaptive_avg_0_3, 0},

@@ -121,6 +121,76 @@ bool nbt_h5_read_scalar(const char *file, const char *name, double *out) {
     return ok;
 }
 
+/* ---- twin case tables ---- */
+void nbt_assert_like(const nb_tensor *got, const nb_tensor *want, double tol, const char *what) {
+    char a[128], b[128];
+    ck_assert_msg(got != NULL, "%s: missing (%s)", what, nb_last_error());
+    bool same = nb_tensor_ndim(got) == nb_tensor_ndim(want) &&
+                memcmp(nb_tensor_shape(got), nb_tensor_shape(want), sizeof(int64_t) * (size_t)nb_tensor_ndim(want)) == 0;
+    ck_assert_msg(same, "%s: shape %s, PyTorch %s", what, nb_shape_str(nb_tensor_ndim(got), nb_tensor_shape(got), a, sizeof a),
+                  nb_shape_str(nb_tensor_ndim(want), nb_tensor_shape(want), b, sizeof b));
+    ck_assert_msg(nb_tensor_dtype(got) == nb_tensor_dtype(want), "%s: dtype %s, PyTorch %s", what,
+                  nb_dtype_name(nb_tensor_dtype(got)), nb_dtype_name(nb_tensor_dtype(want)));
+    int64_t n = nb_tensor_numel(want), m = n ? n : 1;
+    double *e = malloc((size_t)m * 2 * sizeof *e), *v = e + m;
+    ck_assert_int_eq(nb_tensor_copy_out(want, e, NB_F64), NB_OK);
+    ck_assert_int_eq(nb_tensor_copy_out(got, v, NB_F64), NB_OK);
+    for (int64_t i = 0; i < n; i++) {
+        bool ok = fabs(v[i] - e[i]) <= tol * (1 + fabs(e[i])) || (isnan(v[i]) && isnan(e[i])) || v[i] == e[i];
+        if (!ok) {
+            double g = v[i], w = e[i];
+            free(e);
+            ck_abort_msg("%s: element %lld is %.10g, PyTorch %.10g", what, (long long)i, g, w);
+        }
+    }
+    free(e);
+}
+
+void nbt_assert_twin_cases(const char *file, const nbt_case *cases, int ncases) {
+    double n = -1;
+    ck_assert_msg(nbt_h5_read_scalar(file, "ncases", &n), "%s: no ncases", file);
+    ck_assert_msg((int)n == ncases, "the twin has %d cases, the table %d", (int)n, ncases);
+    for (int k = 0; k < ncases; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/f32/y", cases[k].name);
+        ck_assert_msg(nbt_h5_exists(file, path), "case %s is not in the twin's file", cases[k].name);
+    }
+}
+
+void nbt_run_twin_case(const char *file, const nbt_case *c, nb_dtype dt, double tol) {
+    const char *dname = dt == NB_F32 ? "f32" : "f64";
+    char path[256], what[320];
+    nb_scope *sc = nb_scope_begin();
+    const int n = (int)strlen(c->kinds);
+    ck_assert(n <= 32);
+    nb_tensor *in[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s/in%d", c->name, dname, i);
+        in[i] = nbt_h5_read(file, path, c->kinds[i] == 'i' ? NB_I64 : dt);
+        if (c->kinds[i] == 'f') NBT_OK(nb_requires_grad_(in[i], true));
+    }
+    nb_clear_error();
+    nb_tensor *y = c->f(in, n, c->arg);
+    snprintf(what, sizeof what, "%s %s: output", c->name, dname);
+    ck_assert_msg(y != NULL, "%s: %s", what, nb_last_error());
+    nb_dtype ydt = nb_tensor_dtype(y) == NB_I64 ? NB_I64 : dt;
+    snprintf(path, sizeof path, "%s/%s/y", c->name, dname);
+    nbt_assert_like(y, nbt_h5_read(file, path, ydt), ydt == NB_I64 ? 0 : tol, what);
+    if (strchr(c->kinds, 'f')) {
+        snprintf(path, sizeof path, "%s/%s/go", c->name, dname);
+        nb_status st = nb_backward_ex(y, nbt_h5_read(file, path, dt), false);
+        ck_assert_msg(st == NB_OK, "%s %s: backward: %s", c->name, dname, nb_last_error());
+    }
+    for (int i = 0; i < n; i++) {
+        if (c->kinds[i] != 'f' && c->kinds[i] != 'r') continue;
+        bool grad = c->kinds[i] == 'f';
+        snprintf(path, sizeof path, "%s/%s/%s%d", c->name, dname, grad ? "g" : "after", i);
+        snprintf(what, sizeof what, "%s %s: %s of input %d", c->name, dname, grad ? "gradient" : "value after", i);
+        nbt_assert_like(grad ? nb_tensor_grad(in[i]) : in[i], nbt_h5_read(file, path, dt), tol, what);
+    }
+    nb_scope_end(sc);
+}
+
 static const char *ref_path(const char *group, const char *name) {
     static char full[512];
     snprintf(full, sizeof full, "%s/%s", group, name);

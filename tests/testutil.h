@@ -106,4 +106,28 @@ bool nbt_h5_exists(const char *file, const char *name);
  * test runs, so it asserts nothing): 1 when unreadable, so that one case runs
  * and fails loudly. */
 int nbt_h5_loop_count(const char *file, const char *name);
+
+/* got against PyTorch's want: the same shape and dtype, every value within
+ * |got - want| <= tol * (1 + |want|) (NaN matches NaN); what names the check. */
+void nbt_assert_like(const nb_tensor *got, const nb_tensor *want, double tol, const char *what);
+
+/* ---- tables of cases computed by a PyTorch twin ----
+ * The twin writes, for each case NAME and dtype DT in (f32, f64), the group
+ * NAME/DT with in<i> (the inputs, one kind letter each: f float requiring
+ * grad, c float, r float whose value after the op is compared with after<i>
+ * (running statistics), i int64), y (the output), and, when some input is f,
+ * go (the upstream gradient) and g<i> (the gradient of each f input); and
+ * "ncases", the number of cases. The C test lists the same cases in the same
+ * order, each with a function computing y with nabla (arg: the case's int). */
+typedef nb_tensor *(*nbt_case_fn)(nb_tensor *const *in, int n, int arg);
+typedef struct {
+    const char *name;
+    const char *kinds;
+    nbt_case_fn f;
+    int arg;
+} nbt_case;
+/* The twin's file has the table's cases, and as many. */
+void nbt_assert_twin_cases(const char *file, const nbt_case *cases, int ncases);
+/* Run one case in dtype dt (f32 or f64) and compare everything with tolerance tol. */
+void nbt_run_twin_case(const char *file, const nbt_case *c, nb_dtype dt, double tol);
 #endif

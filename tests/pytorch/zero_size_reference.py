@@ -114,6 +114,20 @@ CASES = [
     ("cat_empty_first", "ff", [(0, 4), (2, 4)], lambda a, b: torch.cat([a, b], 0)),
     ("flatten_empty", "f", [(0, 3, 2)], lambda x: x.flatten(1)),
     ("transpose_contiguous_empty", "f", [(0, 3)], lambda x: x.t().contiguous()),
+    # the tensor ops of issue 13 (where's int64 condition is PyTorch's bool as `!= 0`)
+    ("abs_empty", "f", [(0, 3)], torch.abs),
+    ("clamp_empty", "f", [(0, 3)], lambda x: torch.clamp(x, -0.5, 0.5)),
+    ("clamp_tensor_empty", "fff", [(0, 3), (3,), (0, 1)], torch.clamp),
+    ("add_alpha_broadcast_empty", "ff", [(0, 3), (3,)], lambda a, b: torch.add(a, b, alpha=2.0)),
+    ("maximum_broadcast_empty", "ff", [(0, 3), (3,)], torch.maximum),
+    ("where_broadcast_empty", "iff", [(0, 3), (0, 3), (3,)], lambda c, a, b: torch.where(c != 0, a, b)),
+    ("gather_empty_index", "fi", [(2, 3), (2, 0)], lambda x, i: torch.gather(x, 1, i)),
+    ("gather_empty_batch", "fi", [(0, 3), (0, 2)], lambda x, i: torch.gather(x, 1, i)),
+    ("stack_empty_batch", "ff", [(0, 3), (0, 3)], lambda a, b: torch.stack([a, b], 1)),
+    ("sum_dims_empty", "f", [(0, 3, 2)], lambda x: x.sum((0, 2))),
+    ("mean_dims_empty", "f", [(0, 3, 2)], lambda x: x.mean((0, 2))),
+    ("amax_empty_batch", "f", [(0, 3, 2)], lambda x: torch.amax(x, 1)),
+    ("min_dim1_empty_batch", "f", [(0, 4)], lambda x: x.min(1)[0]),
 ]
 def empty_grad_quirk(op):
     """torch 1.13's forward of op gives an empty output but its backward
