@@ -77,49 +77,49 @@ typedef struct nb_rmsprop_options {
     bool maximize;       /* false */
 } nb_rmsprop_options;
 
-nb_sgd_options nb_sgd_defaults(void);           /* SGD's defaults (lr unset: NAN) */
-nb_adam_options nb_adam_defaults(void);         /* Adam's defaults */
-nb_adam_options nb_adamw_defaults(void);        /* AdamW's defaults (weight_decay 1e-2) */
-nb_adadelta_options nb_adadelta_defaults(void); /* Adadelta's defaults */
-nb_rmsprop_options nb_rmsprop_defaults(void);   /* RMSprop's defaults */
+NB_API nb_sgd_options nb_sgd_defaults(void);           /* SGD's defaults (lr unset: NAN) */
+NB_API nb_adam_options nb_adam_defaults(void);         /* Adam's defaults */
+NB_API nb_adam_options nb_adamw_defaults(void);        /* AdamW's defaults (weight_decay 1e-2) */
+NB_API nb_adadelta_options nb_adadelta_defaults(void); /* Adadelta's defaults */
+NB_API nb_rmsprop_options nb_rmsprop_defaults(void);   /* RMSprop's defaults */
 
 /* ---- creation: n parameters (leaf, float, contiguous, no duplicates); opt NULL
  * means the defaults (not allowed for SGD, whose lr is required) ---- */
-nb_optimizer *nb_sgd(nb_tensor *const *params, int n, const nb_sgd_options *opt);
-nb_optimizer *nb_adam(nb_tensor *const *params, int n, const nb_adam_options *opt);
-nb_optimizer *nb_adamw(nb_tensor *const *params, int n, const nb_adam_options *opt);
-nb_optimizer *nb_adadelta(nb_tensor *const *params, int n, const nb_adadelta_options *opt);
-nb_optimizer *nb_rmsprop(nb_tensor *const *params, int n, const nb_rmsprop_options *opt);
+NB_API nb_optimizer *nb_sgd(nb_tensor *const *params, int n, const nb_sgd_options *opt);
+NB_API nb_optimizer *nb_adam(nb_tensor *const *params, int n, const nb_adam_options *opt);
+NB_API nb_optimizer *nb_adamw(nb_tensor *const *params, int n, const nb_adam_options *opt);
+NB_API nb_optimizer *nb_adadelta(nb_tensor *const *params, int n, const nb_adadelta_options *opt);
+NB_API nb_optimizer *nb_rmsprop(nb_tensor *const *params, int n, const nb_rmsprop_options *opt);
 /* Release the caller's handle: parameters and state are released once no
  * scheduler uses the optimizer any more. NULL is ignored. */
-void nb_optimizer_free(nb_optimizer *opt);
+NB_API void nb_optimizer_free(nb_optimizer *opt);
 
 /* One update of every parameter that has a grad (in no-grad mode). */
-nb_status nb_optimizer_step(nb_optimizer *opt);
+NB_API nb_status nb_optimizer_step(nb_optimizer *opt);
 /* Drop every parameter's grad (PyTorch's zero_grad(set_to_none=True)). */
-void nb_optimizer_zero_grad(nb_optimizer *opt);
+NB_API void nb_optimizer_zero_grad(nb_optimizer *opt);
 
 /* "SGD", "Adam", "AdamW", "Adadelta" or "RMSprop" (NULL for NULL). */
-const char *nb_optimizer_name(const nb_optimizer *opt);
+NB_API const char *nb_optimizer_name(const nb_optimizer *opt);
 /* Number of parameters (-1 for NULL). */
-int nb_optimizer_num_params(const nb_optimizer *opt);
+NB_API int nb_optimizer_num_params(const nb_optimizer *opt);
 /* Parameter i, BORROWED (NULL with an error if out of range). */
-nb_tensor *nb_optimizer_param(const nb_optimizer *opt, int i);
+NB_API nb_tensor *nb_optimizer_param(const nb_optimizer *opt, int i);
 /* Current learning rate (NAN for NULL); schedulers read and write it. */
-double nb_optimizer_get_lr(const nb_optimizer *opt);
+NB_API double nb_optimizer_get_lr(const nb_optimizer *opt);
 /* Set the learning rate (lr >= 0). */
-nb_status nb_optimizer_set_lr(nb_optimizer *opt, double lr);
+NB_API nb_status nb_optimizer_set_lr(nb_optimizer *opt, double lr);
 
 /* ---- state, for checkpoints (names: see STATE above) ---- */
 /* Number of named state tensors that exist now (-1 for NULL). */
-int64_t nb_optimizer_state_count(const nb_optimizer *opt);
+NB_API int64_t nb_optimizer_state_count(const nb_optimizer *opt);
 /* State entry k (0 <= k < count, ordered by parameter, then key): writes its
  * name into name[size] and returns the tensor, BORROWED (the optimizer updates
  * it in place at each step). */
-nb_tensor *nb_optimizer_state_entry(const nb_optimizer *opt, int64_t k, char *name, size_t size);
+NB_API nb_tensor *nb_optimizer_state_entry(const nb_optimizer *opt, int64_t k, char *name, size_t size);
 /* Copy value into the state tensor called name ("state.3.exp_avg"), first
  * creating that parameter's state (zeros, step 0) if it has none yet. */
-nb_status nb_optimizer_load_state(nb_optimizer *opt, const char *name, const nb_tensor *value);
+NB_API nb_status nb_optimizer_load_state(nb_optimizer *opt, const char *name, const nb_tensor *value);
 
 /* ---- learning-rate schedulers ----
  * Created with an optimizer (which the scheduler keeps alive) they, like
@@ -128,21 +128,21 @@ nb_status nb_optimizer_load_state(nb_optimizer *opt, const char *name, const nb_
 typedef struct nb_lr_scheduler nb_lr_scheduler;
 
 /* lr *= gamma every step_size epochs (step_size >= 1). */
-nb_lr_scheduler *nb_step_lr(nb_optimizer *opt, int64_t step_size, double gamma);
+NB_API nb_lr_scheduler *nb_step_lr(nb_optimizer *opt, int64_t step_size, double gamma);
 /* Cosine annealing from the base lr to eta_min over T_max epochs (T_max >= 1),
  * by PyTorch's recursive formula (so it follows outside changes to the lr). */
-nb_lr_scheduler *nb_cosine_annealing_lr(nb_optimizer *opt, int64_t T_max, double eta_min);
+NB_API nb_lr_scheduler *nb_cosine_annealing_lr(nb_optimizer *opt, int64_t T_max, double eta_min);
 /* Advance one epoch and set the optimizer's lr. */
-nb_status nb_lr_scheduler_step(nb_lr_scheduler *s);
+NB_API nb_status nb_lr_scheduler_step(nb_lr_scheduler *s);
 /* The lr set by the latest step (or creation); NAN for NULL. */
-double nb_lr_scheduler_get_last_lr(const nb_lr_scheduler *s);
+NB_API double nb_lr_scheduler_get_last_lr(const nb_lr_scheduler *s);
 /* Epoch counter (0 after creation), -1 for NULL; and the base lr. */
-int64_t nb_lr_scheduler_last_epoch(const nb_lr_scheduler *s);
-double nb_lr_scheduler_base_lr(const nb_lr_scheduler *s);
+NB_API int64_t nb_lr_scheduler_last_epoch(const nb_lr_scheduler *s);
+NB_API double nb_lr_scheduler_base_lr(const nb_lr_scheduler *s);
 /* Restore a checkpointed epoch counter and base lr (the optimizer's lr is
  * restored separately, with nb_optimizer_set_lr, before this call). */
-nb_status nb_lr_scheduler_load_state(nb_lr_scheduler *s, int64_t last_epoch, double base_lr);
-void nb_lr_scheduler_free(nb_lr_scheduler *s); /* NULL is ignored */
+NB_API nb_status nb_lr_scheduler_load_state(nb_lr_scheduler *s, int64_t last_epoch, double base_lr);
+NB_API void nb_lr_scheduler_free(nb_lr_scheduler *s); /* NULL is ignored */
 
 #ifdef __cplusplus
 }
