@@ -85,14 +85,17 @@ if(PROJECT_IS_TOP_LEVEL)
   set(CPACK_PACKAGE_VENDOR nabla)
   set(CPACK_PACKAGE_CONTACT "nabla developers")
   set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+  # CPack installs with CMAKE_INSTALL_PREFIX=/usr under a DESTDIR, so that
+  # nabla.pc (written at install time) says prefix=/usr.
   set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-  # The install runs with CMAKE_INSTALL_PREFIX=/usr (and DESTDIR): nabla.pc says /usr.
+  set(CPACK_INSTALL_PREFIX /usr)
   set(CPACK_SET_DESTDIR ON)
   set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
   set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
   # Run-time libraries (libgomp, libhdf5, libmpi) from dpkg-shlibdeps; the
   # -dev packages because libnabla.a and the CMake package need them.
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+  set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON) # shlibs file and the ldconfig trigger
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "libhdf5-dev")
   if(NB_MPI)
     string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libopenmpi-dev | mpi-default-dev")
