@@ -107,7 +107,6 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("memory");
     TCase *tc = tcase_create("memory");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_training_memory_is_flat);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);

@@ -234,7 +234,6 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ops_sequence);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_module);
