@@ -14,6 +14,7 @@
  *
  * Functions with no bad argument to give (nothing they accept is invalid, or
  * they are documented to ignore NULL), so not in the table:
+ *   version.h:   nb_version (no arguments)
  *   core.h:      nb_dtype_size, nb_dtype_name (queries: 0 / a name for any value),
  *                nb_last_error, nb_last_status, nb_clear_error, nb_get_num_threads,
  *                nb_cpu_kernels (no arguments),

@@ -538,14 +538,12 @@ int main(void) {
     tcase_add_test(ref, test_leaky_relu_reference);
     suite_add_tcase(s, ref);
     TCase *gc = tcase_create("gradcheck");
-    tcase_set_timeout(gc, 120);
     tcase_add_test(gc, test_gradcheck_linear);
     tcase_add_test(gc, test_gradcheck_pool);
     tcase_add_test(gc, test_gradcheck_dropout_bn);
     tcase_add_test(gc, test_gradcheck_losses);
     suite_add_tcase(s, gc);
     TCase *misc = tcase_create("semantics");
-    tcase_set_timeout(misc, 120);
     tcase_add_test(misc, test_dropout_statistics);
     tcase_add_test(misc, test_bad_inputs);
     tcase_add_test(misc, test_thread_determinism);

@@ -693,7 +693,6 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ops_sequence);
     tcase_add_test(tc, test_tensor_ops_sequence);
     tcase_add_test(tc, test_functional_sequence);

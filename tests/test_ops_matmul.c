@@ -281,7 +281,6 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("ops_matmul");
     TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_matmul_vs_torch);
     tcase_add_test(tc, test_matmul_exact);
     tcase_add_test(tc, test_matmul_gradcheck);

@@ -37,14 +37,14 @@ typedef struct nb_conv2d_params {
 } nb_conv2d_params;
 
 /* stride 1, padding 0, dilation 1, groups 1, explicit zero padding. */
-nb_conv2d_params nb_conv2d_defaults(void);
+NB_API nb_conv2d_params nb_conv2d_defaults(void);
 
 /* out[n, o] = bias[o] + sum_c weight[o, c] (cross-correlated with) input[n, c], per group.
  * input [N, C, H, W] or unbatched [C, H, W] (then the output is [O, Ho, Wo]);
  * weight [O, C/groups, kH, kW]; bias [O] or NULL. p may be NULL for the
  * defaults. Differentiable with respect to all three. */
-nb_tensor *nb_conv2d(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
-                     const nb_conv2d_params *p);
+NB_API nb_tensor *nb_conv2d(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
+                            const nb_conv2d_params *p);
 
 /* F.pad on the last dim (npad 2: pad = (left, right)) or the last two dims
  * (npad 4: pad = (left, right, top, bottom), F.pad's order, last dim first).
@@ -53,13 +53,13 @@ nb_tensor *nb_conv2d(const nb_tensor *input, const nb_tensor *weight, const nb_t
  * npad 2 and a 3-d/4-d input for npad 4. Negative entries crop (in every mode,
  * as F.pad; circular wraps within the cropped part). Reflect needs each pad <
  * the dim's size, circular <= it. Differentiable; float32 and float64. */
-nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_padding_mode mode, double value);
+NB_API nb_tensor *nb_pad(const nb_tensor *input, const int64_t *pad, int npad, nb_padding_mode mode, double value);
 
 /* Output length of one spatial dim:
  *   floor((in + pad_begin + pad_end - dilation * (kernel - 1) - 1) / stride) + 1.
  * Fails (naming the values) when an argument is invalid or the result < 1. */
-nb_status nb_conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad_begin, int64_t pad_end,
-                              int64_t dilation, int64_t *out);
+NB_API nb_status nb_conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad_begin, int64_t pad_end,
+                                     int64_t dilation, int64_t *out);
 
 #ifdef __cplusplus
 }

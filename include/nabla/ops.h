@@ -18,48 +18,48 @@ extern "C" {
 #endif
 
 /* ---- elementwise, broadcasting ---- */
-nb_tensor *nb_add(const nb_tensor *a, const nb_tensor *b);   /* a + b */
-nb_tensor *nb_sub(const nb_tensor *a, const nb_tensor *b);   /* a - b */
-nb_tensor *nb_mul(const nb_tensor *a, const nb_tensor *b);   /* a * b */
-nb_tensor *nb_div(const nb_tensor *a, const nb_tensor *b);   /* a / b */
+NB_API nb_tensor *nb_add(const nb_tensor *a, const nb_tensor *b);   /* a + b */
+NB_API nb_tensor *nb_sub(const nb_tensor *a, const nb_tensor *b);   /* a - b */
+NB_API nb_tensor *nb_mul(const nb_tensor *a, const nb_tensor *b);   /* a * b */
+NB_API nb_tensor *nb_div(const nb_tensor *a, const nb_tensor *b);   /* a / b */
 
 /* ---- with a scalar ---- */
-nb_tensor *nb_add_scalar(const nb_tensor *a, double s);      /* a + s */
-nb_tensor *nb_sub_scalar(const nb_tensor *a, double s);      /* a - s */
-nb_tensor *nb_mul_scalar(const nb_tensor *a, double s);      /* a * s */
-nb_tensor *nb_div_scalar(const nb_tensor *a, double s);      /* a / s */
-nb_tensor *nb_rsub_scalar(const nb_tensor *a, double s);     /* s - a */
-nb_tensor *nb_pow_scalar(const nb_tensor *a, double p);      /* a ^ p */
+NB_API nb_tensor *nb_add_scalar(const nb_tensor *a, double s);      /* a + s */
+NB_API nb_tensor *nb_sub_scalar(const nb_tensor *a, double s);      /* a - s */
+NB_API nb_tensor *nb_mul_scalar(const nb_tensor *a, double s);      /* a * s */
+NB_API nb_tensor *nb_div_scalar(const nb_tensor *a, double s);      /* a / s */
+NB_API nb_tensor *nb_rsub_scalar(const nb_tensor *a, double s);     /* s - a */
+NB_API nb_tensor *nb_pow_scalar(const nb_tensor *a, double p);      /* a ^ p */
 
 /* ---- unary ---- */
-nb_tensor *nb_neg(const nb_tensor *a);                       /* -a */
-nb_tensor *nb_exp(const nb_tensor *a);                       /* e^a */
-nb_tensor *nb_log(const nb_tensor *a);                       /* ln a */
-nb_tensor *nb_sqrt(const nb_tensor *a);                      /* sqrt a */
-nb_tensor *nb_relu(const nb_tensor *a);                      /* max(0, a); gradient 0 at 0 as PyTorch */
-nb_tensor *nb_sigmoid(const nb_tensor *a);                   /* 1 / (1 + e^-a) */
-nb_tensor *nb_tanh(const nb_tensor *a);                      /* tanh a */
+NB_API nb_tensor *nb_neg(const nb_tensor *a);                       /* -a */
+NB_API nb_tensor *nb_exp(const nb_tensor *a);                       /* e^a */
+NB_API nb_tensor *nb_log(const nb_tensor *a);                       /* ln a */
+NB_API nb_tensor *nb_sqrt(const nb_tensor *a);                      /* sqrt a */
+NB_API nb_tensor *nb_relu(const nb_tensor *a);                      /* max(0, a); gradient 0 at 0 as PyTorch */
+NB_API nb_tensor *nb_sigmoid(const nb_tensor *a);                   /* 1 / (1 + e^-a) */
+NB_API nb_tensor *nb_tanh(const nb_tensor *a);                      /* tanh a */
 
 /* ---- reductions (deterministic: the same bits at any thread count) ---- */
-nb_tensor *nb_sum(const nb_tensor *a);                       /* sum of all elements, 0-d */
-nb_tensor *nb_mean(const nb_tensor *a);                      /* mean of all elements, 0-d */
-nb_tensor *nb_sum_dim(const nb_tensor *a, int dim, bool keepdim);
-nb_tensor *nb_mean_dim(const nb_tensor *a, int dim, bool keepdim);
+NB_API nb_tensor *nb_sum(const nb_tensor *a);                       /* sum of all elements, 0-d */
+NB_API nb_tensor *nb_mean(const nb_tensor *a);                      /* mean of all elements, 0-d */
+NB_API nb_tensor *nb_sum_dim(const nb_tensor *a, int dim, bool keepdim);
+NB_API nb_tensor *nb_mean_dim(const nb_tensor *a, int dim, bool keepdim);
 /* Max along dim. If indices is not NULL it receives a new int64 tensor of
  * the positions (the first one on ties, as PyTorch on CPU). The gradient flows
  * to that position. */
-nb_tensor *nb_max_dim(const nb_tensor *a, int dim, bool keepdim, nb_tensor **indices);
+NB_API nb_tensor *nb_max_dim(const nb_tensor *a, int dim, bool keepdim, nb_tensor **indices);
 /* log(softmax(a)) along dim, computed stably. */
-nb_tensor *nb_log_softmax(const nb_tensor *a, int dim);
+NB_API nb_tensor *nb_log_softmax(const nb_tensor *a, int dim);
 /* softmax(a) along dim: e^a / sum e^a, computed stably (F.softmax(a, dim)). */
 NB_API nb_tensor *nb_softmax(const nb_tensor *a, int dim);
 
 /* ---- linear algebra and joining ---- */
 /* torch.matmul: 1-d x 1-d dot, 2-d x 2-d matrix product, 1-d operands
  * promoted and squeezed back, and batched products over broadcast leading dims. */
-nb_tensor *nb_matmul(const nb_tensor *a, const nb_tensor *b);
+NB_API nb_tensor *nb_matmul(const nb_tensor *a, const nb_tensor *b);
 /* Concatenate n tensors along dim; all other sizes must agree. */
-nb_tensor *nb_cat(const nb_tensor *const *tensors, int n, int dim);
+NB_API nb_tensor *nb_cat(const nb_tensor *const *tensors, int n, int dim);
 /* torch.stack: join n tensors of one shape along a new dim
  * (-(ndim + 1) <= dim <= ndim): result[..., i, ...] = tensors[i]. */
 NB_API nb_tensor *nb_stack(const nb_tensor *const *tensors, int n, int dim);
