@@ -12,6 +12,8 @@
 #include "nabla/optim.h"
 #include "nabla/io.h"
 #include "nabla/nn.h"
+#include "nabla/init.h"
+#include "nabla/clip_grad.h"
 #include "nabla/data.h"
 
 #endif

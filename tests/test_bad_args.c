@@ -34,19 +34,25 @@
  *                nb_function_data (NULL for NULL), nb_function_needs_input_grad
  *                (false for NULL or out of range): queries with sentinels
  *   gradcheck.h: nb_gradcheck_defaults
- *   conv.h:      nb_conv2d_defaults, nb_conv_transpose2d_defaults;  functional.h: nb_pool2d_defaults
+ *   conv.h:      nb_conv2d_defaults, nb_conv_transpose2d_defaults;  functional.h: nb_pool2d_defaults,
+ *                nb_class_loss_defaults
  *   nn.h:        nb_module_new (NULL type means "Module"; a NULL forward is
  *                reported when the module is called), nb_module_free (NULL ignored), nb_module_train/eval/zero_grad
  *                (void, NULL ignored), nb_module_is_training, nb_module_type,
  *                nb_module_num_children, nb_module_num_parameters,
  *                nb_module_num_parameter_elements, nb_module_state_count
  *                (queries: sentinel for NULL), nb_param_list_free (NULL ignored), nb_relu_module, nb_sigmoid_module,
- *                nb_tanh_module, nb_leaky_relu_module (any slope is valid)
- *   optim.h:     nb_*_defaults, nb_optimizer_free, nb_optimizer_zero_grad,
- *                nb_lr_scheduler_free (NULL ignored), nb_optimizer_name,
- *                nb_optimizer_num_params, nb_optimizer_get_lr,
- *                nb_lr_scheduler_get_last_lr, nb_lr_scheduler_last_epoch,
- *                nb_lr_scheduler_base_lr (queries: sentinel for NULL)
+ *                nb_tanh_module, nb_leaky_relu_module (any slope is valid),
+ *                nb_silu_module, nb_hardswish_module, nb_softmax_module (its dim
+ *                is checked against the input, at forward: a row below)
+ *   optim.h:     nb_*_defaults (incl. nb_one_cycle_lr_defaults,
+ *                nb_reduce_lr_on_plateau_defaults), nb_optimizer_free,
+ *                nb_optimizer_zero_grad, nb_lr_scheduler_free (NULL ignored),
+ *                nb_optimizer_name, nb_optimizer_num_params,
+ *                nb_optimizer_num_param_groups, nb_optimizer_get_lr,
+ *                nb_lr_scheduler_name, nb_lr_scheduler_get_last_lr,
+ *                nb_lr_scheduler_last_epoch, nb_lr_scheduler_base_lr,
+ *                nb_lr_scheduler_state_count (queries: sentinel for NULL)
  *   io.h:        nb_load_report_free, nb_hdf5_names_free (NULL ignored)
  *   data.h:      nb_dataset_len, nb_loader_num_batches, nb_loader_num_samples
  *                (queries: -1 for NULL), nb_dataset_free, nb_loader_free (NULL
@@ -669,6 +675,115 @@ START_TEST(test_functional_h_layers) {
 }
 END_TEST
 
+/* The losses and activations of functional.h, nb_softmax (ops.h) and their modules (nn.h). */
+START_TEST(test_losses_activations_h) {
+    nb_tensor *t2 = nb_zeros(NB_I64, T(2)), *w3 = nb_ones(NB_F32, T(3)), *w4 = nb_ones(NB_F32, T(4));
+    nb_tensor *wd = nb_ones(NB_F64, T(3)), *wg = nb_ones(NB_F32, T(3)), *half = nb_full(NB_F32, T(2, 3), 0.5);
+    ck_assert_int_eq(nb_requires_grad_(wg, true), NB_OK);
+    nb_class_loss_options o = nb_class_loss_defaults(), bad = o;
+    const char *cls[2] = {"cross_entropy", "nll_loss"};
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *(*fn)(const nb_tensor *, const nb_tensor *, const nb_class_loss_options *) =
+            k ? nb_nll_loss_ex : nb_cross_entropy_ex;
+        BAD(cls[k], fn(N, t2, &o));
+        BAD(cls[k], fn(f, N, &o));
+        BAD(cls[k], fn(l, t2, &o));                       /* int64 input */
+        BAD(cls[k], fn(f, d, &o));                        /* float64 target: probabilities of another dtype / not int64 */
+        bad = o, bad.reduction = (nb_reduction)9;
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.label_smoothing = 1.5;
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.weight = w4;                         /* 4 weights for 3 classes */
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.weight = wd;                         /* float64 weight, float32 input */
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.weight = wg;                         /* requires grad, class indices */
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.ignore_index = 5;
+        BAD(cls[k], fn(f, f1, &bad));                     /* a float target, not the input's shape */
+    }
+    bad = o, bad.ignore_index = 0;
+    BAD("cross_entropy", nb_cross_entropy_ex(f, half, &bad)); /* probabilities with ignore_index >= 0 */
+    BAD("cross_entropy", nb_cross_entropy_ex(f, l, &o));       /* int64 target of the input's shape */
+    nb_tensor *t3 = nb_from_data(NB_I64, T(2), (int64_t[]){0, 3});
+    BAD("nll_loss", nb_nll_loss_ex(f, t3, &o)); /* target 3 of 3 classes */
+    nb_tensor_release(t3);
+    nb_tensor_release(nb_nll_loss_ex(f, t2, NULL)); /* NULL options: the defaults */
+
+    const char *reg[3] = {"l1_loss", "smooth_l1_loss", "huber_loss"};
+    for (int k = 0; k < 3; k++) {
+#define REG(x, t, r) (k == 0 ? nb_l1_loss(x, t, r) : k == 1 ? nb_smooth_l1_loss(x, t, r, 1.0) : nb_huber_loss(x, t, r, 1.0))
+        BAD(reg[k], REG(N, f, NB_REDUCTION_MEAN));
+        BAD(reg[k], REG(f, N, NB_REDUCTION_MEAN));
+        BAD(reg[k], REG(f, d, NB_REDUCTION_MEAN));        /* float32 with float64 */
+        BAD(reg[k], REG(l, l, NB_REDUCTION_MEAN));
+        BAD(reg[k], REG(f, w4, NB_REDUCTION_SUM));        /* (2, 3) and (4) do not broadcast */
+        BAD(reg[k], REG(f, f, (nb_reduction)-1));
+#undef REG
+    }
+    BAD("smooth_l1_loss", nb_smooth_l1_loss(f, f, NB_REDUCTION_MEAN, -0.5));
+    BAD("huber_loss", nb_huber_loss(f, f, NB_REDUCTION_MEAN, 0.0));
+    BAD("huber_loss", nb_huber_loss(f, f, NB_REDUCTION_MEAN, NAN));
+
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(N, half, NULL, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, N, NULL, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, f1, NULL, NB_REDUCTION_MEAN)); /* sizes differ */
+    nb_tensor *two = nb_full(NB_F32, T(2, 3), 2.0);
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(two, half, NULL, NB_REDUCTION_MEAN)); /* not a probability */
+    nb_tensor_release(two);
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, d, NULL, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, w4, NB_REDUCTION_MEAN)); /* weight (4) */
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, wd, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, wg, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, NULL, (nb_reduction)5));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(l, l, NULL, NB_REDUCTION_MEAN));
+    const char *bl = "binary_cross_entropy_with_logits";
+    BAD(bl, nb_binary_cross_entropy_with_logits(N, f, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, N, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f1, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, d, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, w4, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, w4, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, wd, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, wg, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, wg, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f1, f1, NULL, f, NB_REDUCTION_MEAN)); /* pos_weight beyond the input */
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, NULL, (nb_reduction)3));
+    BAD(bl, nb_binary_cross_entropy_with_logits(l, l, NULL, NULL, NB_REDUCTION_MEAN));
+
+    BAD("gelu", nb_gelu(N, NB_GELU_NONE));
+    BAD("gelu", nb_gelu(l, NB_GELU_TANH));
+    BAD("gelu", nb_gelu(f, (nb_gelu_approximate)7));
+    BAD("silu", nb_silu(N));
+    BAD("silu", nb_silu(l));
+    BAD("elu", nb_elu(N, 1.0));
+    BAD("elu", nb_elu(l, 1.0));
+    BAD("elu", nb_elu(f, NAN));
+    BAD("softplus", nb_softplus(N, 1, 20));
+    BAD("softplus", nb_softplus(l, 1, 20));
+    BAD("softplus", nb_softplus(f, INFINITY, 20));
+    BAD("softplus", nb_softplus(f, 1, NAN));
+    BAD("hardswish", nb_hardswish(N));
+    BAD("hardswish", nb_hardswish(l));
+    BAD("softmax", nb_softmax(N, 0));
+    BAD("softmax", nb_softmax(f, 2));
+    BAD("softmax", nb_softmax(f, -3));
+    BAD("softmax", nb_softmax(l, 0));
+    BAD("GELU", nb_gelu_module((nb_gelu_approximate)-1));
+    BAD("ELU", nb_elu_module(-INFINITY));
+    BAD("Softplus", nb_softplus_module(NAN, 20));
+    BAD("Softplus", nb_softplus_module(1, INFINITY));
+    nb_module *sm = nb_softmax_module(5), *ge = nb_gelu_module(NB_GELU_NONE);
+    BAD("softmax", nb_module_forward(sm, f)); /* dim 5 of a 2-d input */
+    BAD("gelu", nb_module_forward(ge, l));
+    nb_module_free(sm);
+    nb_module_free(ge);
+    nb_tensor *all[6] = {t2, w3, w4, wd, wg, half};
+    for (int i = 0; i < 6; i++) nb_tensor_release(all[i]);
+    all_reported();
+}
+END_TEST
+
 static int visit_nop(const char *name, nb_tensor *t, bool is_param, void *ctx) {
     (void)name, (void)t, (void)is_param, (void)ctx;
     return 0;
@@ -870,8 +985,121 @@ START_TEST(test_optim_h) {
     ck_assert_ptr_nonnull(s);
     BAD_ST("load_state", nb_lr_scheduler_load_state(s, -5, 0.1));
     BAD_ST("load_state", nb_lr_scheduler_load_state(s, 1, -0.1));
+    BAD_ST("lr_scheduler_step_metric", nb_lr_scheduler_step_metric(NULL, 1.0));
+    BAD_ST("StepLR", nb_lr_scheduler_step_metric(s, 1.0)); /* not a ReduceLROnPlateau */
+    BAD_VAL("lr_scheduler_group_last_lr", isnan(nb_lr_scheduler_group_last_lr(NULL, 0)), true);
+    BAD_VAL("lr_scheduler_group_last_lr", isnan(nb_lr_scheduler_group_last_lr(s, 1)), true);
+    BAD("lr_scheduler_state_entry", nb_lr_scheduler_state_entry(NULL, 0, name, sizeof name));
+    BAD("lr_scheduler_state_entry", nb_lr_scheduler_state_entry(s, 99, name, sizeof name));
+    BAD_ST("lr_scheduler_load_state_entry", nb_lr_scheduler_load_state_entry(NULL, "last_epoch", f1));
+    BAD_ST("lr_scheduler_load_state_entry", nb_lr_scheduler_load_state_entry(s, NULL, f1));
+    BAD_ST("lr_scheduler_load_state_entry", nb_lr_scheduler_load_state_entry(s, "last_epoch", NULL));
+    BAD_ST("StepLR: load_state", nb_lr_scheduler_load_state_entry(s, "gamma", f1));
+    BAD_ST("StepLR: load_state", nb_lr_scheduler_load_state_entry(s, "last_epoch", f1)); /* 3 values for 1 */
     nb_lr_scheduler_free(s);
+    BAD("MultiStepLR", nb_multi_step_lr(NULL, (int64_t[]){2}, 1, 0.1));
+    BAD("MultiStepLR", nb_multi_step_lr(opt, NULL, 2, 0.1));
+    BAD("ExponentialLR", nb_exponential_lr(NULL, 0.5));
+    BAD("ConstantLR", nb_constant_lr(NULL, 0.5, 5));
+    BAD("ConstantLR", nb_constant_lr(opt, 1.5, 5));
+    BAD("LinearLR", nb_linear_lr(NULL, 0.5, 1, 5));
+    BAD("LinearLR", nb_linear_lr(opt, 2, 1, 5));
+    BAD("OneCycleLR", nb_one_cycle_lr(NULL, 1, 10, NULL));
+    BAD("OneCycleLR", nb_one_cycle_lr(opt, 1, 0, NULL));
+    BAD("SequentialLR", nb_sequential_lr(NULL, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.1)}, 1, NULL, 0));
+    BAD("SequentialLR", nb_sequential_lr(opt, NULL, 0, NULL, 0));
+    BAD("SequentialLR", nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_step_lr(opt, 1, 0.1)}, 1, (int64_t[]){1}, 1));
+    BAD("ReduceLROnPlateau", nb_reduce_lr_on_plateau(NULL, NULL));
+    nb_reduce_lr_on_plateau_options po = nb_reduce_lr_on_plateau_defaults();
+    po.factor = 2;
+    BAD("ReduceLROnPlateau", nb_reduce_lr_on_plateau(opt, &po));
+    /* parameter groups */
+    nb_tensor *q = nb_ones(NB_F32, T(2)), *qs[1] = {q};
+    ck_assert_int_eq(nb_requires_grad_(q, true), NB_OK);
+    BAD_ST("add_param_group", nb_sgd_add_param_group(NULL, qs, 1, NULL));
+    BAD_ST("SGD", nb_sgd_add_param_group(opt, ps, 1, NULL)); /* p is in group 0 already */
+    BAD_ST("SGD", nb_sgd_add_param_group(opt, ls, 1, NULL));
+    BAD_ST("add_param_group", nb_adam_add_param_group(opt, qs, 1, NULL)); /* an SGD optimizer */
+    BAD_ST("add_param_group", nb_adam_add_param_group(NULL, qs, 1, NULL));
+    BAD_ST("add_param_group", nb_adadelta_add_param_group(opt, qs, 1, NULL));
+    BAD_ST("add_param_group", nb_adadelta_add_param_group(NULL, qs, 1, NULL));
+    BAD_ST("add_param_group", nb_rmsprop_add_param_group(opt, qs, 1, NULL));
+    BAD_ST("add_param_group", nb_rmsprop_add_param_group(NULL, qs, 1, NULL));
+    BAD_VAL("optimizer_group_lr", isnan(nb_optimizer_group_lr(NULL, 0)), true);
+    BAD_VAL("optimizer_group_lr", isnan(nb_optimizer_group_lr(opt, 1)), true);
+    BAD_ST("optimizer_set_group_lr", nb_optimizer_set_group_lr(NULL, 0, 0.1));
+    BAD_ST("optimizer_set_group_lr", nb_optimizer_set_group_lr(opt, 1, 0.1));
+    BAD_ST("SGD: Invalid learning rate", nb_optimizer_set_group_lr(opt, 0, -1));
+    BAD_ST("SGD: load_state", nb_optimizer_load_state(opt, "param_groups.0.betas", f1));
     nb_optimizer_free(opt);
+    nb_tensor_release(q);
+    nb_tensor_release(p);
+    all_reported();
+}
+END_TEST
+
+START_TEST(test_init_h) {
+    nb_tensor *view = nb_transpose(f, 0, 1);
+    BAD_VAL("calculate_gain", isnan(nb_init_calculate_gain(NULL, NAN)), true);
+    BAD_VAL("calculate_gain", isnan(nb_init_calculate_gain("gelu", NAN)), true);
+    int64_t fi, fo;
+    BAD_ST("calculate_fan_in_and_fan_out", nb_init_calculate_fan_in_and_fan_out(NULL, &fi, &fo));
+    BAD_ST("calculate_fan_in_and_fan_out", nb_init_calculate_fan_in_and_fan_out(f1, &fi, &fo));
+    BAD_ST("uniform_", nb_init_uniform_(NULL, 0, 1, NULL));
+    BAD_ST("uniform_", nb_init_uniform_(l, 0, 1, NULL));
+    BAD_ST("uniform_", nb_init_uniform_(f, 1, 0, NULL));
+    BAD_ST("uniform_", nb_init_uniform_(view, NAN, 0, NULL));
+    BAD_ST("normal_", nb_init_normal_(NULL, 0, 1, NULL));
+    BAD_ST("normal_", nb_init_normal_(d, 0, -1, NULL));
+    BAD_ST("trunc_normal_", nb_init_trunc_normal_(NULL, 0, 1, -2, 2, NULL));
+    BAD_ST("trunc_normal_", nb_init_trunc_normal_(l, 0, 1, -2, 2, NULL));
+    BAD_ST("trunc_normal_", nb_init_trunc_normal_(f, 0, 0, -2, 2, NULL));
+    BAD_ST("trunc_normal_", nb_init_trunc_normal_(f, 0, 1, 2, -2, NULL));
+    BAD_ST("constant_", nb_init_constant_(NULL, 1));
+    BAD_ST("ones_", nb_init_ones_(NULL));
+    BAD_ST("zeros_", nb_init_zeros_(NULL));
+    BAD_ST("eye_", nb_init_eye_(NULL));
+    BAD_ST("eye_", nb_init_eye_(f1));
+    BAD_ST("dirac_", nb_init_dirac_(NULL, 1));
+    BAD_ST("dirac_", nb_init_dirac_(f, 1));
+    BAD_ST("dirac_", nb_init_dirac_(w4, 3));
+    BAD_ST("dirac_", nb_init_dirac_(w4, -1));
+    BAD_ST("xavier_uniform_", nb_init_xavier_uniform_(NULL, 1, NULL));
+    BAD_ST("xavier_uniform_", nb_init_xavier_uniform_(f1, 1, NULL));
+    BAD_ST("xavier_uniform_", nb_init_xavier_uniform_(l, 1, NULL));
+    BAD_ST("xavier_uniform_", nb_init_xavier_uniform_(f, -1, NULL));
+    BAD_ST("xavier_normal_", nb_init_xavier_normal_(NULL, 1, NULL));
+    BAD_ST("xavier_normal_", nb_init_xavier_normal_(f1, 1, NULL));
+    BAD_ST("xavier_normal_", nb_init_xavier_normal_(d, -1, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(NULL, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(f1, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(l, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(f, 0, "fan_x", NULL, NULL));
+    BAD_ST("kaiming_uniform_", nb_init_kaiming_uniform_(w4, 0, "fan_in", "gelu", NULL));
+    BAD_ST("kaiming_normal_", nb_init_kaiming_normal_(NULL, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_normal_", nb_init_kaiming_normal_(f1, 0, NULL, NULL, NULL));
+    BAD_ST("kaiming_normal_", nb_init_kaiming_normal_(d, 0, "fan_inn", "relu", NULL));
+    BAD_ST("kaiming_normal_", nb_init_kaiming_normal_(d, 0, NULL, "swish", NULL));
+    nb_tensor_release(view);
+    all_reported();
+}
+END_TEST
+
+START_TEST(test_clip_grad_h) {
+    nb_tensor *p = nb_ones(NB_F32, T(3)), *ps[2] = {p, NULL};
+    ck_assert_int_eq(nb_requires_grad_(p, true), NB_OK);
+    ck_assert_int_eq(nb_backward_ex(p, f1, false), NB_OK);
+    double total;
+    BAD_ST("clip_grad_norm_", nb_clip_grad_norm_(NULL, 1, 1.0, 2.0, false, &total));
+    BAD_ST("clip_grad_norm_", nb_clip_grad_norm_(ps, 2, 1.0, 2.0, false, &total));
+    BAD_ST("clip_grad_norm_", nb_clip_grad_norm_(ps, -1, 1.0, 2.0, false, &total));
+    nb_tensor *nan = nb_full(NB_F32, T(3), NAN);
+    ck_assert_int_eq(nb_backward_ex(p, nan, false), NB_OK); /* grad NaN: non-finite total norm */
+    BAD_ST("clip_grad_norm_", nb_clip_grad_norm_(ps, 1, 1.0, 2.0, true, &total));
+    BAD_ST("clip_grad_value_", nb_clip_grad_value_(NULL, 1, 1.0));
+    BAD_ST("clip_grad_value_", nb_clip_grad_value_(ps, 2, 1.0));
+    BAD_ST("clip_grad_value_", nb_clip_grad_value_(ps, -3, 1.0));
+    nb_tensor_release(nan);
     nb_tensor_release(p);
     all_reported();
 }
@@ -1053,9 +1281,12 @@ int main(void) {
     tcase_add_test(tc, test_gradcheck_h);
     tcase_add_test(tc, test_conv_h);
     tcase_add_test(tc, test_functional_h);
+    tcase_add_test(tc, test_losses_activations_h);
     tcase_add_test(tc, test_functional_h_layers);
     tcase_add_test(tc, test_nn_h);
     tcase_add_test(tc, test_optim_h);
+    tcase_add_test(tc, test_init_h);
+    tcase_add_test(tc, test_clip_grad_h);
     tcase_add_test(tc, test_io_h);
     tcase_add_test(tc, test_data_h);
     suite_add_tcase(s, tc);

@@ -246,6 +246,48 @@ START_TEST(test_autograd_extensions) {
 }
 END_TEST
 
+/* ---- the losses and activations (functional.h, nb_softmax), forward and backward ---- */
+static nb_status losses_activations_sequence(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = randn(31, NB_F32, T(4, 3), true), *q = randn(32, NB_F32, T(4, 3), true);
+    nb_tensor *w = randn(33, NB_F32, T(3), true), *cw = nb_full(NB_F32, T(3), 0.5);
+    nb_tensor *target = nb_zeros(NB_I64, T(4));
+    nb_status st = (x && q && w && cw && target) ? NB_OK : nb_last_status();
+    if (st == NB_OK) {
+        nb_tensor *h = nb_gelu(nb_silu(nb_elu(x, 0.5)), NB_GELU_TANH);
+        h = nb_hardswish(nb_softplus(nb_gelu(h, NB_GELU_NONE), 2.0, 3.0));
+        nb_class_loss_options o = nb_class_loss_defaults();
+        o.weight = cw;
+        o.label_smoothing = 0.1;
+        nb_tensor *ce = nb_cross_entropy_ex(h, target, &o);
+        o.weight = w; /* probabilities: the weight is differentiable */
+        nb_tensor *cp = nb_cross_entropy_ex(h, nb_softmax(q, 1), &o);
+        o.weight = cw;
+        o.label_smoothing = 0;
+        nb_tensor *nll = nb_nll_loss_ex(nb_log_softmax(h, 1), target, &o);
+        nb_tensor *l1 = nb_l1_loss(h, w, NB_REDUCTION_MEAN); /* broadcast */
+        nb_tensor *sl = nb_smooth_l1_loss(h, q, NB_REDUCTION_SUM, 0.5);
+        nb_tensor *hu = nb_huber_loss(w, h, NB_REDUCTION_NONE, 2.0);
+        nb_tensor *p = nb_sigmoid(h);
+        nb_tensor *bce = nb_binary_cross_entropy(p, nb_sigmoid(q), cw, NB_REDUCTION_MEAN);
+        nb_tensor *bl = nb_binary_cross_entropy_with_logits(h, p, cw, cw, NB_REDUCTION_SUM);
+        nb_tensor *loss = nb_add(nb_add(nb_add(ce, cp), nb_add(nll, l1)), nb_add(nb_add(sl, nb_sum(hu)), nb_add(bce, bl)));
+        st = chain_status(loss);
+        if (st == NB_OK) st = nb_backward(loss);
+        if (st == NB_OK && !(nb_tensor_grad(x) && nb_tensor_grad(q) && nb_tensor_grad(w))) st = NB_ERR_STATE;
+    }
+    nb_tensor *keep[3] = {x, q, w};
+    for (int i = 0; i < 3; i++) nb_zero_grad(keep[i]);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_losses_activations) {
+    ck_assert_int_gt(fail_each_allocation("losses and activations", losses_activations_sequence, NULL), 20);
+}
+END_TEST
+
 /* ---- conv2d forward and backward (padded modes too) ---- */
 typedef struct conv_case {
     nb_padding_mode mode;
@@ -379,7 +421,9 @@ static nb_module *small_net(void) {
     return nb_sequential_module(NB_MODULES(
         nb_conv2d_module(1, 4, 3, 3, &cp, true, &rng), nb_batch_norm2d_module(4, 1e-5, 0.1, true, true),
         nb_relu_module(), nb_max_pool2d_module(&pp), nb_dropout_module(0.25, &rng), nb_flatten_module(1, -1),
-        nb_linear_module(4 * 3 * 3, 5, true, &rng), nb_log_softmax_module(1)));
+        nb_linear_module(4 * 3 * 3, 5, true, &rng), nb_gelu_module(NB_GELU_TANH), nb_silu_module(),
+        nb_elu_module(1.0), nb_softplus_module(1.0, 20.0), nb_hardswish_module(), nb_softmax_module(1),
+        nb_log_softmax_module(1)));
 }
 
 static nb_status module_build_and_run(void *ctx) {
@@ -461,7 +505,7 @@ static nb_status optimizer_run(void *ctx) {
         nb_scope_end(sc);
     }
     nb_optimizer *opt = NULL;
-    if (st == NB_OK) {
+    if (st == NB_OK) { /* two parameter groups: p[0] in the first, p[1] in the second */
         nb_sgd_options so = nb_sgd_defaults();
         so.lr = 0.1, so.momentum = 0.9, so.nesterov = true;
         nb_adam_options ao = nb_adam_defaults();
@@ -471,13 +515,21 @@ static nb_status optimizer_run(void *ctx) {
         nb_rmsprop_options rp = nb_rmsprop_defaults();
         rp.centered = true, rp.momentum = 0.5;
         switch (c->which) {
-        case 0: opt = nb_sgd(p, 2, &so); break;
-        case 1: opt = nb_adam(p, 2, &ao); break;
-        case 2: opt = nb_adamw(p, 2, &aw); break;
-        case 3: opt = nb_adadelta(p, 2, &ad); break;
-        default: opt = nb_rmsprop(p, 2, &rp); break;
+        case 0: opt = nb_sgd(p, 1, &so); break;
+        case 1: opt = nb_adam(p, 1, &ao); break;
+        case 2: opt = nb_adamw(p, 1, &aw); break;
+        case 3: opt = nb_adadelta(p, 1, &ad); break;
+        default: opt = nb_rmsprop(p, 1, &rp); break;
         }
         if (!opt) st = nb_last_status();
+        if (st == NB_OK) {
+            switch (c->which) {
+            case 0: st = nb_sgd_add_param_group(opt, p + 1, 1, NULL); break;
+            case 1: case 2: st = nb_adam_add_param_group(opt, p + 1, 1, NULL); break;
+            case 3: st = nb_adadelta_add_param_group(opt, p + 1, 1, NULL); break;
+            default: st = nb_rmsprop_add_param_group(opt, p + 1, 1, NULL); break;
+            }
+        }
     }
     for (int s = 0; st == NB_OK && s < 2; s++) st = nb_optimizer_step(opt);
     nb_optimizer_free(opt);
@@ -492,6 +544,73 @@ START_TEST(test_optimizers) {
         ck_assert_int_gt(fail_each_allocation("optimizer", optimizer_run, &c), 2);
     }
 }
+END_TEST
+
+/* ---- schedulers: creation, steps, state entries saved and loaded ---- */
+static nb_status scheduler_run(void *ctx) {
+    const int which = *(const int *)ctx;
+    nb_tensor *p = randn(12, NB_F32, T(3), true);
+    nb_sgd_options so = nb_sgd_defaults();
+    so.lr = 0.1;
+    nb_optimizer *opt = p ? nb_sgd(&p, 1, &so) : NULL;
+    nb_lr_scheduler *s = NULL;
+    if (opt) {
+        switch (which) {
+        case 0: s = nb_multi_step_lr(opt, (int64_t[]){1, 3}, 2, 0.5); break;
+        case 1: s = nb_one_cycle_lr(opt, 1.0, 10, NULL); break;
+        case 2: s = nb_reduce_lr_on_plateau(opt, NULL); break;
+        default:
+            s = nb_sequential_lr(opt, (nb_lr_scheduler *[]){nb_linear_lr(opt, 0.1, 1.0, 2), nb_cosine_annealing_lr(opt, 5, 0)},
+                                 2, (int64_t[]){2}, 1);
+            break;
+        }
+    }
+    nb_status st = s ? NB_OK : nb_last_status();
+    for (int e = 0; st == NB_OK && e < 4; e++) st = which == 2 ? nb_lr_scheduler_step_metric(s, 1.0) : nb_lr_scheduler_step(s);
+    for (int64_t k = 0; st == NB_OK && k < nb_lr_scheduler_state_count(s); k++) {
+        char name[64];
+        nb_tensor *t = nb_lr_scheduler_state_entry(s, k, name, sizeof name);
+        st = t ? nb_lr_scheduler_load_state_entry(s, name, t) : nb_last_status();
+        nb_tensor_release(t);
+    }
+    nb_lr_scheduler_free(s);
+    nb_optimizer_free(opt);
+    nb_tensor_release(p);
+    return st;
+}
+
+START_TEST(test_schedulers) {
+    for (int which = 0; which < 4; which++) ck_assert_int_gt(fail_each_allocation("scheduler", scheduler_run, &which), 2);
+}
+END_TEST
+
+/* ---- init and gradient clipping, on a strided view and on grads ---- */
+static nb_status init_and_clip(void *ctx) {
+    (void)ctx;
+    nb_tensor *w = randn(13, NB_F32, T(4, 3, 2), true);
+    nb_tensor *v = w ? nb_transpose(w, 0, 2) : NULL; /* [2, 3, 4], not contiguous: the fill goes through a buffer */
+    nb_status st = v ? NB_OK : nb_last_status();
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    if (st == NB_OK) st = nb_init_kaiming_uniform_(v, 0, "fan_out", "relu", &rng);
+    if (st == NB_OK) st = nb_init_xavier_normal_(v, 1.0, &rng);
+    if (st == NB_OK) st = nb_init_trunc_normal_(v, 0, 1, -2, 2, &rng);
+    if (st == NB_OK) st = nb_init_dirac_(v, 1);
+    nb_tensor *row = st == NB_OK ? nb_select(v, 0, 1) : NULL;
+    if (st == NB_OK) st = nb_init_eye_(row); /* a NULL row keeps nb_select's message */
+    nb_tensor *g = st == NB_OK ? nb_ones_like(w) : NULL;
+    if (st == NB_OK) st = g ? nb_backward_ex(w, g, false) : nb_last_status();
+    double total;
+    if (st == NB_OK) st = nb_clip_grad_norm_(&w, 1, 0.5, 2.0, true, &total);
+    if (st == NB_OK) st = nb_clip_grad_value_(&w, 1, 0.1);
+    nb_tensor_release(g);
+    nb_tensor_release(row);
+    nb_tensor_release(v);
+    nb_tensor_release(w);
+    return st;
+}
+
+START_TEST(test_init_and_clip) { ck_assert_int_gt(fail_each_allocation("init and clip", init_and_clip, NULL), 3); }
 END_TEST
 
 /* ---- HDF5: read one dataset, load into tensors, load a module ---- */
@@ -600,6 +719,7 @@ int main(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ops_sequence);
     tcase_add_test(tc, test_functional_sequence);
+    tcase_add_test(tc, test_losses_activations);
     tcase_add_test(tc, test_layers_sequence);
     tcase_add_test(tc, test_layer_modules);
     tcase_add_test(tc, test_autograd_extensions);
@@ -610,6 +730,8 @@ int main(void) {
     tcase_add_test(tc, test_module_parameter_list);
     tcase_add_test(tc, test_module_to_dtype);
     tcase_add_test(tc, test_optimizers);
+    tcase_add_test(tc, test_schedulers);
+    tcase_add_test(tc, test_init_and_clip);
     tcase_add_test(tc, test_hdf5);
     tcase_add_test(tc, test_data);
     suite_add_tcase(s, tc);

@@ -245,6 +245,52 @@ static nb_tensor *embedding_nopad(nb_tensor *const *in, int a) {
     return nb_embedding(in[0], in[1], NB_NO_PADDING_IDX, false);
 }
 
+static nb_tensor *gelu(nb_tensor *const *in, int approximate) { return nb_gelu(in[0], (nb_gelu_approximate)approximate); }
+static nb_tensor *silu(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_silu(in[0]);
+}
+static nb_tensor *elu(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_elu(in[0], 0.5);
+}
+static nb_tensor *softplus(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_softplus(in[0], 2.0, 10.0);
+}
+static nb_tensor *hardswish(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_hardswish(in[0]);
+}
+static nb_tensor *softmax1(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_softmax(in[0], 1);
+}
+static nb_tensor *l1(nb_tensor *const *in, int r) { return nb_l1_loss(in[0], in[1], (nb_reduction)r); }
+static nb_tensor *smooth_l1(nb_tensor *const *in, int r) { return nb_smooth_l1_loss(in[0], in[1], (nb_reduction)r, 0.5); }
+static nb_tensor *huber(nb_tensor *const *in, int r) { return nb_huber_loss(in[0], in[1], (nb_reduction)r, 2.0); }
+static nb_tensor *bce(nb_tensor *const *in, int r) {
+    nb_tensor *p = nb_sigmoid(in[0]), *y = nb_binary_cross_entropy(p, in[1], NULL, (nb_reduction)r);
+    nb_tensor_release(p);
+    return y;
+}
+static nb_tensor *bce_logits(nb_tensor *const *in, int r) {
+    return nb_binary_cross_entropy_with_logits(in[0], in[1], NULL, NULL, (nb_reduction)r);
+}
+static nb_tensor *cross_entropy_probs(nb_tensor *const *in, int r) {
+    nb_class_loss_options o = nb_class_loss_defaults();
+    o.reduction = (nb_reduction)r;
+    return nb_cross_entropy_ex(in[0], in[1], &o);
+}
+static nb_tensor *cross_entropy_weight_ls(nb_tensor *const *in, int r) {
+    nb_class_loss_options o = nb_class_loss_defaults();
+    o.reduction = (nb_reduction)r;
+    o.weight = in[2];
+    o.label_smoothing = 0.2;
+    o.ignore_index = 1;
+    return nb_cross_entropy_ex(in[0], in[1], &o);
+}
+
 #define MEAN NB_REDUCTION_MEAN
 #define SUM NB_REDUCTION_SUM
 #define NONE NB_REDUCTION_NONE
@@ -333,6 +379,35 @@ static const zcase cases[] = {
     {"cross_entropy_empty_none", "fi", cross_entropy, NONE},
     {"cross_entropy_empty_4d_none", "fi", cross_entropy, NONE},
     {"nll_loss_empty_none", "fi", nll, NONE},
+    {"gelu_empty", "f", gelu, NB_GELU_NONE},
+    {"gelu_tanh_empty", "f", gelu, NB_GELU_TANH},
+    {"silu_empty", "f", silu, 0},
+    {"elu_empty", "f", elu, 0},
+    {"softplus_empty", "f", softplus, 0},
+    {"hardswish_empty", "f", hardswish, 0},
+    {"softmax_empty_batch", "f", softmax1, 0},
+    {"softmax_no_classes", "f", softmax1, 0},
+    {"l1_loss_broadcast_empty_mean", "ff", l1, MEAN},
+    {"smooth_l1_loss_empty_mean", "ff", smooth_l1, MEAN},
+    {"huber_loss_empty_mean", "ff", huber, MEAN},
+    {"bce_empty_mean", "ff", bce, MEAN},
+    {"bce_logits_empty_mean", "ff", bce_logits, MEAN},
+    {"cross_entropy_probs_empty_mean", "ff", cross_entropy_probs, MEAN},
+    {"cross_entropy_weight_ls_empty_mean", "fir", cross_entropy_weight_ls, MEAN},
+    {"l1_loss_broadcast_empty_sum", "ff", l1, SUM},
+    {"smooth_l1_loss_empty_sum", "ff", smooth_l1, SUM},
+    {"huber_loss_empty_sum", "ff", huber, SUM},
+    {"bce_empty_sum", "ff", bce, SUM},
+    {"bce_logits_empty_sum", "ff", bce_logits, SUM},
+    {"cross_entropy_probs_empty_sum", "ff", cross_entropy_probs, SUM},
+    {"cross_entropy_weight_ls_empty_sum", "fir", cross_entropy_weight_ls, SUM},
+    {"l1_loss_broadcast_empty_none", "ff", l1, NONE},
+    {"smooth_l1_loss_empty_none", "ff", smooth_l1, NONE},
+    {"huber_loss_empty_none", "ff", huber, NONE},
+    {"bce_empty_none", "ff", bce, NONE},
+    {"bce_logits_empty_none", "ff", bce_logits, NONE},
+    {"cross_entropy_probs_empty_none", "ff", cross_entropy_probs, NONE},
+    {"cross_entropy_weight_ls_empty_none", "fir", cross_entropy_weight_ls, NONE},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -66,6 +66,22 @@ void nbt_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n
 
 
 
+/* ---- table-driven PyTorch twins (the layout: tests/pytorch/twin.py) ----
+ * Each case of the twin's file names the op of the C table that computes it
+ * from the case's inputs and its parameters p (NULL when it has none). */
+typedef nb_tensor *(*nbt_twin_fn)(nb_tensor *const *in, const double *p);
+typedef struct nbt_twin_op {
+    const char *name;
+    nbt_twin_fn f;
+} nbt_twin_op;
+/* Run every case of file in dtype (the float inputs read back in dtype) and
+ * compare the output and the gradients with PyTorch's: shapes equal, values
+ * within tol times the tensor's largest finite |value| (1e-5 for float32,
+ * 1e-10 for float64), NaN matching NaN and an infinity itself; and every
+ * case leaves the memory in use as it found it. Fails for a case whose op is
+ * not in the table and for an op that no case uses. */
+void nbt_twin_run_all(const char *file, const nbt_twin_op *ops, int nops, nb_dtype dtype);
+
 /* Path of a PyTorch reference file in $NB_TEST_DATA (written by the CTest
  * fixture that runs tests/pytorch/<area>_reference.py). Static buffer. */
 const char *nbt_data_path(const char *file);
@@ -86,4 +102,8 @@ void nbt_ref_close(const nb_tensor *got, const char *file, const char *group, co
 void nbt_same_at_1_and_2_threads(void (*f)(nb_tensor **outs));
 /* True if the file has a dataset/group at this path. */
 bool nbt_h5_exists(const char *file, const char *name);
+/* The integer scalar dataset name, for a loop test's count (read before any
+ * test runs, so it asserts nothing): 1 when unreadable, so that one case runs
+ * and fails loudly. */
+int nbt_h5_loop_count(const char *file, const char *name);
 #endif

@@ -59,12 +59,10 @@ nb_status checkpoint_save(const char *path, const train_state *s) {
         snprintf(key, sizeof key, "optimizer.%s", name);
         ok = push(&l, key, t, false);
     }
-    ok = ok && push(&l, "optimizer.lr", nb_scalar(NB_F64, nb_optimizer_get_lr(s->opt)), true);
-    if (s->sched) {
-        nb_tensor *le = nb_scalar(NB_I64, 0);
-        if (le) nb_tensor_i64(le)[0] = nb_lr_scheduler_last_epoch(s->sched);
-        ok = ok && push(&l, "scheduler.last_epoch", le, true);
-        ok = ok && push(&l, "scheduler.base_lr", nb_scalar(NB_F64, nb_lr_scheduler_base_lr(s->sched)), true);
+    for (int64_t k = 0; ok && s->sched && k < nb_lr_scheduler_state_count(s->sched); k++) {
+        nb_tensor *t = nb_lr_scheduler_state_entry(s->sched, k, name, sizeof name); /* a new tensor */
+        snprintf(key, sizeof key, "scheduler.%s", name);
+        ok = push(&l, key, t, true);
     }
     nb_tensor *ep = nb_scalar(NB_I64, 0);
     if (ep) nb_tensor_i64(ep)[0] = s->epoch;
@@ -119,21 +117,18 @@ nb_status checkpoint_load(const char *path, train_state *s) {
     char **names = NULL;
     int n = 0;
     st = nb_hdf5_list(path, &names, &n);
-    for (int i = 0; st == NB_OK && i < n; i++) {
-        if (strncmp(names[i], "optimizer.state.", 16) != 0) continue;
+    for (int i = 0; st == NB_OK && i < n; i++) { /* the optimizer's state and groups' lrs, the scheduler's state */
+        const bool opt = strncmp(names[i], "optimizer.", 10) == 0, sched = strncmp(names[i], "scheduler.", 10) == 0;
+        if (!opt && !(sched && s->sched)) continue;
         nb_tensor *t = nb_hdf5_read(path, names[i], NB_F64);
-        st = t ? nb_optimizer_load_state(s->opt, names[i] + 10, t) : nb_last_status();
+        st = !t     ? nb_last_status()
+             : opt  ? nb_optimizer_load_state(s->opt, names[i] + 10, t)
+                    : nb_lr_scheduler_load_state_entry(s->sched, names[i] + 10, t);
         nb_tensor_release(t);
     }
     nb_hdf5_names_free(names, n);
     if (st != NB_OK) return st;
-    double v, base;
-    if (!read_scalar(path, "optimizer.lr", NB_F64, &v) || nb_optimizer_set_lr(s->opt, v) != NB_OK) return NB_ERR_IO;
-    if (s->sched) {
-        if (!read_scalar(path, "scheduler.last_epoch", NB_I64, &v) || !read_scalar(path, "scheduler.base_lr", NB_F64, &base) ||
-            nb_lr_scheduler_load_state(s->sched, (int64_t)v, base) != NB_OK)
-            return NB_ERR_IO;
-    }
+    double v;
     if (!read_scalar(path, "epoch", NB_I64, &v)) return NB_ERR_IO;
     s->epoch = (int64_t)v;
     for (int i = 0; i < s->nrngs; i++) {

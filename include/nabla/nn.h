@@ -252,6 +252,15 @@ nb_module *nb_relu_module(void);
 nb_module *nb_leaky_relu_module(double negative_slope);
 nb_module *nb_sigmoid_module(void);
 nb_module *nb_tanh_module(void);
+/* nn.GELU(approximate), nn.SiLU(), nn.ELU(alpha) (default 1), nn.Softplus(beta,
+ * threshold) (defaults 1, 20), nn.Hardswish(), nn.Softmax(dim): no state; the
+ * parameters are checked here with the functional op's messages. */
+NB_API nb_module *nb_gelu_module(nb_gelu_approximate approximate);
+NB_API nb_module *nb_silu_module(void);
+NB_API nb_module *nb_elu_module(double alpha);
+NB_API nb_module *nb_softplus_module(double beta, double threshold);
+NB_API nb_module *nb_hardswish_module(void);
+NB_API nb_module *nb_softmax_module(int dim);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,8 @@ nb_tensor *nb_mean_dim(const nb_tensor *a, int dim, bool keepdim);
 nb_tensor *nb_max_dim(const nb_tensor *a, int dim, bool keepdim, nb_tensor **indices);
 /* log(softmax(a)) along dim, computed stably. */
 nb_tensor *nb_log_softmax(const nb_tensor *a, int dim);
+/* softmax(a) along dim: e^a / sum e^a, computed stably (F.softmax(a, dim)). */
+NB_API nb_tensor *nb_softmax(const nb_tensor *a, int dim);
 
 /* ---- linear algebra and joining ---- */
 /* torch.matmul: 1-d x 1-d dot, 2-d x 2-d matrix product, 1-d operands

@@ -12,8 +12,10 @@
  *   3x3, stride 1, dilation 1,   winograd forward and dw; dx too when the
  *     groups 1, C, O >= 16       flipped conv has no negative padding
  *   forward, else                implicit, except with a column stride > 1 on
- *                                the AVX-512 set: im2col (its row copies use
- *                                stride-2 permutes there)
+ *                                the AVX-512 set, or when the padded input
+ *                                would outgrow im2col's columns: im2col (its
+ *                                row copies use stride-2 permutes on AVX-512;
+ *                                it reads the input in place)
  *   dw, else                     implicit
  *   dx, else                     stride 1 and no negative flipped padding:
  *                                winograd if the flipped conv is one for it,
@@ -62,13 +64,30 @@ static bool depthwise_fits(const nbi_conv_geom *g) {
            g->sh <= 4;
 }
 
+/* Implicit GEMM's forward copies each item into a padded plane (C, Hp, Wp).
+ * Padding and dilation far beyond the image only add zeros, and the plane
+ * could then dwarf input and output together (a fuzzed padding of 2.3e18
+ * with dilation 4.6e18 overflowed its size): implicit applies while the
+ * plane is no larger than the input plus im2col's column matrix of an item,
+ * and im2col, which reads the input in place, takes the rest. In double: the
+ * sizes may not fit in int64. */
+static bool padded_plane_fits(const nbi_conv_geom *g) {
+    const double C = (double)g->C, Hp = (double)g->H + (double)g->pt + (double)g->pb,
+                 Wp = (double)g->W + (double)g->pl + (double)g->pr;
+    const double input = C * (double)g->H * (double)g->W,
+                 columns = C * (double)g->kh * (double)g->kw * (double)g->Ho * (double)g->Wo;
+    return C * Hp * Wp <= input + columns;
+}
+
 bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom *g, nb_dtype dtype) {
     if (a == NBI_CONV_REFERENCE) return true;
     if (dtype != NB_F32) return false; /* the fast kernels are float32 only */
     switch (a) {
     case NBI_CONV_IM2COL: return true;
     case NBI_CONV_POINTWISE: return is_pointwise(g);
-    case NBI_CONV_IMPLICIT: return ph != NBI_CONV_DX || nbi_conv2d_flip_ok(g);
+    case NBI_CONV_IMPLICIT:
+        if (ph == NBI_CONV_FORWARD) return padded_plane_fits(g);
+        return ph != NBI_CONV_DX || nbi_conv2d_flip_ok(g);
     case NBI_CONV_WINOGRAD: {
         if (!winograd_fits(g)) return false;
         if (ph != NBI_CONV_DX) return true;
@@ -116,7 +135,8 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
     nbi_conv_plan p;
     p.forward = winograd_worth(g)                            ? NBI_CONV_WINOGRAD
                 : g->sw > 1 && strided_forward_by_im2col() ? NBI_CONV_IM2COL
-                                                           : NBI_CONV_IMPLICIT;
+                : padded_plane_fits(g)                      ? NBI_CONV_IMPLICIT
+                                                           : NBI_CONV_IM2COL;
     p.dw = winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_IMPLICIT;
     p.dx = NBI_CONV_IM2COL;
     if (nbi_conv2d_flip_ok(g)) {

@@ -49,6 +49,11 @@ bool nbi_conv2d_check_params(const char *op, const nb_conv2d_params *p);
  * groups, padding, output_padding, stride, dilation (conv_transpose2d.c). */
 bool nbi_conv_transpose2d_check_params(const char *op, const nb_conv_transpose2d_params *p);
 
+/* A finite value for an activation's parameter `name` (ELU's alpha,
+ * Softplus's beta and threshold), and GELU's approximate (activation_pointwise.c). */
+bool nbi_activation_check_param(const char *op, const char *name, double value);
+bool nbi_gelu_check_approximate(const char *op, nb_gelu_approximate approximate);
+
 /* ---- kernels shared by the pools (pool.c) ----
  * dx[pl][idx[pl][o]] += dy[pl][o] for every plane pl, dx zeroed first (the
  * backward of a max pool given its winners' flat in-plane indices; an index

@@ -12,10 +12,10 @@ nb_adadelta_options nb_adadelta_defaults(void) {
  *   g += weight_decay * p;  sq = sq * rho + (1 - rho) * g * g
  *   delta = sqrt(acc + eps) / sqrt(sq + eps) * g
  *   acc = acc * rho + (1 - rho) * delta * delta;  p += -lr * delta */
-static void adadelta_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, nbi_param_state *st,
+static void adadelta_update(const nbi_param_group *grp, nb_tensor *p, const nb_tensor *g, nbi_param_state *st,
                             bool first) {
     (void)first;
-    const nb_adadelta_options *a = &o->opt.adadelta;
+    const nb_adadelta_options *a = &grp->opt.adadelta;
     const int64_t n = p->numel;
     *nbi_step_ptr(st) += 1; /* kept in the state like PyTorch's, not used by the update */
     NBI_DISPATCH_FLOAT(p->dtype, {
@@ -24,7 +24,7 @@ static void adadelta_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor
         T *sq = nbi_data(st->buf[0]);        // square_avg: (n,)
         T *acc = nbi_data(st->buf[1]);       // acc_delta: (n,)
         const T rho = (T)a->rho, omrho = (T)(1 - a->rho), eps = (T)a->eps, wd = (T)a->weight_decay;
-        const T neglr = (T)(-o->lr);
+        const T neglr = (T)(-a->lr);
         const bool use_wd = a->weight_decay != 0, maximize = a->maximize;
         _Pragma("omp parallel for schedule(static) if(n > NBI_PAR_MIN)")
         for (int64_t i = 0; i < n; i++) {
@@ -46,33 +46,30 @@ static void adadelta_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor
     });
 }
 
+static bool adadelta_check(const char *name, const nbi_options *opts) {
+    const nb_adadelta_options *o = &opts->adadelta;
+    return nbi_opt_check(name, 0.0 <= o->lr, "learning rate", o->lr) &&
+           nbi_opt_check(name, 0.0 <= o->rho && o->rho <= 1.0, "rho value", o->rho) &&
+           nbi_opt_check(name, 0.0 <= o->eps, "epsilon value", o->eps) &&
+           nbi_opt_check(name, 0.0 <= o->weight_decay, "weight_decay value", o->weight_decay);
+}
+
+static unsigned adadelta_bufs(const nbi_options *o) {
+    (void)o;
+    return 3u; /* square_avg, acc_delta */
+}
+
+static const nbi_optim_kind adadelta_kind = {
+    "Adadelta", NBI_OPTS_ADADELTA, true, {"square_avg", "acc_delta"}, NBI_MOMENTUM_NONE,
+    adadelta_check, adadelta_bufs, adadelta_update,
+};
+
 nb_optimizer *nb_adadelta(nb_tensor *const *params, int n, const nb_adadelta_options *opt) {
-    nb_adadelta_options d = nb_adadelta_defaults();
-    if (!opt) opt = &d;
-    if (!(0.0 <= opt->lr)) {
-        nbi_error(NB_ERR_ARG, "Adadelta: Invalid learning rate: %g", opt->lr);
-        return NULL;
-    }
-    if (!(0.0 <= opt->rho && opt->rho <= 1.0)) {
-        nbi_error(NB_ERR_ARG, "Adadelta: Invalid rho value: %g", opt->rho);
-        return NULL;
-    }
-    if (!(0.0 <= opt->eps)) {
-        nbi_error(NB_ERR_ARG, "Adadelta: Invalid epsilon value: %g", opt->eps);
-        return NULL;
-    }
-    if (!(0.0 <= opt->weight_decay)) {
-        nbi_error(NB_ERR_ARG, "Adadelta: Invalid weight_decay value: %g", opt->weight_decay);
-        return NULL;
-    }
-    nb_optimizer *o = nbi_optimizer_new("Adadelta", params, n);
-    if (!o) return NULL;
-    o->lr = opt->lr;
-    o->opt.adadelta = *opt;
-    o->has_step = true;
-    o->nbufs = 2;
-    o->buf_names[0] = "square_avg";
-    o->buf_names[1] = "acc_delta";
-    o->update = adadelta_update;
-    return o;
+    return nbi_optimizer_new(&adadelta_kind, params, n,
+                             &(nbi_options){.adadelta = opt ? *opt : nb_adadelta_defaults()});
+}
+
+nb_status nb_adadelta_add_param_group(nb_optimizer *opt, nb_tensor *const *params, int n,
+                                      const nb_adadelta_options *o) {
+    return nbi_optimizer_add_group(opt, NBI_OPTS_ADADELTA, params, n, o ? &(nbi_options){.adadelta = *o} : NULL);
 }

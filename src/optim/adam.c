@@ -23,10 +23,10 @@ nb_adam_options nb_adamw_defaults(void) {
  *   vmax = max(vmax, v) (amsgrad; the denominator then uses vmax)
  *   denom = sqrt(v) / sqrt(1 - beta2^t) + eps
  *   p += -(lr / (1 - beta1^t)) * m / denom */
-static void adam_common(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, nbi_param_state *st,
+static void adam_common(const nbi_param_group *grp, nb_tensor *p, const nb_tensor *g, nbi_param_state *st,
                         bool decoupled) {
-    const nb_adam_options *a = &o->opt.adam;
-    const double lr = o->lr;
+    const nb_adam_options *a = &grp->opt.adam;
+    const double lr = a->lr;
     const int64_t n = p->numel;
     double *stepp = nbi_step_ptr(st);
     *stepp += 1;
@@ -70,57 +70,47 @@ static void adam_common(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g,
     });
 }
 
-static void adam_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, nbi_param_state *st, bool first) {
+static void adam_update(const nbi_param_group *grp, nb_tensor *p, const nb_tensor *g, nbi_param_state *st,
+                        bool first) {
     (void)first;
-    adam_common(o, p, g, st, false);
+    adam_common(grp, p, g, st, false);
 }
 
-static void adamw_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, nbi_param_state *st, bool first) {
+static void adamw_update(const nbi_param_group *grp, nb_tensor *p, const nb_tensor *g, nbi_param_state *st,
+                         bool first) {
     (void)first;
-    adam_common(o, p, g, st, true);
+    adam_common(grp, p, g, st, true);
 }
 
-static nb_optimizer *make(const char *name, nb_tensor *const *params, int n, const nb_adam_options *opt,
-                          nbi_update_fn update) {
-    if (!(0.0 <= opt->lr)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid learning rate: %g", name, opt->lr);
-        return NULL;
-    }
-    if (!(0.0 <= opt->eps)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid epsilon value: %g", name, opt->eps);
-        return NULL;
-    }
-    if (!(0.0 <= opt->beta1 && opt->beta1 < 1.0)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid beta parameter at index 0: %g", name, opt->beta1);
-        return NULL;
-    }
-    if (!(0.0 <= opt->beta2 && opt->beta2 < 1.0)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid beta parameter at index 1: %g", name, opt->beta2);
-        return NULL;
-    }
-    if (!(0.0 <= opt->weight_decay)) {
-        nbi_error(NB_ERR_ARG, "%s: Invalid weight_decay value: %g", name, opt->weight_decay);
-        return NULL;
-    }
-    nb_optimizer *o = nbi_optimizer_new(name, params, n);
-    if (!o) return NULL;
-    o->lr = opt->lr;
-    o->opt.adam = *opt;
-    o->has_step = true;
-    o->nbufs = opt->amsgrad ? 3 : 2;
-    o->buf_names[0] = "exp_avg";
-    o->buf_names[1] = "exp_avg_sq";
-    o->buf_names[2] = "max_exp_avg_sq";
-    o->update = update;
-    return o;
+static bool adam_check(const char *name, const nbi_options *opts) {
+    const nb_adam_options *o = &opts->adam;
+    return nbi_opt_check(name, 0.0 <= o->lr, "learning rate", o->lr) &&
+           nbi_opt_check(name, 0.0 <= o->eps, "epsilon value", o->eps) &&
+           nbi_opt_check(name, 0.0 <= o->beta1 && o->beta1 < 1.0, "beta parameter at index 0", o->beta1) &&
+           nbi_opt_check(name, 0.0 <= o->beta2 && o->beta2 < 1.0, "beta parameter at index 1", o->beta2) &&
+           nbi_opt_check(name, 0.0 <= o->weight_decay, "weight_decay value", o->weight_decay);
 }
+
+/* exp_avg, exp_avg_sq, and max_exp_avg_sq with amsgrad. */
+static unsigned adam_bufs(const nbi_options *o) { return o->adam.amsgrad ? 7u : 3u; }
+
+static const nbi_optim_kind adam_kind = {
+    "Adam", NBI_OPTS_ADAM, true, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}, NBI_BETA1,
+    adam_check, adam_bufs, adam_update,
+};
+static const nbi_optim_kind adamw_kind = {
+    "AdamW", NBI_OPTS_ADAM, true, {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}, NBI_BETA1,
+    adam_check, adam_bufs, adamw_update,
+};
 
 nb_optimizer *nb_adam(nb_tensor *const *params, int n, const nb_adam_options *opt) {
-    nb_adam_options d = nb_adam_defaults();
-    return make("Adam", params, n, opt ? opt : &d, adam_update);
+    return nbi_optimizer_new(&adam_kind, params, n, &(nbi_options){.adam = opt ? *opt : nb_adam_defaults()});
 }
 
 nb_optimizer *nb_adamw(nb_tensor *const *params, int n, const nb_adam_options *opt) {
-    nb_adam_options d = nb_adamw_defaults();
-    return make("AdamW", params, n, opt ? opt : &d, adamw_update);
+    return nbi_optimizer_new(&adamw_kind, params, n, &(nbi_options){.adam = opt ? *opt : nb_adamw_defaults()});
+}
+
+nb_status nb_adam_add_param_group(nb_optimizer *opt, nb_tensor *const *params, int n, const nb_adam_options *o) {
+    return nbi_optimizer_add_group(opt, NBI_OPTS_ADAM, params, n, o ? &(nbi_options){.adam = *o} : NULL);
 }

@@ -16,22 +16,20 @@ nb_rmsprop_options nb_rmsprop_defaults(void) {
  *   else:     avg = sqrt(sq) + eps
  *   momentum: buf = buf * momentum + g / avg;  p += -lr * buf
  *   else:     p += -lr * g / avg */
-static void rmsprop_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, nbi_param_state *st,
+static void rmsprop_update(const nbi_param_group *grp, nb_tensor *p, const nb_tensor *g, nbi_param_state *st,
                            bool first) {
     (void)first;
-    const nb_rmsprop_options *r = &o->opt.rmsprop;
+    const nb_rmsprop_options *r = &grp->opt.rmsprop;
     const int64_t n = p->numel;
     *nbi_step_ptr(st) += 1; /* kept in the state like PyTorch's, not used by the update */
-    /* buffer order: square_avg, then momentum_buffer and grad_avg when present */
-    const int ibuf = r->momentum > 0 ? 1 : -1, igavg = r->centered ? (r->momentum > 0 ? 2 : 1) : -1;
     NBI_DISPATCH_FLOAT(p->dtype, {
         T *pd = nbi_data(p);                 // p: (n,)
         const T *gd = nbi_data(g);           // g: (n,)
         T *sq = nbi_data(st->buf[0]);        // square_avg: (n,)
-        T *mb = ibuf >= 0 ? (T *)nbi_data(st->buf[ibuf]) : NULL;    // momentum_buffer: (n,)
-        T *ga = igavg >= 0 ? (T *)nbi_data(st->buf[igavg]) : NULL;  // grad_avg: (n,)
+        T *mb = r->momentum > 0 ? (T *)nbi_data(st->buf[1]) : NULL; // momentum_buffer: (n,)
+        T *ga = r->centered ? (T *)nbi_data(st->buf[2]) : NULL;     // grad_avg: (n,)
         const T alpha = (T)r->alpha, omalpha = (T)(1 - r->alpha), eps = (T)r->eps, wd = (T)r->weight_decay;
-        const T mom = (T)r->momentum, neglr = (T)(-o->lr), one = 1, minus1 = -1;
+        const T mom = (T)r->momentum, neglr = (T)(-r->lr), one = 1, minus1 = -1;
         const bool use_wd = r->weight_decay != 0, maximize = r->maximize;
         _Pragma("omp parallel for schedule(static) if(n > NBI_PAR_MIN)")
         for (int64_t i = 0; i < n; i++) {
@@ -63,39 +61,30 @@ static void rmsprop_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor 
     });
 }
 
+static bool rmsprop_check(const char *name, const nbi_options *opts) {
+    const nb_rmsprop_options *o = &opts->rmsprop;
+    return nbi_opt_check(name, 0.0 <= o->lr, "learning rate", o->lr) &&
+           nbi_opt_check(name, 0.0 <= o->eps, "epsilon value", o->eps) &&
+           nbi_opt_check(name, 0.0 <= o->momentum, "momentum value", o->momentum) &&
+           nbi_opt_check(name, 0.0 <= o->weight_decay, "weight_decay value", o->weight_decay) &&
+           nbi_opt_check(name, 0.0 <= o->alpha, "alpha value", o->alpha);
+}
+
+/* square_avg; momentum_buffer when momentum > 0; grad_avg when centered. */
+static unsigned rmsprop_bufs(const nbi_options *o) {
+    return 1u | (o->rmsprop.momentum > 0 ? 2u : 0u) | (o->rmsprop.centered ? 4u : 0u);
+}
+
+static const nbi_optim_kind rmsprop_kind = {
+    "RMSprop", NBI_OPTS_RMSPROP, true, {"square_avg", "momentum_buffer", "grad_avg"}, NBI_MOMENTUM,
+    rmsprop_check, rmsprop_bufs, rmsprop_update,
+};
+
 nb_optimizer *nb_rmsprop(nb_tensor *const *params, int n, const nb_rmsprop_options *opt) {
-    nb_rmsprop_options d = nb_rmsprop_defaults();
-    if (!opt) opt = &d;
-    if (!(0.0 <= opt->lr)) {
-        nbi_error(NB_ERR_ARG, "RMSprop: Invalid learning rate: %g", opt->lr);
-        return NULL;
-    }
-    if (!(0.0 <= opt->eps)) {
-        nbi_error(NB_ERR_ARG, "RMSprop: Invalid epsilon value: %g", opt->eps);
-        return NULL;
-    }
-    if (!(0.0 <= opt->momentum)) {
-        nbi_error(NB_ERR_ARG, "RMSprop: Invalid momentum value: %g", opt->momentum);
-        return NULL;
-    }
-    if (!(0.0 <= opt->weight_decay)) {
-        nbi_error(NB_ERR_ARG, "RMSprop: Invalid weight_decay value: %g", opt->weight_decay);
-        return NULL;
-    }
-    if (!(0.0 <= opt->alpha)) {
-        nbi_error(NB_ERR_ARG, "RMSprop: Invalid alpha value: %g", opt->alpha);
-        return NULL;
-    }
-    nb_optimizer *o = nbi_optimizer_new("RMSprop", params, n);
-    if (!o) return NULL;
-    o->lr = opt->lr;
-    o->opt.rmsprop = *opt;
-    o->has_step = true;
-    int k = 0;
-    o->buf_names[k++] = "square_avg";
-    if (opt->momentum > 0) o->buf_names[k++] = "momentum_buffer";
-    if (opt->centered) o->buf_names[k++] = "grad_avg";
-    o->nbufs = k;
-    o->update = rmsprop_update;
-    return o;
+    return nbi_optimizer_new(&rmsprop_kind, params, n, &(nbi_options){.rmsprop = opt ? *opt : nb_rmsprop_defaults()});
+}
+
+nb_status nb_rmsprop_add_param_group(nb_optimizer *opt, nb_tensor *const *params, int n,
+                                     const nb_rmsprop_options *o) {
+    return nbi_optimizer_add_group(opt, NBI_OPTS_RMSPROP, params, n, o ? &(nbi_options){.rmsprop = *o} : NULL);
 }

@@ -12,11 +12,11 @@ nb_sgd_options nb_sgd_defaults(void) {
 
 /* Per element:
  *   d = g (or -g when maximizing); d += weight_decay * p
- *   buf = d at the first step, else buf = buf * momentum + (1 - dampening) * d
+ *   buf = d at the buffer's first use, else buf = buf * momentum + (1 - dampening) * d
  *   d = nesterov ? d + momentum * buf : buf;   p += -lr * d */
-static void sgd_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, nbi_param_state *st, bool first) {
-    const nb_sgd_options *s = &o->opt.sgd;
-    const double lr = o->lr;
+static void sgd_update(const nbi_param_group *grp, nb_tensor *p, const nb_tensor *g, nbi_param_state *st, bool first) {
+    const nb_sgd_options *s = &grp->opt.sgd;
+    const double lr = s->lr;
     const int64_t n = p->numel;
     NBI_DISPATCH_FLOAT(p->dtype, {
         T *pd = nbi_data(p);              // p: (n,)
@@ -45,42 +45,40 @@ static void sgd_update(const nb_optimizer *o, nb_tensor *p, const nb_tensor *g, 
     });
 }
 
+static bool sgd_check(const char *name, const nbi_options *opts) {
+    const nb_sgd_options *o = &opts->sgd;
+    if (isnan(o->lr)) {
+        nbi_error(NB_ERR_ARG, "%s: parameter group didn't specify a value of required optimization parameter lr", name);
+        return false;
+    }
+    if (!nbi_opt_check(name, o->lr >= 0.0, "learning rate", o->lr) ||
+        !nbi_opt_check(name, o->momentum >= 0.0, "momentum value", o->momentum) ||
+        !nbi_opt_check(name, o->weight_decay >= 0.0, "weight_decay value", o->weight_decay))
+        return false;
+    if (o->nesterov && (o->momentum <= 0 || o->dampening != 0)) {
+        nbi_error(NB_ERR_ARG, "%s: Nesterov momentum requires a momentum and zero dampening (momentum %g, dampening %g)",
+                  name, o->momentum, o->dampening);
+        return false;
+    }
+    return true;
+}
+
+/* The momentum buffer exists while momentum != 0 (PyTorch keeps None otherwise). */
+static unsigned sgd_bufs(const nbi_options *o) { return o->sgd.momentum != 0 ? 1u : 0u; }
+
+static const nbi_optim_kind sgd_kind = {
+    "SGD", NBI_OPTS_SGD, false, {"momentum_buffer"}, NBI_MOMENTUM, sgd_check, sgd_bufs, sgd_update,
+};
+
 nb_optimizer *nb_sgd(nb_tensor *const *params, int n, const nb_sgd_options *opt) {
     if (!opt) {
         nbi_error(NB_ERR_ARG, "SGD: parameter group didn't specify a value of required optimization parameter lr "
                               "(options are NULL)");
         return NULL;
     }
-    if (isnan(opt->lr)) {
-        nbi_error(NB_ERR_ARG, "SGD: parameter group didn't specify a value of required optimization parameter lr");
-        return NULL;
-    }
-    if (opt->lr < 0.0) {
-        nbi_error(NB_ERR_ARG, "SGD: Invalid learning rate: %g", opt->lr);
-        return NULL;
-    }
-    if (opt->momentum < 0.0) {
-        nbi_error(NB_ERR_ARG, "SGD: Invalid momentum value: %g", opt->momentum);
-        return NULL;
-    }
-    if (opt->weight_decay < 0.0) {
-        nbi_error(NB_ERR_ARG, "SGD: Invalid weight_decay value: %g", opt->weight_decay);
-        return NULL;
-    }
-    if (opt->nesterov && (opt->momentum <= 0 || opt->dampening != 0)) {
-        nbi_error(NB_ERR_ARG, "SGD: Nesterov momentum requires a momentum and zero dampening (momentum %g, dampening %g)",
-                  opt->momentum, opt->dampening);
-        return NULL;
-    }
-    nb_optimizer *o = nbi_optimizer_new("SGD", params, n);
-    if (!o) return NULL;
-    o->lr = opt->lr;
-    o->opt.sgd = *opt;
-    o->has_step = false;
-    if (opt->momentum != 0) {
-        o->nbufs = 1;
-        o->buf_names[0] = "momentum_buffer";
-    }
-    o->update = sgd_update;
-    return o;
+    return nbi_optimizer_new(&sgd_kind, params, n, &(nbi_options){.sgd = *opt});
+}
+
+nb_status nb_sgd_add_param_group(nb_optimizer *opt, nb_tensor *const *params, int n, const nb_sgd_options *o) {
+    return nbi_optimizer_add_group(opt, NBI_OPTS_SGD, params, n, o ? &(nbi_options){.sgd = *o} : NULL);
 }

@@ -24,6 +24,19 @@ nb_status nbi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb,
     return NB_OK;
 }
 
+nb_tensor *nbi_expand_data(const nb_tensor *t, int ndim, const int64_t *shape) {
+    if (t->ndim == ndim && memcmp(t->shape, shape, sizeof(int64_t) * (size_t)ndim) == 0) return nbi_contiguous_data(t);
+    int64_t strides[NB_MAX_DIMS]; /* t's strides seen from the broadcast dims: 0 where t broadcasts */
+    for (int i = 0; i < ndim; i++) {
+        int j = t->ndim - ndim + i;
+        strides[i] = (j >= 0 && t->shape[j] != 1) ? t->strides[j] : 0;
+    }
+    nb_tensor *v = nbi_make_view(t, ndim, shape, strides, t->offset);
+    nb_tensor *c = v ? nbi_contiguous_data(v) : NULL;
+    nbi_release(v);
+    return c;
+}
+
 /* dst (zeroed) += src summed over the dims where dst broadcasts, sequentially on
  * purpose: a fixed summation order for every thread count. */
 // dst: the target shape (dst_strides: its strides seen from src's dims, 0 where it broadcasts), src: (n) in shape

@@ -71,13 +71,17 @@ static nb_tensor *rand_fill(const char *op, nb_rng *rng, nb_dtype dtype, int ndi
     }
     nb_tensor *t = nbi_empty_op(op, dtype, ndim, shape);
     if (!t) return NULL;
+    nbi_rng_fill(dtype, nbi_data(t), t->numel, rng, a, b, normal);
+    return nbi_give(t);
+}
+
+void nbi_rng_fill(nb_dtype dtype, void *data, int64_t n, nb_rng *rng, double a, double b, bool normal) {
     if (!rng) rng = &default_rng;
     NBI_DISPATCH_FLOAT(dtype, {
-        T *p = nbi_data(t);
-        for (int64_t i = 0; i < t->numel; i++)
+        T *p = data; // p: (n,)
+        for (int64_t i = 0; i < n; i++)
             p[i] = (T)(normal ? a + b * nb_rng_normal(rng) : a + (b - a) * nb_rng_uniform(rng));
     });
-    return nbi_give(t);
 }
 
 nb_tensor *nb_rand_uniform(nb_rng *rng, nb_dtype dtype, int ndim, const int64_t *shape, double low, double high) {

@@ -15,12 +15,14 @@ Datasets may have zero-size dims. Modules (float32 only in nabla) are under
 module/: see the end of the file. The C test reads the inputs back, so
 nothing here needs nabla's rng."""
 import sys
+import warnings
 
 import h5py
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+warnings.filterwarnings("ignore", "Using a target size")  # l1_loss_broadcast_empty: broadcasting is the case
 torch.manual_seed(20240611)
 out = h5py.File(sys.argv[1], "w")
 
@@ -174,6 +176,34 @@ for red in RED:
         ("cross_entropy_empty_4d_" + red, "fi", [(0, 4, 2, 2), (0, 2, 2)],
          lambda x, t, r=red: F.cross_entropy(x, t, reduction=r)),
         ("nll_loss_empty_" + red, "fi", [(0, 4), (0,)], lambda x, t, r=red: F.nll_loss(x, t, reduction=r)),
+    ]
+
+# the activations, softmax, and the losses with options (the C table's rows after nll_loss)
+CASES += [
+    ("gelu_empty", "f", [(0, 3)], F.gelu),
+    ("gelu_tanh_empty", "f", [(0, 3)], lambda x: F.gelu(x, approximate="tanh")),
+    ("silu_empty", "f", [(0, 3)], F.silu),
+    ("elu_empty", "f", [(0, 3)], lambda x: F.elu(x, 0.5)),
+    ("softplus_empty", "f", [(0, 3)], lambda x: F.softplus(x, 2.0, 10.0)),
+    ("hardswish_empty", "f", [(0, 3)], F.hardswish),
+    ("softmax_empty_batch", "f", [(0, 4)], lambda x: F.softmax(x, 1)),
+    ("softmax_no_classes", "f", [(2, 0)], lambda x: F.softmax(x, 1)),
+]
+for red in RED:
+    CASES += [
+        # F.l1_loss warns that the sizes differ, then broadcasts [0, 3] with [3]
+        ("l1_loss_broadcast_empty_" + red, "ff", [(0, 3), (3,)], lambda x, t, r=red: F.l1_loss(x, t, reduction=r)),
+        ("smooth_l1_loss_empty_" + red, "ff", [(0, 3), (0, 3)],
+         lambda x, t, r=red: F.smooth_l1_loss(x, t, reduction=r, beta=0.5)),
+        ("huber_loss_empty_" + red, "ff", [(0, 3), (0, 3)], lambda x, t, r=red: F.huber_loss(x, t, reduction=r, delta=2.0)),
+        ("bce_empty_" + red, "ff", [(0, 3), (0, 3)],
+         lambda x, t, r=red: F.binary_cross_entropy(torch.sigmoid(x), t, reduction=r)),
+        ("bce_logits_empty_" + red, "ff", [(0, 3), (0, 3)],
+         lambda x, t, r=red: F.binary_cross_entropy_with_logits(x, t, reduction=r)),
+        ("cross_entropy_probs_empty_" + red, "ff", [(0, 4, 2), (0, 4, 2)],
+         lambda x, t, r=red: F.cross_entropy(x, t, reduction=r)),
+        ("cross_entropy_weight_ls_empty_" + red, "fir", [(0, 4), (0,), (4,)],
+         lambda x, t, w, r=red: F.cross_entropy(x, t, weight=w, ignore_index=1, reduction=r, label_smoothing=0.2)),
     ]
 
 for name, kinds, shapes, fn in CASES:
