@@ -9,7 +9,8 @@
  * nb_sequential_append -> add_child, nb_module_save/load_hdf5 -> hdf5_save/load,
  * nb_optimizer_set_lr -> the optimizer's name, as PyTorch's message).
  * NULL is a documented default (not a bad argument) for: nb_conv2d's and
- * nb_conv2d_module's params, nb_gradcheck's opts and report, the optimizers'
+ * nb_conv2d_module's params (and nb_conv_transpose2d's and its module's),
+ * nb_conv_transpose2d_module_forward's output_size, nb_gradcheck's opts and report, the optimizers'
  * options except SGD's (lr is required), every rng.
  *
  * Functions with no bad argument to give (nothing they accept is invalid, or
@@ -34,7 +35,8 @@
  *                nb_function_data (NULL for NULL), nb_function_needs_input_grad
  *                (false for NULL or out of range): queries with sentinels
  *   gradcheck.h: nb_gradcheck_defaults
- *   conv.h:      nb_conv2d_defaults;  functional.h: nb_pool2d_defaults, nb_class_loss_defaults
+ *   conv.h:      nb_conv2d_defaults, nb_conv_transpose2d_defaults;  functional.h: nb_pool2d_defaults,
+ *                nb_class_loss_defaults
  *   nn.h:        nb_module_new (NULL type means "Module"; a NULL forward is
  *                reported when the module is called), nb_module_free (NULL ignored), nb_module_train/eval/zero_grad
  *                (void, NULL ignored), nb_module_is_training, nb_module_type,
@@ -560,6 +562,38 @@ START_TEST(test_conv_h) {
     BAD_ST("conv_output_size", nb_conv_output_size(5, 7, 1, 0, 0, 1, &o));
     BAD_ST("conv_output_size", nb_conv_output_size(5, 3, 1, 0, 0, 1, NULL));
     BAD_ST("conv_output_size", nb_conv_output_size(5, 0, 1, 0, 0, 1, &o));
+    /* conv_transpose2d: weight (in 3, out 4, 3, 3) for img's 3 channels */
+    nb_conv_transpose2d_params tp = nb_conv_transpose2d_defaults(), tq;
+    nb_tensor *wt = nb_ones(NB_F32, T(3, 4, 3, 3)), *wt0 = nb_ones(NB_F32, T(3, 0, 3, 3));
+    BAD("conv_transpose2d", nb_conv_transpose2d(N, wt, NULL, &tp));
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, N, NULL, &tp));
+    BAD("conv_transpose2d", nb_conv_transpose2d(f, wt, NULL, &tp));      /* rank 2 input */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, f, NULL, &tp));     /* rank 2 weight */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, w4d, NULL, &tp));   /* float32 with float64 */
+    BAD("conv_transpose2d", nb_conv_transpose2d(li, wt, NULL, &tp));     /* int64 */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, w4, NULL, &tp));    /* 3 channels vs weight's 4 */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, b5, &tp));      /* bias of 5 for 4 outputs */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt0, NULL, &tp));   /* no output channels */
+    tq = tp, tq.stride[1] = 0;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.groups = 2;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.padding[0] = 4;                                           /* output size -1 */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.output_padding[0] = 1;                                    /* not below stride or dilation */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.output_padding[1] = -1;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.dilation[0] = 0;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.padding_mode = NB_PAD_REFLECT;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    BAD_ST("conv_transpose_output_size", nb_conv_transpose_output_size(5, 3, 1, 0, 0, 1, NULL));
+    BAD_ST("conv_transpose_output_size", nb_conv_transpose_output_size(0, 3, 1, 0, 0, 1, &o));
+    BAD_ST("conv_transpose_output_size", nb_conv_transpose_output_size(5, 3, 2, 0, 2, 1, &o));
+    BAD_ST("conv_transpose_output_size", nb_conv_transpose_output_size(1, 3, 1, 3, 0, 1, &o));
+    nb_tensor_release(wt);
+    nb_tensor_release(wt0);
     nb_tensor *all[5] = {w4d, w2, li, b5, big};
     for (int i = 0; i < 5; i++) nb_tensor_release(all[i]);
     all_reported();
@@ -905,6 +939,22 @@ START_TEST(test_nn_h) {
     nb_conv2d_params g2 = cp;
     g2.groups = 2;
     BAD("Conv2d", nb_conv2d_module(3, 4, 3, 3, &g2, true, &rng));
+    nb_conv_transpose2d_params ctp = nb_conv_transpose2d_defaults(), ctq = ctp;
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(0, 4, 3, 3, &ctp, true, &rng));
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(3, 4, 3, 0, &ctp, true, &rng));
+    ctq.groups = 2;
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(3, 4, 3, 3, &ctq, true, &rng));
+    ctq = ctp, ctq.padding_mode = NB_PAD_REPLICATE;
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(3, 4, 3, 3, &ctq, true, &rng));
+    ctq = ctp, ctq.dilation[1] = -1;
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(3, 4, 3, 3, &ctq, true, &rng));
+    BAD("conv_transpose2d_module_forward", nb_conv_transpose2d_module_forward(NULL, img, NULL, 0));
+    BAD("conv_transpose2d_module_forward", nb_conv_transpose2d_module_forward(lin, img, NULL, 0)); /* not one */
+    nb_module *convt = nb_conv_transpose2d_module(3, 4, 3, 3, &ctp, true, &rng);
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module_forward(convt, img, (int64_t[]){9, 9}, 2));      /* valid: 7 only */
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module_forward(convt, img, (int64_t[]){4, 7, 7}, 3));   /* 3 elements, 4-d input */
+    BAD("conv_transpose2d", nb_conv_transpose2d_module_forward(convt, f, (int64_t[]){7, 7}, 2));       /* rank 2 input */
+    nb_module_free(convt);
     BAD("BatchNorm2d", nb_batch_norm2d_module(0, 1e-5, 0.1, true, true));
     BAD("BatchNorm2d", nb_batch_norm2d_module(3, -1, 0.1, true, true));
     BAD("MaxPool2d", nb_max_pool2d_module(NULL));

@@ -389,6 +389,68 @@ START_TEST(test_conv2d_algorithms) {
 }
 END_TEST
 
+/* ---- conv_transpose2d through its module (construction, output_size), forward and backward ---- */
+typedef struct convt_case {
+    int64_t C, O, groups, k, stride, pad, out_pad, dilation; /* out_pad: rows only */
+    nb_dtype dtype;
+} convt_case;
+
+static nb_status convt_module_run(void *ctx) {
+    const convt_case *cc = ctx;
+    nb_conv_transpose2d_params p = nb_conv_transpose2d_defaults();
+    p.stride[0] = p.stride[1] = cc->stride;
+    p.padding[0] = p.padding[1] = cc->pad;
+    p.dilation[0] = p.dilation[1] = cc->dilation;
+    p.groups = cc->groups;
+    p.output_padding[0] = cc->out_pad;
+    nb_module *m = nb_conv_transpose2d_module(cc->C, cc->O, cc->k, cc->k, &p, true, NULL);
+    nb_status st = m ? nb_module_to_dtype(m, cc->dtype) : nb_last_status();
+    nb_scope *sc = nb_scope_begin();
+    /* output_size, when it can express output_padding (below the stride), asks for the same */
+    int64_t os[2] = {0, 0};
+    const bool by_size = cc->out_pad < cc->stride;
+    if (st == NB_OK) st = nb_conv_transpose_output_size(5, cc->k, cc->stride, cc->pad, cc->out_pad, cc->dilation, &os[0]);
+    if (st == NB_OK) st = nb_conv_transpose_output_size(6, cc->k, cc->stride, cc->pad, 0, cc->dilation, &os[1]);
+    nb_tensor *x = st == NB_OK ? randn(40, cc->dtype, T(2, cc->C, 5, 6), true) : NULL;
+    nb_tensor *y = x ? nb_conv_transpose2d_module_forward(m, x, by_size ? os : NULL, 2) : NULL;
+    nb_tensor *loss = y ? nb_sum(nb_mul(y, y)) : NULL;
+    if (st == NB_OK) st = chain_status(loss);
+    if (st == NB_OK) st = nb_backward(loss);
+    if (st == NB_OK && !(nb_tensor_grad(x) && nb_tensor_grad(nb_module_param(m, "weight")) &&
+                         nb_tensor_grad(nb_module_param(m, "bias"))))
+        st = NB_ERR_STATE;
+    nb_scope_end(sc);
+    nb_module_free(m);
+    return st;
+}
+
+START_TEST(test_conv_transpose2d) {
+    const convt_case cases[] = {
+        {3, 4, 1, 3, 2, 1, 1, 1, NB_F32}, /* stride 2 */
+        {3, 4, 1, 3, 1, 0, 1, 2, NB_F32}, /* output_padding below the dilation only: a bias-only row */
+        {4, 4, 4, 3, 1, 1, 0, 1, NB_F32}, /* depthwise-like */
+        {3, 4, 1, 3, 1, 0, 1, 2, NB_F64}, /* the reference */
+    };
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_gt(fail_each_allocation("conv_transpose2d", convt_module_run, (void *)&cases[i]), 5);
+    /* every conv algorithm, forced, on a transposed conv whose adjoint conv is in its domain in every phase */
+    const convt_case general = {16, 16, 1, 3, 1, 1, 0, 1, NB_F32}, pointwise = {4, 6, 1, 1, 1, 0, 0, 1, NB_F32};
+    const convt_case depthwise = {4, 4, 4, 3, 1, 1, 0, 1, NB_F32};
+    const convt_case *domain[NBI_CONV_ALGOS] = {
+        [NBI_CONV_REFERENCE] = &general, [NBI_CONV_IM2COL] = &general,   [NBI_CONV_POINTWISE] = &pointwise,
+        [NBI_CONV_IMPLICIT] = &general,  [NBI_CONV_WINOGRAD] = &general, [NBI_CONV_DEPTHWISE] = &depthwise};
+    for (int a = 0; a < NBI_CONV_ALGOS; a++) {
+        nbi_conv2d_force_algo((nbi_conv_algo)a);
+        const int k = fail_each_allocation(nbi_conv_algo_name((nbi_conv_algo)a), convt_module_run, (void *)domain[a]);
+        const nbi_conv_plan p = nbi_conv2d_last_plan();
+        nbi_conv2d_force_algo(NBI_CONV_AUTO);
+        ck_assert_msg(p.forward == a && p.dx == a && p.dw == a, "%s did not run every phase",
+                      nbi_conv_algo_name((nbi_conv_algo)a));
+        ck_assert_int_gt(k, 5);
+    }
+}
+END_TEST
+
 /* ---- module construction and one forward/backward ---- */
 static nb_module *small_net(void) {
     static nb_rng rng; /* Dropout keeps a pointer to it */
@@ -702,6 +764,7 @@ int main(void) {
     tcase_add_test(tc, test_autograd_extensions);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_conv2d_algorithms);
+    tcase_add_test(tc, test_conv_transpose2d);
     tcase_add_test(tc, test_module);
     tcase_add_test(tc, test_module_parameter_list);
     tcase_add_test(tc, test_module_to_dtype);

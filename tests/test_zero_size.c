@@ -72,6 +72,22 @@ static nb_tensor *conv2d_reflect(nb_tensor *const *in, int a) {
     p.padding_mode = NB_PAD_REFLECT;
     return nb_conv2d(in[0], in[1], in[2], &p);
 }
+static nb_tensor *conv_transpose2d_s2_op1(nb_tensor *const *in, int a) {
+    (void)a;
+    nb_conv_transpose2d_params p = nb_conv_transpose2d_defaults();
+    p.stride[0] = p.stride[1] = 2;
+    p.padding[0] = p.padding[1] = 1;
+    p.output_padding[0] = p.output_padding[1] = 1;
+    return nb_conv_transpose2d(in[0], in[1], in[2], &p);
+}
+static nb_tensor *conv_transpose2d_groups(nb_tensor *const *in, int a) {
+    (void)a;
+    nb_conv_transpose2d_params p = nb_conv_transpose2d_defaults();
+    p.groups = 2;
+    p.dilation[0] = p.dilation[1] = 2;
+    p.output_padding[0] = p.output_padding[1] = 1;
+    return nb_conv_transpose2d(in[0], in[1], NULL, &p);
+}
 static nb_tensor *max_pool_2(nb_tensor *const *in, int a) {
     (void)a;
     nb_pool2d_params p = pool(2, 2, 0);
@@ -343,6 +359,8 @@ static const zcase cases[] = {
     {"conv2d_empty_batch_pad_stride", "ff", conv2d_pad_stride_groups, 0},
     {"conv2d_empty_batch_reflect", "fff", conv2d_reflect, 0},
     {"conv2d_no_channels", "fff", conv2d, 0},
+    {"conv_transpose2d_empty_batch", "fff", conv_transpose2d_s2_op1, 0},
+    {"conv_transpose2d_empty_batch_groups", "ff", conv_transpose2d_groups, 0},
     {"max_pool2d_empty_batch", "f", max_pool_2, 0},
     {"max_pool2d_empty_batch_k3p1", "f", max_pool_3_1_1, 0},
     {"avg_pool2d_empty_batch", "f", avg_pool_2, 0},

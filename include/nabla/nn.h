@@ -1,6 +1,6 @@
 /* nabla/nn.h: modules, as torch.nn.Module: named parameters and buffers,
  * child modules, train/eval mode and a forward function; the standard layers
- * (Linear, Conv2d, BatchNorm1d/2d, GroupNorm, LayerNorm, pooling (max, average,
+ * (Linear, Conv2d, ConvTranspose2d, BatchNorm1d/2d, GroupNorm, LayerNorm, pooling (max, average,
  * adaptive, unpooling), Upsample, Embedding, activations, Dropout, Dropout2d,
  * Flatten, LogSoftmax), Sequential, and user-defined modules with their own
  * forward.
@@ -47,7 +47,8 @@
  *
  * INITIALISATION is PyTorch's default: Linear and Conv2d weights and biases
  * are U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ with a = sqrt(5)),
- * fan_in = in_features or in_channels / groups * kH * kW; BatchNorm,
+ * fan_in = in_features or in_channels / groups * kH * kW (ConvTranspose2d:
+ * out_channels / groups * kH * kW); BatchNorm,
  * GroupNorm and LayerNorm weight 1, bias 0; Embedding weight N(0, 1). Draws come from the rng given (NULL: nb_default_rng()), weight
  * first then bias, so a seed reproduces a model. Parameters are float32 leaves
  * that require grad; nb_module_to_dtype makes a model float64 (to gradcheck it).
@@ -180,6 +181,21 @@ NB_API nb_module *nb_linear_module(int64_t in_features, int64_t out_features, bo
  * nb_conv2d_defaults()). weight [out, in / groups, kh, kw], bias [out]. */
 NB_API nb_module *nb_conv2d_module(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
                                    const nb_conv2d_params *p, bool bias, nb_rng *rng);
+/* nn.ConvTranspose2d(in_channels, out_channels, (kh, kw), stride, padding,
+ * output_padding, groups, bias, dilation, padding_mode) with p holding stride
+ * .. padding_mode (NULL: nb_conv_transpose2d_defaults(); only NB_PAD_ZEROS,
+ * as PyTorch). weight [in, out / groups, kh, kw], bias [out]; fan_in is
+ * out / groups * kh * kw (PyTorch's, from the transposed weight's dim 1).
+ * output_padding is checked against stride and dilation when a forward uses it. */
+NB_API nb_module *nb_conv_transpose2d_module(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
+                                             const nb_conv_transpose2d_params *p, bool bias, nb_rng *rng);
+/* ConvTranspose2d's forward(input, output_size): output_size (output_size_len
+ * 2: (h, w); or the input's rank: (n, c, h, w), (c, h, w)) sets
+ * output_padding to output_size - the size without it, which must lie within
+ * stride - 1 of it (PyTorch's messages); NULL: the module's output_padding,
+ * as nb_module_forward. */
+NB_API nb_tensor *nb_conv_transpose2d_module_forward(nb_module *m, const nb_tensor *x, const int64_t *output_size,
+                                                     int output_size_len);
 /* nn.BatchNorm2d(num_features, eps, momentum, affine, track_running_stats):
  * parameters weight (ones), bias (zeros) when affine; buffers running_mean
  * (zeros), running_var (ones) and num_batches_tracked (int64 0-d, counting

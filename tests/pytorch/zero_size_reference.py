@@ -76,6 +76,11 @@ CASES = [
     ("conv2d_empty_batch_reflect", "fff", [(0, 3, 5, 5), (4, 3, 3, 3), (4,)],
      lambda x, w, b: F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), w, b)),
     ("conv2d_no_channels", "fff", [(2, 0, 5, 5), (4, 0, 3, 3), (4,)], conv2d_no_channels),
+    # conv_transpose2d (stride and output_padding; groups with bias-only rows)
+    ("conv_transpose2d_empty_batch", "fff", [(0, 3, 4, 5), (3, 4, 3, 3), (4,)],
+     lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)),
+    ("conv_transpose2d_empty_batch_groups", "ff", [(0, 4, 3, 3), (4, 1, 3, 3)],
+     lambda x, w: F.conv_transpose2d(x, w, None, groups=2, dilation=2, output_padding=1)),
     # pools: the 2x2 fast path, the general path, average
     ("max_pool2d_empty_batch", "f", [(0, 3, 4, 4)], lambda x: F.max_pool2d(x, 2)),
     ("max_pool2d_empty_batch_k3p1", "f", [(0, 3, 4, 4)], lambda x: F.max_pool2d(x, 3, 1, 1)),
