@@ -305,10 +305,13 @@ static void stage_entries(load_state *s, const char *prefix, staged_entry **out,
     for (int i = 0; i < s->nnames; i++) {
         if (!has_prefix(s->names[i], prefix)) continue;
         nb_tensor *t = nbi_own(nb_hdf5_read(s->path, s->names[i], NB_F64));
-        if (!t) { /* an integer dataset (say, a step count written by another tool) */
+        if (!t && nb_last_status() != NB_ERR_NOMEM) { /* an integer dataset (a step count written by another tool)? */
+            char first[1024];
+            snprintf(first, sizeof first, "%s", last_msg());
             nb_tensor *i64 = nbi_own(nb_hdf5_read(s->path, s->names[i], NB_I64));
             t = i64 ? nbi_own(nb_to_dtype(i64, NB_F64)) : NULL;
             nbi_release(i64);
+            if (!t && nb_last_status() != NB_ERR_NOMEM) nbi_error(NB_ERR_IO, "%s", first);
         }
         if (!t) {
             problem(&s->p, nb_last_status(), "%s", last_msg());
