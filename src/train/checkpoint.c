@@ -29,6 +29,15 @@ static char *join(const char *prefix, const char *name) {
     return s;
 }
 
+/* The last error again, with op in front (unless it names op already). */
+static nb_status rewrap(const char *op) {
+    const nb_status st = nb_last_status() != NB_OK ? nb_last_status() : NB_ERR_NOMEM;
+    if (strncmp(nb_last_error(), op, strlen(op)) == 0) return st;
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", nb_last_error()[0] ? nb_last_error() : "out of memory");
+    return nbi_error(st, "%s: %s", op, msg);
+}
+
 static nb_status nomem(const char *op) { return nbi_error(NB_ERR_NOMEM, "%s: out of memory", op); }
 
 /* The arguments both functions take. */
@@ -135,7 +144,7 @@ nb_status nb_checkpoint_save(const char *path, const nb_checkpoint *c) {
     for (int i = 0; ok && i < c->nextra; i++) ok = push(&l, "", c->extra[i].name, c->extra[i].tensor, false);
     nb_status st = ok ? nb_hdf5_save(path, l.e, l.n) : nb_last_status();
     entry_list_free(&l);
-    return st;
+    return st == NB_OK ? NB_OK : rewrap("checkpoint_save");
 }
 
 /* ---- load ---- */
@@ -402,7 +411,7 @@ nb_status nb_checkpoint_load(const char *path, const nb_checkpoint *c) {
     if (check_args("checkpoint_load", path, c) != NB_OK) return nb_last_status();
     load_state s = {.path = path};
     nb_status st = nb_hdf5_list(path, &s.names, &s.nnames);
-    if (st != NB_OK) return st;
+    if (st != NB_OK) return rewrap("checkpoint_load");
     s.used = nbi_alloc_should_fail() ? NULL : calloc((size_t)(s.nnames ? s.nnames : 1), sizeof *s.used);
     if (!s.used) {
         load_state_free(&s);
