@@ -16,5 +16,6 @@
 #include "nabla/init.h"
 #include "nabla/clip_grad.h"
 #include "nabla/data.h"
+#include "nabla/checkpoint.h"
 
 #endif

@@ -1236,6 +1236,49 @@ START_TEST(test_io_h) {
 }
 END_TEST
 
+START_TEST(test_checkpoint_h) {
+    char path[64];
+    snprintf(path, sizeof path, "bad_args_ck_%d.h5", (int)getpid());
+    nb_rng rng;
+    nb_rng_seed(&rng, 1);
+    nb_rng *rngs[2] = {&rng, &rng}, *null_rng[1] = {NULL};
+    const char *names[2] = {"a", "a"}, *null_name[1] = {NULL}, *empty_name[1] = {""};
+    nb_named_tensor good[1] = {{"x", f}}, nullt[1] = {{"x", NULL}}, nulln[1] = {{NULL, f}};
+    nb_named_tensor reserved[1] = {{"model.x", f}}, twice[2] = {{"x", f}, {"x", d}}, wrong[1] = {{"x", f1}};
+    const nb_checkpoint ok = {.rngs = rngs, .rng_names = names, .nrngs = 1, .extra = good, .nextra = 1};
+    const nb_checkpoint bad[] = {
+        {.nrngs = -1},
+        {.nextra = -1},
+        {.nrngs = 1, .rng_names = names},
+        {.nrngs = 1, .rngs = rngs},
+        {.nrngs = 1, .rngs = null_rng, .rng_names = names},
+        {.nrngs = 1, .rngs = rngs, .rng_names = null_name},
+        {.nrngs = 1, .rngs = rngs, .rng_names = empty_name},
+        {.nrngs = 2, .rngs = rngs, .rng_names = names},
+        {.nextra = 1},
+        {.extra = nullt, .nextra = 1},
+        {.extra = nulln, .nextra = 1},
+        {.extra = reserved, .nextra = 1},
+        {.extra = twice, .nextra = 2},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        BAD_ST("checkpoint_save", nb_checkpoint_save(path, &bad[i]));
+        BAD_ST("checkpoint_load", nb_checkpoint_load(path, &bad[i]));
+    }
+    BAD_ST("checkpoint_save", nb_checkpoint_save(NULL, &ok));
+    BAD_ST("checkpoint_save", nb_checkpoint_save(path, NULL));
+    BAD_ST("checkpoint_save", nb_checkpoint_save("/nonexistent-dir/x.h5", &ok));
+    ck_assert_int_eq(nb_checkpoint_save(path, &ok), NB_OK);
+    BAD_ST("checkpoint_load", nb_checkpoint_load(NULL, &ok));
+    BAD_ST("checkpoint_load", nb_checkpoint_load(path, NULL));
+    BAD_ST("checkpoint_load", nb_checkpoint_load("/nonexistent.h5", &ok));
+    const nb_checkpoint wrong_shape = {.extra = wrong, .nextra = 1};
+    BAD_ST("checkpoint_load", nb_checkpoint_load(path, &wrong_shape));
+    remove(path);
+    all_reported();
+}
+END_TEST
+
 START_TEST(test_data_h) {
     BAD("idx_read", nb_idx_read(NULL, NB_F32));
     BAD("idx_read", nb_idx_read("/nonexistent.idx", NB_F32));
@@ -1367,6 +1410,7 @@ int main(void) {
     tcase_add_test(tc, test_init_h);
     tcase_add_test(tc, test_clip_grad_h);
     tcase_add_test(tc, test_io_h);
+    tcase_add_test(tc, test_checkpoint_h);
     tcase_add_test(tc, test_data_h);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);

@@ -687,6 +687,104 @@ START_TEST(test_hdf5) {
 }
 END_TEST
 
+/* ---- nabla/checkpoint.h: save, and a load that changes nothing when it fails ---- */
+static char ck_path[3][256];
+typedef struct ck_run {
+    nb_module *net;
+    nb_optimizer *opt;
+    nb_lr_scheduler *sched;
+    nb_rng rng;
+    nb_rng *rngs[1];
+    const char *names[1];
+    nb_tensor *epoch;
+    nb_named_tensor extra[1];
+    nb_checkpoint c;
+} ck_run;
+
+static void ck_step(ck_run *r) {
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x = nb_rand_normal(&r->rng, NB_F32, T(2, 1, 8, 8), 0.0, 1.0);
+    nb_tensor *loss = nb_sum(nb_module_forward(r->net, x));
+    nb_optimizer_zero_grad(r->opt);
+    ck_assert_int_eq(nb_backward(loss), NB_OK);
+    ck_assert_int_eq(nb_optimizer_step(r->opt), NB_OK);
+    ck_assert_int_eq(nb_lr_scheduler_step(r->sched), NB_OK);
+    nb_scope_end(s);
+    nb_tensor_i64(r->epoch)[0]++;
+}
+
+static nb_status checkpoint_save_op(void *ctx) { return nb_checkpoint_save(ck_path[2], &((ck_run *)ctx)->c); }
+
+/* Every dataset of a and b bitwise equal. */
+static void assert_same_checkpoints(const char *a, const char *b, int k) {
+    char **na = NULL, **nb = NULL;
+    int n = 0, m = 0;
+    ck_assert_int_eq(nb_hdf5_list(a, &na, &n), NB_OK);
+    ck_assert_int_eq(nb_hdf5_list(b, &nb, &m), NB_OK);
+    ck_assert_int_eq(n, m);
+    for (int i = 0; i < n; i++) {
+        ck_assert_str_eq(na[i], nb[i]);
+        nb_tensor *x = nb_hdf5_read(a, na[i], NB_F64), *y = nb_hdf5_read(b, nb[i], NB_F64);
+        if (!x) x = nb_hdf5_read(a, na[i], NB_I64), y = nb_hdf5_read(b, nb[i], NB_I64);
+        ck_assert_msg(x && y, "allocation %d failing: %s changed", k, na[i]);
+        nbt_assert_bitwise_equal(x, y);
+        nb_tensor_release(x);
+        nb_tensor_release(y);
+    }
+    nb_hdf5_names_free(na, n);
+    nb_hdf5_names_free(nb, m);
+}
+
+START_TEST(test_checkpoint) {
+    for (int i = 0; i < 3; i++) snprintf(ck_path[i], sizeof ck_path[i], "nomem_ck_%d_%d.h5", (int)getpid(), i);
+    ck_run r = {0};
+    r.net = small_net();
+    nb_param_list ps = nb_module_parameter_list(r.net);
+    nb_adam_options o = nb_adam_defaults();
+    o.amsgrad = true;
+    r.opt = nb_adam(ps.params, ps.n, &o);
+    nb_param_list_free(&ps);
+    r.sched = nb_sequential_lr(r.opt, (nb_lr_scheduler *[]){nb_linear_lr(r.opt, 0.1, 1.0, 2), nb_cosine_annealing_lr(r.opt, 5, 0)},
+                               2, (int64_t[]){2}, 1);
+    ck_assert_ptr_nonnull(r.sched);
+    nb_rng_seed(&r.rng, 3);
+    r.rngs[0] = &r.rng;
+    r.names[0] = "data";
+    r.epoch = nb_scalar(NB_I64, 0);
+    r.extra[0] = (nb_named_tensor){"epoch", r.epoch};
+    r.c = (nb_checkpoint){.model = r.net, .optimizer = r.opt, .scheduler = r.sched, .rngs = r.rngs,
+                          .rng_names = r.names, .nrngs = 1, .extra = r.extra, .nextra = 1};
+    ck_step(&r);
+    ck_assert_int_gt(fail_each_allocation("checkpoint save", checkpoint_save_op, &r), 3);
+    ck_step(&r); /* now the state differs from the file's */
+    for (int k = 0;; k++) {
+        ck_assert_int_lt(k, 100000);
+        ck_assert_int_eq(nb_checkpoint_save(ck_path[0], &r.c), NB_OK);
+        size_t before = nb_memory_in_use();
+        nb_clear_error();
+        nb_debug_fail_allocations_after(k);
+        nb_status st = nb_checkpoint_load(ck_path[2], &r.c);
+        nb_debug_fail_allocations_after(-1);
+        ck_assert_msg(nb_memory_in_use() == before, "checkpoint load, allocation %d failing: %zu bytes before, %zu after",
+                      k, before, nb_memory_in_use());
+        if (st == NB_OK) {
+            ck_assert_int_gt(k, 3);
+            break;
+        }
+        ck_assert_msg(st == NB_ERR_NOMEM && nb_last_status() == NB_ERR_NOMEM,
+                      "checkpoint load, allocation %d failing: status %d, message '%s'", k, (int)st, nb_last_error());
+        ck_assert_int_eq(nb_checkpoint_save(ck_path[1], &r.c), NB_OK);
+        assert_same_checkpoints(ck_path[0], ck_path[1], k);
+    }
+    ck_assert_int_eq(nb_tensor_i64(r.epoch)[0], 1); /* the file's */
+    nb_lr_scheduler_free(r.sched);
+    nb_optimizer_free(r.opt);
+    nb_module_free(r.net);
+    nb_tensor_release(r.epoch);
+    for (int i = 0; i < 3; i++) remove(ck_path[i]);
+}
+END_TEST
+
 /* ---- nabla/data.h: IDX files, data sets, a prefetching loader with transforms ---- */
 static char idx_images[256], idx_labels[256];
 
@@ -772,6 +870,7 @@ int main(void) {
     tcase_add_test(tc, test_schedulers);
     tcase_add_test(tc, test_init_and_clip);
     tcase_add_test(tc, test_hdf5);
+    tcase_add_test(tc, test_checkpoint);
     tcase_add_test(tc, test_data);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);

@@ -1,10 +1,11 @@
-/* checkpoint.h: everything needed to resume MNIST training, in one HDF5
- * file written atomically (nb_hdf5_save): the model's state_dict under
- * "model.", the optimizer's state under "optimizer.", the scheduler, the
- * number of finished epochs, every random generator's state, the seed of the
- * training loader's shuffle (whose order is a function of seed and epoch,
- * see nabla/data.h) and the metrics so far. Resuming from epoch k's
- * checkpoint gives bitwise the weights of an uninterrupted run. */
+/* checkpoint.h: the MNIST trainer's checkpoint. The library's
+ * nb_checkpoint_save/load (nabla/checkpoint.h) keep the model, optimizer,
+ * scheduler and random generators; this adds what only this trainer has:
+ * the number of finished epochs ("epoch"), the seed of the training loader's
+ * shuffle ("data.shuffle_seed"; the order is a function of seed and epoch,
+ * see nabla/data.h) and the metrics so far ("metrics", [epochs, 5]).
+ * Resuming from epoch k's checkpoint gives bitwise the weights of an
+ * uninterrupted run. */
 #ifndef MNIST_CHECKPOINT_H
 #define MNIST_CHECKPOINT_H
 
@@ -30,9 +31,8 @@ typedef struct train_state {
 
 /* NB_OK, or a status with nb_last_error() naming the problem. */
 nb_status checkpoint_save(const char *path, const train_state *s);
-/* Restores s's model, optimizer, scheduler, rngs, shuffle seed (kept as is
- * if the file predates it), epoch and metrics. The model is loaded strictly;
- * nothing else is touched if that fails. */
+/* Restores all of s (the shuffle seed is kept as is if the file predates
+ * it), or nothing of it when the file does not fit. */
 nb_status checkpoint_load(const char *path, train_state *s);
 
 #endif

@@ -145,7 +145,7 @@ void nb_lr_scheduler_free(nb_lr_scheduler *s) {
 }
 
 /* ---- named state ---- */
-static int own_fields(nb_lr_scheduler *s, nbi_sched_field *f) {
+int nbi_sched_own_fields(nb_lr_scheduler *s, nbi_sched_field *f) {
     if (s->kind->fields) return s->kind->fields(s, f);
     f[0] = (nbi_sched_field){"last_epoch", NULL, &s->last_epoch, 1, false, -1};
     f[1] = (nbi_sched_field){"_step_count", NULL, &s->step_count, 1, false, 0};
@@ -158,7 +158,7 @@ int64_t nb_lr_scheduler_state_count(const nb_lr_scheduler *cs) {
     if (!cs) return -1;
     nb_lr_scheduler *s = (nb_lr_scheduler *)cs; /* fields point into s; nothing is written */
     nbi_sched_field f[NBI_SCHED_MAX_FIELDS];
-    int64_t n = own_fields(s, f);
+    int64_t n = nbi_sched_own_fields(s, f);
     for (int i = 0; s->kind->children && i < s->u.seq.n; i++) n += nb_lr_scheduler_state_count(s->u.seq.children[i]);
     return n;
 }
@@ -166,7 +166,7 @@ int64_t nb_lr_scheduler_state_count(const nb_lr_scheduler *cs) {
 /* Entry k of s (k < count): its field, and its name in name[size]. */
 static nbi_sched_field find_entry(nb_lr_scheduler *s, int64_t k, char *name, size_t size) {
     nbi_sched_field f[NBI_SCHED_MAX_FIELDS];
-    int n = own_fields(s, f);
+    int n = nbi_sched_own_fields(s, f);
     if (k < n) {
         snprintf(name, size, "%s", f[k].key);
         return f[k];
@@ -242,7 +242,7 @@ static nb_status load_entry(nb_lr_scheduler *s, const char *full, const char *na
         return load_entry(s->u.seq.children[i], full, name + len, value);
     }
     nbi_sched_field f[NBI_SCHED_MAX_FIELDS];
-    int n = own_fields(s, f);
+    int n = nbi_sched_own_fields(s, f);
     for (int k = 0; k < n; k++)
         if (strcmp(f[k].key, name) == 0) return load_field(s, &f[k], full, value);
     return nbi_error(NB_ERR_ARG, "%s: load_state: this scheduler has no state '%s'", s->kind->name, full);

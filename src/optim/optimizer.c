@@ -391,6 +391,35 @@ static nb_status load_group(nb_optimizer *opt, int g, const char *name, const ch
     return NB_OK;
 }
 
+/* Values a state entry can hold (a file is untrusted): a step count is a
+ * whole number >= 0; running averages of squares are >= 0 (NaN, the state of
+ * a run that diverged, is let through as PyTorch would). */
+static bool nonnegative_buffer(const char *key) {
+    return strcmp(key, "exp_avg_sq") == 0 || strcmp(key, "max_exp_avg_sq") == 0 || strcmp(key, "square_avg") == 0 ||
+           strcmp(key, "acc_delta") == 0;
+}
+
+static nb_status check_state_values(const nb_optimizer *opt, const char *name, const char *key, bool is_step,
+                                     const nb_tensor *value) {
+    if (!is_step && !nonnegative_buffer(key)) return NB_OK;
+    nb_tensor *v = nbi_own(nb_to_dtype(value, NB_F64));
+    nb_tensor *c = v ? nbi_contiguous_data(v) : NULL;
+    nbi_release(v);
+    if (!c) return nb_last_status();
+    const double *d = nbi_data(c);
+    nb_status st = NB_OK;
+    for (int64_t j = 0; j < c->numel && st == NB_OK; j++) {
+        if (is_step && !(d[j] >= 0 && d[j] == floor(d[j]) && d[j] <= 9007199254740992.0))
+            st = nbi_error(NB_ERR_ARG, "%s: load_state: '%s' expects a whole number >= 0, but got %g", opt->name, name,
+                           d[j]);
+        else if (!is_step && d[j] < 0)
+            st = nbi_error(NB_ERR_ARG, "%s: load_state: '%s' expects values >= 0, but element %lld is %g", opt->name,
+                           name, (long long)j, d[j]);
+    }
+    nbi_release(c);
+    return st;
+}
+
 /* state.<i>.<key>: copied into the parameter's state, made first if need be. */
 static nb_status load_param(nb_optimizer *opt, int i, const char *name, const char *key, const nb_tensor *value) {
     const nbi_param_group *grp = &opt->groups[0];
@@ -414,7 +443,8 @@ static nb_status load_param(nb_optimizer *opt, int i, const char *name, const ch
                        nb_shape_str(dst->ndim, dst->shape, a, sizeof a),
                        nb_shape_str(value->ndim, value->shape, b, sizeof b));
     } else {
-        st = nb_tensor_copy_(dst, value);
+        st = check_state_values(opt, name, key, slot < 0, value);
+        if (st == NB_OK) st = nb_tensor_copy_(dst, value);
     }
     if (st != NB_OK && !was_init) state_clear(ps); /* leave a parameter without state as it was */
     return st;

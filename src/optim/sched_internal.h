@@ -98,6 +98,8 @@ nb_status nbi_sched_step(nb_lr_scheduler *s, bool closed, int64_t epoch);
 void nbi_sched_read_lrs(nb_lr_scheduler *s);
 /* Free s and what it owns, whatever its parent. */
 void nbi_sched_destroy(nb_lr_scheduler *s);
+/* s's own state entries (not its children's) into f[NBI_SCHED_MAX_FIELDS]; their number. */
+int nbi_sched_own_fields(nb_lr_scheduler *s, nbi_sched_field *f);
 /* Check that opt is not NULL (message names op). */
 bool nbi_sched_check_opt(const char *op, const nb_optimizer *opt);
 
