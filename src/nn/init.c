@@ -144,7 +144,9 @@ static bool fans(const char *op, const nb_tensor *t, int64_t *fan_in, int64_t *f
     int64_t rf = 1;
     bool overflow = false;
     for (int d = 2; d < t->ndim; d++) overflow |= __builtin_mul_overflow(rf, t->shape[d], &rf);
-    overflow |= __builtin_mul_overflow(t->shape[1], rf, fan_in) | __builtin_mul_overflow(t->shape[0], rf, fan_out);
+    /* Both products are computed (not short-circuited): each output is set. */
+    overflow |= __builtin_mul_overflow(t->shape[1], rf, fan_in);
+    overflow |= __builtin_mul_overflow(t->shape[0], rf, fan_out);
     if (overflow) nbi_error(NB_ERR_ARG, "%s: fan_in or fan_out of a tensor with no elements overflows int64", op);
     return !overflow;
 }
