@@ -13,6 +13,7 @@ every batch; random crop (28, zero padding 2) and horizontal flip.
 
 Usage: /usr/bin/python3 tools/fashion_resnet.py [--epochs N] [--threads T]
        [--seed S] [--data DIR] [--width W] [--save FILE.pt]
+       [--limit-train N] [--limit-test N]
 Run with Debian's python3 (it has torch). Prints one line per epoch:
 epoch, train loss, test loss, test accuracy, seconds.
 """
@@ -111,6 +112,19 @@ def param_groups(model, weight_decay):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def make_optimizer(model, lr, momentum=0.9, weight_decay=5e-4):
+    return torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum)
+
+
+def make_scheduler(opt, steps, epochs):
+    """Linear warm-up from 0.1x over the first epoch (steps batches), then
+    cosine to 0 over the other epochs (at least one step: T_max = 0 would
+    divide by zero at the milestone of a one-epoch run), stepped per batch."""
+    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=steps)
+    cos = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * (epochs - 1)))
+    return torch.optim.lr_scheduler.SequentialLR(opt, [warm, cos], milestones=[steps])
+
+
 def evaluate(model, x, y):
     model.eval()
     loss, correct = 0.0, 0
@@ -132,18 +146,22 @@ def main():
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--save", default=None)
+    ap.add_argument("--limit-train", type=int, default=0, help="train on the first N images only")
+    ap.add_argument("--limit-test", type=int, default=0, help="test on the first N images only")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
     xtr, ytr = load(a.data, "train")
     xte, yte = load(a.data, "test")
+    if a.limit_train > 0:
+        xtr, ytr = xtr[:a.limit_train], ytr[:a.limit_train]
+    if a.limit_test > 0:
+        xte, yte = xte[:a.limit_test], yte[:a.limit_test]
     model = FashionResNet(a.width)
-    opt = torch.optim.SGD(param_groups(model, 5e-4), lr=a.lr, momentum=0.9)
+    opt = make_optimizer(model, a.lr)
     steps = (len(xtr) + a.batch_size - 1) // a.batch_size
-    warm = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=steps)
-    cos = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * (a.epochs - 1))
-    sched = torch.optim.lr_scheduler.SequentialLR(opt, [warm, cos], milestones=[steps])
+    sched = make_scheduler(opt, steps, a.epochs)
     print("epoch,train_loss,test_loss,test_accuracy,seconds", flush=True)
     for epoch in range(1, a.epochs + 1):
         model.train()
