@@ -19,14 +19,14 @@ print("resume: bitwise identical")
 
 # The residual net's recipe: two parameter groups (their param_groups entries),
 # SGD momentum buffers, a SequentialLR stepped per batch, crop + flip. Epoch
-# 1's checkpoint of a 1-epoch run serves a 3-epoch run: at the end of epoch 1
+# 1's checkpoint of a 1-epoch run serves a 2-epoch run: at the end of epoch 1
 # the warm-up is over and the cosine is at its epoch 0, whatever its length.
 rn = ["--model", "resnet", "--width", 4, "--limit-train", 320, "--limit-test", 100, "--batch-size", 64, "--threads", 2]
-train(binary, data, work, *rn, "--epochs", 3, "--save", "rn_straight.h5", name="rn_straight")
+train(binary, data, work, *rn, "--epochs", 2, "--save", "rn_straight.h5", name="rn_straight")
 train(binary, data, work, *rn, "--epochs", 1, "--checkpoint", "rn_ck.h5", name="rn_first")
 ck = read_h5(f"{work}/rn_ck.h5")
 assert "optimizer.param_groups.1.lr" in ck and "scheduler._schedulers.1.last_epoch" in ck, sorted(ck)
-out = train(binary, data, work, *rn, "--epochs", 3, "--resume", "rn_ck.h5", "--save", "rn_resumed.h5", name="rn_second")
+out = train(binary, data, work, *rn, "--epochs", 2, "--resume", "rn_ck.h5", "--save", "rn_resumed.h5", name="rn_second")
 assert "resumed from rn_ck.h5 after epoch 1" in out, out
 assert_bitwise_equal(f"{work}/rn_straight.h5", f"{work}/rn_resumed.h5", "resnet resume")
 print("resnet resume: bitwise identical")
