@@ -108,7 +108,8 @@ static int parse_args(int argc, char **argv, options *o) {
         {"width", 1, 0, 'W'}, {"weight-decay", 1, 0, 'y'}, {0, 0, 0, 0}};
     int c;
     int64_t v;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    int idx = 0; /* the long option found, to name it in the message */
+    while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
         bool ok = true;
         switch (c) {
         case 'd': o->data = optarg; break;
@@ -147,7 +148,7 @@ static int parse_args(int argc, char **argv, options *o) {
         default: ok = false;
         }
         if (!ok) {
-            if (c != '?') fprintf(stderr, "%s: invalid value '%s' for --%s\n", argv[0], optarg ? optarg : "", longopts[0].name);
+            if (c != '?') fprintf(stderr, "%s: invalid value '%s' for --%s\n", argv[0], optarg ? optarg : "", longopts[idx].name);
             usage(stderr, argv[0]);
             return 2;
         }
@@ -424,8 +425,9 @@ int main(int argc, char **argv) {
     if (o.weight_decay > 0) snprintf(wd, sizeof wd, " (weight decay %g on weights)", o.weight_decay);
     printf("nabla MNIST: model %s (%lld parameters), %s lr %g%s%s, batch %lld, %d threads, seed %llu, %lld train / "
            "%lld test images from %s\n",
-           o.model, (long long)nb_module_num_parameter_elements(model), o.optimizer, nb_optimizer_get_lr(opt), wd,
-           resnet ? ", warm-up + cosine per batch, crop + flip" : "", (long long)o.batch_size, nb_get_num_threads(),
+           o.model, (long long)nb_module_num_parameter_elements(model), o.optimizer,
+           resnet ? o.lr : nb_optimizer_get_lr(opt), wd, /* resnet's lr: the peak, after the warm-up */
+           resnet ? ", warm-up from 0.1x then cosine per batch, crop + flip" : "", (long long)o.batch_size, nb_get_num_threads(),
            (unsigned long long)o.seed, (long long)nb_dataset_len(train), (long long)nb_dataset_len(test), o.data);
 
     int64_t confusion[10][10] = {{0}};
