@@ -88,6 +88,15 @@ static int check_state(const char *name, nb_tensor *t, bool is_param, void *ctx)
     return 0;
 }
 
+/* m's logits of the first batch, x1 in dtype, against group/logits. */
+static void check_logits_x1(nb_module *m, nb_dtype dtype, const char *group) {
+    nb_tensor *x = nbt_h5_read(ref(), "x1", dtype);
+    nb_tensor *logits = nb_module_forward(m, x);
+    nbt_ref_close(logits, ref(), group, "logits");
+    nb_tensor_release(logits);
+    nb_tensor_release(x);
+}
+
 START_TEST(test_two_sgd_steps_float64) {
     nb_module *m = twin_net(NB_F64);
     mnist_optim_options oo = {.name = "sgd", .lr = 0.1, .momentum = 0.9, .weight_decay = 5e-4};
@@ -119,11 +128,7 @@ START_TEST(test_two_sgd_steps_float64) {
         nb_tensor_release(y);
     }
     nb_module_eval(m);
-    nb_tensor *x = nbt_h5_read(ref(), "x1", NB_F64);
-    nb_tensor *logits = nb_module_forward(m, x);
-    nbt_ref_close(logits, ref(), "eval", "logits");
-    nb_tensor_release(logits);
-    nb_tensor_release(x);
+    check_logits_x1(m, NB_F64, "eval");
     nb_lr_scheduler_free(sched);
     nb_optimizer_free(opt);
     nb_module_free(m);
@@ -134,11 +139,7 @@ END_TEST
  * float32's accuracy of the float64 twin's. */
 START_TEST(test_logits_float32) {
     nb_module *m = twin_net(NB_F32);
-    nb_tensor *x = nbt_h5_read(ref(), "x1", NB_F32);
-    nb_tensor *logits = nb_module_forward(m, x);
-    nbt_ref_close(logits, ref(), "step1", "logits");
-    nb_tensor_release(logits);
-    nb_tensor_release(x);
+    check_logits_x1(m, NB_F32, "step1");
     nb_module_free(m);
 }
 END_TEST
