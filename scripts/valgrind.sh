@@ -47,6 +47,10 @@ echo "== MNIST training run"
 out=$(mktemp -d "${TMPDIR:-/tmp}/nbvg.XXXXXX")
 run build-vg/examples/mnist/mnist_train --model small --epochs 1 --limit-train 512 --limit-test 256 --threads 2 \
     --data "$PWD/data/mnist" --metrics "$out/metrics.csv" --plot "$out/training.svg" --save "$out/model.h5"
+# The residual net's recipe: parameter groups, SequentialLR, crop + flip, checkpoint.
+run build-vg/examples/mnist/mnist_train --model resnet --width 4 --epochs 1 --limit-train 128 --limit-test 64 \
+    --batch-size 64 --threads 2 --data "$PWD/data/mnist" --metrics "$out/metrics.csv" --plot "$out/training.svg" \
+    --checkpoint "$out/ck.h5"
 rm -rf "$out"
 
 echo "== test executables"

@@ -79,9 +79,15 @@ static nb_tensor *small_forward(nb_module *self, const nb_tensor *x, void *ctx) 
     return then(h, nb_log_softmax(h, 1));
 }
 
-nb_module *mnist_model_new(const char *name, nb_rng *init_rng, nb_rng *dropout_rng) {
+bool mnist_model_outputs_logits(const char *name) { return strcmp(name, "resnet") == 0; }
+
+nb_module *mnist_model_new(const char *name, int64_t width, nb_rng *init_rng, nb_rng *dropout_rng) {
+    if (strcmp(name, "resnet") == 0) return mnist_resnet_new(width, init_rng);
     bool small = strcmp(name, "small") == 0;
-    if (!small && strcmp(name, "default") != 0) return NULL;
+    if (!small && strcmp(name, "default") != 0) {
+        nb_set_error(NB_ERR_ARG, "mnist_model_new: no model '%s' (default, small, resnet)", name);
+        return NULL;
+    }
     nb_module *m = nb_module_new(small ? "SmallNet" : "Net", small ? small_forward : default_forward, NULL, NULL);
     if (!m) return NULL;
     nb_status st;

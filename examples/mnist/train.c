@@ -1,6 +1,10 @@
 /* mnist_train: train a CNN on MNIST (or Fashion-MNIST) in pure C with nabla.
  * Defaults follow PyTorch's MNIST example: the classic net, Adadelta lr 1.0,
- * StepLR gamma 0.7, batch 64, test batch 1000. Run with --help for flags. */
+ * StepLR gamma 0.7, batch 64, test batch 1000. --model resnet brings its own
+ * recipe, that of tools/fashion_resnet.py: SGD lr 0.1 momentum 0.9, weight
+ * decay 5e-4 on the weights only, batch 128, 15 epochs, one epoch of linear
+ * warm-up then cosine annealing stepped every batch, random crop (padding 2)
+ * and horizontal flip. Run with --help for flags. */
 #include <nabla.h>
 
 #include <getopt.h>
@@ -12,6 +16,7 @@
 #include "checkpoint.h"
 #include "dist_support.h"
 #include "models.h"
+#include "recipe.h"
 #include "report.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
@@ -30,8 +35,8 @@
 typedef struct options {
     const char *data, *model, *optimizer, *save, *load, *checkpoint, *resume, *metrics, *plot, *dump_logits;
     int epochs, threads;
-    int64_t batch_size, test_batch_size, limit_train, limit_test;
-    double lr, gamma, momentum;
+    int64_t batch_size, test_batch_size, limit_train, limit_test, width;
+    double lr, gamma, momentum, weight_decay;
     uint64_t seed;
     bool fashion, eval_only, no_prefetch;
 } options;
@@ -42,14 +47,21 @@ static void usage(FILE *f, const char *argv0) {
             "  --data DIR            folder with the IDX files (default %s;\n"
             "                        get them with scripts/fetch_mnist.sh)\n"
             "  --fashion             Fashion-MNIST from %s (scripts/fetch_mnist.sh --fashion)\n"
-            "  --model NAME          default (PyTorch's MNIST example net) or small\n"
-            "  --epochs N            default 6 (PyTorch's full recipe: 14)\n"
-            "  --batch-size N        default 64\n"
+            "  --model NAME          default (PyTorch's MNIST example net), small, or resnet (a\n"
+            "                        residual net with its own recipe: SGD lr 0.1, weight decay\n"
+            "                        5e-4, batch 128, 15 epochs, warm-up + cosine per batch,\n"
+            "                        random crop and flip; tools/fashion_resnet.py is its twin)\n"
+            "  --width N             resnet's channels in its first stage (default 16)\n"
+            "  --epochs N            default 6 (PyTorch's full recipe: 14; resnet 15)\n"
+            "  --batch-size N        default 64 (resnet 128)\n"
             "  --test-batch-size N   default 1000\n"
-            "  --optimizer NAME      adadelta (default), sgd, adam, adamw, rmsprop\n"
-            "  --lr X                default 1.0 for adadelta, 0.01 for sgd, 0.001 otherwise\n"
+            "  --optimizer NAME      adadelta (default), sgd (resnet's), adam, adamw, rmsprop\n"
+            "  --lr X                default 1.0 for adadelta, 0.01 for sgd (resnet 0.1), 0.001 otherwise\n"
             "  --momentum X          SGD momentum (default 0.9)\n"
-            "  --gamma X             StepLR decay per epoch (default 0.7)\n"
+            "  --weight-decay X      on conv and linear weights only (a second parameter group\n"
+            "                        holds the rest); default 5e-4 for resnet, otherwise 0,\n"
+            "                        which keeps the optimizer's own default on every parameter\n"
+            "  --gamma X             StepLR decay per epoch (default 0.7; not resnet's schedule)\n"
             "  --seed N              default 1\n"
             "  --threads N           default: all cores\n"
             "  --limit-train N       train on the first N images only\n"
@@ -82,9 +94,10 @@ static bool parse_double(const char *s, double *out) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    *o = (options){.data = NULL, .model = "default", .optimizer = "adadelta", .metrics = "metrics.csv",
-                   .plot = "training.svg", .epochs = 6, .threads = 0, .batch_size = 64, .test_batch_size = 1000,
-                   .lr = -1, .gamma = 0.7, .momentum = 0.9, .seed = 1};
+    /* -1 (NULL for names): the model's recipe decides, after parsing. */
+    *o = (options){.data = NULL, .model = "default", .optimizer = NULL, .metrics = "metrics.csv",
+                   .plot = "training.svg", .epochs = -1, .threads = 0, .batch_size = -1, .test_batch_size = 1000,
+                   .width = -1, .lr = -1, .gamma = 0.7, .momentum = 0.9, .weight_decay = -1, .seed = 1};
     static const struct option longopts[] = {
         {"data", 1, 0, 'd'}, {"fashion", 0, 0, 'F'}, {"model", 1, 0, 'm'}, {"epochs", 1, 0, 'e'},
         {"batch-size", 1, 0, 'b'}, {"test-batch-size", 1, 0, 'B'}, {"optimizer", 1, 0, 'o'}, {"lr", 1, 0, 'l'},
@@ -92,15 +105,21 @@ static int parse_args(int argc, char **argv, options *o) {
         {"limit-train", 1, 0, 'L'}, {"limit-test", 1, 0, 'T'}, {"load", 1, 0, 'i'}, {"save", 1, 0, 'w'},
         {"checkpoint", 1, 0, 'c'}, {"resume", 1, 0, 'r'}, {"eval-only", 0, 0, 'E'}, {"metrics", 1, 0, 'C'},
         {"plot", 1, 0, 'P'}, {"dump-logits", 1, 0, 'D'}, {"no-prefetch", 0, 0, 'N'}, {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"width", 1, 0, 'W'}, {"weight-decay", 1, 0, 'y'}, {0, 0, 0, 0}};
     int c;
     int64_t v;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    int idx = 0; /* the long option found, to name it in the message */
+    while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
         bool ok = true;
         switch (c) {
         case 'd': o->data = optarg; break;
         case 'F': o->fashion = true; break;
-        case 'm': o->model = optarg; ok = !strcmp(optarg, "default") || !strcmp(optarg, "small"); break;
+        case 'm':
+            o->model = optarg;
+            ok = !strcmp(optarg, "default") || !strcmp(optarg, "small") || !strcmp(optarg, "resnet");
+            break;
+        case 'W': ok = parse_int(optarg, 1, &o->width) && o->width <= MNIST_RESNET_MAX_WIDTH; break;
+        case 'y': ok = parse_double(optarg, &o->weight_decay) && o->weight_decay >= 0; break;
         case 'e': ok = parse_int(optarg, 0, &v) && v <= CHECKPOINT_MAX_EPOCHS; o->epochs = (int)v; break;
         case 'b': ok = parse_int(optarg, 1, &o->batch_size); break;
         case 'B': ok = parse_int(optarg, 1, &o->test_batch_size); break;
@@ -129,7 +148,7 @@ static int parse_args(int argc, char **argv, options *o) {
         default: ok = false;
         }
         if (!ok) {
-            if (c != '?') fprintf(stderr, "%s: invalid value '%s' for --%s\n", argv[0], optarg ? optarg : "", longopts[0].name);
+            if (c != '?') fprintf(stderr, "%s: invalid value '%s' for --%s\n", argv[0], optarg ? optarg : "", longopts[idx].name);
             usage(stderr, argv[0]);
             return 2;
         }
@@ -139,37 +158,22 @@ static int parse_args(int argc, char **argv, options *o) {
         usage(stderr, argv[0]);
         return 2;
     }
-    if (!o->data) o->data = o->fashion ? FASHION_DIR : MNIST_DEFAULT_DIR;
-    if (o->lr < 0) o->lr = !strcmp(o->optimizer, "adadelta") ? 1.0 : !strcmp(o->optimizer, "sgd") ? 0.01 : 0.001;
-    return 0;
-}
-
-static nb_optimizer *make_optimizer(const options *o, nb_module *model) {
-    nb_param_list ps = nb_module_parameter_list(model);
-    nb_tensor **params = ps.params; /* NULL if the list failed: then so does the optimizer, keeping the message */
-    int n = ps.n;
-    nb_optimizer *opt = NULL;
-    if (!strcmp(o->optimizer, "adadelta")) {
-        nb_adadelta_options a = nb_adadelta_defaults();
-        a.lr = o->lr;
-        opt = nb_adadelta(params, n, &a);
-    } else if (!strcmp(o->optimizer, "sgd")) {
-        nb_sgd_options a = nb_sgd_defaults();
-        a.lr = o->lr;
-        a.momentum = o->momentum;
-        opt = nb_sgd(params, n, &a);
-    } else if (!strcmp(o->optimizer, "rmsprop")) {
-        nb_rmsprop_options a = nb_rmsprop_defaults();
-        a.lr = o->lr;
-        opt = nb_rmsprop(params, n, &a);
-    } else {
-        bool w = !strcmp(o->optimizer, "adamw");
-        nb_adam_options a = w ? nb_adamw_defaults() : nb_adam_defaults();
-        a.lr = o->lr;
-        opt = w ? nb_adamw(params, n, &a) : nb_adam(params, n, &a);
+    const bool resnet = !strcmp(o->model, "resnet");
+    if (o->width >= 0 && !resnet) {
+        fprintf(stderr, "%s: --width applies to --model resnet only\n", argv[0]);
+        return 2;
     }
-    nb_param_list_free(&ps); /* the optimizer keeps its own references */
-    return opt;
+    if (!o->data) o->data = o->fashion ? FASHION_DIR : MNIST_DEFAULT_DIR;
+    if (o->width < 0) o->width = 16;
+    if (!o->optimizer) o->optimizer = resnet ? "sgd" : "adadelta";
+    if (o->epochs < 0) o->epochs = resnet ? 15 : 6;
+    if (o->batch_size < 0) o->batch_size = resnet ? 128 : 64;
+    if (o->weight_decay < 0) o->weight_decay = resnet ? 5e-4 : 0;
+    if (o->lr < 0)
+        o->lr = !strcmp(o->optimizer, "adadelta") ? 1.0
+              : !strcmp(o->optimizer, "sgd")      ? (resnet ? 0.1 : 0.01)
+                                                  : 0.001;
+    return 0;
 }
 
 /* Evaluation runs the model on at most this many images at a time and joins
@@ -212,10 +216,16 @@ static nb_loader *eval_loader(const nb_dataset *ds, int64_t batch, const nb_tran
     return nb_loader_new(ds, &lo);
 }
 
+/* The loss of a model's output: cross-entropy for logits (resnet), NLL for
+ * log-probabilities (the nets ending in log_softmax): the same function. */
+static nb_tensor *model_loss(const nb_tensor *out, const nb_tensor *y, nb_reduction r, bool logits) {
+    return logits ? nb_cross_entropy(out, y, r) : nb_nll_loss(out, y, r);
+}
+
 /* Mean loss and accuracy (%) over a data set; fills confusion if not NULL.
  * Under mpirun each rank evaluates its slice and the sums are added up. */
-static nb_status evaluate(nb_module *model, const nb_dataset *ds, int64_t batch, const nb_transform *norm,
-                          double *loss, double *acc, int64_t confusion[10][10]) {
+static nb_status evaluate(nb_module *model, bool logits, const nb_dataset *ds, int64_t batch,
+                          const nb_transform *norm, double *loss, double *acc, int64_t confusion[10][10]) {
     int64_t count = nb_dataset_len(ds), lo, hi;
     mnist_dist_slice(count, &lo, &hi);
     nb_dataset *slice = hi > lo ? nb_dataset_narrow(ds, lo, hi - lo) : NULL;
@@ -236,7 +246,7 @@ static nb_status evaluate(nb_module *model, const nb_dataset *ds, int64_t batch,
             break;
         }
         nb_tensor *out = forward_chunked(model, x);
-        nb_tensor *l = nb_nll_loss(out, y, NB_REDUCTION_SUM);
+        nb_tensor *l = model_loss(out, y, NB_REDUCTION_SUM, logits);
         nb_tensor *pred = NULL;
         nb_tensor *mx = out ? nb_max_dim(out, 1, false, &pred) : NULL;
         double lv;
@@ -264,7 +274,8 @@ static nb_status evaluate(nb_module *model, const nb_dataset *ds, int64_t batch,
     return st;
 }
 
-/* The model's logits (log-probabilities) and predicted classes on a data set, to HDF5. */
+/* The model's outputs (logits, or log-probabilities for the nets ending in
+ * log_softmax) and predicted classes on a data set, to HDF5. */
 static nb_status dump_logits(nb_module *model, const nb_dataset *ds, int64_t batch, const nb_transform *norm,
                              const char *path) {
     int64_t count = nb_dataset_len(ds);
@@ -354,9 +365,18 @@ int main(int argc, char **argv) {
     nb_rng init_rng, dropout_rng;
     nb_rng_seed(&init_rng, o.seed);
     nb_rng_seed(&dropout_rng, o.seed ^ 0x5eed0001ULL);
-    nb_module *model = mnist_model_new(o.model, &init_rng, &dropout_rng);
-    nb_optimizer *opt = model ? make_optimizer(&o, model) : NULL;
-    nb_lr_scheduler *sched = opt ? nb_step_lr(opt, 1, o.gamma) : NULL;
+    const bool resnet = !strcmp(o.model, "resnet"), logits = mnist_model_outputs_logits(o.model);
+    /* resnet's schedule is stepped every batch over the loader's batches per
+     * epoch: len(DistributedSampler) = ceil(N / world) samples per rank, in
+     * batches of batch_size (checked against the loader below). */
+    const int64_t world = mnist_dist_world(), per_rank = (nb_dataset_len(train) + world - 1) / world;
+    const int64_t steps_per_epoch = (per_rank + o.batch_size - 1) / o.batch_size;
+    nb_module *model = mnist_model_new(o.model, o.width, &init_rng, &dropout_rng);
+    mnist_optim_options oo = {.name = o.optimizer, .lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay};
+    nb_optimizer *opt = model ? mnist_optimizer_new(model, &oo) : NULL;
+    nb_lr_scheduler *sched = !opt     ? NULL
+                             : resnet ? mnist_warmup_cosine(opt, steps_per_epoch, o.epochs)
+                                      : nb_step_lr(opt, 1, o.gamma);
     if (!sched) return fail("");
     static train_state ts; /* large (metrics history): not on the stack */
     ts = (train_state){.model = model, .opt = opt, .sched = sched, .nrngs = 2, .rngs = {&init_rng, &dropout_rng},
@@ -387,20 +407,33 @@ int main(int argc, char **argv) {
     lo.rank = mnist_dist_rank();
     lo.world_size = mnist_dist_world();
     lo.prefetch = !o.no_prefetch;
-    lo.transforms = &norm;
-    lo.num_transforms = 1;
+    /* resnet's augmentation, as the twin's: RandomCrop(28, padding=2) with
+     * zero fill, RandomHorizontalFlip(0.5), then Normalize. */
+    int64_t shape[NB_MAX_DIMS] = {0};
+    nb_dataset_sample_shape(train, shape); /* (1, H, W) */
+    nb_transform train_tf[3] = {nb_random_crop(shape[1], shape[2], 2), nb_random_horizontal_flip(0.5), norm};
+    lo.transforms = resnet ? train_tf : &norm;
+    lo.num_transforms = resnet ? 3 : 1;
     nb_loader *loader = nb_loader_new(train, &lo);
     if (!loader || mnist_dist_prepare(model, o.batch_size, nb_loader_num_samples(loader)) != NB_OK) return fail("");
-    printf("nabla MNIST: model %s (%lld parameters), %s lr %g, batch %lld, %d threads, seed %llu, %lld train / %lld "
-           "test images from %s\n",
-           o.model, (long long)nb_module_num_parameter_elements(model), o.optimizer, nb_optimizer_get_lr(opt),
-           (long long)o.batch_size, nb_get_num_threads(), (unsigned long long)o.seed, (long long)nb_dataset_len(train),
-           (long long)nb_dataset_len(test), o.data);
+    if (nb_loader_num_batches(loader) != steps_per_epoch) {
+        fprintf(stderr, "mnist_train: the schedule counts %lld batches per epoch, the loader %lld\n",
+                (long long)steps_per_epoch, (long long)nb_loader_num_batches(loader));
+        return 1;
+    }
+    char wd[64] = "";
+    if (o.weight_decay > 0) snprintf(wd, sizeof wd, " (weight decay %g on weights)", o.weight_decay);
+    printf("nabla MNIST: model %s (%lld parameters), %s lr %g%s%s, batch %lld, %d threads, seed %llu, %lld train / "
+           "%lld test images from %s\n",
+           o.model, (long long)nb_module_num_parameter_elements(model), o.optimizer,
+           resnet ? o.lr : nb_optimizer_get_lr(opt), wd, /* resnet's lr: the peak, after the warm-up */
+           resnet ? ", warm-up from 0.1x then cosine per batch, crop + flip" : "", (long long)o.batch_size, nb_get_num_threads(),
+           (unsigned long long)o.seed, (long long)nb_dataset_len(train), (long long)nb_dataset_len(test), o.data);
 
     int64_t confusion[10][10] = {{0}};
     double test_loss = 0, test_acc = 0;
     if (o.eval_only) {
-        if (evaluate(model, test, o.test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK) return fail("");
+        if (evaluate(model, logits, test, o.test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK) return fail("");
         print_confusion(stdout, (const int64_t(*)[10])confusion);
         printf("test loss %.4f, accuracy %.2f%%\n", test_loss, test_acc);
         printf("final test accuracy: %.2f%%\n", test_acc);
@@ -426,11 +459,12 @@ int main(int argc, char **argv) {
              * than the pool holds for full ones: give those back first. */
             if (b < o.batch_size) nb_memory_trim();
             nb_tensor *out = nb_module_forward(model, x);
-            nb_tensor *loss = nb_nll_loss(out, y, NB_REDUCTION_MEAN);
+            nb_tensor *loss = model_loss(out, y, NB_REDUCTION_MEAN, logits);
             double lv = 0;
             nb_optimizer_zero_grad(opt);
             if (!loss || nb_backward(loss) != NB_OK || mnist_dist_sync_grads() != NB_OK ||
-                nb_optimizer_step(opt) != NB_OK || nb_tensor_item(loss, &lv) != NB_OK)
+                nb_optimizer_step(opt) != NB_OK || (resnet && nb_lr_scheduler_step(sched) != NB_OK) ||
+                nb_tensor_item(loss, &lv) != NB_OK)
                 return fail("\n");
             nb_scope_end(s);
             loss_sum += lv * (double)b;
@@ -442,14 +476,14 @@ int main(int argc, char **argv) {
         loss_sum = sums[0];
         seen = (int64_t)sums[1];
         progress_finish(&pr, loss_sum / (double)seen);
-        nb_lr_scheduler_step(sched);
+        if (!resnet && nb_lr_scheduler_step(sched) != NB_OK) return fail("");
         double secs = now_seconds() - pr.start;
         memset(confusion, 0, sizeof confusion);
         /* Training and evaluation use tensors of other sizes: give the pool's
          * cached blocks back between them, so peak memory is the larger of
          * the two, not their sum. */
         nb_memory_trim();
-        if (evaluate(model, test, o.test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK) return fail("");
+        if (evaluate(model, logits, test, o.test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK) return fail("");
         nb_memory_trim();
         printf("epoch %d/%d  test loss %.4f  test accuracy %.2f%%  (%.1f s training)\n", epoch, o.epochs, test_loss,
                test_acc, secs);
