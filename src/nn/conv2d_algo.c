@@ -29,8 +29,8 @@
 #include "nn/conv_internal.h"
 #include "tensor/cpu.h"
 
-static const char *const algo_names[NBI_CONV_ALGOS] = {"reference", "im2col",   "pointwise",
-                                                       "implicit",  "winograd", "depthwise"};
+static const char *const algo_names[NBI_CONV_ALGOS] = {"reference", "im2col",    "pointwise", "implicit",
+                                                       "winograd",  "depthwise", "winograd4"};
 
 const char *nbi_conv_algo_name(nbi_conv_algo a) {
     return a >= 0 && a < NBI_CONV_ALGOS ? algo_names[a] : "auto";
@@ -52,6 +52,15 @@ static bool winograd_fits(const nbi_conv_geom *g) {
     if (!(g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1))
         return false;
     const double row_floats = 16.0 * (double)((g->Wo + 1) / 2 + 48) * (double)(g->C + g->O + 8);
+    return row_floats <= (double)(16 << 18);
+}
+
+/* Winograd F(4x4, 3x3): the same convs; its unit holds at least one row of
+ * 4x4 tiles, about 36 * tiles * (C + O) floats. */
+static bool winograd4_fits(const nbi_conv_geom *g) {
+    if (!(g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1))
+        return false;
+    const double row_floats = 36.0 * (double)((g->Wo + 3) / 4 + 12) * (double)(g->C + g->O + 32);
     return row_floats <= (double)(16 << 18);
 }
 
@@ -94,6 +103,13 @@ bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom 
         if (!nbi_conv2d_flip_ok(g)) return false;
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
         return winograd_fits(&t);
+    }
+    case NBI_CONV_WINOGRAD4: {
+        if (!winograd4_fits(g)) return false;
+        if (ph != NBI_CONV_DX) return true;
+        if (!nbi_conv2d_flip_ok(g)) return false;
+        const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
+        return winograd4_fits(&t);
     }
     case NBI_CONV_DEPTHWISE: return depthwise_fits(g) && (ph != NBI_CONV_DX || (g->sh == 1 && g->sw == 1));
     default: return false;
@@ -184,6 +200,8 @@ static const nbi_conv2d_kernels *kernels(nbi_conv_algo a) {
         return NBI_CPU_PICK(nbi_conv2d_winograd_portable, nbi_conv2d_winograd_avx2, nbi_conv2d_winograd_avx512);
     case NBI_CONV_DEPTHWISE:
         return NBI_CPU_PICK(nbi_conv2d_depthwise_portable, nbi_conv2d_depthwise_avx2, nbi_conv2d_depthwise_avx512);
+    case NBI_CONV_WINOGRAD4:
+        return NBI_CPU_PICK(nbi_conv2d_winograd4_portable, nbi_conv2d_winograd4_avx2, nbi_conv2d_winograd4_avx512);
     default: return &nbi_conv2d_reference_f32;
     }
 }
