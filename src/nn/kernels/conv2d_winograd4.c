@@ -173,20 +173,22 @@ static w4 w4_sizes(const nbi_conv_geom *g, int64_t C, int64_t O) {
 /* ---- channels-last copies ---- */
 
 /* xt (rows, Wbp, Cp) <- rows ih0 .. ih0+rows-1 and columns iw0 .. iw0+Wbp-1
- * of one item's planes x (C, H, W), zero outside them and past channel C. */
+ * of one item's planes x (C, H, W), zero outside them and past channel C.
+ * One block of VL channels at a time, so that the reads are VL sequential
+ * streams (all C planes at once were 25% of the time on ResNet's 64
+ * channels: more streams than the prefetchers follow). */
 static void w4_channels_last(float *restrict xt, const float *x, int64_t C, int64_t H, int64_t W, int64_t ih0,
                              int64_t rows, int64_t iw0, int64_t Wbp, int64_t Cp) {
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t ih = ih0 + r;
-        float *xr = xt + r * Wbp * Cp;
-        if (ih < 0 || ih >= H) {
-            memset(xr, 0, (size_t)(Wbp * Cp) * sizeof(float));
-            continue;
-        }
-        for (int64_t q = 0; q < Wbp; q += VL) {
-            const int64_t iw = iw0 + q; /* columns iw .. iw+VL-1; those in [lo, hi) are inside */
-            const int64_t lo = iw < 0 ? -iw : 0, hi = W - iw < VL ? (W - iw < 0 ? 0 : W - iw) : VL;
-            for (int64_t cb = 0; cb < Cp; cb += VL) {
+    for (int64_t r = 0; r < rows; r++)
+        if (ih0 + r < 0 || ih0 + r >= H) memset(xt + r * Wbp * Cp, 0, (size_t)(Wbp * Cp) * sizeof(float));
+    for (int64_t cb = 0; cb < Cp; cb += VL)
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t ih = ih0 + r;
+            if (ih < 0 || ih >= H) continue;
+            float *xr = xt + r * Wbp * Cp;
+            for (int64_t q = 0; q < Wbp; q += VL) {
+                const int64_t iw = iw0 + q; /* columns iw .. iw+VL-1; those in [lo, hi) are inside */
+                const int64_t lo = iw < 0 ? -iw : 0, hi = W - iw < VL ? (W - iw < 0 ? 0 : W - iw) : VL;
                 vf v[VL];
 #if defined(NBI_KERNELS_AVX512)
                 const __mmask16 m = lo >= hi ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
@@ -212,7 +214,6 @@ static void w4_channels_last(float *restrict xt, const float *x, int64_t C, int6
                 for (int p = 0; p < np; p++) vstore(xr + (q + p) * Cp + cb, v[p]);
             }
         }
-    }
 }
 
 /* ---- transforms of a unit ---- */
@@ -265,41 +266,50 @@ static void w4_dy_transform(float *restrict zb, const float *restrict gt, const 
 }
 
 /* y's pixels of the unit's tiles (item n, tile rows from ti0) <- Aᵀ M A +
- * bias, M[xi] rows t at mb + (xi*Tr + t)*Op; bp: the bias padded to Op. */
-static void w4_output_transform(float *y, const float *restrict mb, const float *bp, const w4 *z, int64_t O,
-                                int64_t n, int64_t ti0, int64_t ntiles) {
+ * bias, M[xi] rows t at mb + (xi*Tr + t)*Op; bp: the bias padded to Op.
+ * Per block of VL channels and tile row, the pixels go to st (VL channels x
+ * 4 rows x 4*tw columns, in L1) and then out as whole rows of y: stored
+ * straight from the tiles, 4 pixels of a row at a time into VL*4 different
+ * rows, they were 60% of this transform (ResNet's 56x56, 64 channels). */
+static void w4_output_transform(float *y, const float *restrict mb, const float *bp, float *restrict st, const w4 *z,
+                                int64_t O, int64_t n, int64_t ti0, int64_t ntiles) {
     const nbi_conv_geom *g = z->g;
-    const int64_t Op = z->Op, Tr = z->Tr, Ho = g->Ho, Wo = g->Wo;
-    for (int64_t t = 0; t < ntiles; t++) {
-        const int64_t oh = 4 * (ti0 + t / z->tw), ow = 4 * (t % z->tw);
-        const int rows = (int)min64(4, Ho - oh), cols = (int)min64(4, Wo - ow);
-        for (int64_t ob = 0; ob < Op; ob += VL) {
-            vf tmp[4][6], px[16]; /* px[4a + b]: output pixel (a, b) of VL channels */
-            for (int j = 0; j < 6; j++) { /* Aᵀ down column j */
-                vf m[6], o[4];
-                for (int i = 0; i < 6; i++) m[i] = vload(mb + ((i * 6 + j) * Tr + t) * Op + ob);
-                w4_at(m, o);
-                for (int a = 0; a < 4; a++) tmp[a][j] = o[a];
+    const int64_t Op = z->Op, Tr = z->Tr, Ho = g->Ho, Wo = g->Wo, tw = z->tw, sw = 4 * tw;
+    for (int64_t ob = 0; ob < Op; ob += VL) {
+        const vf bias = vload(bp + ob);
+        const int64_t nch = min64(VL, O - ob);
+        for (int64_t t0 = 0; t0 < ntiles; t0 += tw) {
+            for (int64_t tj = 0; tj < tw; tj++) {
+                const int64_t t = t0 + tj;
+                vf tmp[4][6], px[16]; /* px[4a + b]: output pixel (a, b) of VL channels */
+                for (int j = 0; j < 6; j++) { /* Aᵀ down column j */
+                    vf m[6], o[4];
+                    for (int i = 0; i < 6; i++) m[i] = vload(mb + ((i * 6 + j) * Tr + t) * Op + ob);
+                    w4_at(m, o);
+                    for (int a = 0; a < 4; a++) tmp[a][j] = o[a];
+                }
+                for (int a = 0; a < 4; a++) { /* then along each row */
+                    vf o[4];
+                    w4_at(tmp[a], o);
+                    for (int b = 0; b < 4; b++) px[4 * a + b] = o[b] + bias;
+                }
+                /* each group of VL pixels (VL/4 rows): channels in lanes ->
+                 * pixels in lanes; px[q + l] holds channel l's pixels q.. */
+                for (int q = 0; q < 16; q += VL) {
+                    w4_transpose(px + q);
+                    for (int l = 0; l < VL; l++) {
+                        float pix[VL];
+                        vstore(pix, px[q + l]);
+                        for (int a = q / 4; a < (q + VL) / 4; a++)
+                            memcpy(st + (l * 4 + a) * sw + 4 * tj, pix + 4 * (a - q / 4), 4 * sizeof(float));
+                    }
+                }
             }
-            const vf bias = vload(bp + ob);
-            for (int a = 0; a < 4; a++) { /* then along each row */
-                vf o[4];
-                w4_at(tmp[a], o);
-                for (int b = 0; b < 4; b++) px[4 * a + b] = o[b] + bias;
-            }
-            /* each group of VL pixels: channels in lanes -> pixels in lanes */
-            for (int q = 0; q < 16; q += VL) w4_transpose(px + q);
-            const int64_t nch = min64(VL, O - ob);
-            for (int64_t l = 0; l < nch; l++) {
-                float *yo = y + ((n * O + ob + l) * Ho + oh) * Wo + ow;
-                float pix[16]; /* channel ob + l's pixels, row-major */
-                for (int q = 0; q < 16; q += VL) vstore(pix + q, px[q + l]);
-                if (cols == 4)
-                    for (int a = 0; a < rows; a++) memcpy(yo + a * Wo, pix + 4 * a, 4 * sizeof(float));
-                else
-                    for (int a = 0; a < rows; a++)
-                        for (int b = 0; b < cols; b++) yo[a * Wo + b] = pix[4 * a + b];
-            }
+            const int64_t oh = 4 * (ti0 + t0 / tw), rows = min64(4, Ho - oh);
+            for (int64_t l = 0; l < nch; l++)
+                for (int64_t a = 0; a < rows; a++)
+                    memcpy(y + ((n * O + ob + l) * Ho + oh + a) * Wo, st + (l * 4 + a) * sw,
+                           (size_t)Wo * sizeof(float));
         }
     }
 }
@@ -407,7 +417,8 @@ static nb_status w4_forward(float *y, const float *x, const float *w, const floa
     const int64_t units = g->N * z.bands;
     const size_t ubytes = (size_t)(36 * C * z.Op + z.Op) * sizeof(float);
     const size_t xfloats = (size_t)(z.Rb * z.Wbp * z.Cp), vfloats = (size_t)(36 * z.Tr * z.Cp + MRMAX * z.Cp);
-    const size_t bbytes = (xfloats + vfloats + (size_t)(36 * z.Tr * z.Op)) * sizeof(float);
+    const size_t sfloats = (size_t)(VL * 16 * z.tw); // the output transform's staged rows
+    const size_t bbytes = (xfloats + vfloats + (size_t)(36 * z.Tr * z.Op) + sfloats) * sizeof(float);
     float *up = nbi_alloc(ubytes); // U, then the bias padded to Op
     if (!up) return nbi_error(NB_ERR_NOMEM, "conv2d: out of memory for %zu bytes of transformed weights", ubytes);
     w4_pack_weights(up, w, C, O, z.Op);
@@ -416,7 +427,7 @@ static nb_status w4_forward(float *y, const float *x, const float *w, const floa
     nb_status st = NB_OK;
     _Pragma("omp parallel if (units > 1)") {
         float *buf = w4_buffer(bbytes, &st);
-        float *xt = buf, *vb = buf + xfloats, *mb = vb + vfloats;
+        float *xt = buf, *vb = buf + xfloats, *mb = vb + vfloats, *st = mb + 36 * z.Tr * z.Op;
         _Pragma("omp for schedule(static)") for (int64_t u = 0; u < units; u++) {
             if (!buf) continue;
             const int64_t n = u / z.bands, ti0 = u % z.bands * z.band, ti1 = min64(ti0 + z.band, z.th);
@@ -427,7 +438,7 @@ static nb_status w4_forward(float *y, const float *x, const float *w, const floa
             for (int xi = 0; xi < 36; xi++)
                 w4_product(ntiles, z.Op, C, vb + xi * z.Tr * z.Cp, z.Cp, false, up + xi * C * z.Op, z.Op,
                            mb + xi * z.Tr * z.Op, z.Op, false);
-            w4_output_transform(y, mb, bp, &z, O, n, ti0, ntiles);
+            w4_output_transform(y, mb, bp, st, &z, O, n, ti0, ntiles);
         }
         if (buf) nbi_free(buf, bbytes);
     }
