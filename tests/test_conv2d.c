@@ -387,7 +387,7 @@ END_TEST
 
 /* groups 1, 2 and 6 (depthwise, the direct kernels) on 6 channels,
  * groups 2 on 96 channels (float32: the input gradient as a conv of dy), and
- * 128 -> 32 channels (float32: Winograd, each item cut into two bands).
+ * 128 -> 32 channels (float32: Winograd F(4x4, 3x3)).
  * CTest runs this once per CPU kernel set. */
 static void fwd_bwd(int threads, nb_dtype dt, int64_t N, int64_t C, int64_t groups, nb_tensor **res) {
     NBT_OK(nb_set_num_threads(threads));

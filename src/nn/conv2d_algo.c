@@ -9,8 +9,10 @@
  *                                dx: stride 1), else reference
  *   pointwise (1x1, stride 1,    pointwise (the input is the column matrix),
  *     unpadded)                  every phase
- *   3x3, stride 1, dilation 1,   winograd forward and dw; dx too when the
- *     groups 1, C, O >= 16       flipped conv has no negative padding
+ *   3x3, stride 1, dilation 1,   winograd4 (F(4x4, 3x3)) if C*O <= 128*128,
+ *     groups 1, C, O >= 16       else winograd (F(2x2, 3x3)): forward and
+ *                                dw; dx too when the flipped conv has no
+ *                                negative padding
  *   forward, else                implicit, except with a column stride > 1 on
  *                                the AVX-512 set, or when the padded input
  *                                would outgrow im2col's columns: im2col (its
@@ -18,7 +20,8 @@
  *                                it reads the input in place)
  *   dw, else                     implicit
  *   dx, else                     stride 1 and no negative flipped padding:
- *                                winograd if the flipped conv is one for it,
+ *                                winograd4 / winograd if the flipped conv
+ *                                is one for them (as above),
  *                                implicit if C/groups >= 48; else im2col
  *
  * The thresholds were measured with the AVX-512 set (bench/README.md) and
@@ -139,6 +142,28 @@ static bool winograd_worth(const nbi_conv_geom *g) {
     return winograd_fits(g) && g->C >= WINOGRAD_MIN_CHANNELS && g->O >= WINOGRAD_MIN_CHANNELS;
 }
 
+/* F(4x4, 3x3) instead of F(2x2, 3x3) while its transformed weights, 36*C*O
+ * floats, stay about within a core's L2 (2.25 MiB at 128 x 128 channels):
+ * each unit of work reads all of them, and beyond that it streams them from
+ * L3 for a few tiles. Per phase, median CPU ms, one thread, AVX-512 (Xeon,
+ * Sapphire Rapids; bench/conv2d_phase_bench, interleaved): 64 -> 64 on
+ * 56x56 forward 23.3 vs 37.8, dw 29.4 vs 54.9; MNIST's conv2 (32 -> 64 on
+ * 26x26) 5.3 vs 6.7, dw 6.3 vs 10.8; 128 -> 128 on 28x28 32.4 vs 43.9;
+ * but 160 -> 160 on 14x14 17.2 vs 20.6 and dw even, 256 -> 256 on 14x14
+ * 75 vs 47. AVX2 and portable gain as much or more, except MNIST's conv2
+ * forward on AVX2 (9.2 vs 10.1). Its float32 error is about 10x F(2x2,
+ * 3x3)'s, within the PyTorch tolerance (docs/conv2d.md). */
+#define WINOGRAD4_MAX_CHANNEL_PRODUCT (128 * 128)
+
+static bool winograd4_worth(const nbi_conv_geom *g) {
+    return winograd_worth(g) && winograd4_fits(g) && g->C * g->O <= WINOGRAD4_MAX_CHANNEL_PRODUCT;
+}
+
+/* The Winograd form for this geometry, or REFERENCE if neither is worth it. */
+static nbi_conv_algo winograd_choice(const nbi_conv_geom *g) {
+    return winograd4_worth(g) ? NBI_CONV_WINOGRAD4 : winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_REFERENCE;
+}
+
 nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
     if (dtype != NB_F32) return (nbi_conv_plan){NBI_CONV_REFERENCE, NBI_CONV_REFERENCE, NBI_CONV_REFERENCE};
     if (g->groups > 1 && g->C == g->groups && !is_pointwise(g)) {
@@ -148,16 +173,18 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
         return (nbi_conv_plan){fw, dx ? NBI_CONV_DEPTHWISE : NBI_CONV_REFERENCE, fw};
     }
     if (is_pointwise(g)) return (nbi_conv_plan){NBI_CONV_POINTWISE, NBI_CONV_POINTWISE, NBI_CONV_POINTWISE};
+    const nbi_conv_algo wino = winograd_choice(g);
     nbi_conv_plan p;
-    p.forward = winograd_worth(g)                            ? NBI_CONV_WINOGRAD
+    p.forward = wino != NBI_CONV_REFERENCE                   ? wino
                 : g->sw > 1 && strided_forward_by_im2col() ? NBI_CONV_IM2COL
                 : padded_plane_fits(g)                      ? NBI_CONV_IMPLICIT
                                                            : NBI_CONV_IM2COL;
-    p.dw = winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_IMPLICIT;
+    p.dw = wino != NBI_CONV_REFERENCE ? wino : NBI_CONV_IMPLICIT;
     p.dx = NBI_CONV_IM2COL;
     if (nbi_conv2d_flip_ok(g)) {
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
-        if (winograd_worth(&t)) p.dx = NBI_CONV_WINOGRAD;
+        const nbi_conv_algo twino = winograd_choice(&t);
+        if (twino != NBI_CONV_REFERENCE) p.dx = twino;
         else if (g->C / g->groups >= IMPLICIT_DX_MIN_CHANNELS) p.dx = NBI_CONV_IMPLICIT;
     }
     return p;
