@@ -205,8 +205,8 @@ static void w4_channels_last(float *restrict xt, const float *x, int64_t C, int6
 #else
                 for (int l = 0; l < VL; l++) {
                     const int64_t c = cb + l;
-                    const float *xs = x + (c * H + ih) * W + iw;
-                    for (int p = 0; p < VL; p++) v[l][p] = c < C && p >= lo && p < hi ? xs[p] : 0.0f;
+                    const float *xr = c < C ? x + (c * H + ih) * W : NULL;
+                    for (int p = 0; p < VL; p++) v[l][p] = xr && p >= lo && p < hi ? xr[iw + p] : 0.0f;
                 }
 #endif
                 w4_transpose(v);
@@ -317,43 +317,48 @@ static void w4_output_transform(float *y, const float *restrict mb, const float 
 /* ---- the products: register tiles of MR rows x NV vectors ----
  * c[i][j] (i < m, j < NV*VL, rows ldc apart) <- (acc ? c : 0) +
  * sum over k < K of a(i, k) b[k*ldb + j], in increasing k, with
- * a(i, k) = a[i*lda + k] (the forward: V's rows) or a[k*lda + i] (KMAJOR,
+ * a(i, k) = a[i*lda + k] (the forward: V's rows) or a[k*lda + i] (kmajor,
  * the weight gradient: V[xi] read down its columns). Rows i >= m are
  * computed from whatever a holds there (in bounds) and not stored. */
-#define W4_KERNEL(NAME, MR, NV, KMAJOR)                                                                                \
-    static void NAME(int64_t K, const float *restrict a, int64_t lda, const float *restrict b, int64_t ldb,           \
-                     float *restrict c, int64_t ldc, int m, bool acc) {                                                \
-        vf s[MR][NV];                                                                                                  \
-        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                                          \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) s[i][v] =                                             \
-                acc && i < m ? vload(c + i * ldc + v * VL) : (vf){0};                                                  \
-        for (int64_t k = 0; k < K; k++) {                                                                              \
-            vf bv[NV];                                                                                                 \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) bv[v] = vload(b + k * ldb + v * VL);                  \
-            _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                                    \
-                const float ai = KMAJOR ? a[k * lda + i] : a[i * lda + k];                                             \
-                _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) s[i][v] += ai * bv[v];                            \
-            }                                                                                                          \
-        }                                                                                                              \
-        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {                                                        \
-            if (i >= m) break;                                                                                         \
-            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) vstore(c + i * ldc + v * VL, s[i][v]);                \
-        }                                                                                                              \
+static inline __attribute__((always_inline)) void w4_tile(const int MR, const int NV, const bool kmajor, int64_t K,
+                                                          const float *restrict a, int64_t lda,
+                                                          const float *restrict b, int64_t ldb, float *restrict c,
+                                                          int64_t ldc, int m, bool acc) {
+    vf s[MRMAX][NVMAX];
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) s[i][v] = acc && i < m ? vload(c + i * ldc + v * VL)
+                                                                                  : (vf){0};
+    for (int64_t k = 0; k < K; k++) {
+        vf bv[NVMAX];
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) bv[v] = vload(b + k * ldb + v * VL);
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {
+            const float ai = kmajor ? a[k * lda + i] : a[i * lda + k];
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) s[i][v] += ai * bv[v];
+        }
     }
+    _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) {
+        if (i >= m) break;
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) vstore(c + i * ldc + v * VL, s[i][v]);
+    }
+}
 
-W4_KERNEL(w4_rows_nv1, MR_OF(1), 1, false)
-W4_KERNEL(w4_rows_nv2, MR_OF(2), 2, false)
-W4_KERNEL(w4_kmaj_nv1, MR_OF(1), 1, true)
-W4_KERNEL(w4_kmaj_nv2, MR_OF(2), 2, true)
+/* The register tiles, one function each (MR_OF(nv) x nv vectors; rows: the
+ * forward's, kmaj: the weight gradient's). */
+#define W4_TILE_ARGS                                                                                                   \
+    int64_t K, const float *restrict a, int64_t lda, const float *restrict b, int64_t ldb, float *restrict c,         \
+        int64_t ldc, int m, bool acc
+static void w4_rows_nv1(W4_TILE_ARGS) { w4_tile(MR_OF(1), 1, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_rows_nv2(W4_TILE_ARGS) { w4_tile(MR_OF(2), 2, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv1(W4_TILE_ARGS) { w4_tile(MR_OF(1), 1, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv2(W4_TILE_ARGS) { w4_tile(MR_OF(2), 2, true, K, a, lda, b, ldb, c, ldc, m, acc); }
 #if NVMAX >= 4
-W4_KERNEL(w4_rows_nv3, MR_OF(3), 3, false)
-W4_KERNEL(w4_rows_nv4, MR_OF(4), 4, false)
-W4_KERNEL(w4_kmaj_nv3, MR_OF(3), 3, true)
-W4_KERNEL(w4_kmaj_nv4, MR_OF(4), 4, true)
+static void w4_rows_nv3(W4_TILE_ARGS) { w4_tile(MR_OF(3), 3, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_rows_nv4(W4_TILE_ARGS) { w4_tile(MR_OF(4), 4, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv3(W4_TILE_ARGS) { w4_tile(MR_OF(3), 3, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv4(W4_TILE_ARGS) { w4_tile(MR_OF(4), 4, true, K, a, lda, b, ldb, c, ldc, m, acc); }
 #endif
 
-typedef void (*w4_kernel_fn)(int64_t K, const float *restrict a, int64_t lda, const float *restrict b, int64_t ldb,
-                             float *restrict c, int64_t ldc, int m, bool acc);
+typedef void (*w4_kernel_fn)(W4_TILE_ARGS);
 
 static w4_kernel_fn w4_kernel(int nv, bool kmajor) {
 #if NVMAX >= 4
