@@ -147,8 +147,8 @@ static bool winograd_worth(const nbi_conv_geom *g) {
  * each unit of work reads all of them, and beyond that it streams them from
  * L3 for a few tiles. Per phase, median CPU ms, one thread, AVX-512 (Xeon,
  * Sapphire Rapids; bench/conv2d_phase_bench, interleaved): 64 -> 64 on
- * 56x56 forward 23.3 vs 37.8, dw 29.4 vs 54.9; MNIST's conv2 (32 -> 64 on
- * 26x26) 5.3 vs 6.7, dw 6.3 vs 10.8; 128 -> 128 on 28x28 32.4 vs 43.9;
+ * 56x56 forward 22.4 vs 36.7, dw 26.1 vs 51.3; MNIST's conv2 (32 -> 64 on
+ * 26x26) 5.2 vs 6.7, dw 6.1 vs 10.2; 128 -> 128 on 28x28 32.4 vs 43.9;
  * but 160 -> 160 on 14x14 17.2 vs 20.6 and dw even, 256 -> 256 on 14x14
  * 75 vs 47. AVX2 and portable gain as much or more, except MNIST's conv2
  * forward on AVX2 (9.2 vs 10.1). Its float32 error is about 10x F(2x2,
