@@ -44,8 +44,13 @@ static double median(double *v, int n) {
 }
 
 int main(int argc, char **argv) {
+    /* The kernel set this build and CPU run (machine.py records it). */
+    if (argc == 2 && strcmp(argv[1], "--cpu-kernels") == 0) {
+        printf("%s\n", nb_cpu_kernels());
+        return 0;
+    }
     if (argc < 3) {
-        fprintf(stderr, "usage: %s CONFIGS THREADS [REPEATS]\n", argv[0]);
+        fprintf(stderr, "usage: %s CONFIGS THREADS [REPEATS]\n       %s --cpu-kernels\n", argv[0], argv[0]);
         return 2;
     }
     int threads = atoi(argv[2]), repeats = argc > 3 ? atoi(argv[3]) : 10;

@@ -140,19 +140,18 @@ def build_state(build):
     return out
 
 
-def nabla_kernels():
-    """nabla's chosen CPU kernel path.
-
-    OPTIONAL HOOK, to be replaced: nabla does not expose its kernel choice yet
-    (nb_cpu_kernels() is being added by another engineer). Until the bench
-    binaries can print it, set NB_BENCH_CPU_KERNELS to describe it by hand
-    (e.g. "avx512") and it is recorded; otherwise the result file says it is
-    unknown. When nb_cpu_kernels() lands, have conv2d_bench print it and read
-    it from there instead of this variable."""
-    v = os.environ.get("NB_BENCH_CPU_KERNELS")
-    if v:
-        return {"value": v, "source": "environment NB_BENCH_CPU_KERNELS (set by hand)"}
-    return {"value": None, "source": "not exposed by this nabla (set NB_BENCH_CPU_KERNELS to record it)"}
+def nabla_kernels(build):
+    """The kernel set nabla runs here (nb_cpu_kernels(): avx512, avx2 or
+    portable; NB_CPU in the environment may ask for another), as the bench
+    binary of that build reports it."""
+    exe = os.path.join(build, "bench", "conv2d_bench")
+    try:
+        r = subprocess.run([exe, "--cpu-kernels"], capture_output=True, text=True)
+    except OSError as e:
+        return {"value": None, "source": f"{exe}: {e}"}
+    if r.returncode != 0 or not r.stdout.strip():
+        return {"value": None, "source": f"{exe} --cpu-kernels failed (a build older than nb_cpu_kernels?)"}
+    return {"value": r.stdout.strip(), "source": f"{exe} --cpu-kernels"}
 
 
 def fma_peak(build, threads, seconds=0.2, repeats=5):
@@ -191,7 +190,7 @@ def describe(build, threads, fma_seconds=0.2):
         "git": git_state(b.get("CMAKE_HOME_DIRECTORY", ROOT)),
         "bench_git": git_state(),
         "build": b,
-        "nabla_cpu_kernels": nabla_kernels(),
+        "nabla_cpu_kernels": nabla_kernels(build),
         "environment": {k: os.environ[k] for k in ENV_OF_INTEREST if k in os.environ},
     }
 

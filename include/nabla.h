@@ -3,6 +3,7 @@
 #define NABLA_H
 
 #include "nabla/core.h"
+#include "nabla/version.h"
 #include "nabla/tensor.h"
 #include "nabla/autograd.h"
 #include "nabla/ops.h"

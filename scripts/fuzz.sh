@@ -34,10 +34,12 @@ for t in "${targets[@]}"; do
   seeds=$(ls -d "$PWD"/tests/fuzz/corpus/"$t"/* | LC_ALL=C sort | paste -sd, -)
   if [ "$mode" = ci ]; then
     # -max_total_time only guards against a runaway; the run count ends it.
-    budget=(-runs="${ci_runs[$t]}" -max_total_time=1200)
+    # -timeout (one input) is a hang guard too: CI's verdict must not depend
+    # on how busy the machine is.
+    budget=(-runs="${ci_runs[$t]}" -max_total_time=3600 -timeout=600)
     echo "== fuzz_$t for ${ci_runs[$t]} inputs"
   else
-    budget=(-max_total_time="$mode")
+    budget=(-max_total_time="$mode" -timeout=10) # exploring: slow inputs are findings
     echo "== fuzz_$t for ${mode}s"
   fi
   # One thread for nabla's kernels: the fuzz inputs are tiny, and libFuzzer
@@ -47,7 +49,7 @@ for t in "${targets[@]}"; do
   if ! OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1:fast_unwind_on_malloc=0 \
        LSAN_OPTIONS=suppressions="$PWD/tests/fuzz/lsan.supp" \
        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-       build-fuzz/tests/fuzz/fuzz_"$t" "${budget[@]}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1048576 \
+       build-fuzz/tests/fuzz/fuzz_"$t" "${budget[@]}" -rss_limit_mb=2048 -malloc_limit_mb=1048576 \
          -seed="${NB_FUZZ_SEED:-1}" -seed_inputs="$seeds" -reload=0 -print_final_stats=1 \
          -artifact_prefix="$work/$t/artifacts/" "$work/$t/corpus" \
          >"$work/$t/log" 2>&1; then

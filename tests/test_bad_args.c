@@ -9,11 +9,13 @@
  * nb_sequential_append -> add_child, nb_module_save/load_hdf5 -> hdf5_save/load,
  * nb_optimizer_set_lr -> the optimizer's name, as PyTorch's message).
  * NULL is a documented default (not a bad argument) for: nb_conv2d's and
- * nb_conv2d_module's params, nb_gradcheck's opts and report, the optimizers'
+ * nb_conv2d_module's params (and nb_conv_transpose2d's and its module's),
+ * nb_conv_transpose2d_module_forward's output_size, nb_gradcheck's opts and report, the optimizers'
  * options except SGD's (lr is required), every rng.
  *
  * Functions with no bad argument to give (nothing they accept is invalid, or
  * they are documented to ignore NULL), so not in the table:
+ *   version.h:   nb_version (no arguments)
  *   core.h:      nb_dtype_size, nb_dtype_name (queries: 0 / a name for any value),
  *                nb_last_error, nb_last_status, nb_clear_error, nb_get_num_threads,
  *                nb_cpu_kernels (no arguments),
@@ -33,14 +35,17 @@
  *                nb_function_data (NULL for NULL), nb_function_needs_input_grad
  *                (false for NULL or out of range): queries with sentinels
  *   gradcheck.h: nb_gradcheck_defaults
- *   conv.h:      nb_conv2d_defaults;  functional.h: nb_pool2d_defaults
+ *   conv.h:      nb_conv2d_defaults, nb_conv_transpose2d_defaults;  functional.h: nb_pool2d_defaults,
+ *                nb_class_loss_defaults
  *   nn.h:        nb_module_new (NULL type means "Module"; a NULL forward is
  *                reported when the module is called), nb_module_free (NULL ignored), nb_module_train/eval/zero_grad
  *                (void, NULL ignored), nb_module_is_training, nb_module_type,
  *                nb_module_num_children, nb_module_num_parameters,
  *                nb_module_num_parameter_elements, nb_module_state_count
  *                (queries: sentinel for NULL), nb_param_list_free (NULL ignored), nb_relu_module, nb_sigmoid_module,
- *                nb_tanh_module, nb_leaky_relu_module (any slope is valid)
+ *                nb_tanh_module, nb_leaky_relu_module (any slope is valid),
+ *                nb_silu_module, nb_hardswish_module, nb_softmax_module (its dim
+ *                is checked against the input, at forward: a row below)
  *   optim.h:     nb_*_defaults (incl. nb_one_cycle_lr_defaults,
  *                nb_reduce_lr_on_plateau_defaults), nb_optimizer_free,
  *                nb_optimizer_zero_grad, nb_lr_scheduler_free (NULL ignored),
@@ -304,6 +309,84 @@ START_TEST(test_ops_h) {
     BAD("cat", nb_cat(withnull, 2, 0));
     BAD("cat", nb_cat(mixed, 1, 2));      /* dim out of range */
     (void)ints;
+    BAD("stack", nb_stack(NULL, 2, 0));
+    BAD("stack", nb_stack(two, 0, 0));
+    BAD("stack", nb_stack(two, 2, 0));      /* shapes differ */
+    BAD("stack", nb_stack(mixed, 2, 0));    /* dtypes differ */
+    BAD("stack", nb_stack(withnull, 2, 0));
+    BAD("stack", nb_stack(mixed, 1, 3));    /* dim out of range */
+    BAD("abs", nb_abs(N));
+    BAD("abs", nb_abs(l));
+    nb_tensor *(*alpha[2])(const nb_tensor *, const nb_tensor *, double) = {nb_add_alpha, nb_sub_alpha};
+    nb_tensor *(*mm[2])(const nb_tensor *, const nb_tensor *) = {nb_maximum, nb_minimum};
+    const char *alpha_names[2] = {"add", "sub"}, *mm_names[2] = {"maximum", "minimum"};
+    for (int i = 0; i < 2; i++) {
+        BAD(alpha_names[i], alpha[i](N, f, 2.0));
+        BAD(alpha_names[i], alpha[i](f, N, 2.0));
+        BAD(alpha_names[i], alpha[i](f, d, 2.0));
+        BAD(alpha_names[i], alpha[i](l, l, 2.0));
+        BAD(alpha_names[i], alpha[i](f, f4, 2.0));
+        BAD(mm_names[i], mm[i](N, f));
+        BAD(mm_names[i], mm[i](f, N));
+        BAD(mm_names[i], mm[i](f, d));
+        BAD(mm_names[i], mm[i](l, l));
+        BAD(mm_names[i], mm[i](f, f4));
+    }
+    BAD("clamp", nb_clamp(N, 0, 1));
+    BAD("clamp", nb_clamp(l, 0, 1));
+    BAD("clamp", nb_clamp_tensor(N, f, f));
+    BAD("clamp", nb_clamp_tensor(f, NULL, NULL)); /* PyTorch: at least one bound */
+    BAD("clamp", nb_clamp_tensor(f, d, NULL));
+    BAD("clamp", nb_clamp_tensor(f, NULL, f4));
+    BAD("clamp", nb_clamp_tensor(l, l, l));
+    BAD("where", nb_where(N, f, f));
+    BAD("where", nb_where(l, N, f));
+    BAD("where", nb_where(l, f, N));
+    BAD("where", nb_where(f, f, f));      /* a float condition */
+    BAD("where", nb_where(l, f, d));
+    BAD("where", nb_where(l, f4, f));     /* shapes do not broadcast */
+    nb_tensor *idx_hi = nb_full(NB_I64, T(2, 2), 3), *idx_neg = nb_full(NB_I64, T(2, 2), -1);
+    nb_tensor *idx_wide = nb_zeros(NB_I64, T(2, 4)), *idx_1d = nb_zeros(NB_I64, T(2)), *idx_f = nb_zeros(NB_F32, T(2, 2));
+    BAD("gather", nb_gather(N, 1, idx_1d));
+    BAD("gather", nb_gather(f, 1, N));
+    BAD("gather", nb_gather(f, 2, idx_1d));
+    BAD("gather", nb_gather(f, 1, idx_f));
+    BAD("gather", nb_gather(f, 1, idx_1d));   /* ranks differ */
+    BAD("gather", nb_gather(f, 1, idx_hi));   /* index 3 of 3 */
+    BAD("gather", nb_gather(f, 1, idx_neg));
+    BAD("gather", nb_gather(f, 0, idx_wide)); /* index wider than input */
+    nb_tensor *(*rd[4])(const nb_tensor *, const int *, int, bool) = {nb_sum_dims, nb_mean_dims, nb_amax, nb_amin};
+    const char *rd_names[4] = {"sum_dims", "mean_dims", "amax", "amin"};
+    for (int i = 0; i < 4; i++) {
+        BAD(rd_names[i], rd[i](N, NULL, 0, false));
+        BAD(rd_names[i], rd[i](l, NULL, 0, false));
+        BAD(rd_names[i], rd[i](f, (const int[]){0, 2}, 2, false));  /* out of range */
+        BAD(rd_names[i], rd[i](f, (const int[]){1, -1}, 2, false)); /* repeated */
+        BAD(rd_names[i], rd[i](f, NULL, 1, false));
+        BAD(rd_names[i], rd[i](f, (const int[]){0}, -1, false));
+    }
+    BAD("amax", nb_amax(empty, NULL, 0, false));
+    BAD("amin", nb_amin(empty, (const int[]){1}, 1, false));
+    idx = (nb_tensor *)&idx; /* reset to NULL on failure */
+    BAD("min_dim", nb_min_dim(N, 0, false, &idx));
+    BAD("min_dim", nb_min_dim(f, 2, false, &idx));
+    BAD("min_dim", nb_min_dim(l, 0, false, &idx));
+    BAD("min_dim", nb_min_dim(empty, 1, false, &idx));
+    ck_assert_ptr_null(idx);
+    nb_tensor *(*argall[2])(const nb_tensor *) = {nb_argmax, nb_argmin};
+    nb_tensor *(*argdim[2])(const nb_tensor *, int, bool) = {nb_argmax_dim, nb_argmin_dim};
+    const char *arg_names[2] = {"argmax", "argmin"};
+    for (int i = 0; i < 2; i++) {
+        BAD(arg_names[i], argall[i](N));
+        BAD(arg_names[i], argall[i](l));
+        BAD(arg_names[i], argall[i](empty));
+        BAD(arg_names[i], argdim[i](N, 0, false));
+        BAD(arg_names[i], argdim[i](f, 2, false));
+        BAD(arg_names[i], argdim[i](l, 0, false));
+        BAD(arg_names[i], argdim[i](empty, 1, true));
+    }
+    nb_tensor *idxs[5] = {idx_hi, idx_neg, idx_wide, idx_1d, idx_f};
+    for (int i = 0; i < 5; i++) nb_tensor_release(idxs[i]);
     nb_tensor_release(s0);
     nb_tensor_release(empty);
     nb_tensor_release(f4);
@@ -479,6 +562,38 @@ START_TEST(test_conv_h) {
     BAD_ST("conv_output_size", nb_conv_output_size(5, 7, 1, 0, 0, 1, &o));
     BAD_ST("conv_output_size", nb_conv_output_size(5, 3, 1, 0, 0, 1, NULL));
     BAD_ST("conv_output_size", nb_conv_output_size(5, 0, 1, 0, 0, 1, &o));
+    /* conv_transpose2d: weight (in 3, out 4, 3, 3) for img's 3 channels */
+    nb_conv_transpose2d_params tp = nb_conv_transpose2d_defaults(), tq;
+    nb_tensor *wt = nb_ones(NB_F32, T(3, 4, 3, 3)), *wt0 = nb_ones(NB_F32, T(3, 0, 3, 3));
+    BAD("conv_transpose2d", nb_conv_transpose2d(N, wt, NULL, &tp));
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, N, NULL, &tp));
+    BAD("conv_transpose2d", nb_conv_transpose2d(f, wt, NULL, &tp));      /* rank 2 input */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, f, NULL, &tp));     /* rank 2 weight */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, w4d, NULL, &tp));   /* float32 with float64 */
+    BAD("conv_transpose2d", nb_conv_transpose2d(li, wt, NULL, &tp));     /* int64 */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, w4, NULL, &tp));    /* 3 channels vs weight's 4 */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, b5, &tp));      /* bias of 5 for 4 outputs */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt0, NULL, &tp));   /* no output channels */
+    tq = tp, tq.stride[1] = 0;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.groups = 2;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.padding[0] = 4;                                           /* output size -1 */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.output_padding[0] = 1;                                    /* not below stride or dilation */
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.output_padding[1] = -1;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.dilation[0] = 0;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    tq = tp, tq.padding_mode = NB_PAD_REFLECT;
+    BAD("conv_transpose2d", nb_conv_transpose2d(img, wt, NULL, &tq));
+    BAD_ST("conv_transpose_output_size", nb_conv_transpose_output_size(5, 3, 1, 0, 0, 1, NULL));
+    BAD_ST("conv_transpose_output_size", nb_conv_transpose_output_size(0, 3, 1, 0, 0, 1, &o));
+    BAD_ST("conv_transpose_output_size", nb_conv_transpose_output_size(5, 3, 2, 0, 2, 1, &o));
+    BAD_ST("conv_transpose_output_size", nb_conv_transpose_output_size(1, 3, 1, 3, 0, 1, &o));
+    nb_tensor_release(wt);
+    nb_tensor_release(wt0);
     nb_tensor *all[5] = {w4d, w2, li, b5, big};
     for (int i = 0; i < 5; i++) nb_tensor_release(all[i]);
     all_reported();
@@ -639,6 +754,115 @@ START_TEST(test_functional_h_layers) {
 }
 END_TEST
 
+/* The losses and activations of functional.h, nb_softmax (ops.h) and their modules (nn.h). */
+START_TEST(test_losses_activations_h) {
+    nb_tensor *t2 = nb_zeros(NB_I64, T(2)), *w3 = nb_ones(NB_F32, T(3)), *w4 = nb_ones(NB_F32, T(4));
+    nb_tensor *wd = nb_ones(NB_F64, T(3)), *wg = nb_ones(NB_F32, T(3)), *half = nb_full(NB_F32, T(2, 3), 0.5);
+    ck_assert_int_eq(nb_requires_grad_(wg, true), NB_OK);
+    nb_class_loss_options o = nb_class_loss_defaults(), bad = o;
+    const char *cls[2] = {"cross_entropy", "nll_loss"};
+    for (int k = 0; k < 2; k++) {
+        nb_tensor *(*fn)(const nb_tensor *, const nb_tensor *, const nb_class_loss_options *) =
+            k ? nb_nll_loss_ex : nb_cross_entropy_ex;
+        BAD(cls[k], fn(N, t2, &o));
+        BAD(cls[k], fn(f, N, &o));
+        BAD(cls[k], fn(l, t2, &o));                       /* int64 input */
+        BAD(cls[k], fn(f, d, &o));                        /* float64 target: probabilities of another dtype / not int64 */
+        bad = o, bad.reduction = (nb_reduction)9;
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.label_smoothing = 1.5;
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.weight = w4;                         /* 4 weights for 3 classes */
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.weight = wd;                         /* float64 weight, float32 input */
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.weight = wg;                         /* requires grad, class indices */
+        BAD(cls[k], fn(f, t2, &bad));
+        bad = o, bad.ignore_index = 5;
+        BAD(cls[k], fn(f, f1, &bad));                     /* a float target, not the input's shape */
+    }
+    bad = o, bad.ignore_index = 0;
+    BAD("cross_entropy", nb_cross_entropy_ex(f, half, &bad)); /* probabilities with ignore_index >= 0 */
+    BAD("cross_entropy", nb_cross_entropy_ex(f, l, &o));       /* int64 target of the input's shape */
+    nb_tensor *t3 = nb_from_data(NB_I64, T(2), (int64_t[]){0, 3});
+    BAD("nll_loss", nb_nll_loss_ex(f, t3, &o)); /* target 3 of 3 classes */
+    nb_tensor_release(t3);
+    nb_tensor_release(nb_nll_loss_ex(f, t2, NULL)); /* NULL options: the defaults */
+
+    const char *reg[3] = {"l1_loss", "smooth_l1_loss", "huber_loss"};
+    for (int k = 0; k < 3; k++) {
+#define REG(x, t, r) (k == 0 ? nb_l1_loss(x, t, r) : k == 1 ? nb_smooth_l1_loss(x, t, r, 1.0) : nb_huber_loss(x, t, r, 1.0))
+        BAD(reg[k], REG(N, f, NB_REDUCTION_MEAN));
+        BAD(reg[k], REG(f, N, NB_REDUCTION_MEAN));
+        BAD(reg[k], REG(f, d, NB_REDUCTION_MEAN));        /* float32 with float64 */
+        BAD(reg[k], REG(l, l, NB_REDUCTION_MEAN));
+        BAD(reg[k], REG(f, w4, NB_REDUCTION_SUM));        /* (2, 3) and (4) do not broadcast */
+        BAD(reg[k], REG(f, f, (nb_reduction)-1));
+#undef REG
+    }
+    BAD("smooth_l1_loss", nb_smooth_l1_loss(f, f, NB_REDUCTION_MEAN, -0.5));
+    BAD("huber_loss", nb_huber_loss(f, f, NB_REDUCTION_MEAN, 0.0));
+    BAD("huber_loss", nb_huber_loss(f, f, NB_REDUCTION_MEAN, NAN));
+
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(N, half, NULL, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, N, NULL, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, f1, NULL, NB_REDUCTION_MEAN)); /* sizes differ */
+    nb_tensor *two = nb_full(NB_F32, T(2, 3), 2.0);
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(two, half, NULL, NB_REDUCTION_MEAN)); /* not a probability */
+    nb_tensor_release(two);
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, d, NULL, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, w4, NB_REDUCTION_MEAN)); /* weight (4) */
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, wd, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, wg, NB_REDUCTION_MEAN));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(half, half, NULL, (nb_reduction)5));
+    BAD("binary_cross_entropy", nb_binary_cross_entropy(l, l, NULL, NB_REDUCTION_MEAN));
+    const char *bl = "binary_cross_entropy_with_logits";
+    BAD(bl, nb_binary_cross_entropy_with_logits(N, f, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, N, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f1, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, d, NULL, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, w4, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, w4, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, wd, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, wg, NULL, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, wg, NB_REDUCTION_MEAN));
+    BAD(bl, nb_binary_cross_entropy_with_logits(f1, f1, NULL, f, NB_REDUCTION_MEAN)); /* pos_weight beyond the input */
+    BAD(bl, nb_binary_cross_entropy_with_logits(f, f, NULL, NULL, (nb_reduction)3));
+    BAD(bl, nb_binary_cross_entropy_with_logits(l, l, NULL, NULL, NB_REDUCTION_MEAN));
+
+    BAD("gelu", nb_gelu(N, NB_GELU_NONE));
+    BAD("gelu", nb_gelu(l, NB_GELU_TANH));
+    BAD("gelu", nb_gelu(f, (nb_gelu_approximate)7));
+    BAD("silu", nb_silu(N));
+    BAD("silu", nb_silu(l));
+    BAD("elu", nb_elu(N, 1.0));
+    BAD("elu", nb_elu(l, 1.0));
+    BAD("elu", nb_elu(f, NAN));
+    BAD("softplus", nb_softplus(N, 1, 20));
+    BAD("softplus", nb_softplus(l, 1, 20));
+    BAD("softplus", nb_softplus(f, INFINITY, 20));
+    BAD("softplus", nb_softplus(f, 1, NAN));
+    BAD("hardswish", nb_hardswish(N));
+    BAD("hardswish", nb_hardswish(l));
+    BAD("softmax", nb_softmax(N, 0));
+    BAD("softmax", nb_softmax(f, 2));
+    BAD("softmax", nb_softmax(f, -3));
+    BAD("softmax", nb_softmax(l, 0));
+    BAD("GELU", nb_gelu_module((nb_gelu_approximate)-1));
+    BAD("ELU", nb_elu_module(-INFINITY));
+    BAD("Softplus", nb_softplus_module(NAN, 20));
+    BAD("Softplus", nb_softplus_module(1, INFINITY));
+    nb_module *sm = nb_softmax_module(5), *ge = nb_gelu_module(NB_GELU_NONE);
+    BAD("softmax", nb_module_forward(sm, f)); /* dim 5 of a 2-d input */
+    BAD("gelu", nb_module_forward(ge, l));
+    nb_module_free(sm);
+    nb_module_free(ge);
+    nb_tensor *all[6] = {t2, w3, w4, wd, wg, half};
+    for (int i = 0; i < 6; i++) nb_tensor_release(all[i]);
+    all_reported();
+}
+END_TEST
+
 static int visit_nop(const char *name, nb_tensor *t, bool is_param, void *ctx) {
     (void)name, (void)t, (void)is_param, (void)ctx;
     return 0;
@@ -715,6 +939,22 @@ START_TEST(test_nn_h) {
     nb_conv2d_params g2 = cp;
     g2.groups = 2;
     BAD("Conv2d", nb_conv2d_module(3, 4, 3, 3, &g2, true, &rng));
+    nb_conv_transpose2d_params ctp = nb_conv_transpose2d_defaults(), ctq = ctp;
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(0, 4, 3, 3, &ctp, true, &rng));
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(3, 4, 3, 0, &ctp, true, &rng));
+    ctq.groups = 2;
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(3, 4, 3, 3, &ctq, true, &rng));
+    ctq = ctp, ctq.padding_mode = NB_PAD_REPLICATE;
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(3, 4, 3, 3, &ctq, true, &rng));
+    ctq = ctp, ctq.dilation[1] = -1;
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module(3, 4, 3, 3, &ctq, true, &rng));
+    BAD("conv_transpose2d_module_forward", nb_conv_transpose2d_module_forward(NULL, img, NULL, 0));
+    BAD("conv_transpose2d_module_forward", nb_conv_transpose2d_module_forward(lin, img, NULL, 0)); /* not one */
+    nb_module *convt = nb_conv_transpose2d_module(3, 4, 3, 3, &ctp, true, &rng);
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module_forward(convt, img, (int64_t[]){9, 9}, 2));      /* valid: 7 only */
+    BAD("ConvTranspose2d", nb_conv_transpose2d_module_forward(convt, img, (int64_t[]){4, 7, 7}, 3));   /* 3 elements, 4-d input */
+    BAD("conv_transpose2d", nb_conv_transpose2d_module_forward(convt, f, (int64_t[]){7, 7}, 2));       /* rank 2 input */
+    nb_module_free(convt);
     BAD("BatchNorm2d", nb_batch_norm2d_module(0, 1e-5, 0.1, true, true));
     BAD("BatchNorm2d", nb_batch_norm2d_module(3, -1, 0.1, true, true));
     BAD("MaxPool2d", nb_max_pool2d_module(NULL));
@@ -1120,6 +1360,7 @@ int main(void) {
     tcase_add_test(tc, test_gradcheck_h);
     tcase_add_test(tc, test_conv_h);
     tcase_add_test(tc, test_functional_h);
+    tcase_add_test(tc, test_losses_activations_h);
     tcase_add_test(tc, test_functional_h_layers);
     tcase_add_test(tc, test_nn_h);
     tcase_add_test(tc, test_optim_h);

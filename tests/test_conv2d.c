@@ -650,7 +650,6 @@ END_TEST
 static Suite *suite(void) {
     Suite *s = suite_create("conv2d");
     TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_pytorch_reference);
     tcase_add_test(tc, test_kernels_vs_reference);
     tcase_add_test(tc, test_gradcheck_conv);

@@ -478,7 +478,7 @@ START_TEST(test_bad_inputs) {
                    "Expected target size [2, 4], got [2, 5]");
     NBT_FAILS_WITH(nb_nll_loss(lg, nb_zeros(NB_I64, NB_SHAPE(3)), (nb_reduction)7), "is not a valid value for reduction");
     NBT_FAILS_WITH(nb_mse_loss(nb_zeros(NB_F32, NB_SHAPE(3, 4)), nb_zeros(NB_F32, NB_SHAPE(3, 5)), NB_REDUCTION_MEAN),
-                   "expected input and target of the same shape, but got [3, 4] and [3, 5]");
+                   "the size of tensor a (4) must match the size of tensor b (5) at non-singleton dimension 1");
     NBT_FAILS_WITH(nb_mse_loss(x, nb_zeros(NB_F64, NB_SHAPE(5, 7)), NB_REDUCTION_MEAN), "same dtype");
     NBT_FAILS_WITH(nb_leaky_relu(NULL, 0.1), "is NULL");
     nb_scope_end(sc);
@@ -538,14 +538,12 @@ int main(void) {
     tcase_add_test(ref, test_leaky_relu_reference);
     suite_add_tcase(s, ref);
     TCase *gc = tcase_create("gradcheck");
-    tcase_set_timeout(gc, 120);
     tcase_add_test(gc, test_gradcheck_linear);
     tcase_add_test(gc, test_gradcheck_pool);
     tcase_add_test(gc, test_gradcheck_dropout_bn);
     tcase_add_test(gc, test_gradcheck_losses);
     suite_add_tcase(s, gc);
     TCase *misc = tcase_create("semantics");
-    tcase_set_timeout(misc, 120);
     tcase_add_test(misc, test_dropout_statistics);
     tcase_add_test(misc, test_bad_inputs);
     tcase_add_test(misc, test_thread_determinism);

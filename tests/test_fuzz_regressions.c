@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "fuzz_entries.h"
 
@@ -73,13 +74,45 @@ END_TEST
 START_TEST(test_conv) { run_target("conv", nbf_conv_one); }
 END_TEST
 
+#if defined(__SANITIZE_ADDRESS__)
+#define NBT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NBT_ASAN 1
+#endif
+#endif
+
+/* Some regression inputs ask for tens or hundreds of gigabytes, which must
+ * fail cleanly (an error, no crash). Linux overcommits, so without a cap
+ * such an allocation may succeed and be filled for a minute before a later
+ * one fails (pad_zero_channels_huge_padding_oom: 16 GiB of padding maps,
+ * 30 s and 17 GB resident; more under ASan), or get the process killed for
+ * memory on a smaller or busier machine: the verdict would depend on the
+ * machine. The inputs themselves need a few megabytes. So: a 4 GiB address
+ * space, or under AddressSanitizer (which reserves terabytes of shadow
+ * address space) its own per-allocation cap, ASAN_OPTIONS=
+ * max_allocation_size_mb=4096 set by tests/CMakeLists.txt. One thread, as
+ * the fuzzers run: the cap is then independent of the core count (each
+ * thread's malloc arena reserves address space). */
+static void cap_memory(void) {
+    nb_set_num_threads(1);
+#ifndef NBT_ASAN
+    struct rlimit lim;
+    const rlim_t cap = (rlim_t)4 << 30;
+    if (getrlimit(RLIMIT_AS, &lim) == 0 && (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur > cap)) {
+        lim.rlim_cur = cap;
+        if (setrlimit(RLIMIT_AS, &lim) != 0) perror("test_fuzz_regressions: setrlimit(RLIMIT_AS)");
+    }
+#endif
+}
+
 int main(void) {
+    cap_memory();
     Suite *s = suite_create("fuzz_regressions");
     TCase *tc = tcase_create("replay");
     tcase_add_test(tc, test_idx);
     tcase_add_test(tc, test_hdf5);
     tcase_add_test(tc, test_conv);
-    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
 }

@@ -242,7 +242,6 @@ END_TEST
 static Suite *gemm_suite(void) {
     Suite *s = suite_create("gemm");
     TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_f32_vs_reference);
     tcase_add_test(tc, test_f64_vs_reference);
     tcase_add_test(tc, test_exact_on_integers);

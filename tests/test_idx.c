@@ -547,7 +547,6 @@ int main(void) {
     tcase_add_test(tc, test_emnist_names);
     tcase_add_test(tc, test_real_mnist);
     tcase_add_test(tc, test_real_fashion_mnist);
-    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
 }

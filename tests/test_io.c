@@ -206,7 +206,6 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("hdf5");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_load_pytorch_layouts);
     tcase_add_test(tc, test_strict_lists_every_problem_and_changes_nothing);
     tcase_add_test(tc, test_untrusted_files);
@@ -216,7 +215,6 @@ int main(void) {
      * forked writers saving megabytes are a question of atomicity, not memory. */
     TCase *kill = tcase_create("kill");
     tcase_set_tags(kill, "slow");
-    tcase_set_timeout(kill, 300);
     tcase_add_test(kill, test_kill_during_save_keeps_previous_file);
     suite_add_tcase(s, kill);
     return nbt_run_suite(s);

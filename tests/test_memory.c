@@ -136,7 +136,6 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("memory");
     TCase *tc = tcase_create("memory");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_training_memory_is_flat);
     tcase_add_test(tc, test_pool_reuses_and_poisons_cached_blocks);
     suite_add_tcase(s, tc);

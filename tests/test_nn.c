@@ -791,7 +791,6 @@ END_TEST
 static Suite *nn_suite(void) {
     Suite *s = suite_create("nn");
     TCase *tc = tcase_create("modules");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_custom_module_ownership);
     tcase_add_test(tc, test_train_eval_flags);
     tcase_add_test(tc, test_errors_building);

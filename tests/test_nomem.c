@@ -85,6 +85,45 @@ START_TEST(test_ops_sequence) {
 }
 END_TEST
 
+/* ---- issue 13's tensor ops (selection, clamping, reductions over dims), forward and backward ---- */
+static nb_status tensor_ops_sequence(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *a = randn(31, NB_F32, T(3, 4, 5), true);
+    nb_tensor *b = randn(32, NB_F32, T(4, 1), true);
+    nb_tensor *c = randn(33, NB_F32, T(5), true);
+    nb_tensor *cond = nb_from_data(NB_I64, T(4, 1), (const int64_t[]){1, 0, 2, 0});
+    nb_tensor *index = nb_from_data(NB_I64, T(3, 2, 5), (const int64_t[]){0, 1, 2, 3, 3, 2, 1, 0, 0, 1, 3, 3, 3, 3, 3,
+                                                                         0, 0, 0, 0, 0, 1, 2, 1, 2, 1, 0, 3, 0, 3, 0});
+    nb_status st = (a && b && c && cond && index) ? NB_OK : nb_last_status();
+    if (st == NB_OK) {
+        nb_tensor *h = nb_add_alpha(nb_abs(a), b, 0.5);
+        h = nb_sub_alpha(nb_maximum(h, c), nb_minimum(b, c), 2.0);
+        h = nb_clamp_tensor(nb_clamp(h, -2.0, 2.0), b, NULL);
+        h = nb_where(cond, h, nb_clamp_tensor(a, NULL, c));
+        nb_tensor *g = nb_gather(nb_transpose(h, 0, 0), 1, index);
+        nb_tensor *parts[3] = {nb_sum_dims(g, (const int[]){1}, 1, false), nb_amax(a, (const int[]){1}, 1, false),
+                               nb_min_dim(a, 1, false, NULL)};
+        nb_tensor *s = nb_stack((const nb_tensor *const *)parts, 3, 0);
+        nb_tensor *am = nb_argmax_dim(s, 0, false), *an = nb_argmin(s);
+        nb_tensor *loss = nb_add(nb_mean_dims(s, (const int[]){0, 2}, 2, false), nb_amin(s, NULL, 0, false));
+        loss = nb_sum(loss);
+        st = chain_status(am && an ? loss : NULL);
+        if (st == NB_OK) st = nb_backward(loss);
+        if (st == NB_OK && !(nb_tensor_grad(a) && nb_tensor_grad(b) && nb_tensor_grad(c))) st = NB_ERR_STATE;
+    }
+    nb_tensor *keep[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) nb_zero_grad(keep[i]);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_tensor_ops_sequence) {
+    int k = fail_each_allocation("tensor ops sequence", tensor_ops_sequence, NULL);
+    ck_assert_int_gt(k, 20);
+}
+END_TEST
+
 /* ---- the ops of functional.h and the views, forward and backward ---- */
 static nb_status functional_sequence(void *ctx) {
     (void)ctx;
@@ -246,6 +285,48 @@ START_TEST(test_autograd_extensions) {
 }
 END_TEST
 
+/* ---- the losses and activations (functional.h, nb_softmax), forward and backward ---- */
+static nb_status losses_activations_sequence(void *ctx) {
+    (void)ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = randn(31, NB_F32, T(4, 3), true), *q = randn(32, NB_F32, T(4, 3), true);
+    nb_tensor *w = randn(33, NB_F32, T(3), true), *cw = nb_full(NB_F32, T(3), 0.5);
+    nb_tensor *target = nb_zeros(NB_I64, T(4));
+    nb_status st = (x && q && w && cw && target) ? NB_OK : nb_last_status();
+    if (st == NB_OK) {
+        nb_tensor *h = nb_gelu(nb_silu(nb_elu(x, 0.5)), NB_GELU_TANH);
+        h = nb_hardswish(nb_softplus(nb_gelu(h, NB_GELU_NONE), 2.0, 3.0));
+        nb_class_loss_options o = nb_class_loss_defaults();
+        o.weight = cw;
+        o.label_smoothing = 0.1;
+        nb_tensor *ce = nb_cross_entropy_ex(h, target, &o);
+        o.weight = w; /* probabilities: the weight is differentiable */
+        nb_tensor *cp = nb_cross_entropy_ex(h, nb_softmax(q, 1), &o);
+        o.weight = cw;
+        o.label_smoothing = 0;
+        nb_tensor *nll = nb_nll_loss_ex(nb_log_softmax(h, 1), target, &o);
+        nb_tensor *l1 = nb_l1_loss(h, w, NB_REDUCTION_MEAN); /* broadcast */
+        nb_tensor *sl = nb_smooth_l1_loss(h, q, NB_REDUCTION_SUM, 0.5);
+        nb_tensor *hu = nb_huber_loss(w, h, NB_REDUCTION_NONE, 2.0);
+        nb_tensor *p = nb_sigmoid(h);
+        nb_tensor *bce = nb_binary_cross_entropy(p, nb_sigmoid(q), cw, NB_REDUCTION_MEAN);
+        nb_tensor *bl = nb_binary_cross_entropy_with_logits(h, p, cw, cw, NB_REDUCTION_SUM);
+        nb_tensor *loss = nb_add(nb_add(nb_add(ce, cp), nb_add(nll, l1)), nb_add(nb_add(sl, nb_sum(hu)), nb_add(bce, bl)));
+        st = chain_status(loss);
+        if (st == NB_OK) st = nb_backward(loss);
+        if (st == NB_OK && !(nb_tensor_grad(x) && nb_tensor_grad(q) && nb_tensor_grad(w))) st = NB_ERR_STATE;
+    }
+    nb_tensor *keep[3] = {x, q, w};
+    for (int i = 0; i < 3; i++) nb_zero_grad(keep[i]);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_losses_activations) {
+    ck_assert_int_gt(fail_each_allocation("losses and activations", losses_activations_sequence, NULL), 20);
+}
+END_TEST
+
 /* ---- conv2d forward and backward (padded modes too) ---- */
 typedef struct conv_case {
     nb_padding_mode mode;
@@ -309,6 +390,68 @@ START_TEST(test_conv2d_algorithms) {
 }
 END_TEST
 
+/* ---- conv_transpose2d through its module (construction, output_size), forward and backward ---- */
+typedef struct convt_case {
+    int64_t C, O, groups, k, stride, pad, out_pad, dilation; /* out_pad: rows only */
+    nb_dtype dtype;
+} convt_case;
+
+static nb_status convt_module_run(void *ctx) {
+    const convt_case *cc = ctx;
+    nb_conv_transpose2d_params p = nb_conv_transpose2d_defaults();
+    p.stride[0] = p.stride[1] = cc->stride;
+    p.padding[0] = p.padding[1] = cc->pad;
+    p.dilation[0] = p.dilation[1] = cc->dilation;
+    p.groups = cc->groups;
+    p.output_padding[0] = cc->out_pad;
+    nb_module *m = nb_conv_transpose2d_module(cc->C, cc->O, cc->k, cc->k, &p, true, NULL);
+    nb_status st = m ? nb_module_to_dtype(m, cc->dtype) : nb_last_status();
+    nb_scope *sc = nb_scope_begin();
+    /* output_size, when it can express output_padding (below the stride), asks for the same */
+    int64_t os[2] = {0, 0};
+    const bool by_size = cc->out_pad < cc->stride;
+    if (st == NB_OK) st = nb_conv_transpose_output_size(5, cc->k, cc->stride, cc->pad, cc->out_pad, cc->dilation, &os[0]);
+    if (st == NB_OK) st = nb_conv_transpose_output_size(6, cc->k, cc->stride, cc->pad, 0, cc->dilation, &os[1]);
+    nb_tensor *x = st == NB_OK ? randn(40, cc->dtype, T(2, cc->C, 5, 6), true) : NULL;
+    nb_tensor *y = x ? nb_conv_transpose2d_module_forward(m, x, by_size ? os : NULL, 2) : NULL;
+    nb_tensor *loss = y ? nb_sum(nb_mul(y, y)) : NULL;
+    if (st == NB_OK) st = chain_status(loss);
+    if (st == NB_OK) st = nb_backward(loss);
+    if (st == NB_OK && !(nb_tensor_grad(x) && nb_tensor_grad(nb_module_param(m, "weight")) &&
+                         nb_tensor_grad(nb_module_param(m, "bias"))))
+        st = NB_ERR_STATE;
+    nb_scope_end(sc);
+    nb_module_free(m);
+    return st;
+}
+
+START_TEST(test_conv_transpose2d) {
+    const convt_case cases[] = {
+        {3, 4, 1, 3, 2, 1, 1, 1, NB_F32}, /* stride 2 */
+        {3, 4, 1, 3, 1, 0, 1, 2, NB_F32}, /* output_padding below the dilation only: a bias-only row */
+        {4, 4, 4, 3, 1, 1, 0, 1, NB_F32}, /* depthwise-like */
+        {3, 4, 1, 3, 1, 0, 1, 2, NB_F64}, /* the reference */
+    };
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_gt(fail_each_allocation("conv_transpose2d", convt_module_run, (void *)&cases[i]), 5);
+    /* every conv algorithm, forced, on a transposed conv whose adjoint conv is in its domain in every phase */
+    const convt_case general = {16, 16, 1, 3, 1, 1, 0, 1, NB_F32}, pointwise = {4, 6, 1, 1, 1, 0, 0, 1, NB_F32};
+    const convt_case depthwise = {4, 4, 4, 3, 1, 1, 0, 1, NB_F32};
+    const convt_case *domain[NBI_CONV_ALGOS] = {
+        [NBI_CONV_REFERENCE] = &general, [NBI_CONV_IM2COL] = &general,   [NBI_CONV_POINTWISE] = &pointwise,
+        [NBI_CONV_IMPLICIT] = &general,  [NBI_CONV_WINOGRAD] = &general, [NBI_CONV_DEPTHWISE] = &depthwise};
+    for (int a = 0; a < NBI_CONV_ALGOS; a++) {
+        nbi_conv2d_force_algo((nbi_conv_algo)a);
+        const int k = fail_each_allocation(nbi_conv_algo_name((nbi_conv_algo)a), convt_module_run, (void *)domain[a]);
+        const nbi_conv_plan p = nbi_conv2d_last_plan();
+        nbi_conv2d_force_algo(NBI_CONV_AUTO);
+        ck_assert_msg(p.forward == a && p.dx == a && p.dw == a, "%s did not run every phase",
+                      nbi_conv_algo_name((nbi_conv_algo)a));
+        ck_assert_int_gt(k, 5);
+    }
+}
+END_TEST
+
 /* ---- module construction and one forward/backward ---- */
 static nb_module *small_net(void) {
     static nb_rng rng; /* Dropout keeps a pointer to it */
@@ -318,7 +461,9 @@ static nb_module *small_net(void) {
     return nb_sequential_module(NB_MODULES(
         nb_conv2d_module(1, 4, 3, 3, &cp, true, &rng), nb_batch_norm2d_module(4, 1e-5, 0.1, true, true),
         nb_relu_module(), nb_max_pool2d_module(&pp), nb_dropout_module(0.25, &rng), nb_flatten_module(1, -1),
-        nb_linear_module(4 * 3 * 3, 5, true, &rng), nb_log_softmax_module(1)));
+        nb_linear_module(4 * 3 * 3, 5, true, &rng), nb_gelu_module(NB_GELU_TANH), nb_silu_module(),
+        nb_elu_module(1.0), nb_softplus_module(1.0, 20.0), nb_hardswish_module(), nb_softmax_module(1),
+        nb_log_softmax_module(1)));
 }
 
 static nb_status module_build_and_run(void *ctx) {
@@ -611,14 +756,16 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("nomem");
     TCase *tc = tcase_create("nomem");
-    tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_ops_sequence);
+    tcase_add_test(tc, test_tensor_ops_sequence);
     tcase_add_test(tc, test_functional_sequence);
+    tcase_add_test(tc, test_losses_activations);
     tcase_add_test(tc, test_layers_sequence);
     tcase_add_test(tc, test_layer_modules);
     tcase_add_test(tc, test_autograd_extensions);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_conv2d_algorithms);
+    tcase_add_test(tc, test_conv_transpose2d);
     tcase_add_test(tc, test_module);
     tcase_add_test(tc, test_module_parameter_list);
     tcase_add_test(tc, test_module_to_dtype);

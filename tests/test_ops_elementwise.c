@@ -482,7 +482,6 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("ops_elementwise");
     TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_unary_forward_reference);
     tcase_add_test(tc, test_transcendental_wide_range);
     tcase_add_test(tc, test_scalar_forward_reference);

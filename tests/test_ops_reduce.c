@@ -316,7 +316,6 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("ops_reduce");
     TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_sum_mean_exact);
     tcase_add_test(tc, test_zero_dim_and_empty);
     tcase_add_test(tc, test_dim_reductions_vs_torch);

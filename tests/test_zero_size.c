@@ -72,6 +72,22 @@ static nb_tensor *conv2d_reflect(nb_tensor *const *in, int a) {
     p.padding_mode = NB_PAD_REFLECT;
     return nb_conv2d(in[0], in[1], in[2], &p);
 }
+static nb_tensor *conv_transpose2d_s2_op1(nb_tensor *const *in, int a) {
+    (void)a;
+    nb_conv_transpose2d_params p = nb_conv_transpose2d_defaults();
+    p.stride[0] = p.stride[1] = 2;
+    p.padding[0] = p.padding[1] = 1;
+    p.output_padding[0] = p.output_padding[1] = 1;
+    return nb_conv_transpose2d(in[0], in[1], in[2], &p);
+}
+static nb_tensor *conv_transpose2d_groups(nb_tensor *const *in, int a) {
+    (void)a;
+    nb_conv_transpose2d_params p = nb_conv_transpose2d_defaults();
+    p.groups = 2;
+    p.dilation[0] = p.dilation[1] = 2;
+    p.output_padding[0] = p.output_padding[1] = 1;
+    return nb_conv_transpose2d(in[0], in[1], NULL, &p);
+}
 static nb_tensor *max_pool_2(nb_tensor *const *in, int a) {
     (void)a;
     nb_pool2d_params p = pool(2, 2, 0);
@@ -168,6 +184,51 @@ static nb_tensor *transpose_contiguous(nb_tensor *const *in, int a) {
     nb_tensor_release(t);
     return c;
 }
+static nb_tensor *abs_(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_abs(in[0]);
+}
+static nb_tensor *clamp(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_clamp(in[0], -0.5, 0.5);
+}
+static nb_tensor *clamp_tensor(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_clamp_tensor(in[0], in[1], in[2]);
+}
+static nb_tensor *add_alpha2(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_add_alpha(in[0], in[1], 2.0);
+}
+static nb_tensor *maximum(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_maximum(in[0], in[1]);
+}
+static nb_tensor *where(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_where(in[0], in[1], in[2]);
+}
+static nb_tensor *gather1(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_gather(in[0], 1, in[1]);
+}
+static nb_tensor *stack1(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_stack((const nb_tensor *const *)in, 2, 1);
+}
+static nb_tensor *sum_dims02(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_sum_dims(in[0], (const int[]){0, 2}, 2, false);
+}
+static nb_tensor *mean_dims02(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_mean_dims(in[0], (const int[]){0, 2}, 2, false);
+}
+static nb_tensor *amax1(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_amax(in[0], (const int[]){1}, 1, false);
+}
+static nb_tensor *min_dim(nb_tensor *const *in, int dim) { return nb_min_dim(in[0], dim, false, NULL); }
 static nb_tensor *mse(nb_tensor *const *in, int r) { return nb_mse_loss(in[0], in[1], (nb_reduction)r); }
 static nb_tensor *cross_entropy(nb_tensor *const *in, int r) { return nb_cross_entropy(in[0], in[1], (nb_reduction)r); }
 static nb_tensor *nll(nb_tensor *const *in, int r) { return nb_nll_loss(in[0], in[1], (nb_reduction)r); }
@@ -229,6 +290,52 @@ static nb_tensor *embedding_nopad(nb_tensor *const *in, int a) {
     return nb_embedding(in[0], in[1], NB_NO_PADDING_IDX, false);
 }
 
+static nb_tensor *gelu(nb_tensor *const *in, int approximate) { return nb_gelu(in[0], (nb_gelu_approximate)approximate); }
+static nb_tensor *silu(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_silu(in[0]);
+}
+static nb_tensor *elu(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_elu(in[0], 0.5);
+}
+static nb_tensor *softplus(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_softplus(in[0], 2.0, 10.0);
+}
+static nb_tensor *hardswish(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_hardswish(in[0]);
+}
+static nb_tensor *softmax1(nb_tensor *const *in, int a) {
+    (void)a;
+    return nb_softmax(in[0], 1);
+}
+static nb_tensor *l1(nb_tensor *const *in, int r) { return nb_l1_loss(in[0], in[1], (nb_reduction)r); }
+static nb_tensor *smooth_l1(nb_tensor *const *in, int r) { return nb_smooth_l1_loss(in[0], in[1], (nb_reduction)r, 0.5); }
+static nb_tensor *huber(nb_tensor *const *in, int r) { return nb_huber_loss(in[0], in[1], (nb_reduction)r, 2.0); }
+static nb_tensor *bce(nb_tensor *const *in, int r) {
+    nb_tensor *p = nb_sigmoid(in[0]), *y = nb_binary_cross_entropy(p, in[1], NULL, (nb_reduction)r);
+    nb_tensor_release(p);
+    return y;
+}
+static nb_tensor *bce_logits(nb_tensor *const *in, int r) {
+    return nb_binary_cross_entropy_with_logits(in[0], in[1], NULL, NULL, (nb_reduction)r);
+}
+static nb_tensor *cross_entropy_probs(nb_tensor *const *in, int r) {
+    nb_class_loss_options o = nb_class_loss_defaults();
+    o.reduction = (nb_reduction)r;
+    return nb_cross_entropy_ex(in[0], in[1], &o);
+}
+static nb_tensor *cross_entropy_weight_ls(nb_tensor *const *in, int r) {
+    nb_class_loss_options o = nb_class_loss_defaults();
+    o.reduction = (nb_reduction)r;
+    o.weight = in[2];
+    o.label_smoothing = 0.2;
+    o.ignore_index = 1;
+    return nb_cross_entropy_ex(in[0], in[1], &o);
+}
+
 #define MEAN NB_REDUCTION_MEAN
 #define SUM NB_REDUCTION_SUM
 #define NONE NB_REDUCTION_NONE
@@ -252,6 +359,8 @@ static const zcase cases[] = {
     {"conv2d_empty_batch_pad_stride", "ff", conv2d_pad_stride_groups, 0},
     {"conv2d_empty_batch_reflect", "fff", conv2d_reflect, 0},
     {"conv2d_no_channels", "fff", conv2d, 0},
+    {"conv_transpose2d_empty_batch", "fff", conv_transpose2d_s2_op1, 0},
+    {"conv_transpose2d_empty_batch_groups", "ff", conv_transpose2d_groups, 0},
     {"max_pool2d_empty_batch", "f", max_pool_2, 0},
     {"max_pool2d_empty_batch_k3p1", "f", max_pool_3_1_1, 0},
     {"avg_pool2d_empty_batch", "f", avg_pool_2, 0},
@@ -285,6 +394,19 @@ static const zcase cases[] = {
     {"cat_empty_first", "ff", cat0, 0},
     {"flatten_empty", "f", flatten1, 0},
     {"transpose_contiguous_empty", "f", transpose_contiguous, 0},
+    {"abs_empty", "f", abs_, 0},
+    {"clamp_empty", "f", clamp, 0},
+    {"clamp_tensor_empty", "fff", clamp_tensor, 0},
+    {"add_alpha_broadcast_empty", "ff", add_alpha2, 0},
+    {"maximum_broadcast_empty", "ff", maximum, 0},
+    {"where_broadcast_empty", "iff", where, 0},
+    {"gather_empty_index", "fi", gather1, 0},
+    {"gather_empty_batch", "fi", gather1, 0},
+    {"stack_empty_batch", "ff", stack1, 0},
+    {"sum_dims_empty", "f", sum_dims02, 0},
+    {"mean_dims_empty", "f", mean_dims02, 0},
+    {"amax_empty_batch", "f", amax1, 0},
+    {"min_dim1_empty_batch", "f", min_dim, 1},
     {"adaptive_avg_pool2d_empty_batch", "f", adaptive_avg_2_3, 0},
     {"adaptive_avg_pool2d_no_channels", "f", adaptive_avg_2_3, 0},
     {"adaptive_avg_pool2d_output_0", "f", adaptive_avg_0_3, 0},
@@ -315,6 +437,35 @@ static const zcase cases[] = {
     {"cross_entropy_empty_none", "fi", cross_entropy, NONE},
     {"cross_entropy_empty_4d_none", "fi", cross_entropy, NONE},
     {"nll_loss_empty_none", "fi", nll, NONE},
+    {"gelu_empty", "f", gelu, NB_GELU_NONE},
+    {"gelu_tanh_empty", "f", gelu, NB_GELU_TANH},
+    {"silu_empty", "f", silu, 0},
+    {"elu_empty", "f", elu, 0},
+    {"softplus_empty", "f", softplus, 0},
+    {"hardswish_empty", "f", hardswish, 0},
+    {"softmax_empty_batch", "f", softmax1, 0},
+    {"softmax_no_classes", "f", softmax1, 0},
+    {"l1_loss_broadcast_empty_mean", "ff", l1, MEAN},
+    {"smooth_l1_loss_empty_mean", "ff", smooth_l1, MEAN},
+    {"huber_loss_empty_mean", "ff", huber, MEAN},
+    {"bce_empty_mean", "ff", bce, MEAN},
+    {"bce_logits_empty_mean", "ff", bce_logits, MEAN},
+    {"cross_entropy_probs_empty_mean", "ff", cross_entropy_probs, MEAN},
+    {"cross_entropy_weight_ls_empty_mean", "fir", cross_entropy_weight_ls, MEAN},
+    {"l1_loss_broadcast_empty_sum", "ff", l1, SUM},
+    {"smooth_l1_loss_empty_sum", "ff", smooth_l1, SUM},
+    {"huber_loss_empty_sum", "ff", huber, SUM},
+    {"bce_empty_sum", "ff", bce, SUM},
+    {"bce_logits_empty_sum", "ff", bce_logits, SUM},
+    {"cross_entropy_probs_empty_sum", "ff", cross_entropy_probs, SUM},
+    {"cross_entropy_weight_ls_empty_sum", "fir", cross_entropy_weight_ls, SUM},
+    {"l1_loss_broadcast_empty_none", "ff", l1, NONE},
+    {"smooth_l1_loss_empty_none", "ff", smooth_l1, NONE},
+    {"huber_loss_empty_none", "ff", huber, NONE},
+    {"bce_empty_none", "ff", bce, NONE},
+    {"bce_logits_empty_none", "ff", bce_logits, NONE},
+    {"cross_entropy_probs_empty_none", "ff", cross_entropy_probs, NONE},
+    {"cross_entropy_weight_ls_empty_none", "fir", cross_entropy_weight_ls, NONE},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -3,6 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* No Check time limits: a verdict must not depend on how fast or how busy
+ * the machine is. Check kills a forked test after CK_DEFAULT_TIMEOUT seconds
+ * (4 unless set; 0 disables it), read when a TCase is created, so it is set
+ * before main(); a value in the environment is kept. Hangs are CTest's to
+ * catch (TIMEOUT in tests/CMakeLists.txt), and CTest runs Check with
+ * CK_FORK=no anyway. */
+__attribute__((constructor)) static void nbt_no_check_timeouts(void) { setenv("CK_DEFAULT_TIMEOUT", "0", 0); }
+
 int nbt_run_suite(Suite *s) {
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
@@ -121,6 +129,76 @@ bool nbt_h5_read_scalar(const char *file, const char *name, double *out) {
     return ok;
 }
 
+/* ---- twin case tables ---- */
+void nbt_assert_like(const nb_tensor *got, const nb_tensor *want, double tol, const char *what) {
+    char a[128], b[128];
+    ck_assert_msg(got != NULL, "%s: missing (%s)", what, nb_last_error());
+    bool same = nb_tensor_ndim(got) == nb_tensor_ndim(want) &&
+                memcmp(nb_tensor_shape(got), nb_tensor_shape(want), sizeof(int64_t) * (size_t)nb_tensor_ndim(want)) == 0;
+    ck_assert_msg(same, "%s: shape %s, PyTorch %s", what, nb_shape_str(nb_tensor_ndim(got), nb_tensor_shape(got), a, sizeof a),
+                  nb_shape_str(nb_tensor_ndim(want), nb_tensor_shape(want), b, sizeof b));
+    ck_assert_msg(nb_tensor_dtype(got) == nb_tensor_dtype(want), "%s: dtype %s, PyTorch %s", what,
+                  nb_dtype_name(nb_tensor_dtype(got)), nb_dtype_name(nb_tensor_dtype(want)));
+    int64_t n = nb_tensor_numel(want), m = n ? n : 1;
+    double *e = malloc((size_t)m * 2 * sizeof *e), *v = e + m;
+    ck_assert_int_eq(nb_tensor_copy_out(want, e, NB_F64), NB_OK);
+    ck_assert_int_eq(nb_tensor_copy_out(got, v, NB_F64), NB_OK);
+    for (int64_t i = 0; i < n; i++) {
+        bool ok = fabs(v[i] - e[i]) <= tol * (1 + fabs(e[i])) || (isnan(v[i]) && isnan(e[i])) || v[i] == e[i];
+        if (!ok) {
+            double g = v[i], w = e[i];
+            free(e);
+            ck_abort_msg("%s: element %lld is %.10g, PyTorch %.10g", what, (long long)i, g, w);
+        }
+    }
+    free(e);
+}
+
+void nbt_assert_twin_cases(const char *file, const nbt_case *cases, int ncases) {
+    double n = -1;
+    ck_assert_msg(nbt_h5_read_scalar(file, "ncases", &n), "%s: no ncases", file);
+    ck_assert_msg((int)n == ncases, "the twin has %d cases, the table %d", (int)n, ncases);
+    for (int k = 0; k < ncases; k++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/f32/y", cases[k].name);
+        ck_assert_msg(nbt_h5_exists(file, path), "case %s is not in the twin's file", cases[k].name);
+    }
+}
+
+void nbt_run_twin_case(const char *file, const nbt_case *c, nb_dtype dt, double tol) {
+    const char *dname = dt == NB_F32 ? "f32" : "f64";
+    char path[256], what[320];
+    nb_scope *sc = nb_scope_begin();
+    const int n = (int)strlen(c->kinds);
+    ck_assert(n <= 32);
+    nb_tensor *in[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s/in%d", c->name, dname, i);
+        in[i] = nbt_h5_read(file, path, c->kinds[i] == 'i' ? NB_I64 : dt);
+        if (c->kinds[i] == 'f') NBT_OK(nb_requires_grad_(in[i], true));
+    }
+    nb_clear_error();
+    nb_tensor *y = c->f(in, n, c->arg);
+    snprintf(what, sizeof what, "%s %s: output", c->name, dname);
+    ck_assert_msg(y != NULL, "%s: %s", what, nb_last_error());
+    nb_dtype ydt = nb_tensor_dtype(y) == NB_I64 ? NB_I64 : dt;
+    snprintf(path, sizeof path, "%s/%s/y", c->name, dname);
+    nbt_assert_like(y, nbt_h5_read(file, path, ydt), ydt == NB_I64 ? 0 : tol, what);
+    if (strchr(c->kinds, 'f')) {
+        snprintf(path, sizeof path, "%s/%s/go", c->name, dname);
+        nb_status st = nb_backward_ex(y, nbt_h5_read(file, path, dt), false);
+        ck_assert_msg(st == NB_OK, "%s %s: backward: %s", c->name, dname, nb_last_error());
+    }
+    for (int i = 0; i < n; i++) {
+        if (c->kinds[i] != 'f' && c->kinds[i] != 'r') continue;
+        bool grad = c->kinds[i] == 'f';
+        snprintf(path, sizeof path, "%s/%s/%s%d", c->name, dname, grad ? "g" : "after", i);
+        snprintf(what, sizeof what, "%s %s: %s of input %d", c->name, dname, grad ? "gradient" : "value after", i);
+        nbt_assert_like(grad ? nb_tensor_grad(in[i]) : in[i], nbt_h5_read(file, path, dt), tol, what);
+    }
+    nb_scope_end(sc);
+}
+
 static const char *ref_path(const char *group, const char *name) {
     static char full[512];
     snprintf(full, sizeof full, "%s/%s", group, name);
@@ -202,4 +280,125 @@ int nbt_h5_loop_count(const char *file, const char *name) {
     }
     H5Fclose(f);
     return n > 0 ? (int)n : 1;
+}
+
+/* ---- table-driven PyTorch twins ---- */
+/* got against file's dataset path: shape, then values as nbt_twin_run says. */
+static void twin_compare(const char *file, const char *path, const nb_tensor *got, double tol) {
+    char a[128], b[128];
+    ck_assert_msg(got != NULL, "%s: no tensor (%s)", path, nb_last_error());
+    nb_tensor *e = nbt_h5_read(file, path, NB_F64);
+    int nd = nb_tensor_ndim(e);
+    bool same = nb_tensor_ndim(got) == nd && memcmp(nb_tensor_shape(got), nb_tensor_shape(e), sizeof(int64_t) * (size_t)nd) == 0;
+    ck_assert_msg(same, "%s: shape %s, PyTorch %s", path, nb_shape_str(nb_tensor_ndim(got), nb_tensor_shape(got), a, sizeof a),
+                  nb_shape_str(nd, nb_tensor_shape(e), b, sizeof b));
+    int64_t n = nb_tensor_numel(e);
+    const double *x = nb_tensor_f64(e);
+    double *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    ck_assert_int_eq(nb_tensor_copy_out(got, v, NB_F64), NB_OK);
+    double scale = 1e-300;
+    for (int64_t i = 0; i < n; i++)
+        if (isfinite(x[i])) scale = fmax(scale, fabs(x[i]));
+    for (int64_t i = 0; i < n; i++) {
+        bool ok = fabs(v[i] - x[i]) <= tol * scale || (isnan(v[i]) && isnan(x[i])) || (isinf(x[i]) && v[i] == x[i]);
+        if (!ok) {
+            double g = v[i], w = x[i];
+            free(v);
+            ck_abort_msg("%s (%s): element %lld: got %.12g, PyTorch %.12g (tolerance %g)", path,
+                         nb_dtype_name(nb_tensor_dtype(got)), (long long)i, g, w, tol * scale);
+        }
+    }
+    free(v);
+    nb_tensor_release(e);
+}
+
+/* The fixed-length strings of dataset name (a scalar or a vector), each
+ * NUL-terminated in one calloc'd block: *count of them, every stride bytes. */
+static char *h5_read_strings(const char *file, const char *name, int *count, size_t *stride) {
+    hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_msg(f >= 0, "cannot open %s", file);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    ck_assert_msg(d >= 0, "%s: no dataset %s", file, name);
+    hid_t ft = H5Dget_type(d), sp = H5Dget_space(d);
+    size_t len = H5Tget_size(ft);
+    hssize_t n = H5Sget_simple_extent_npoints(sp);
+    ck_assert(H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft) && n >= 0);
+    char *raw = calloc((size_t)n * len + 1, 1), *out = calloc((size_t)n * (len + 1) + 1, 1);
+    hid_t mt = H5Tcopy(H5T_C_S1);
+    H5Tset_size(mt, len);
+    H5Tset_strpad(mt, H5T_STR_NULLPAD);
+    ck_assert_msg(H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0, "%s: cannot read %s", file, name);
+    for (hssize_t i = 0; i < n; i++) memcpy(out + i * (len + 1), raw + i * len, len);
+    free(raw);
+    H5Tclose(mt);
+    H5Tclose(ft);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    *count = (int)n;
+    *stride = len + 1;
+    return out;
+}
+
+static void twin_run(const char *file, const char *name, const nbt_twin_op *op, nb_dtype dtype) {
+    size_t before = nb_memory_in_use();
+    char path[256];
+    int one;
+    size_t stride;
+    snprintf(path, sizeof path, "%s/kinds", name);
+    char *kinds = h5_read_strings(file, path, &one, &stride);
+    nb_scope *sc = nb_scope_begin();
+    const int n = (int)strlen(kinds);
+    nb_tensor *in[16];
+    ck_assert(n <= 16);
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/in%d", name, i);
+        in[i] = nbt_h5_read(file, path, kinds[i] == 'i' ? NB_I64 : dtype);
+        if (kinds[i] == 'f') NBT_OK(nb_requires_grad_(in[i], true));
+    }
+    snprintf(path, sizeof path, "%s/p", name);
+    nb_tensor *p = nbt_h5_exists(file, path) ? nbt_h5_read(file, path, NB_F64) : NULL;
+    nb_clear_error();
+    nb_tensor *y = op->f(in, p ? nb_tensor_f64(p) : NULL);
+    ck_assert_msg(y != NULL, "%s (%s): %s", name, nb_dtype_name(dtype), nb_last_error());
+    const double tol = dtype == NB_F32 ? 1e-5 : 1e-10;
+    snprintf(path, sizeof path, "%s/y", name);
+    twin_compare(file, path, y, tol);
+    if (nb_tensor_requires_grad(y)) {
+        snprintf(path, sizeof path, "%s/go", name);
+        nb_status st = nb_backward_ex(y, nbt_h5_read(file, path, dtype), false);
+        ck_assert_msg(st == NB_OK, "%s (%s): backward: %s", name, nb_dtype_name(dtype), nb_last_error());
+    }
+    for (int i = 0; i < n; i++) {
+        if (kinds[i] != 'f') continue;
+        snprintf(path, sizeof path, "%s/g%d", name, i);
+        nb_tensor *g = nb_tensor_grad(in[i]);
+        twin_compare(file, path, g ? g : nb_zeros_like(in[i]), tol); /* no gradient reached it: PyTorch's is zeros */
+    }
+    nb_scope_end(sc);
+    free(kinds);
+    ck_assert_msg(nb_memory_in_use() == before, "%s (%s): %zu bytes in use before, %zu after", name,
+                  nb_dtype_name(dtype), before, nb_memory_in_use());
+}
+
+void nbt_twin_run_all(const char *file, const nbt_twin_op *ops, int nops, nb_dtype dtype) {
+    int ncases, one;
+    size_t stride, ostride;
+    char *names = h5_read_strings(file, "cases", &ncases, &stride);
+    int used[64] = {0};
+    ck_assert(nops <= 64);
+    for (int k = 0; k < ncases; k++) {
+        const char *name = names + (size_t)k * stride;
+        char path[256];
+        snprintf(path, sizeof path, "%s/op", name);
+        char *op = h5_read_strings(file, path, &one, &ostride);
+        int j = 0;
+        while (j < nops && strcmp(ops[j].name, op) != 0) j++;
+        ck_assert_msg(j < nops, "%s: case %s names op %s, which the C table lacks", file, name, op);
+        free(op);
+        used[j]++;
+        twin_run(file, name, &ops[j], dtype);
+    }
+    free(names);
+    for (int j = 0; j < nops; j++) ck_assert_msg(used[j] > 0, "%s: no case runs op %s of the C table", file, ops[j].name);
 }

@@ -66,6 +66,22 @@ void nbt_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n
 
 
 
+/* ---- table-driven PyTorch twins (the layout: tests/pytorch/twin.py) ----
+ * Each case of the twin's file names the op of the C table that computes it
+ * from the case's inputs and its parameters p (NULL when it has none). */
+typedef nb_tensor *(*nbt_twin_fn)(nb_tensor *const *in, const double *p);
+typedef struct nbt_twin_op {
+    const char *name;
+    nbt_twin_fn f;
+} nbt_twin_op;
+/* Run every case of file in dtype (the float inputs read back in dtype) and
+ * compare the output and the gradients with PyTorch's: shapes equal, values
+ * within tol times the tensor's largest finite |value| (1e-5 for float32,
+ * 1e-10 for float64), NaN matching NaN and an infinity itself; and every
+ * case leaves the memory in use as it found it. Fails for a case whose op is
+ * not in the table and for an op that no case uses. */
+void nbt_twin_run_all(const char *file, const nbt_twin_op *ops, int nops, nb_dtype dtype);
+
 /* Path of a PyTorch reference file in $NB_TEST_DATA (written by the CTest
  * fixture that runs tests/pytorch/<area>_reference.py). Static buffer. */
 const char *nbt_data_path(const char *file);
@@ -90,4 +106,28 @@ bool nbt_h5_exists(const char *file, const char *name);
  * test runs, so it asserts nothing): 1 when unreadable, so that one case runs
  * and fails loudly. */
 int nbt_h5_loop_count(const char *file, const char *name);
+
+/* got against PyTorch's want: the same shape and dtype, every value within
+ * |got - want| <= tol * (1 + |want|) (NaN matches NaN); what names the check. */
+void nbt_assert_like(const nb_tensor *got, const nb_tensor *want, double tol, const char *what);
+
+/* ---- tables of cases computed by a PyTorch twin ----
+ * The twin writes, for each case NAME and dtype DT in (f32, f64), the group
+ * NAME/DT with in<i> (the inputs, one kind letter each: f float requiring
+ * grad, c float, r float whose value after the op is compared with after<i>
+ * (running statistics), i int64), y (the output), and, when some input is f,
+ * go (the upstream gradient) and g<i> (the gradient of each f input); and
+ * "ncases", the number of cases. The C test lists the same cases in the same
+ * order, each with a function computing y with nabla (arg: the case's int). */
+typedef nb_tensor *(*nbt_case_fn)(nb_tensor *const *in, int n, int arg);
+typedef struct {
+    const char *name;
+    const char *kinds;
+    nbt_case_fn f;
+    int arg;
+} nbt_case;
+/* The twin's file has the table's cases, and as many. */
+void nbt_assert_twin_cases(const char *file, const nbt_case *cases, int ncases);
+/* Run one case in dtype dt (f32 or f64) and compare everything with tolerance tol. */
+void nbt_run_twin_case(const char *file, const nbt_case *c, nb_dtype dt, double tol);
 #endif

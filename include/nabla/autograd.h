@@ -29,30 +29,30 @@ extern "C" {
 #endif
 
 /* Mark a leaf as requiring grad (or not). Fails on a non-leaf or an integer tensor. */
-nb_status nb_requires_grad_(nb_tensor *t, bool requires_grad);
-bool nb_tensor_requires_grad(const nb_tensor *t);
-bool nb_tensor_is_leaf(const nb_tensor *t);        /* true when no op recorded it */
+NB_API nb_status nb_requires_grad_(nb_tensor *t, bool requires_grad);
+NB_API bool nb_tensor_requires_grad(const nb_tensor *t);
+NB_API bool nb_tensor_is_leaf(const nb_tensor *t);        /* true when no op recorded it */
 /* Accumulated gradient of a leaf, or NULL if none yet. BORROWED: valid while t lives. */
-nb_tensor *nb_tensor_grad(const nb_tensor *t);
+NB_API nb_tensor *nb_tensor_grad(const nb_tensor *t);
 /* Name of the op that produced t ("mul", "conv2d", ...), or NULL for a leaf. */
-const char *nb_tensor_grad_fn_name(const nb_tensor *t);
+NB_API const char *nb_tensor_grad_fn_name(const nb_tensor *t);
 /* Drop t's accumulated gradient (PyTorch's zero_grad(set_to_none=True)). */
-void nb_zero_grad(nb_tensor *t);
+NB_API void nb_zero_grad(nb_tensor *t);
 /* A view of t's data that is a leaf outside the graph (requires_grad false). */
-nb_tensor *nb_detach(const nb_tensor *t);
+NB_API nb_tensor *nb_detach(const nb_tensor *t);
 
 /* Backward from a one-element tensor (implicit gradient 1). */
-nb_status nb_backward(nb_tensor *root);
+NB_API nb_status nb_backward(nb_tensor *root);
 /* Backward with an explicit gradient of root's shape; grad_output may be NULL
  * for a one-element root. retain_graph keeps saved tensors for another pass. */
-nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool retain_graph);
+NB_API nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool retain_graph);
 
 /* Grad mode, like torch.no_grad(): between nb_no_grad_begin() and the
  * matching nb_no_grad_end() no op is recorded and nothing is saved.
  * Nests; per thread. */
-void nb_no_grad_begin(void);
-void nb_no_grad_end(void);
-bool nb_grad_enabled(void);
+NB_API void nb_no_grad_begin(void);
+NB_API void nb_no_grad_end(void);
+NB_API bool nb_grad_enabled(void);
 
 /* Anomaly detection, like torch.autograd.set_detect_anomaly(True): while on,
  * every op checks its output for NaN/Inf and nb_backward checks every
@@ -64,8 +64,8 @@ bool nb_grad_enabled(void);
  *   "detect_anomaly: function 'sqrt' returned Inf in its 1st gradient in backward at index 0, value inf (...)"
  * Off by default (one flag test per op when off). Global to the process;
  * slows every op by a pass over its output, so use it to debug. */
-void nb_set_detect_anomaly(bool enabled);
-bool nb_detect_anomaly_enabled(void);
+NB_API void nb_set_detect_anomaly(bool enabled);
+NB_API bool nb_detect_anomaly_enabled(void);
 
 /* ---- gradients of chosen inputs (torch.autograd.grad) ----
  * Options; a zero-initialised struct (or NULL) means PyTorch's defaults. */

@@ -65,11 +65,11 @@ typedef enum nb_status {
 } nb_status;
 
 /* The message of the calling thread's most recent error ("" if none). */
-const char *nb_last_error(void);
+NB_API const char *nb_last_error(void);
 /* The status code of the calling thread's most recent error (NB_OK if none). */
-nb_status nb_last_status(void);
+NB_API nb_status nb_last_status(void);
 /* Forget the calling thread's last error. */
-void nb_clear_error(void);
+NB_API void nb_clear_error(void);
 /* Report an error through the same channel, for code built on nabla (custom
  * ops, data readers): sets the calling thread's status to `status` (one of
  * the negative codes) and its message to the printf-style fmt, ..., and
@@ -83,13 +83,13 @@ __attribute__((format(printf, 2, 3)))
 NB_API nb_status nb_set_error(nb_status status, const char *fmt, ...);
 
 /* Size in bytes of one element of dtype; name of dtype ("float32", ...). */
-size_t nb_dtype_size(nb_dtype dtype);
-const char *nb_dtype_name(nb_dtype dtype);
+NB_API size_t nb_dtype_size(nb_dtype dtype);
+NB_API const char *nb_dtype_name(nb_dtype dtype);
 
 /* Number of OpenMP threads kernels use. n < 1 is an error. Results are
  * bitwise identical for every thread count. */
-nb_status nb_set_num_threads(int n);
-int nb_get_num_threads(void);
+NB_API nb_status nb_set_num_threads(int n);
+NB_API int nb_get_num_threads(void);
 
 /* The kernel set this process runs: "avx512" (AVX-512 F/BW/DQ/VL with FMA),
  * "avx2" (AVX2 with FMA) or "portable" (plain C for the baseline CPU). The
@@ -106,17 +106,17 @@ NB_API const char *nb_cpu_kernels(void);
  * Training loops need not call it: the pool exists so that blocks are reused.
  * Nor need a program before it exits: cached blocks stay reachable from the
  * pool, so LeakSanitizer and valgrind do not report them as leaks. */
-void nb_memory_trim(void);
+NB_API void nb_memory_trim(void);
 /* Bytes currently held by live tensors, and cached in the pool for reuse. */
-size_t nb_memory_in_use(void);
-size_t nb_memory_cached(void);
+NB_API size_t nb_memory_in_use(void);
+NB_API size_t nb_memory_cached(void);
 
 /* ---- testing ----
  * Let the next n library allocations (tensor memory from the pool, autograd
  * nodes, op contexts of src/nn) succeed, then make every later one fail with
  * NB_ERR_NOMEM until called again; n = -1 turns failures off (the default).
  * For tests of out-of-memory error paths; thread-safe. */
-void nb_debug_fail_allocations_after(int64_t n);
+NB_API void nb_debug_fail_allocations_after(int64_t n);
 
 #ifdef __cplusplus
 }

@@ -56,37 +56,37 @@ extern "C" {
 /* Whether this process was started by an MPI launcher (mpirun / mpiexec of
  * Open MPI or MPICH, or a PMI-based launcher such as srun), judging by the
  * environment variables they set. Not collective; MPI need not be running. */
-bool nb_dist_launched(void);
+NB_API bool nb_dist_launched(void);
 /* Start MPI (MPI_Init_thread asking for MPI_THREAD_FUNNELED: OpenMP threads
  * compute, only the calling thread talks to MPI) unless it is already
  * running, and use a duplicate of MPI_COMM_WORLD. argc/argv may be NULL. */
-nb_status nb_dist_init(int *argc, char ***argv);
+NB_API nb_status nb_dist_init(int *argc, char ***argv);
 #ifdef MPI_VERSION
 /* Use a duplicate of an existing communicator (MPI already initialised by
  * the caller, who also finalises it). Declared only when <mpi.h> was
  * included before this header. */
-nb_status nb_dist_init_comm(MPI_Comm comm);
+NB_API nb_status nb_dist_init_comm(MPI_Comm comm);
 #endif
 /* Free the communicator; MPI_Finalize if nb_dist_init started MPI. Safe
  * when not initialised. */
-nb_status nb_dist_finalize(void);
+NB_API nb_status nb_dist_finalize(void);
 /* Whether nb_dist_init / nb_dist_init_comm succeeded and nb_dist_finalize has not run. */
-bool nb_dist_is_initialized(void);
+NB_API bool nb_dist_is_initialized(void);
 /* This process's rank (0 when not initialised). */
-int nb_dist_rank(void);
+NB_API int nb_dist_rank(void);
 /* Number of processes (1 when not initialised). */
-int nb_dist_world_size(void);
+NB_API int nb_dist_world_size(void);
 
 /* Wait until every rank gets here. */
-nb_status nb_dist_barrier(void);
+NB_API nb_status nb_dist_barrier(void);
 /* Overwrite every parameter and buffer of m (state_dict order) with root's
  * values, as DDP does at construction. The models must have the same state
  * names, shapes and dtypes on every rank. */
-nb_status nb_dist_broadcast_module(nb_module *m, int root);
+NB_API nb_status nb_dist_broadcast_module(nb_module *m, int root);
 /* In-place sum over ranks of n values (results identical on every rank).
  * The int64 sum is exact; the double sum is MPI_Allreduce's (see DETERMINISM). */
-nb_status nb_dist_allreduce_sum_i64(int64_t *values, int64_t n);
-nb_status nb_dist_allreduce_sum_f64(double *values, int64_t n);
+NB_API nb_status nb_dist_allreduce_sum_i64(int64_t *values, int64_t n);
+NB_API nb_status nb_dist_allreduce_sum_f64(double *values, int64_t n);
 
 /* ---- gradient averaging ---- */
 typedef enum nb_dist_reduce_mode {
@@ -101,20 +101,20 @@ typedef struct nb_dist_grad_sync nb_dist_grad_sync;
  * bucket_bytes (a larger parameter gets a bucket of its own), one collective
  * per bucket. Checks that every rank has the same parameter shapes. Returns
  * NULL with an error on failure. m must outlive the plan. */
-nb_dist_grad_sync *nb_dist_grad_sync_new(nb_module *m, size_t bucket_bytes, nb_dist_reduce_mode mode);
+NB_API nb_dist_grad_sync *nb_dist_grad_sync_new(nb_module *m, size_t bucket_bytes, nb_dist_reduce_mode mode);
 /* After backward: replace each parameter's .grad with the mean over ranks.
  * A parameter without a gradient counts as zeros; if no rank has one it is
  * left without (as with PyTorch's unused parameters), otherwise ranks that
  * had none receive the mean too. Not overlapped with backward: it runs all
  * buckets when called. */
-nb_status nb_dist_grad_sync_run(nb_dist_grad_sync *g);
+NB_API nb_status nb_dist_grad_sync_run(nb_dist_grad_sync *g);
 /* Number of buckets, and payload bytes each rank contributes per run (the
  * sum of the bucket sizes; what goes on the wire depends on the MPI
  * algorithm, about 2 (W-1)/W times this for a ring all-reduce). */
-int nb_dist_grad_sync_num_buckets(const nb_dist_grad_sync *g);
-size_t nb_dist_grad_sync_bytes(const nb_dist_grad_sync *g);
+NB_API int nb_dist_grad_sync_num_buckets(const nb_dist_grad_sync *g);
+NB_API size_t nb_dist_grad_sync_bytes(const nb_dist_grad_sync *g);
 /* Free the plan (NULL is ignored). Not collective. */
-void nb_dist_grad_sync_free(nb_dist_grad_sync *g);
+NB_API void nb_dist_grad_sync_free(nb_dist_grad_sync *g);
 
 #ifdef __cplusplus
 }

@@ -50,13 +50,13 @@ typedef struct nb_gradcheck_report {
     char message[1024];  /* one line per failing input, or "gradcheck passed"; then the float32 note */
 } nb_gradcheck_report;
 
-nb_gradcheck_options nb_gradcheck_defaults(void);
+NB_API nb_gradcheck_options nb_gradcheck_defaults(void);
 /* Runs the check. Returns NB_OK when it could be run (see report->passed for
  * the verdict) or an error when f fails or the arguments are invalid.
  * opts may be NULL for the defaults; report may be NULL. Each input's data is
  * perturbed in place during the check and restored exactly afterwards. */
-nb_status nb_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n,
-                       const nb_gradcheck_options *opts, nb_gradcheck_report *report);
+NB_API nb_status nb_gradcheck(nb_gradcheck_fn f, void *ctx, nb_tensor *const *inputs, int n,
+                              const nb_gradcheck_options *opts, nb_gradcheck_report *report);
 
 #ifdef __cplusplus
 }

@@ -28,7 +28,7 @@ typedef struct nb_named_tensor {
  * flushed to disk and renamed over path, so a crash leaves either the old
  * file or the new one. The root gets attributes format = "nabla-state-dict"
  * and format_version = 1. */
-nb_status nb_hdf5_save(const char *path, const nb_named_tensor *entries, int n);
+NB_API nb_status nb_hdf5_save(const char *path, const nb_named_tensor *entries, int n);
 
 /* What a load found besides the tensors it loaded. Free with nb_load_report_free. */
 typedef struct nb_load_report {
@@ -38,7 +38,7 @@ typedef struct nb_load_report {
     int nunexpected;
     char notes[1024];      /* conversions made, e.g. "fc1.weight: float64 converted to float32" */
 } nb_load_report;
-void nb_load_report_free(nb_load_report *report);
+NB_API void nb_load_report_free(nb_load_report *report);
 
 /* Copy the file's datasets into the entries' tensors, like load_state_dict.
  * strict: any missing key, unexpected key, or shape or dtype mismatch fails
@@ -46,24 +46,24 @@ void nb_load_report_free(nb_load_report *report);
  * file has [128, 4608]`), and no tensor changes. Not strict: missing and
  * unexpected keys are allowed and reported; mismatched shapes still fail.
  * report may be NULL. */
-nb_status nb_hdf5_load(const char *path, const nb_named_tensor *entries, int n, bool strict,
-                       nb_load_report *report);
+NB_API nb_status nb_hdf5_load(const char *path, const nb_named_tensor *entries, int n, bool strict,
+                              nb_load_report *report);
 
 /* Names of every dataset in the file ('/' of nested groups read as '.'), in
  * the file's order. *names is a malloc'd array of malloc'd strings; free it
  * with nb_hdf5_names_free. */
-nb_status nb_hdf5_list(const char *path, char ***names, int *n);
-void nb_hdf5_names_free(char **names, int n);
+NB_API nb_status nb_hdf5_list(const char *path, char ***names, int *n);
+NB_API void nb_hdf5_names_free(char **names, int n);
 /* One dataset as a new tensor of dtype (converted; float datasets for float
  * dtypes, integer datasets for NB_I64). */
-nb_tensor *nb_hdf5_read(const char *path, const char *name, nb_dtype dtype);
+NB_API nb_tensor *nb_hdf5_read(const char *path, const char *name, nb_dtype dtype);
 
 /* ---- modules (nabla/nn.h) ---- */
 typedef struct nb_module nb_module;
 /* A module's state_dict (parameters and buffers under their PyTorch keys). */
-nb_status nb_module_save_hdf5(const nb_module *m, const char *path);
+NB_API nb_status nb_module_save_hdf5(const nb_module *m, const char *path);
 /* load_state_dict from a file, with nb_hdf5_load's rules (strict or not). */
-nb_status nb_module_load_hdf5(nb_module *m, const char *path, bool strict, nb_load_report *report);
+NB_API nb_status nb_module_load_hdf5(nb_module *m, const char *path, bool strict, nb_load_report *report);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
 /* nabla/nn.h: modules, as torch.nn.Module: named parameters and buffers,
  * child modules, train/eval mode and a forward function; the standard layers
- * (Linear, Conv2d, BatchNorm1d/2d, GroupNorm, LayerNorm, pooling (max, average,
+ * (Linear, Conv2d, ConvTranspose2d, BatchNorm1d/2d, GroupNorm, LayerNorm, pooling (max, average,
  * adaptive, unpooling), Upsample, Embedding, activations, Dropout, Dropout2d,
  * Flatten, LogSoftmax), Sequential, and user-defined modules with their own
  * forward.
@@ -47,7 +47,8 @@
  *
  * INITIALISATION is PyTorch's default: Linear and Conv2d weights and biases
  * are U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ with a = sqrt(5)),
- * fan_in = in_features or in_channels / groups * kH * kW; BatchNorm,
+ * fan_in = in_features or in_channels / groups * kH * kW (ConvTranspose2d:
+ * out_channels / groups * kH * kW); BatchNorm,
  * GroupNorm and LayerNorm weight 1, bias 0; Embedding weight N(0, 1). Draws come from the rng given (NULL: nb_default_rng()), weight
  * first then bias, so a seed reproduces a model. Parameters are float32 leaves
  * that require grad; nb_module_to_dtype makes a model float64 (to gradcheck it).
@@ -72,32 +73,32 @@ typedef nb_tensor *(*nb_forward_fn)(nb_module *self, const nb_tensor *x, void *c
 /* A new empty module (PyTorch: a subclass of nn.Module). type_name names it in
  * messages ("Net"); forward is called by nb_module_forward with ctx;
  * free_ctx (may be NULL) is called on ctx when the module is freed. */
-nb_module *nb_module_new(const char *type_name, nb_forward_fn forward, void *ctx, void (*free_ctx)(void *ctx));
+NB_API nb_module *nb_module_new(const char *type_name, nb_forward_fn forward, void *ctx, void (*free_ctx)(void *ctx));
 /* Free m, its children, parameters and buffers (NULL is ignored). Only a
  * root is freed: for a module that has a parent it does nothing but set an error. */
-void nb_module_free(nb_module *m);
+NB_API void nb_module_free(nb_module *m);
 /* Add child under name (self.name = child). Takes over child, even on
  * failure, except when child already has a parent or is m or an ancestor of m
  * (then it is left as it was). */
-nb_status nb_module_add_child(nb_module *m, const char *name, nb_module *child);
+NB_API nb_status nb_module_add_child(nb_module *m, const char *name, nb_module *child);
 /* Register a float leaf as parameter name of m (nn.Parameter); sets requires_grad. m retains t. */
-nb_status nb_module_register_parameter(nb_module *m, const char *name, nb_tensor *t);
+NB_API nb_status nb_module_register_parameter(nb_module *m, const char *name, nb_tensor *t);
 /* Register a buffer (register_buffer): saved in the state but not a parameter. m retains t. */
-nb_status nb_module_register_buffer(nb_module *m, const char *name, nb_tensor *t);
+NB_API nb_status nb_module_register_buffer(nb_module *m, const char *name, nb_tensor *t);
 
 /* ---- using a module ---- */
 /* Run m's forward on x (m(x)); returns a new reference. */
-nb_tensor *nb_module_forward(nb_module *m, const nb_tensor *x);
+NB_API nb_tensor *nb_module_forward(nb_module *m, const nb_tensor *x);
 /* Forward of m's child `name` (self.name(x) inside a forward); a new reference. */
-nb_tensor *nb_module_call(nb_module *m, const char *name, const nb_tensor *x);
+NB_API nb_tensor *nb_module_call(nb_module *m, const char *name, const nb_tensor *x);
 /* Set training mode on m and all its descendants (module.train(mode)). Modules start in training mode. */
-void nb_module_train(nb_module *m, bool mode);
+NB_API void nb_module_train(nb_module *m, bool mode);
 /* Same as nb_module_train(m, false). */
-void nb_module_eval(nb_module *m);
+NB_API void nb_module_eval(nb_module *m);
 /* Whether m is in training mode (module.training); false for NULL. */
-bool nb_module_is_training(const nb_module *m);
+NB_API bool nb_module_is_training(const nb_module *m);
 /* Drop the gradient of every parameter (zero_grad(set_to_none=True)). */
-void nb_module_zero_grad(nb_module *m);
+NB_API void nb_module_zero_grad(nb_module *m);
 /* module.double() / module.float(): convert every float parameter and buffer
  * of the tree, and each parameter's .grad, to dtype (NB_F32 or NB_F64) in
  * place; integer buffers (num_batches_tracked) keep theirs. As PyTorch
@@ -111,25 +112,25 @@ NB_API nb_status nb_module_to_dtype(nb_module *m, nb_dtype dtype);
 
 /* ---- looking inside (all BORROWED) ---- */
 /* Type name ("Linear", "Conv2d", "Sequential", or the one given to nb_module_new). */
-const char *nb_module_type(const nb_module *m);
+NB_API const char *nb_module_type(const nb_module *m);
 /* m's direct child by name, or NULL with an error. */
-nb_module *nb_module_child(const nb_module *m, const char *name);
+NB_API nb_module *nb_module_child(const nb_module *m, const char *name);
 /* Number of direct children, and the i-th (0-based) with its name in *name (may be NULL). */
-int nb_module_num_children(const nb_module *m);
-nb_module *nb_module_child_at(const nb_module *m, int i, const char **name);
+NB_API int nb_module_num_children(const nb_module *m);
+NB_API nb_module *nb_module_child_at(const nb_module *m, int i, const char **name);
 /* m's own parameter or buffer `name` ("weight", "running_mean"), or NULL with an error. */
-nb_tensor *nb_module_param(const nb_module *m, const char *name);
+NB_API nb_tensor *nb_module_param(const nb_module *m, const char *name);
 /* Any parameter or buffer of the tree by its full state name ("block.0.weight"), or NULL with an error. */
-nb_tensor *nb_module_state(const nb_module *m, const char *name);
+NB_API nb_tensor *nb_module_state(const nb_module *m, const char *name);
 
 /* Number of parameter tensors in the tree (len(list(parameters()))). */
-int nb_module_num_parameters(const nb_module *m);
+NB_API int nb_module_num_parameters(const nb_module *m);
 /* Number of parameter elements in the tree (sum of p.numel()). */
-int64_t nb_module_num_parameter_elements(const nb_module *m);
+NB_API int64_t nb_module_num_parameter_elements(const nb_module *m);
 /* Fill out[0 .. capacity-1] with the tree's parameters in order (parameters()),
  * for an optimizer; returns their total count (more than capacity means some
  * were left out), or -1 with an error for a NULL module. */
-int nb_module_parameters(const nb_module *m, nb_tensor **out, int capacity);
+NB_API int nb_module_parameters(const nb_module *m, nb_tensor **out, int capacity);
 
 /* list(module.parameters()), sized for the net, for an optimizer:
  *     nb_param_list ps = nb_module_parameter_list(net);
@@ -152,40 +153,55 @@ NB_API void nb_param_list_free(nb_param_list *list);
 typedef int (*nb_state_visit_fn)(const char *name, nb_tensor *t, bool is_parameter, void *ctx);
 /* Visit the tree's parameters then buffers per module in state_dict order;
  * returns NB_OK, or NB_ERR_STATE if the visitor stopped it. */
-nb_status nb_module_visit_state(const nb_module *m, nb_state_visit_fn fn, void *ctx);
+NB_API nb_status nb_module_visit_state(const nb_module *m, nb_state_visit_fn fn, void *ctx);
 /* Visit only the parameters, in named_parameters() order. */
-nb_status nb_module_visit_parameters(const nb_module *m, nb_state_visit_fn fn, void *ctx);
+NB_API nb_status nb_module_visit_parameters(const nb_module *m, nb_state_visit_fn fn, void *ctx);
 /* Number of state entries (len(state_dict())). */
-int nb_module_state_count(const nb_module *m);
+NB_API int nb_module_state_count(const nb_module *m);
 /* Copy src's values into the state tensor `name` (shapes must agree,
  * load_state_dict for one key); not recorded by autograd. */
-nb_status nb_module_load_tensor(nb_module *m, const char *name, const nb_tensor *src);
+NB_API nb_status nb_module_load_tensor(nb_module *m, const char *name, const nb_tensor *src);
 
 /* ---- containers ---- */
 /* nn.Sequential(*modules): n children named "0" .. "n-1", each applied in turn.
  * Takes over every module in the array, even on failure (NULL entries make it
  * fail, keeping the earlier error). */
-nb_module *nb_sequential_module(nb_module *const *modules, int n);
+NB_API nb_module *nb_sequential_module(nb_module *const *modules, int n);
 /* NB_MODULES(a, b, c) expands to the `modules, n` pair nb_sequential_module expects. */
 #define NB_MODULES(...)                                                                     \
     (nb_module *const[]){__VA_ARGS__}, (int)(sizeof((nb_module *[]){__VA_ARGS__}) / sizeof(nb_module *))
 /* seq.append(module): adds it as the next numbered child. Takes over module. */
-nb_status nb_sequential_append(nb_module *seq, nb_module *module);
+NB_API nb_status nb_sequential_append(nb_module *seq, nb_module *module);
 
 /* ---- layers ---- */
 /* nn.Linear(in_features, out_features, bias): weight [out, in], bias [out]. */
-nb_module *nb_linear_module(int64_t in_features, int64_t out_features, bool bias, nb_rng *rng);
+NB_API nb_module *nb_linear_module(int64_t in_features, int64_t out_features, bool bias, nb_rng *rng);
 /* nn.Conv2d(in_channels, out_channels, (kh, kw), stride, padding, dilation,
  * groups, bias, padding_mode) with p holding stride .. padding_mode (NULL:
  * nb_conv2d_defaults()). weight [out, in / groups, kh, kw], bias [out]. */
-nb_module *nb_conv2d_module(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
-                            const nb_conv2d_params *p, bool bias, nb_rng *rng);
+NB_API nb_module *nb_conv2d_module(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
+                                   const nb_conv2d_params *p, bool bias, nb_rng *rng);
+/* nn.ConvTranspose2d(in_channels, out_channels, (kh, kw), stride, padding,
+ * output_padding, groups, bias, dilation, padding_mode) with p holding stride
+ * .. padding_mode (NULL: nb_conv_transpose2d_defaults(); only NB_PAD_ZEROS,
+ * as PyTorch). weight [in, out / groups, kh, kw], bias [out]; fan_in is
+ * out / groups * kh * kw (PyTorch's, from the transposed weight's dim 1).
+ * output_padding is checked against stride and dilation when a forward uses it. */
+NB_API nb_module *nb_conv_transpose2d_module(int64_t in_channels, int64_t out_channels, int64_t kh, int64_t kw,
+                                             const nb_conv_transpose2d_params *p, bool bias, nb_rng *rng);
+/* ConvTranspose2d's forward(input, output_size): output_size (output_size_len
+ * 2: (h, w); or the input's rank: (n, c, h, w), (c, h, w)) sets
+ * output_padding to output_size - the size without it, which must lie within
+ * stride - 1 of it (PyTorch's messages); NULL: the module's output_padding,
+ * as nb_module_forward. */
+NB_API nb_tensor *nb_conv_transpose2d_module_forward(nb_module *m, const nb_tensor *x, const int64_t *output_size,
+                                                     int output_size_len);
 /* nn.BatchNorm2d(num_features, eps, momentum, affine, track_running_stats):
  * parameters weight (ones), bias (zeros) when affine; buffers running_mean
  * (zeros), running_var (ones) and num_batches_tracked (int64 0-d, counting
  * training forwards) when track_running_stats. momentum < 0 means PyTorch's
  * momentum=None (cumulative average). PyTorch's defaults: 1e-5, 0.1, true, true. */
-nb_module *nb_batch_norm2d_module(int64_t num_features, double eps, double momentum, bool affine,
+NB_API nb_module *nb_batch_norm2d_module(int64_t num_features, double eps, double momentum, bool affine,
                                   bool track_running_stats);
 /* nn.BatchNorm1d: nb_batch_norm2d_module's parameters, buffers and rules for
  * input [N, C] or [N, C, L]. */
@@ -200,8 +216,8 @@ NB_API nb_module *nb_group_norm_module(int64_t num_groups, int64_t num_channels,
 NB_API nb_module *nb_layer_norm_module(int normalized_ndim, const int64_t *normalized_shape, double eps,
                                        bool elementwise_affine);
 /* nn.MaxPool2d / nn.AvgPool2d with the given parameters (see nb_pool2d_defaults). */
-nb_module *nb_max_pool2d_module(const nb_pool2d_params *p);
-nb_module *nb_avg_pool2d_module(const nb_pool2d_params *p);
+NB_API nb_module *nb_max_pool2d_module(const nb_pool2d_params *p);
+NB_API nb_module *nb_avg_pool2d_module(const nb_pool2d_params *p);
 /* nn.AdaptiveAvgPool2d((out_h, out_w)) and nn.AdaptiveMaxPool2d (its forward
  * returns the output only: for return_indices call nb_adaptive_max_pool2d);
  * NB_SIZE_NONE keeps an input size. */
@@ -224,18 +240,27 @@ NB_API nb_module *nb_embedding_module(int64_t num_embeddings, int64_t embedding_
                                       bool scale_grad_by_freq, nb_rng *rng);
 /* nn.Dropout(p): active only in training mode, drawing masks from rng
  * (borrowed; it must outlive the module; NULL: nb_default_rng()). */
-nb_module *nb_dropout_module(double p, nb_rng *rng);
+NB_API nb_module *nb_dropout_module(double p, nb_rng *rng);
 /* nn.Dropout2d(p): nb_dropout2d in training mode, the identity otherwise. */
 NB_API nb_module *nb_dropout2d_module(double p, nb_rng *rng);
 /* nn.Flatten(start_dim, end_dim); PyTorch's defaults are 1, -1. */
-nb_module *nb_flatten_module(int start_dim, int end_dim);
+NB_API nb_module *nb_flatten_module(int start_dim, int end_dim);
 /* nn.LogSoftmax(dim). */
-nb_module *nb_log_softmax_module(int dim);
+NB_API nb_module *nb_log_softmax_module(int dim);
 /* Activations: nn.ReLU(), nn.LeakyReLU(negative_slope) (default 0.01), nn.Sigmoid(), nn.Tanh(). */
-nb_module *nb_relu_module(void);
-nb_module *nb_leaky_relu_module(double negative_slope);
-nb_module *nb_sigmoid_module(void);
-nb_module *nb_tanh_module(void);
+NB_API nb_module *nb_relu_module(void);
+NB_API nb_module *nb_leaky_relu_module(double negative_slope);
+NB_API nb_module *nb_sigmoid_module(void);
+NB_API nb_module *nb_tanh_module(void);
+/* nn.GELU(approximate), nn.SiLU(), nn.ELU(alpha) (default 1), nn.Softplus(beta,
+ * threshold) (defaults 1, 20), nn.Hardswish(), nn.Softmax(dim): no state; the
+ * parameters are checked here with the functional op's messages. */
+NB_API nb_module *nb_gelu_module(nb_gelu_approximate approximate);
+NB_API nb_module *nb_silu_module(void);
+NB_API nb_module *nb_elu_module(double alpha);
+NB_API nb_module *nb_softplus_module(double beta, double threshold);
+NB_API nb_module *nb_hardswish_module(void);
+NB_API nb_module *nb_softmax_module(int dim);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,15 @@ bool nbi_embedding_check_padding_idx(const char *op, int64_t padding_idx, int64_
 /* Everything of nb_conv2d_params: padding kind and mode, groups, stride,
  * dilation, explicit padding, 'same' with a stride, in F.conv2d's order (conv2d.c). */
 bool nbi_conv2d_check_params(const char *op, const nb_conv2d_params *p);
+/* Everything of nb_conv_transpose2d_params but output_padding's bound (which
+ * nn.ConvTranspose2d checks only when its forward uses it): padding mode,
+ * groups, padding, output_padding, stride, dilation (conv_transpose2d.c). */
+bool nbi_conv_transpose2d_check_params(const char *op, const nb_conv_transpose2d_params *p);
+
+/* A finite value for an activation's parameter `name` (ELU's alpha,
+ * Softplus's beta and threshold), and GELU's approximate (activation_pointwise.c). */
+bool nbi_activation_check_param(const char *op, const char *name, double value);
+bool nbi_gelu_check_approximate(const char *op, nb_gelu_approximate approximate);
 
 /* ---- kernels shared by the pools (pool.c) ----
  * dx[pl][idx[pl][o]] += dy[pl][o] for every plane pl, dx zeroed first (the

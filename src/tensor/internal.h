@@ -206,6 +206,10 @@ int nbi_dim(const char *op, int dim, int ndim);
 /* Broadcast two shapes; NB_ERR_SHAPE (message names op) if incompatible. */
 nb_status nbi_broadcast_shape(const char *op, int na, const int64_t *sa, int nb, const int64_t *sb,
                               int *nout, int64_t *out);
+/* t's elements broadcast to shape (which t must broadcast to) and laid out
+ * contiguously, a library reference: nbi_contiguous_data(t) when t has that
+ * shape already, else a copy. NULL on failure. */
+nb_tensor *nbi_expand_data(const nb_tensor *t, int ndim, const int64_t *shape);
 /* Sum g over broadcast dims so it has the given shape (the backward of broadcasting).
  * Returns a new library reference (a view of g when shapes already agree). */
 nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape);
@@ -215,6 +219,12 @@ nb_tensor *nbi_sum_to_shape(const nb_tensor *g, int ndim, const int64_t *shape);
  * or (normal) N(a, b) draws, a + b * z, from rng (NULL: the default): the
  * kernel of nb_rand_uniform / nb_rand_normal, shared by nn's init functions. */
 void nbi_rng_fill(nb_dtype dtype, void *data, int64_t n, nb_rng *rng, double a, double b, bool normal);
+
+/* The kernel of nb_softmax and nb_log_softmax (ops_softmax.c), for ops that
+ * fuse it (cross_entropy): y = (log_)softmax of x over the middle dim of
+ * (outer, size, inner), deterministic at any thread count. */
+void nbi_softmax_forward(nb_dtype dtype, void *y, const void *x, int64_t outer, int64_t size, int64_t inner,
+                         bool log_out);
 
 /* ---- errors ---- */
 /* Record a message for the calling thread and return status. */

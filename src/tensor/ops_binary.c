@@ -1,4 +1,5 @@
-/* Binary elementwise ops with PyTorch broadcasting: add, sub, mul, div.
+/* Binary elementwise ops with PyTorch broadcasting: add, sub, mul, div, and
+ * add / sub with a scale alpha on the second operand (a + alpha * b).
  *
  * Forward reads both operands through their strides (views need no copy).
  * The broadcast geometry is first simplified: size-1 dims are dropped and
@@ -14,7 +15,7 @@
 #include "elementwise.h"
 
 
-typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } bin_kind;
+typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_ADD_ALPHA } bin_kind;
 
 /* The geometry of one call: the output's shape, and the broadcast after
  * simplification: m dims of the output (row-major, contiguous) and each
@@ -85,12 +86,13 @@ static void simplify(bcast_geom *g, int n, const int64_t *oshape, const int64_t 
 #define OP_SUB(x, y) ((x) - (y))
 #define OP_MUL(x, y) ((x) * (y))
 #define OP_DIV(x, y) ((x) / (y))
+#define OP_ADD_ALPHA(x, y) ((x) + al * (y)) /* al: alpha in the operands' dtype, as PyTorch */
 
 /* ---- kernel ---- */
 /* out = OP(a, b) over geometry g; a and b are read through g's strides. */
-// out: (n), a: strided by g->sa, b: strided by g->sb
+// out: (n), a: strided by g->sa, b: strided by g->sb; alpha: BIN_ADD_ALPHA's scale
 static void binary_forward(bin_kind kind, nb_dtype dtype, void *out, const void *a, const void *b, int64_t n,
-                           const bcast_geom *g) {
+                           const bcast_geom *g, double alpha) {
     if (n == 0) return;
     const int m = g->m;
     const int64_t inner = g->shape[m - 1], isa = g->sa[m - 1], isb = g->sb[m - 1];
@@ -98,6 +100,7 @@ static void binary_forward(bin_kind kind, nb_dtype dtype, void *out, const void 
     NBI_DISPATCH_FLOAT(dtype, {
         T *o = out;
         const T *A = a, *B = b;
+        const T al = (T)alpha;
         _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
         for (int64_t c = 0; c < nchunks; c++) {
             int64_t e = c * NBI_EW_CHUNK, e1 = e + NBI_EW_CHUNK < n ? e + NBI_EW_CHUNK : n;
@@ -119,6 +122,7 @@ static void binary_forward(bin_kind kind, nb_dtype dtype, void *out, const void 
                 case BIN_SUB: BIN_RUN(OP_SUB); break;
                 case BIN_MUL: BIN_RUN(OP_MUL); break;
                 case BIN_DIV: BIN_RUN(OP_DIV); break;
+                case BIN_ADD_ALPHA: BIN_RUN(OP_ADD_ALPHA); break;
                 }
                 e += len;
                 col = 0;
@@ -217,21 +221,44 @@ static nb_status div_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **
     return st;
 }
 
+/* a + alpha * b: g to a, g * alpha to b (multiplied before the sum, as PyTorch) */
+typedef struct { double alpha; } alpha_ctx;
+
+static nb_status add_alpha_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const nb_tensor *a = node->inputs[0], *b = node->inputs[1];
+    nb_status st = NB_OK;
+    if (nbi_node_needs_grad(node, 0) && !(gin[0] = nbi_sum_to_shape(gout, a->ndim, a->shape))) st = nb_last_status();
+    if (st == NB_OK && nbi_node_needs_grad(node, 1))
+        st = reduce_into(&gin[1], nbi_own(nb_mul_scalar(gout, ((const alpha_ctx *)node->ctx)->alpha)), b);
+    return st;
+}
+
 static const nbi_op add_op = {"add", add_grad_fn, NULL};
 static const nbi_op sub_op = {"sub", sub_grad_fn, NULL};
 static const nbi_op mul_op = {"mul", mul_grad_fn, NULL};
 static const nbi_op div_op = {"div", div_grad_fn, NULL};
+static const nbi_op add_alpha_op = {"add", add_alpha_grad_fn, NULL};
+static const nbi_op sub_alpha_op = {"sub", add_alpha_grad_fn, NULL};
 
 /* ---- the ops: check, run, record ---- */
-static nb_tensor *binary(const nbi_op *op, bin_kind kind, const nb_tensor *a, const nb_tensor *b) {
+static nb_tensor *binary(const nbi_op *op, bin_kind kind, const nb_tensor *a, const nb_tensor *b, double alpha) {
     bcast_geom g;
     if (!binary_check(op->name, a, b, &g)) return NULL;
     nb_tensor *y = nbi_empty(a->dtype, g.ndim, g.out_shape);
-    if (y) binary_forward(kind, a->dtype, nbi_data(y), nbi_data(a), nbi_data(b), y->numel, &g);
-    return nbi_finish_op(y, op, NBI_INPUTS(a, b), NULL, 0, NULL, 0);
+    if (y) binary_forward(kind, a->dtype, nbi_data(y), nbi_data(a), nbi_data(b), y->numel, &g, alpha);
+    const alpha_ctx c = {alpha};
+    return nbi_finish_op(y, op, NBI_INPUTS(a, b), NULL, 0, kind == BIN_ADD_ALPHA ? &c : NULL,
+                         kind == BIN_ADD_ALPHA ? sizeof c : 0);
 }
 
-nb_tensor *nb_add(const nb_tensor *a, const nb_tensor *b) { return binary(&add_op, BIN_ADD, a, b); }
-nb_tensor *nb_sub(const nb_tensor *a, const nb_tensor *b) { return binary(&sub_op, BIN_SUB, a, b); }
-nb_tensor *nb_mul(const nb_tensor *a, const nb_tensor *b) { return binary(&mul_op, BIN_MUL, a, b); }
-nb_tensor *nb_div(const nb_tensor *a, const nb_tensor *b) { return binary(&div_op, BIN_DIV, a, b); }
+nb_tensor *nb_add(const nb_tensor *a, const nb_tensor *b) { return binary(&add_op, BIN_ADD, a, b, 0); }
+nb_tensor *nb_sub(const nb_tensor *a, const nb_tensor *b) { return binary(&sub_op, BIN_SUB, a, b, 0); }
+nb_tensor *nb_mul(const nb_tensor *a, const nb_tensor *b) { return binary(&mul_op, BIN_MUL, a, b, 0); }
+nb_tensor *nb_div(const nb_tensor *a, const nb_tensor *b) { return binary(&div_op, BIN_DIV, a, b, 0); }
+/* sub with alpha is add with -alpha: a + (-alpha) * b is a - alpha * b exactly. */
+nb_tensor *nb_add_alpha(const nb_tensor *a, const nb_tensor *b, double alpha) {
+    return binary(&add_alpha_op, BIN_ADD_ALPHA, a, b, alpha);
+}
+nb_tensor *nb_sub_alpha(const nb_tensor *a, const nb_tensor *b, double alpha) {
+    return binary(&sub_alpha_op, BIN_ADD_ALPHA, a, b, -alpha);
+}

@@ -1,5 +1,6 @@
-/* Reductions: sum and mean of all elements, sum / mean / max along one dim,
- * with their backward kernels.
+/* Reductions: sum and mean of all elements, sum / mean along one dim, with
+ * their backward kernels (max / min along a dim: ops_argmax.c; several dims
+ * at once: ops_reduce_dims.c).
  *
  * Determinism: a full sum adds fixed chunks of RED_CHUNK elements, each
  * sequentially in double, then combines the chunk sums in chunk order; a dim
@@ -9,28 +10,19 @@
  * A dim reduction sees its (contiguous) input as (outer, size, inner) and its
  * output as (outer, inner). A task covers one outer index and a block of up to
  * RED_BLK inner positions, so the inner loop runs over adjacent memory. */
-#include "internal.h"
+#include "reduce.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 #define RED_CHUNK 4096
-#define RED_BLK 64
+#define RED_BLK NBI_RED_BLK
 
-/* ---- check: the reduced dim and the geometry ---- */
-typedef struct {
-    int dim;                      /* normalised */
-    int64_t outer, size, inner;   /* input seen as (outer, size, inner) around dim; a 0-d tensor is (1, 1, 1) */
-    int ndim;                     /* output shape */
-    int64_t shape[NB_MAX_DIMS];
-    bool mean;                    /* sum_dim / mean_dim: which */
-} dim_geom;
-
-static bool dim_check(const char *name, const nb_tensor *a, int dim, bool keepdim, dim_geom *g) {
+bool nbi_reduce_dim_check(const char *name, const nb_tensor *a, int dim, bool keepdim, nbi_dim_geom *g) {
     if (!nbi_check_float(name, "a", a)) return false;
     int d = nbi_dim(name, dim, a->ndim);
     if (d < 0) return false;
-    *g = (dim_geom){.dim = d, .outer = 1, .size = 1, .inner = 1};
+    *g = (nbi_dim_geom){.dim = d, .outer = 1, .size = 1, .inner = 1};
     for (int i = 0; i < a->ndim; i++) {
         if (i < d) g->outer *= a->shape[i];
         else if (i == d) g->size = a->shape[i];
@@ -149,9 +141,9 @@ static void sum_dim_backward(nb_dtype dtype, void *dx, const void *dy, int64_t o
     });
 }
 
-/* ctx: the dim_geom */
+/* ctx: the nbi_dim_geom */
 static nb_status sum_dim_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const dim_geom *g = node->ctx;
+    const nbi_dim_geom *g = node->ctx;
     if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
     sum_dim_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), g->outer, g->size, g->inner, g->mean);
     return NB_OK;
@@ -160,8 +152,8 @@ static const nbi_op sum_dim_op = {"sum_dim", sum_dim_grad_fn, NULL};
 static const nbi_op mean_dim_op = {"mean_dim", sum_dim_grad_fn, NULL};
 
 static nb_tensor *reduce_dim(const nbi_op *op, const nb_tensor *a, int dim, bool keepdim, bool mean) {
-    dim_geom g;
-    if (!dim_check(op->name, a, dim, keepdim, &g)) return NULL;
+    nbi_dim_geom g;
+    if (!nbi_reduce_dim_check(op->name, a, dim, keepdim, &g)) return NULL;
     g.mean = mean;
     nb_tensor *xc = nbi_contiguous_data(a);
     nb_tensor *y = xc ? nbi_empty(a->dtype, g.ndim, g.shape) : NULL;
@@ -172,92 +164,3 @@ static nb_tensor *reduce_dim(const nbi_op *op, const nb_tensor *a, int dim, bool
 
 nb_tensor *nb_sum_dim(const nb_tensor *a, int dim, bool keepdim) { return reduce_dim(&sum_dim_op, a, dim, keepdim, false); }
 nb_tensor *nb_mean_dim(const nb_tensor *a, int dim, bool keepdim) { return reduce_dim(&mean_dim_op, a, dim, keepdim, true); }
-
-/* ---- max along a dim ---- */
-/* out[o, j] = max_k x[o, k, j], idx the first k attaining it; NaN wins (as PyTorch). */
-// out: (outer, inner), idx: (outer, inner), x: (outer, size, inner)
-static void max_dim_forward(nb_dtype dtype, void *out, int64_t *idx, const void *x, int64_t outer, int64_t size,
-                            int64_t inner) {
-    int64_t nblk = (inner + RED_BLK - 1) / RED_BLK, ntask = outer * nblk, n = outer * size * inner;
-    NBI_DISPATCH_FLOAT(dtype, {
-        T *po = out;
-        const T *px = x;
-        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
-        for (int64_t t = 0; t < ntask; t++) {
-            int64_t o = t / nblk, j0 = (t % nblk) * RED_BLK;
-            int64_t jn = inner - j0 < RED_BLK ? inner - j0 : RED_BLK;
-            T best[RED_BLK];
-            int64_t arg[RED_BLK];
-            const T *xo = px + o * size * inner + j0;
-            for (int64_t j = 0; j < jn; j++) {
-                best[j] = xo[j];
-                arg[j] = 0;
-            }
-            for (int64_t k = 1; k < size; k++)
-                for (int64_t j = 0; j < jn; j++) {
-                    T v = xo[k * inner + j];
-                    /* strictly greater keeps the first on ties; once best is NaN nothing replaces it */
-                    if (v > best[j] || (isnan(v) && !isnan(best[j]))) {
-                        best[j] = v;
-                        arg[j] = k;
-                    }
-                }
-            for (int64_t j = 0; j < jn; j++) {
-                po[o * inner + j0 + j] = best[j];
-                idx[o * inner + j0 + j] = arg[j];
-            }
-        }
-    });
-}
-
-/* dx is zero but at the max positions, which receive dy. */
-// dx: (outer, size, inner), dy: (outer, inner), idx: (outer, inner)
-static void max_dim_backward(nb_dtype dtype, void *dx, const void *dy, const int64_t *idx, int64_t outer,
-                             int64_t size, int64_t inner) {
-    int64_t n = outer * inner;
-    NBI_DISPATCH_FLOAT(dtype, {
-        T *pg = dx;
-        const T *pout = dy;
-        for (int64_t i = 0; i < outer * size * inner; i++) pg[i] = 0;
-        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
-        for (int64_t p = 0; p < n; p++) {
-            int64_t o = p / inner, j = p % inner;
-            pg[(o * size + idx[p]) * inner + j] = pout[p];
-        }
-    });
-}
-
-/* ctx: the dim_geom; saved[0]: the indices */
-static nb_status max_dim_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const dim_geom *g = node->ctx;
-    if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
-    max_dim_backward(gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(node->saved[0]), g->outer, g->size,
-                     g->inner);
-    return NB_OK;
-}
-static const nbi_op max_dim_op = {"max_dim", max_dim_grad_fn, NULL};
-
-nb_tensor *nb_max_dim(const nb_tensor *a, int dim, bool keepdim, nb_tensor **indices) {
-    if (indices) *indices = NULL;
-    dim_geom g;
-    if (!dim_check("max_dim", a, dim, keepdim, &g)) return NULL;
-    if (g.size == 0) {
-        nbi_error(NB_ERR_SHAPE, "max_dim: Expected reduction dim %d to have non-zero size.", g.dim);
-        return NULL;
-    }
-    nb_tensor *xc = nbi_contiguous_data(a);
-    nb_tensor *y = xc ? nbi_empty(a->dtype, g.ndim, g.shape) : NULL;
-    nb_tensor *idx = y ? nbi_empty(NB_I64, g.ndim, g.shape) : NULL;
-    if (idx) {
-        max_dim_forward(a->dtype, nbi_data(y), nbi_data(idx), nbi_data(xc), g.outer, g.size, g.inner);
-    } else {
-        nbi_release(y);
-        y = NULL;
-    }
-    nbi_release(xc);
-    nb_tensor *saved = nbi_retain(idx); /* the node's reference; the caller may release theirs at any time */
-    y = nbi_finish_op(y, &max_dim_op, NBI_INPUTS(a), NBI_SAVED(saved), &g, sizeof g);
-    if (y && indices) *indices = nbi_give(idx);
-    else nbi_release(idx);
-    return y;
-}

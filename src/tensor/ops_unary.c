@@ -1,4 +1,4 @@
-/* Unary elementwise ops: neg, exp, log, sqrt, relu, sigmoid, tanh.
+/* Unary elementwise ops: neg, exp, log, sqrt, relu, sigmoid, tanh, abs.
  *
  * Forward is a flat loop over a contiguous copy of the input (a view is
  * copied first, outside autograd), OpenMP above NBI_PAR_MIN elements; each
@@ -8,18 +8,20 @@
  * Backward is one fused loop per op, g * f'(...), written in terms of what
  * PyTorch saves: the output for exp, sqrt, relu, sigmoid and tanh (read
  * through node->out, which the node can use for as long as it lives, so
- * nothing extra is kept), the input for log. */
+ * nothing extra is kept), the input for log and abs (whose gradient is
+ * g * sign(x): 0 at 0, and at NaN, as PyTorch's sgn). */
 #include "elementwise.h"
 
 #include <math.h>
 
-typedef enum { UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_RELU, UN_SIGMOID, UN_TANH } un_kind;
+typedef enum { UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_RELU, UN_SIGMOID, UN_TANH, UN_ABS } un_kind;
 
 /* Type-generic math for T = float or double; exp and tanh in float32 use the
  * vectorisable versions in elementwise.h. */
 #define EXP(x) (sizeof(T) == sizeof(float) ? (T)nbi_expf((float)(x)) : (T)exp((double)(x)))
 #define LOG(x) (sizeof(T) == sizeof(float) ? (T)logf((float)(x)) : (T)log((double)(x)))
 #define SQRT(x) (sizeof(T) == sizeof(float) ? (T)sqrtf((float)(x)) : (T)sqrt((double)(x)))
+#define FABS(x) (sizeof(T) == sizeof(float) ? (T)fabsf((float)(x)) : (T)fabs((double)(x)))
 #define TANH(x) (sizeof(T) == sizeof(float) ? (T)nbi_tanhf((float)(x)) : (T)tanh((double)(x)))
 
 /* ---- kernels ---- */
@@ -37,11 +39,12 @@ static void unary_forward(un_kind kind, nb_dtype dtype, void *out, const void *i
         case UN_RELU: NBI_EW_MAP1(x < 0 ? (T)0 : x); break;
         case UN_SIGMOID: NBI_EW_MAP1((T)1 / ((T)1 + EXP(-x))); break;
         case UN_TANH: NBI_EW_MAP1(TANH(x)); break;
+        case UN_ABS: NBI_EW_MAP1(FABS(x)); break;
         }
     });
 }
 
-// dx: (n), dy: (n), saved: (n) (the output; the input for log; unused for neg)
+// dx: (n), dy: (n), saved: (n) (the output; the input for log and abs; unused for neg)
 static void unary_backward(un_kind kind, nb_dtype dtype, void *dx, const void *dy, const void *saved, int64_t n) {
     NBI_DISPATCH_FLOAT(dtype, {
         T *o = dx;
@@ -54,15 +57,17 @@ static void unary_backward(un_kind kind, nb_dtype dtype, void *dx, const void *d
         case UN_RELU: NBI_EW_MAP2(s <= 0 ? (T)0 : g); break; /* threshold_backward: 0 where y <= 0 */
         case UN_SIGMOID: NBI_EW_MAP2(g * ((T)1 - s) * s); break;
         case UN_TANH: NBI_EW_MAP2(g * ((T)1 - s * s)); break;
+        case UN_ABS: NBI_EW_MAP2(g * (T)((s > 0) - (s < 0))); break;
         }
     });
 }
 
 /* ---- autograd ---- */
 static nb_status unary_grad_fn(un_kind kind, nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    /* node->out is contiguous (this op made it); log reads its input instead */
-    nb_tensor *xc = kind == UN_LOG ? nbi_contiguous_data(node->inputs[0]) : NULL;
-    if (kind == UN_LOG && !xc) return nb_last_status();
+    /* node->out is contiguous (this op made it); log and abs read their input instead */
+    const bool reads_input = kind == UN_LOG || kind == UN_ABS;
+    nb_tensor *xc = reads_input ? nbi_contiguous_data(node->inputs[0]) : NULL;
+    if (reads_input && !xc) return nb_last_status();
     nb_status st = nbi_alloc_grads(node, gin);
     if (st == NB_OK)
         unary_backward(kind, gout->dtype, nbi_data(gin[0]), nbi_data(gout), nbi_data(xc ? xc : node->out), gout->numel);
@@ -79,6 +84,7 @@ GRAD_FN(sqrt_grad_fn, UN_SQRT)
 GRAD_FN(relu_grad_fn, UN_RELU)
 GRAD_FN(sigmoid_grad_fn, UN_SIGMOID)
 GRAD_FN(tanh_grad_fn, UN_TANH)
+GRAD_FN(abs_grad_fn, UN_ABS)
 #undef GRAD_FN
 
 static const nbi_op neg_op = {"neg", neg_grad_fn, NULL};
@@ -88,6 +94,7 @@ static const nbi_op sqrt_op = {"sqrt", sqrt_grad_fn, NULL};
 static const nbi_op relu_op = {"relu", relu_grad_fn, NULL};
 static const nbi_op sigmoid_op = {"sigmoid", sigmoid_grad_fn, NULL};
 static const nbi_op tanh_op = {"tanh", tanh_grad_fn, NULL};
+static const nbi_op abs_op = {"abs", abs_grad_fn, NULL};
 
 /* ---- the ops: check, run, record ---- */
 static nb_tensor *unary(const nbi_op *op, un_kind kind, const nb_tensor *x) {
@@ -106,3 +113,4 @@ nb_tensor *nb_sqrt(const nb_tensor *a) { return unary(&sqrt_op, UN_SQRT, a); }
 nb_tensor *nb_relu(const nb_tensor *a) { return unary(&relu_op, UN_RELU, a); }
 nb_tensor *nb_sigmoid(const nb_tensor *a) { return unary(&sigmoid_op, UN_SIGMOID, a); }
 nb_tensor *nb_tanh(const nb_tensor *a) { return unary(&tanh_op, UN_TANH, a); }
+nb_tensor *nb_abs(const nb_tensor *a) { return unary(&abs_op, UN_ABS, a); }

@@ -191,7 +191,6 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_grad_mean);
     tcase_add_test(tc, test_grad_missing);
     tcase_add_test(tc, test_mismatch_fails_everywhere);
-    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     int rc = nbt_run_suite(s);
     /* A failure on one rank only must fail the job: share the verdict. */

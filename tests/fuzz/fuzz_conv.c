@@ -1,11 +1,14 @@
-/* fuzz_conv.c: fuzzing the argument checks and kernels of Conv2d, pooling and
- * padding (src/nn/conv2d*.c, pool.c, pad.c).
+/* fuzz_conv.c: fuzzing the argument checks and kernels of Conv2d,
+ * ConvTranspose2d, pooling and padding (src/nn/conv2d*.c, conv_transpose2d.c,
+ * layers_conv_transpose.c, pool.c, pad.c).
  *
  * The input is decoded byte by byte (missing bytes read as 0) into one call:
- * byte 0 picks nb_conv2d, nb_max_pool2d, nb_avg_pool2d, nb_pad or
- * nb_conv_output_size; the following bytes give small shapes (each dim 0..9),
- * dtypes, and parameters that are usually small (-1..5) but from a byte >= 0xF0
- * one of the extremes (INT64_MAX, INT64_MIN, 2^62, ...), to reach overflow.
+ * byte 0 picks nb_conv2d, nb_max_pool2d, nb_avg_pool2d, nb_pad,
+ * nb_conv_output_size or nb_conv_transpose2d (the op, or nn.ConvTranspose2d's
+ * forward with or without output_size); the following bytes give small
+ * shapes (each dim 0..9), dtypes, and parameters that are usually small
+ * (-1..5) but from a byte >= 0xF0 one of the extremes (INT64_MAX, INT64_MIN,
+ * 2^62, ...), to reach overflow.
  * Calls whose (exact, 128-bit) output size would be large are skipped, so the
  * fuzzer spends its time on validation rather than on big allocations.
  * Checks: an error leaves a message; a result has the input's rank and
@@ -216,16 +219,92 @@ static int fuzz_output_size(reader *r) {
     return 0;
 }
 
+/* (in - 1) * s - 2p + d * (k - 1) + op + 1 exactly, and a bound on the
+ * padded extent of the conv it is the adjoint of, (in - 1) * s + d * (k - 1) + s. */
+static __int128 convt_len(__int128 in, __int128 k, __int128 s, __int128 p, __int128 op, __int128 dil, __int128 *span) {
+    *span = (in - 1) * s + dil * (k - 1) + s;
+    return (in - 1) * s - 2 * p + dil * (k - 1) + op + 1;
+}
+
+static int fuzz_conv_transpose2d(reader *r) {
+    int nd = pick_rank(r);
+    int64_t shape[5];
+    for (int i = 0; i < nd; i++) shape[i] = small(r, 0, 5);
+    int64_t Cin = small(r, 0, 4), Og = small(r, 0, 3), kh = small(r, 0, 4), kw = small(r, 0, 4);
+    int64_t mod_out = small(r, 0, 6); /* the module's out_channels */
+    int wnd = byte(r) % 8 == 0 ? 3 : 4;
+    int64_t wshape[4] = {Cin, Og, kh, kw};
+    nb_dtype dt = pick_dtype(r), wdt = byte(r) % 8 == 0 ? pick_dtype(r) : dt;
+    uint8_t bias_kind = byte(r) % 4; /* 0 none, 1-2 [Og * groups], 3 one more */
+    bool grad = byte(r) & 1;
+    nb_conv_transpose2d_params p = nb_conv_transpose2d_defaults();
+    for (int d = 0; d < 2; d++) {
+        p.stride[d] = param(r, -1, 3);
+        p.padding[d] = param(r, -1, 3);
+        p.output_padding[d] = param(r, -1, 3);
+        p.dilation[d] = param(r, -1, 3);
+    }
+    p.groups = param(r, -1, 4);
+    p.padding_mode = byte(r) % 16 == 0 ? NB_PAD_REFLECT : NB_PAD_ZEROS;
+    uint8_t how = byte(r) % 4; /* 0-1: the op; 2: the module's forward; 3: with output_size */
+    int os_len = (int)small(r, 0, 4);
+    int64_t os[4];
+    for (int i = 0; i < 4; i++) os[i] = param(r, -1, 12);
+    const bool module = how >= 2;
+    const int64_t G = p.groups >= 1 && p.groups <= 4 ? p.groups : 1, Cout = module ? mod_out : Og * G;
+
+    /* Skip valid-looking calls whose output or padded extent would be large
+     * but representable (the library rejects what overflows int64). */
+    if (nd >= 3 && nd <= 4) {
+        const int64_t *sp = shape + nd - 2;
+        __int128 work = (nd == 4 ? shape[0] + 1 : 1) * (__int128)(Cin + 1) * (Cout + 1);
+        for (int d = 0; d < 2; d++) {
+            const int64_t k = module ? (d ? kw : kh) : wshape[2 + d];
+            if (p.stride[d] < 1 || p.dilation[d] < 1 || p.padding[d] < 0 || p.output_padding[d] < 0 || k < 1 ||
+                sp[d] < 1)
+                continue;
+            __int128 span, o = convt_len(sp[d], k, p.stride[d], p.padding[d], p.output_padding[d], p.dilation[d], &span);
+            if ((o > MAX_ELEMS && o <= INT64_MAX) || (span > MAX_ELEMS && span <= INT64_MAX)) return 0;
+            if (o > MAX_ELEMS || span > MAX_ELEMS) continue; /* beyond int64: for the library to reject */
+            work *= (span > o ? span : o) + 1;
+            if (work > MAX_ELEMS * 64) return 0;
+        }
+    }
+    nb_rng rng;
+    nb_rng_seed(&rng, byte(r));
+    nb_tensor *x = make(r, dt, nd, shape, grad);
+    if (!x) return fail("cannot make the input");
+    nb_clear_error();
+    nb_tensor *y;
+    if (module) {
+        nb_module *m = nb_conv_transpose2d_module(Cin, mod_out, kh, kw, &p, bias_kind != 0, &rng);
+        if (!m) return check_error("ConvTranspose2d: NULL without a message");
+        y = how == 3 ? nb_conv_transpose2d_module_forward(m, x, os_len ? os : NULL, os_len) : nb_module_forward(m, x);
+        nb_module_free(m); /* y keeps what its graph needs */
+    } else {
+        nb_tensor *w = make(r, wdt, wnd, wshape, grad);
+        int64_t bshape[1] = {bias_kind == 3 ? Og * G + 1 : Og * G};
+        nb_tensor *b = bias_kind ? make(r, dt, 1, bshape, grad) : NULL;
+        if (!w || (bias_kind && !b)) return fail("cannot make the operands");
+        nb_clear_error();
+        y = nb_conv_transpose2d(x, w, b, &p);
+    }
+    if (!y) return check_error("conv_transpose2d: NULL without a message");
+    if (nb_tensor_size(y, nd == 4 ? 1 : 0) != Cout) return fail("conv_transpose2d: result has the wrong channel count");
+    return check_result(y, nd, false);
+}
+
 int nbf_conv_one(const uint8_t *data, size_t size) {
     reader r = {data, size, 0};
     nb_scope *scope = nb_scope_begin();
     int rc;
-    switch (byte(&r) % 5) {
+    switch (byte(&r) % 6) {
     case 0: rc = fuzz_conv2d(&r); break;
     case 1: rc = fuzz_pool(&r, true); break;
     case 2: rc = fuzz_pool(&r, false); break;
     case 3: rc = fuzz_pad(&r); break;
-    default: rc = fuzz_output_size(&r); break;
+    case 4: rc = fuzz_output_size(&r); break;
+    default: rc = fuzz_conv_transpose2d(&r); break;
     }
     nb_scope_end(scope);
     return rc;

@@ -18,8 +18,9 @@
 int nbf_idx_one(const uint8_t *data, size_t size);
 /* nb_hdf5_list / nb_hdf5_read / nb_hdf5_load on the input as an HDF5 file. */
 int nbf_hdf5_one(const uint8_t *data, size_t size);
-/* nb_conv2d / nb_max_pool2d / nb_avg_pool2d / nb_pad / nb_conv_output_size on
- * shapes and parameters decoded from the input. */
+/* nb_conv2d / nb_max_pool2d / nb_avg_pool2d / nb_pad / nb_conv_output_size /
+ * nb_conv_transpose2d (and nn.ConvTranspose2d's forward) on shapes and
+ * parameters decoded from the input. */
 int nbf_conv_one(const uint8_t *data, size_t size);
 
 /* A path this process may overwrite with one input (created on first use,

@@ -98,7 +98,8 @@ def odd(f):
 h5("odd_datasets", odd)
 h5("no_datasets", lambda f: f.create_group("g"))
 
-# ---- conv: byte 0 picks the op (0 conv2d, 1 max_pool2d, 2 avg_pool2d, 3 pad, 4 conv_output_size)
+# ---- conv: byte 0 picks the op (0 conv2d, 1 max_pool2d, 2 avg_pool2d, 3 pad, 4 conv_output_size,
+# 5 conv_transpose2d)
 # small(lo, hi) reads lo + b % (hi - lo + 1); param(lo, hi) likewise for b < 0xF0.
 def sm(v, lo):
     return v - lo
@@ -129,4 +130,21 @@ put("conv", "pad_reflect", bytes([3, 4, 1, 2, 3, 4, 0, 1, 1] + [sm(v, -5) for v 
 put("conv", "pad_crop_constant", bytes([3, 2, 4, 4, 4, 0, 0] + [sm(v, -5) for v in (-1, 2, 3, -2, 0, 0)] + [0, 9, 7]))
 put("conv", "output_size", bytes([4, sm(9, -1), sm(3, -1), sm(2, -1), sm(1, -1), sm(1, -1), sm(2, -1)]))
 put("conv", "output_size_extreme", bytes([4, 0xF0, sm(3, -1), sm(1, -1), 0xF0, sm(1, -1), sm(1, -1)]))
+convt = [5, 0,                       # conv_transpose2d, rank 4
+         2, 3, 4, 5,                 # N Cin H W
+         3, 2, 3, 3, 4,              # Cin (weight dim 0), Og, kh, kw, the module's out_channels
+         1, 0, 1, 1, 1,              # weight rank 4, f32, same dtype, bias, grad
+         sm(2, -1), sm(1, -1), sm(1, -1), sm(1, -1),   # stride, padding, output_padding, dilation (h)
+         sm(1, -1), sm(0, -1), sm(0, -1), sm(2, -1),   # (w)
+         sm(1, -1), 1, 0, 0,         # groups, zeros mode, the op, no output_size
+         0, 0, 0, 0, 1, 2, 3, 4]     # output_size values, seeds
+put("conv", "conv_transpose2d_basic", bytes(convt))
+c = list(convt)
+c[3], c[6], c[7], c[24], c[19] = 4, 4, 1, sm(4, -1), sm(2, -1)  # Cin 4, groups 4 (depthwise-like), dilation 2
+c[18], c[16] = sm(1, -1), sm(1, -1)                              # output_padding 1 with stride 1: bias-only rows
+put("conv", "conv_transpose2d_depthwise_dilated", bytes(c))
+m = list(convt)
+m[26], m[27] = 3, 2                                              # the module's forward with output_size [h, w]
+m[28], m[29] = sm(8, -1), sm(9, -1)
+put("conv", "conv_transpose2d_module_output_size", bytes(m))
 print("corpus written to", root, file=sys.stderr)

@@ -15,12 +15,14 @@ Datasets may have zero-size dims. Modules (float32 only in nabla) are under
 module/: see the end of the file. The C test reads the inputs back, so
 nothing here needs nabla's rng."""
 import sys
+import warnings
 
 import h5py
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+warnings.filterwarnings("ignore", "Using a target size")  # l1_loss_broadcast_empty: broadcasting is the case
 torch.manual_seed(20240611)
 out = h5py.File(sys.argv[1], "w")
 
@@ -74,6 +76,11 @@ CASES = [
     ("conv2d_empty_batch_reflect", "fff", [(0, 3, 5, 5), (4, 3, 3, 3), (4,)],
      lambda x, w, b: F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), w, b)),
     ("conv2d_no_channels", "fff", [(2, 0, 5, 5), (4, 0, 3, 3), (4,)], conv2d_no_channels),
+    # conv_transpose2d (stride and output_padding; groups with bias-only rows)
+    ("conv_transpose2d_empty_batch", "fff", [(0, 3, 4, 5), (3, 4, 3, 3), (4,)],
+     lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1)),
+    ("conv_transpose2d_empty_batch_groups", "ff", [(0, 4, 3, 3), (4, 1, 3, 3)],
+     lambda x, w: F.conv_transpose2d(x, w, None, groups=2, dilation=2, output_padding=1)),
     # pools: the 2x2 fast path, the general path, average
     ("max_pool2d_empty_batch", "f", [(0, 3, 4, 4)], lambda x: F.max_pool2d(x, 2)),
     ("max_pool2d_empty_batch_k3p1", "f", [(0, 3, 4, 4)], lambda x: F.max_pool2d(x, 3, 1, 1)),
@@ -112,6 +119,20 @@ CASES = [
     ("cat_empty_first", "ff", [(0, 4), (2, 4)], lambda a, b: torch.cat([a, b], 0)),
     ("flatten_empty", "f", [(0, 3, 2)], lambda x: x.flatten(1)),
     ("transpose_contiguous_empty", "f", [(0, 3)], lambda x: x.t().contiguous()),
+    # the tensor ops of issue 13 (where's int64 condition is PyTorch's bool as `!= 0`)
+    ("abs_empty", "f", [(0, 3)], torch.abs),
+    ("clamp_empty", "f", [(0, 3)], lambda x: torch.clamp(x, -0.5, 0.5)),
+    ("clamp_tensor_empty", "fff", [(0, 3), (3,), (0, 1)], torch.clamp),
+    ("add_alpha_broadcast_empty", "ff", [(0, 3), (3,)], lambda a, b: torch.add(a, b, alpha=2.0)),
+    ("maximum_broadcast_empty", "ff", [(0, 3), (3,)], torch.maximum),
+    ("where_broadcast_empty", "iff", [(0, 3), (0, 3), (3,)], lambda c, a, b: torch.where(c != 0, a, b)),
+    ("gather_empty_index", "fi", [(2, 3), (2, 0)], lambda x, i: torch.gather(x, 1, i)),
+    ("gather_empty_batch", "fi", [(0, 3), (0, 2)], lambda x, i: torch.gather(x, 1, i)),
+    ("stack_empty_batch", "ff", [(0, 3), (0, 3)], lambda a, b: torch.stack([a, b], 1)),
+    ("sum_dims_empty", "f", [(0, 3, 2)], lambda x: x.sum((0, 2))),
+    ("mean_dims_empty", "f", [(0, 3, 2)], lambda x: x.mean((0, 2))),
+    ("amax_empty_batch", "f", [(0, 3, 2)], lambda x: torch.amax(x, 1)),
+    ("min_dim1_empty_batch", "f", [(0, 4)], lambda x: x.min(1)[0]),
 ]
 def empty_grad_quirk(op):
     """torch 1.13's forward of op gives an empty output but its backward
@@ -169,6 +190,34 @@ for red in RED:
         ("cross_entropy_empty_4d_" + red, "fi", [(0, 4, 2, 2), (0, 2, 2)],
          lambda x, t, r=red: F.cross_entropy(x, t, reduction=r)),
         ("nll_loss_empty_" + red, "fi", [(0, 4), (0,)], lambda x, t, r=red: F.nll_loss(x, t, reduction=r)),
+    ]
+
+# the activations, softmax, and the losses with options (the C table's rows after nll_loss)
+CASES += [
+    ("gelu_empty", "f", [(0, 3)], F.gelu),
+    ("gelu_tanh_empty", "f", [(0, 3)], lambda x: F.gelu(x, approximate="tanh")),
+    ("silu_empty", "f", [(0, 3)], F.silu),
+    ("elu_empty", "f", [(0, 3)], lambda x: F.elu(x, 0.5)),
+    ("softplus_empty", "f", [(0, 3)], lambda x: F.softplus(x, 2.0, 10.0)),
+    ("hardswish_empty", "f", [(0, 3)], F.hardswish),
+    ("softmax_empty_batch", "f", [(0, 4)], lambda x: F.softmax(x, 1)),
+    ("softmax_no_classes", "f", [(2, 0)], lambda x: F.softmax(x, 1)),
+]
+for red in RED:
+    CASES += [
+        # F.l1_loss warns that the sizes differ, then broadcasts [0, 3] with [3]
+        ("l1_loss_broadcast_empty_" + red, "ff", [(0, 3), (3,)], lambda x, t, r=red: F.l1_loss(x, t, reduction=r)),
+        ("smooth_l1_loss_empty_" + red, "ff", [(0, 3), (0, 3)],
+         lambda x, t, r=red: F.smooth_l1_loss(x, t, reduction=r, beta=0.5)),
+        ("huber_loss_empty_" + red, "ff", [(0, 3), (0, 3)], lambda x, t, r=red: F.huber_loss(x, t, reduction=r, delta=2.0)),
+        ("bce_empty_" + red, "ff", [(0, 3), (0, 3)],
+         lambda x, t, r=red: F.binary_cross_entropy(torch.sigmoid(x), t, reduction=r)),
+        ("bce_logits_empty_" + red, "ff", [(0, 3), (0, 3)],
+         lambda x, t, r=red: F.binary_cross_entropy_with_logits(x, t, reduction=r)),
+        ("cross_entropy_probs_empty_" + red, "ff", [(0, 4, 2), (0, 4, 2)],
+         lambda x, t, r=red: F.cross_entropy(x, t, reduction=r)),
+        ("cross_entropy_weight_ls_empty_" + red, "fir", [(0, 4), (0,), (4,)],
+         lambda x, t, w, r=red: F.cross_entropy(x, t, weight=w, ignore_index=1, reduction=r, label_smoothing=0.2)),
     ]
 
 for name, kinds, shapes, fn in CASES:
