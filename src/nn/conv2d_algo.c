@@ -9,8 +9,10 @@
  *                                dx: stride 1), else reference
  *   pointwise (1x1, stride 1,    pointwise (the input is the column matrix),
  *     unpadded)                  every phase
- *   3x3, stride 1, dilation 1,   winograd forward and dw; dx too when the
- *     groups 1, C, O >= 16       flipped conv has no negative padding
+ *   3x3, stride 1, dilation 1,   winograd4 (F(4x4, 3x3)) if C*O <= 128*128,
+ *     groups 1, C, O >= 16       else winograd (F(2x2, 3x3)): forward and
+ *                                dw; dx too when the flipped conv has no
+ *                                negative padding
  *   forward, else                implicit, except with a column stride > 1 on
  *                                the AVX-512 set, or when the padded input
  *                                would outgrow im2col's columns: im2col (its
@@ -18,7 +20,8 @@
  *                                it reads the input in place)
  *   dw, else                     implicit
  *   dx, else                     stride 1 and no negative flipped padding:
- *                                winograd if the flipped conv is one for it,
+ *                                winograd4 / winograd if the flipped conv
+ *                                is one for them (as above),
  *                                implicit if C/groups >= 48; else im2col
  *
  * The thresholds were measured with the AVX-512 set (bench/README.md) and
@@ -29,8 +32,8 @@
 #include "nn/conv_internal.h"
 #include "tensor/cpu.h"
 
-static const char *const algo_names[NBI_CONV_ALGOS] = {"reference", "im2col",   "pointwise",
-                                                       "implicit",  "winograd", "depthwise"};
+static const char *const algo_names[NBI_CONV_ALGOS] = {"reference", "im2col",    "pointwise", "implicit",
+                                                       "winograd",  "depthwise", "winograd4"};
 
 const char *nbi_conv_algo_name(nbi_conv_algo a) {
     return a >= 0 && a < NBI_CONV_ALGOS ? algo_names[a] : "auto";
@@ -52,6 +55,15 @@ static bool winograd_fits(const nbi_conv_geom *g) {
     if (!(g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1))
         return false;
     const double row_floats = 16.0 * (double)((g->Wo + 1) / 2 + 48) * (double)(g->C + g->O + 8);
+    return row_floats <= (double)(16 << 18);
+}
+
+/* Winograd F(4x4, 3x3): the same convs; its unit holds at least one row of
+ * 4x4 tiles, about 36 * tiles * (C + O) floats. */
+static bool winograd4_fits(const nbi_conv_geom *g) {
+    if (!(g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1))
+        return false;
+    const double row_floats = 36.0 * (double)((g->Wo + 3) / 4 + 12) * (double)(g->C + g->O + 32);
     return row_floats <= (double)(16 << 18);
 }
 
@@ -95,6 +107,13 @@ bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom 
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
         return winograd_fits(&t);
     }
+    case NBI_CONV_WINOGRAD4: {
+        if (!winograd4_fits(g)) return false;
+        if (ph != NBI_CONV_DX) return true;
+        if (!nbi_conv2d_flip_ok(g)) return false;
+        const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
+        return winograd4_fits(&t);
+    }
     case NBI_CONV_DEPTHWISE: return depthwise_fits(g) && (ph != NBI_CONV_DX || (g->sh == 1 && g->sw == 1));
     default: return false;
     }
@@ -123,6 +142,28 @@ static bool winograd_worth(const nbi_conv_geom *g) {
     return winograd_fits(g) && g->C >= WINOGRAD_MIN_CHANNELS && g->O >= WINOGRAD_MIN_CHANNELS;
 }
 
+/* F(4x4, 3x3) instead of F(2x2, 3x3) while its transformed weights, 36*C*O
+ * floats, stay about within a core's L2 (2.25 MiB at 128 x 128 channels):
+ * each unit of work reads all of them, and beyond that it streams them from
+ * L3 for a few tiles. Per phase, median CPU ms, one thread, AVX-512 (Xeon,
+ * Sapphire Rapids; bench/conv2d_phase_bench, interleaved): 64 -> 64 on
+ * 56x56 forward 22.4 vs 36.7, dw 26.1 vs 51.3; MNIST's conv2 (32 -> 64 on
+ * 26x26) 5.2 vs 6.7, dw 6.1 vs 10.2; 128 -> 128 on 28x28 32.4 vs 43.9;
+ * but 160 -> 160 on 14x14 17.2 vs 20.6 and dw even, 256 -> 256 on 14x14
+ * 75 vs 47. AVX2 and portable gain as much or more, except MNIST's conv2
+ * forward on AVX2 (9.2 vs 10.1). Its float32 error is about 10x F(2x2,
+ * 3x3)'s, within the PyTorch tolerance (docs/conv2d.md). */
+#define WINOGRAD4_MAX_CHANNEL_PRODUCT (128 * 128)
+
+static bool winograd4_worth(const nbi_conv_geom *g) {
+    return winograd_worth(g) && winograd4_fits(g) && g->C * g->O <= WINOGRAD4_MAX_CHANNEL_PRODUCT;
+}
+
+/* The Winograd form for this geometry, or REFERENCE if neither is worth it. */
+static nbi_conv_algo winograd_choice(const nbi_conv_geom *g) {
+    return winograd4_worth(g) ? NBI_CONV_WINOGRAD4 : winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_REFERENCE;
+}
+
 nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
     if (dtype != NB_F32) return (nbi_conv_plan){NBI_CONV_REFERENCE, NBI_CONV_REFERENCE, NBI_CONV_REFERENCE};
     if (g->groups > 1 && g->C == g->groups && !is_pointwise(g)) {
@@ -132,16 +173,18 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
         return (nbi_conv_plan){fw, dx ? NBI_CONV_DEPTHWISE : NBI_CONV_REFERENCE, fw};
     }
     if (is_pointwise(g)) return (nbi_conv_plan){NBI_CONV_POINTWISE, NBI_CONV_POINTWISE, NBI_CONV_POINTWISE};
+    const nbi_conv_algo wino = winograd_choice(g);
     nbi_conv_plan p;
-    p.forward = winograd_worth(g)                            ? NBI_CONV_WINOGRAD
+    p.forward = wino != NBI_CONV_REFERENCE                   ? wino
                 : g->sw > 1 && strided_forward_by_im2col() ? NBI_CONV_IM2COL
                 : padded_plane_fits(g)                      ? NBI_CONV_IMPLICIT
                                                            : NBI_CONV_IM2COL;
-    p.dw = winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_IMPLICIT;
+    p.dw = wino != NBI_CONV_REFERENCE ? wino : NBI_CONV_IMPLICIT;
     p.dx = NBI_CONV_IM2COL;
     if (nbi_conv2d_flip_ok(g)) {
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
-        if (winograd_worth(&t)) p.dx = NBI_CONV_WINOGRAD;
+        const nbi_conv_algo twino = winograd_choice(&t);
+        if (twino != NBI_CONV_REFERENCE) p.dx = twino;
         else if (g->C / g->groups >= IMPLICIT_DX_MIN_CHANNELS) p.dx = NBI_CONV_IMPLICIT;
     }
     return p;
@@ -184,6 +227,8 @@ static const nbi_conv2d_kernels *kernels(nbi_conv_algo a) {
         return NBI_CPU_PICK(nbi_conv2d_winograd_portable, nbi_conv2d_winograd_avx2, nbi_conv2d_winograd_avx512);
     case NBI_CONV_DEPTHWISE:
         return NBI_CPU_PICK(nbi_conv2d_depthwise_portable, nbi_conv2d_depthwise_avx2, nbi_conv2d_depthwise_avx512);
+    case NBI_CONV_WINOGRAD4:
+        return NBI_CPU_PICK(nbi_conv2d_winograd4_portable, nbi_conv2d_winograd4_avx2, nbi_conv2d_winograd4_avx512);
     default: return &nbi_conv2d_reference_f32;
     }
 }
