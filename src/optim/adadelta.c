@@ -1,6 +1,8 @@
 /* Adadelta: PyTorch 1.13's _single_tensor_adadelta, one tensor op per
  * statement, rounded to the parameter's dtype like PyTorch's. */
 #include "optim_internal.h"
+#include "optim_kernels.h"
+#include "tensor/cpu.h"
 
 #include <math.h>
 
@@ -18,6 +20,12 @@ static void adadelta_update(const nbi_param_group *grp, nb_tensor *p, const nb_t
     const nb_adadelta_options *a = &grp->opt.adadelta;
     const int64_t n = p->numel;
     *nbi_step_ptr(st) += 1; /* kept in the state like PyTorch's, not used by the update */
+    if (p->dtype == NB_F32) { /* the per-set kernel; the loop below is its reference */
+        const nbi_adadelta_f32 h = {(float)a->rho, (float)(1 - a->rho), (float)a->eps, (float)a->weight_decay,
+                                    (float)(-a->lr), a->weight_decay != 0, a->maximize};
+        NBI_CPU_PICK(nbi_optim_f32_portable, nbi_optim_f32_avx2, nbi_optim_f32_avx512)->adadelta(n, nbi_data(p), nbi_data(g), nbi_data(st->buf[0]), nbi_data(st->buf[1]), &h);
+        return;
+    }
     NBI_DISPATCH_FLOAT(p->dtype, {
         T *pd = nbi_data(p);                 // p: (n,)
         const T *gd = nbi_data(g);           // g: (n,)

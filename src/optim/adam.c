@@ -3,6 +3,8 @@
  * rounded to the parameter's dtype like PyTorch's (scalars such as the bias
  * corrections are computed in double, then cast). */
 #include "optim_internal.h"
+#include "optim_kernels.h"
+#include "tensor/cpu.h"
 
 #include <math.h>
 
@@ -33,6 +35,14 @@ static void adam_common(const nbi_param_group *grp, nb_tensor *p, const nb_tenso
     const double step = *stepp;
     const double bc1 = 1 - pow(a->beta1, step), bc2 = 1 - pow(a->beta2, step);
     const double step_size = lr / bc1, bc2_sqrt = sqrt(bc2);
+    if (p->dtype == NB_F32) { /* the per-set kernel; the loop below is its reference */
+        const nbi_adam_f32 h = {(float)a->beta1, (float)(1 - a->beta1), (float)a->beta2, (float)(1 - a->beta2),
+                                (float)a->weight_decay, (float)(1 - lr * a->weight_decay), (float)a->eps,
+                                (float)bc2_sqrt, (float)(-step_size), a->weight_decay != 0, a->maximize, decoupled};
+        float *vmax = a->amsgrad ? (float *)nbi_data(st->buf[2]) : NULL;
+        NBI_CPU_PICK(nbi_optim_f32_portable, nbi_optim_f32_avx2, nbi_optim_f32_avx512)->adam(n, nbi_data(p), nbi_data(g), nbi_data(st->buf[0]), nbi_data(st->buf[1]), vmax, &h);
+        return;
+    }
     NBI_DISPATCH_FLOAT(p->dtype, {
         T *pd = nbi_data(p);                 // p: (n,)
         const T *gd = nbi_data(g);           // g: (n,)

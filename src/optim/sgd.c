@@ -2,6 +2,8 @@
  * _single_tensor_sgd, one tensor op per statement, rounded to the parameter's
  * dtype like PyTorch's (scalars computed in double, then cast). */
 #include "optim_internal.h"
+#include "optim_kernels.h"
+#include "tensor/cpu.h"
 
 #include <math.h>
 
@@ -18,6 +20,13 @@ static void sgd_update(const nbi_param_group *grp, nb_tensor *p, const nb_tensor
     const nb_sgd_options *s = &grp->opt.sgd;
     const double lr = s->lr;
     const int64_t n = p->numel;
+    if (p->dtype == NB_F32) { /* the per-set kernel; the loop below is its reference */
+        const nbi_sgd_f32 h = {(float)s->weight_decay, (float)s->momentum, (float)(1.0 - s->dampening), (float)(-lr),
+                               s->weight_decay != 0, s->nesterov, s->maximize, first};
+        float *buf = s->momentum != 0 ? (float *)nbi_data(st->buf[0]) : NULL;
+        NBI_CPU_PICK(nbi_optim_f32_portable, nbi_optim_f32_avx2, nbi_optim_f32_avx512)->sgd(n, nbi_data(p), nbi_data(g), buf, &h);
+        return;
+    }
     NBI_DISPATCH_FLOAT(p->dtype, {
         T *pd = nbi_data(p);              // p: (n,)
         const T *gd = nbi_data(g);        // g: (n,)

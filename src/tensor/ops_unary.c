@@ -10,14 +10,16 @@
  * through node->out, which the node can use for as long as it lives, so
  * nothing extra is kept), the input for log and abs (whose gradient is
  * g * sign(x): 0 at 0, and at NaN, as PyTorch's sgn). */
+#include "cpu.h"
 #include "elementwise.h"
+#include "unary.h"
 
 #include <math.h>
 
-typedef enum { UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_RELU, UN_SIGMOID, UN_TANH, UN_ABS } un_kind;
+typedef nbi_unary_kind un_kind;
 
-/* Type-generic math for T = float or double; exp and tanh in float32 use the
- * vectorisable versions in elementwise.h. */
+/* Type-generic math for T = float or double. float32 runs the per-set kernels
+ * (kernels/unary_f32.c); these loops are their plain reference and the float64 path. */
 #define EXP(x) (sizeof(T) == sizeof(float) ? (T)nbi_expf((float)(x)) : (T)exp((double)(x)))
 #define LOG(x) (sizeof(T) == sizeof(float) ? (T)logf((float)(x)) : (T)log((double)(x)))
 #define SQRT(x) (sizeof(T) == sizeof(float) ? (T)sqrtf((float)(x)) : (T)sqrt((double)(x)))
@@ -27,37 +29,45 @@ typedef enum { UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_RELU, UN_SIGMOID, UN_TANH, UN
 /* ---- kernels ---- */
 // out: (n), inp: (n)
 static void unary_forward(un_kind kind, nb_dtype dtype, void *out, const void *inp, int64_t n) {
+    if (dtype == NB_F32) {
+        NBI_CPU_PICK(nbi_unary_f32_portable, nbi_unary_f32_avx2, nbi_unary_f32_avx512)->forward(kind, out, inp, n);
+        return;
+    }
     NBI_DISPATCH_FLOAT(dtype, {
         T *o = out;
         const T *in = inp;
         switch (kind) {
-        case UN_NEG: NBI_EW_MAP1(-x); break;
-        case UN_EXP: NBI_EW_MAP1(EXP(x)); break;
-        case UN_LOG: NBI_EW_MAP1(LOG(x)); break;
-        case UN_SQRT: NBI_EW_MAP1(SQRT(x)); break;
+        case NBI_UN_NEG: NBI_EW_MAP1(-x); break;
+        case NBI_UN_EXP: NBI_EW_MAP1(EXP(x)); break;
+        case NBI_UN_LOG: NBI_EW_MAP1(LOG(x)); break;
+        case NBI_UN_SQRT: NBI_EW_MAP1(SQRT(x)); break;
         /* x < 0 rather than x > 0 so that NaN passes through, as in PyTorch */
-        case UN_RELU: NBI_EW_MAP1(x < 0 ? (T)0 : x); break;
-        case UN_SIGMOID: NBI_EW_MAP1((T)1 / ((T)1 + EXP(-x))); break;
-        case UN_TANH: NBI_EW_MAP1(TANH(x)); break;
-        case UN_ABS: NBI_EW_MAP1(FABS(x)); break;
+        case NBI_UN_RELU: NBI_EW_MAP1(x < 0 ? (T)0 : x); break;
+        case NBI_UN_SIGMOID: NBI_EW_MAP1((T)1 / ((T)1 + EXP(-x))); break;
+        case NBI_UN_TANH: NBI_EW_MAP1(TANH(x)); break;
+        case NBI_UN_ABS: NBI_EW_MAP1(FABS(x)); break;
         }
     });
 }
 
 // dx: (n), dy: (n), saved: (n) (the output; the input for log and abs; unused for neg)
 static void unary_backward(un_kind kind, nb_dtype dtype, void *dx, const void *dy, const void *saved, int64_t n) {
+    if (dtype == NB_F32) {
+        NBI_CPU_PICK(nbi_unary_f32_portable, nbi_unary_f32_avx2, nbi_unary_f32_avx512)->backward(kind, dx, dy, saved, n);
+        return;
+    }
     NBI_DISPATCH_FLOAT(dtype, {
         T *o = dx;
         const T *gp = dy, *sp = saved;
         switch (kind) {
-        case UN_NEG: NBI_EW_MAP2(-g); break;
-        case UN_EXP: NBI_EW_MAP2(g * s); break;
-        case UN_LOG: NBI_EW_MAP2(g / s); break;
-        case UN_SQRT: NBI_EW_MAP2(g / ((T)2 * s)); break;
-        case UN_RELU: NBI_EW_MAP2(s <= 0 ? (T)0 : g); break; /* threshold_backward: 0 where y <= 0 */
-        case UN_SIGMOID: NBI_EW_MAP2(g * ((T)1 - s) * s); break;
-        case UN_TANH: NBI_EW_MAP2(g * ((T)1 - s * s)); break;
-        case UN_ABS: NBI_EW_MAP2(g * (T)((s > 0) - (s < 0))); break;
+        case NBI_UN_NEG: NBI_EW_MAP2(-g); break;
+        case NBI_UN_EXP: NBI_EW_MAP2(g * s); break;
+        case NBI_UN_LOG: NBI_EW_MAP2(g / s); break;
+        case NBI_UN_SQRT: NBI_EW_MAP2(g / ((T)2 * s)); break;
+        case NBI_UN_RELU: NBI_EW_MAP2(s <= 0 ? (T)0 : g); break; /* threshold_backward: 0 where y <= 0 */
+        case NBI_UN_SIGMOID: NBI_EW_MAP2(g * ((T)1 - s) * s); break;
+        case NBI_UN_TANH: NBI_EW_MAP2(g * ((T)1 - s * s)); break;
+        case NBI_UN_ABS: NBI_EW_MAP2(g * (T)((s > 0) - (s < 0))); break;
         }
     });
 }
@@ -65,7 +75,7 @@ static void unary_backward(un_kind kind, nb_dtype dtype, void *dx, const void *d
 /* ---- autograd ---- */
 static nb_status unary_grad_fn(un_kind kind, nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     /* node->out is contiguous (this op made it); log and abs read their input instead */
-    const bool reads_input = kind == UN_LOG || kind == UN_ABS;
+    const bool reads_input = kind == NBI_UN_LOG || kind == NBI_UN_ABS;
     nb_tensor *xc = reads_input ? nbi_contiguous_data(node->inputs[0]) : NULL;
     if (reads_input && !xc) return nb_last_status();
     nb_status st = nbi_alloc_grads(node, gin);
@@ -77,14 +87,14 @@ static nb_status unary_grad_fn(un_kind kind, nbi_node *node, const nb_tensor *go
 
 #define GRAD_FN(fn, kind) \
     static nb_status fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) { return unary_grad_fn(kind, node, gout, gin); }
-GRAD_FN(neg_grad_fn, UN_NEG)
-GRAD_FN(exp_grad_fn, UN_EXP)
-GRAD_FN(log_grad_fn, UN_LOG)
-GRAD_FN(sqrt_grad_fn, UN_SQRT)
-GRAD_FN(relu_grad_fn, UN_RELU)
-GRAD_FN(sigmoid_grad_fn, UN_SIGMOID)
-GRAD_FN(tanh_grad_fn, UN_TANH)
-GRAD_FN(abs_grad_fn, UN_ABS)
+GRAD_FN(neg_grad_fn, NBI_UN_NEG)
+GRAD_FN(exp_grad_fn, NBI_UN_EXP)
+GRAD_FN(log_grad_fn, NBI_UN_LOG)
+GRAD_FN(sqrt_grad_fn, NBI_UN_SQRT)
+GRAD_FN(relu_grad_fn, NBI_UN_RELU)
+GRAD_FN(sigmoid_grad_fn, NBI_UN_SIGMOID)
+GRAD_FN(tanh_grad_fn, NBI_UN_TANH)
+GRAD_FN(abs_grad_fn, NBI_UN_ABS)
 #undef GRAD_FN
 
 static const nbi_op neg_op = {"neg", neg_grad_fn, NULL};
@@ -106,11 +116,11 @@ static nb_tensor *unary(const nbi_op *op, un_kind kind, const nb_tensor *x) {
     return nbi_finish_op(y, op, NBI_INPUTS(x), NULL, 0, NULL, 0);
 }
 
-nb_tensor *nb_neg(const nb_tensor *a) { return unary(&neg_op, UN_NEG, a); }
-nb_tensor *nb_exp(const nb_tensor *a) { return unary(&exp_op, UN_EXP, a); }
-nb_tensor *nb_log(const nb_tensor *a) { return unary(&log_op, UN_LOG, a); }
-nb_tensor *nb_sqrt(const nb_tensor *a) { return unary(&sqrt_op, UN_SQRT, a); }
-nb_tensor *nb_relu(const nb_tensor *a) { return unary(&relu_op, UN_RELU, a); }
-nb_tensor *nb_sigmoid(const nb_tensor *a) { return unary(&sigmoid_op, UN_SIGMOID, a); }
-nb_tensor *nb_tanh(const nb_tensor *a) { return unary(&tanh_op, UN_TANH, a); }
-nb_tensor *nb_abs(const nb_tensor *a) { return unary(&abs_op, UN_ABS, a); }
+nb_tensor *nb_neg(const nb_tensor *a) { return unary(&neg_op, NBI_UN_NEG, a); }
+nb_tensor *nb_exp(const nb_tensor *a) { return unary(&exp_op, NBI_UN_EXP, a); }
+nb_tensor *nb_log(const nb_tensor *a) { return unary(&log_op, NBI_UN_LOG, a); }
+nb_tensor *nb_sqrt(const nb_tensor *a) { return unary(&sqrt_op, NBI_UN_SQRT, a); }
+nb_tensor *nb_relu(const nb_tensor *a) { return unary(&relu_op, NBI_UN_RELU, a); }
+nb_tensor *nb_sigmoid(const nb_tensor *a) { return unary(&sigmoid_op, NBI_UN_SIGMOID, a); }
+nb_tensor *nb_tanh(const nb_tensor *a) { return unary(&tanh_op, NBI_UN_TANH, a); }
+nb_tensor *nb_abs(const nb_tensor *a) { return unary(&abs_op, NBI_UN_ABS, a); }
