@@ -30,6 +30,7 @@
  * where each algorithm is correct at all, which is wider than where it is
  * chosen: the tests force every algorithm over its whole domain. */
 #include "nn/conv_internal.h"
+#include "nn/nn_kernels.h"
 #include "tensor/cpu.h"
 
 static const char *const algo_names[NBI_CONV_ALGOS] = {"reference", "im2col",    "pointwise", "implicit",
@@ -259,34 +260,11 @@ nb_status nbi_conv2d_forward_f64(double *y, const double *x, const double *w, co
     return NB_OK;
 }
 
-/* db[o] = sum over n and l of dy[n, o, l]: one thread per channel, in a fixed
- * order (four interleaved partial sums per row, so the adds can overlap), in
- * double so that float32 does not lose the small terms. */
-static void bias_grad_f32(float *db, const float *dy, const nbi_conv_geom *g) {
-    const int64_t N = g->N, O = g->O, L = g->Ho * g->Wo;
-    _Pragma("omp parallel for schedule(static) if (N * O * L > NBI_PAR_MIN)")
-    for (int64_t o = 0; o < O; o++) {
-        double s = 0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *r = dy + (n * O + o) * L;
-            double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            int64_t l = 0;
-            for (; l + 4 <= L; l += 4) {
-                a0 += r[l];
-                a1 += r[l + 1];
-                a2 += r[l + 2];
-                a3 += r[l + 3];
-            }
-            for (; l < L; l++) a0 += r[l];
-            s += (a0 + a1) + (a2 + a3);
-        }
-        db[o] = (float)s;
-    }
-}
-
 nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                                   const nbi_conv_geom *g) {
-    if (db) bias_grad_f32(db, dy, g);
+    if (db) /* kernels/conv2d_bias.c */
+        NBI_CPU_PICK(nbi_conv2d_bias_portable, nbi_conv2d_bias_avx2, nbi_conv2d_bias_avx512)
+            ->grad_f32(db, dy, g->N, g->O, g->Ho * g->Wo);
     if (g->N == 0 || g->C == 0 || g->O == 0) { /* some operand holds no data: the sums are empty */
         if (dw)
             for (int64_t e = 0; e < weight_size(g); e++) dw[e] = 0;

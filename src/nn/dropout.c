@@ -15,7 +15,9 @@
  * the whole of x[i][j] kept (scaled) or zeroed, for input of any rank >= 2
  * (1.13 warns for ranks other than 4 and treats 3-d input as (N, C, L), i.e.
  * channel-wise 1-d dropout, and does just that; nabla does not print). */
+#include "nn_kernels.h"
 #include "nn_util.h"
+#include "tensor/cpu.h"
 
 #include <math.h>
 #include <string.h>
@@ -57,6 +59,10 @@ static void draw_mask(uint8_t *mask, int64_t n, double p, nb_rng *rng) {
 
 // y: (n), x: (n), mask: (n)
 static void dropout_forward(nb_dtype dtype, void *y, const void *x, const uint8_t *mask, int64_t n, double scale) {
+    if (dtype == NB_F32) { /* the per-set kernel (kernels/dropout_f32.c); the loop below is its reference */
+        NBI_CPU_PICK(nbi_dropout_f32_portable, nbi_dropout_f32_avx2, nbi_dropout_f32_avx512)->apply(y, x, mask, n, (float)scale);
+        return;
+    }
     NBI_DISPATCH_FLOAT(dtype, {
         T *Y = y;
         const T *X = x;
@@ -68,6 +74,10 @@ static void dropout_forward(nb_dtype dtype, void *y, const void *x, const uint8_
 
 // dx: (n), dy: (n), mask: (n)
 static void dropout_backward(nb_dtype dtype, void *dx, const void *dy, const uint8_t *mask, int64_t n, double scale) {
+    if (dtype == NB_F32) {
+        NBI_CPU_PICK(nbi_dropout_f32_portable, nbi_dropout_f32_avx2, nbi_dropout_f32_avx512)->apply(dx, dy, mask, n, (float)scale);
+        return;
+    }
     NBI_DISPATCH_FLOAT(dtype, {
         T *dX = dx;
         const T *dY = dy;
