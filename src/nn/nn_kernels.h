@@ -21,4 +21,15 @@ typedef struct nbi_conv2d_bias_kernels {
 } nbi_conv2d_bias_kernels;
 extern const nbi_conv2d_bias_kernels nbi_conv2d_bias_portable, nbi_conv2d_bias_avx2, nbi_conv2d_bias_avx512;
 
+/* F.max_pool2d(x, 2) (pool.c): window maxima and winning taps (0..3 in kh, kw order), and the gradient. */
+typedef struct nbi_maxpool2x2_kernels {
+    // y: (planes, OH, OW), tap: (planes, OH, OW), x: (planes, H, W)
+    void (*forward_f32)(float *y, uint8_t *tap, const float *x, int64_t planes, int64_t H, int64_t W, int64_t OH,
+                        int64_t OW);
+    // dx: (planes, H, W), dy: (planes, OH, OW), tap: (planes, OH, OW)
+    void (*backward_f32)(float *dx, const float *dy, const uint8_t *tap, int64_t planes, int64_t H, int64_t W,
+                         int64_t OH, int64_t OW);
+} nbi_maxpool2x2_kernels;
+extern const nbi_maxpool2x2_kernels nbi_maxpool2x2_portable, nbi_maxpool2x2_avx2, nbi_maxpool2x2_avx512;
+
 #endif

@@ -6,7 +6,10 @@
  * window's winner; its backward scatters into those positions (and
  * nb_max_pool2d_with_indices returns them). The common 2x2 / stride 2 case
  * has its own loops (see pool_is_2x2). */
+#include "kernels/maxpool2x2_rows.h"
+#include "nn_kernels.h"
 #include "nn_util.h"
+#include "tensor/cpu.h"
 
 #include <math.h>
 #include <string.h>
@@ -147,130 +150,35 @@ static bool pool_is_2x2(const pool_geom *g) {
            g->dw == 1 && 2 * g->OH <= g->H && 2 * g->OW <= g->W;
 }
 
-/* 4-float vectors (GCC vector extensions) for the 2x2 row kernels below. */
-typedef float nnu_v4f __attribute__((vector_size(16)));
-typedef int32_t nnu_v4i __attribute__((vector_size(16)));
-/* Pick lanes i0..i3 of the 8 lanes of (x, y): GCC and clang spell it differently. */
-#if defined(__clang__)
-#define V4_SHUFFLE(x, y, i0, i1, i2, i3) __builtin_shufflevector(x, y, i0, i1, i2, i3)
-#else
-#define V4_SHUFFLE(x, y, i0, i1, i2, i3) __builtin_shuffle(x, y, (nnu_v4i){i0, i1, i2, i3})
-#endif
-
-/* One output row's gradient into two input rows: dy at each window's winning
- * tap, 0 at the others. float32 goes four windows at a time (vector
- * extensions, as in pool_row_f32, for the same reason). */
-#define UNPOOL_ROW_SCALAR(T)                                                                                 \
-    for (; ow < OW; ow++) {                                                                                  \
-        T v = d[ow];                                                                                         \
-        uint8_t k = t[ow];                                                                                   \
-        T a = k == 0 ? v : (T)0, b = k == 1 ? v : (T)0, e = k == 2 ? v : (T)0, f = k == 3 ? v : (T)0;        \
-        r0[2 * ow] = a;                                                                                      \
-        r0[2 * ow + 1] = b;                                                                                  \
-        r1[2 * ow] = e;                                                                                      \
-        r1[2 * ow + 1] = f;                                                                                  \
-    }
-
-static void unpool_row_f32(float *restrict r0, float *restrict r1, const float *restrict d,
-                           const uint8_t *restrict t, int64_t OW) {
-    /* interleave two vectors: lanes (0, 4, 1, 5) and (2, 6, 3, 7) */
-    int64_t ow = 0;
-    for (; ow + 4 <= OW; ow += 4) {
-        nnu_v4f v;
-        memcpy(&v, d + ow, sizeof v);
-        nnu_v4i k = {t[ow], t[ow + 1], t[ow + 2], t[ow + 3]};
-        nnu_v4i vi = (nnu_v4i)v;
-        nnu_v4f a = (nnu_v4f)(vi & (k == 0)), b = (nnu_v4f)(vi & (k == 1));
-        nnu_v4f e = (nnu_v4f)(vi & (k == 2)), f = (nnu_v4f)(vi & (k == 3));
-        nnu_v4f o[4] = {V4_SHUFFLE(a, b, 0, 4, 1, 5), V4_SHUFFLE(a, b, 2, 6, 3, 7), V4_SHUFFLE(e, f, 0, 4, 1, 5),
-                        V4_SHUFFLE(e, f, 2, 6, 3, 7)};
-        memcpy(r0 + 2 * ow, &o[0], 2 * sizeof o[0]);
-        memcpy(r1 + 2 * ow, &o[2], 2 * sizeof o[0]);
-    }
-    UNPOOL_ROW_SCALAR(float)
-}
-
+/* F.max_pool2d(x, 2) and its gradient: float32 runs the per-set kernels
+ * (kernels/maxpool2x2.c); these float64 loops are their plain reference, with
+ * the same row rules (kernels/maxpool2x2_rows.h). */
 static void unpool_row_f64(double *restrict r0, double *restrict r1, const double *restrict d,
                            const uint8_t *restrict t, int64_t OW) {
     int64_t ow = 0;
     UNPOOL_ROW_SCALAR(double)
 }
-#undef UNPOOL_ROW_SCALAR
 
 // dx: (planes, H, W), dy: (planes, OH, OW), tap: (planes, OH, OW)
 static void maxpool2x2_backward(nb_dtype dtype, void *dx, const void *dy, const uint8_t *tap, const pool_geom *g) {
     const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW, planes = g->planes;
-    NBI_DISPATCH_FLOAT(dtype, {
-        T *dX = dx;
-        const T *dY = dy;
-        _Pragma("omp parallel for schedule(static) if (planes * H * W > NBI_PAR_MIN)")
-        for (int64_t pl = 0; pl < planes; pl++) {
-            T *dxp = dX + pl * H * W;
-            for (int64_t oh = 0; oh < OH; oh++) {
-                const T *restrict d = dY + (pl * OH + oh) * OW;
-                const uint8_t *restrict t = tap + (pl * OH + oh) * OW;
-                T *restrict r0 = dxp + 2 * oh * W, *restrict r1 = r0 + W;
-                if (sizeof(T) == 4) unpool_row_f32((float *)r0, (float *)r1, (const float *)d, t, OW);
-                else unpool_row_f64((double *)r0, (double *)r1, (const double *)d, t, OW);
-                for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0; /* odd W: last column in no window */
-            }
-            for (int64_t i = 2 * OH * W; i < H * W; i++) dxp[i] = 0; /* odd H: last row in no window */
-        }
-    });
-}
-
-/* One output row of F.max_pool2d(x, 2) from input rows r0, r1: y = the
- * window maxima, t = the winning taps. PyTorch's rule in kh, kw order: a
- * strictly larger value or a NaN takes over, else the earlier tap stays. */
-#define POOL_ROW_SCALAR(T)                                                         \
-    for (; ow < OW; ow++) {                                                        \
-        T b = r0[2 * ow], v = r0[2 * ow + 1];                                      \
-        uint8_t k = 0;                                                             \
-        bool tk = (v > b) | (v != v);                                              \
-        b = tk ? v : b;                                                            \
-        k = tk ? 1 : k;                                                            \
-        v = r1[2 * ow];                                                            \
-        tk = (v > b) | (v != v);                                                   \
-        b = tk ? v : b;                                                            \
-        k = tk ? 2 : k;                                                            \
-        v = r1[2 * ow + 1];                                                        \
-        tk = (v > b) | (v != v);                                                   \
-        b = tk ? v : b;                                                            \
-        k = tk ? 3 : k;                                                            \
-        y[ow] = b;                                                                 \
-        t[ow] = k;                                                                 \
+    if (dtype == NB_F32) {
+        NBI_CPU_PICK(nbi_maxpool2x2_portable, nbi_maxpool2x2_avx2, nbi_maxpool2x2_avx512)
+            ->backward_f32(dx, dy, tap, planes, H, W, OH, OW);
+        return;
     }
-
-/* float32 rows go four windows at a time with GCC vector extensions: rows
- * here are short (12 windows in the MNIST net), too short for the
- * auto-vectoriser's 16-wide loop, and its scalar remainder compiles to
- * unpredictable branches (13 ns a window; this is ~20x faster). */
-
-static inline nnu_v4f v4_blend(nnu_v4i m, nnu_v4f x, nnu_v4f y) { return (nnu_v4f)((m & (nnu_v4i)x) | (~m & (nnu_v4i)y)); }
-
-static void pool_row_f32(float *restrict y, uint8_t *restrict t, const float *restrict r0, const float *restrict r1,
-                         int64_t OW) {
-    /* even lanes (0, 2, 4, 6) and odd lanes (1, 3, 5, 7) of two vectors */
-    int64_t ow = 0;
-    for (; ow + 4 <= OW; ow += 4) {
-        nnu_v4f p0, p1, q0, q1;
-        memcpy(&p0, r0 + 2 * ow, sizeof p0);
-        memcpy(&p1, r0 + 2 * ow + 4, sizeof p1);
-        memcpy(&q0, r1 + 2 * ow, sizeof q0);
-        memcpy(&q1, r1 + 2 * ow + 4, sizeof q1);
-        nnu_v4f taps[3] = {V4_SHUFFLE(p0, p1, 1, 3, 5, 7), V4_SHUFFLE(q0, q1, 0, 2, 4, 6),
-                           V4_SHUFFLE(q0, q1, 1, 3, 5, 7)};
-        nnu_v4f m = V4_SHUFFLE(p0, p1, 0, 2, 4, 6);
-        nnu_v4i k = {0, 0, 0, 0};
-        for (int j = 0; j < 3; j++) {
-            nnu_v4i take = (taps[j] > m) | (taps[j] != taps[j]); /* -1 where the tap takes over */
-            m = v4_blend(take, taps[j], m);
-            k = (take & (j + 1)) | (~take & k);
+    double *dX = dx;
+    const double *dY = dy;
+#pragma omp parallel for schedule(static) if (planes * H * W > NBI_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        double *dxp = dX + pl * H * W;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            double *r0 = dxp + 2 * oh * W, *r1 = r0 + W;
+            unpool_row_f64(r0, r1, dY + (pl * OH + oh) * OW, tap + (pl * OH + oh) * OW, OW);
+            for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0; /* odd W: last column in no window */
         }
-        memcpy(y + ow, &m, sizeof m);
-        for (int j = 0; j < 4; j++) t[ow + j] = (uint8_t)k[j];
+        for (int64_t i = 2 * OH * W; i < H * W; i++) dxp[i] = 0; /* odd H: last row in no window */
     }
-    POOL_ROW_SCALAR(float)
 }
 
 static void pool_row_f64(double *restrict y, uint8_t *restrict t, const double *restrict r0,
@@ -278,24 +186,25 @@ static void pool_row_f64(double *restrict y, uint8_t *restrict t, const double *
     int64_t ow = 0;
     POOL_ROW_SCALAR(double)
 }
-#undef POOL_ROW_SCALAR
 
 /* y and the winning taps of F.max_pool2d(x, 2). */
 // y: (planes, OH, OW), tap: (planes, OH, OW), x: (planes, H, W)
 static void maxpool2x2_forward(nb_dtype dtype, void *y, uint8_t *tap, const void *x, const pool_geom *g) {
     const int64_t H = g->H, W = g->W, OH = g->OH, OW = g->OW, planes = g->planes;
-    NBI_DISPATCH_FLOAT(dtype, {
-        const T *X = x;
-        T *Y = y;
-        _Pragma("omp parallel for schedule(static) if (planes * H * W > NBI_PAR_MIN)")
-        for (int64_t pl = 0; pl < planes; pl++)
-            for (int64_t oh = 0; oh < OH; oh++) {
-                const T *r0 = X + pl * H * W + 2 * oh * W;
-                int64_t o = (pl * OH + oh) * OW;
-                if (sizeof(T) == 4) pool_row_f32((float *)(Y + o), tap + o, (const float *)r0, (const float *)(r0 + W), OW);
-                else pool_row_f64((double *)(Y + o), tap + o, (const double *)r0, (const double *)(r0 + W), OW);
-            }
-    });
+    if (dtype == NB_F32) {
+        NBI_CPU_PICK(nbi_maxpool2x2_portable, nbi_maxpool2x2_avx2, nbi_maxpool2x2_avx512)
+            ->forward_f32(y, tap, x, planes, H, W, OH, OW);
+        return;
+    }
+    const double *X = x;
+    double *Y = y;
+#pragma omp parallel for schedule(static) if (planes * H * W > NBI_PAR_MIN)
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t oh = 0; oh < OH; oh++) {
+            const double *r0 = X + pl * H * W + 2 * oh * W;
+            int64_t o = (pl * OH + oh) * OW;
+            pool_row_f64(Y + o, tap + o, r0, r0 + W, OW);
+        }
 }
 
 /* The general window: y the maxima, idx the flat in-plane index h * W + w of
