@@ -102,7 +102,7 @@ if(PROJECT_IS_TOP_LEVEL)
   # -dev packages because libnabla.a and the CMake package need them.
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
   set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON) # shlibs file and the ldconfig trigger
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libhdf5-dev")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libhdf5-dev, zlib1g-dev")
   if(NB_MPI)
     string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libopenmpi-dev | mpi-default-dev")
   endif()
