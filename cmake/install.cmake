@@ -75,8 +75,8 @@ endif()
 list(JOIN NB_PC_REQUIRES_PRIVATE ", " NB_PC_REQUIRES_PRIVATE)
 list(JOIN NB_PC_LIBS_PRIVATE " " NB_PC_LIBS_PRIVATE)
 # The prefix is the one installed to (cmake --install --prefix, DESTDIR and
-# CPack included), so it is filled in at install time: NB_PC_PREFIX stays a
-# placeholder here.
+# CPack included), so it is filled in at install time: here NB_PC_PREFIX
+# configures to the literal @NB_PC_PREFIX@ for the install step to replace.
 set(NB_PC_PREFIX "@NB_PC_PREFIX@")
 configure_file(cmake/nabla.pc.in ${CMAKE_CURRENT_BINARY_DIR}/nabla.pc.in @ONLY)
 install(CODE "

@@ -32,3 +32,20 @@ nb_tensor *nbi_layer_const(nb_module *m, const char *name, bool parameter, nb_dt
                            const int64_t *shape, double value) {
     return nbi_layer_state(m, name, parameter, nbi_own(nb_full(dtype, ndim, shape, value)));
 }
+
+bool nbi_conv_module_check(const char *op, int64_t in, int64_t out, int64_t kh, int64_t kw, int64_t groups) {
+    if (in <= 0 || out <= 0)
+        return nbi_error(NB_ERR_ARG, "%s: in_channels and out_channels must be positive, but got %lld and %lld", op,
+                         (long long)in, (long long)out), false;
+    if (kh <= 0 || kw <= 0)
+        return nbi_error(NB_ERR_ARG, "%s: kernel_size must be positive, but got (%lld, %lld)", op, (long long)kh,
+                         (long long)kw), false;
+    if (groups <= 0) return nbi_error(NB_ERR_ARG, "%s: groups must be a positive integer", op), false;
+    if (in % groups)
+        return nbi_error(NB_ERR_ARG, "%s: in_channels must be divisible by groups (in_channels=%lld, groups=%lld)", op,
+                         (long long)in, (long long)groups), false;
+    if (out % groups)
+        return nbi_error(NB_ERR_ARG, "%s: out_channels must be divisible by groups (out_channels=%lld, groups=%lld)",
+                         op, (long long)out, (long long)groups), false;
+    return true;
+}

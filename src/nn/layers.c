@@ -61,19 +61,7 @@ static nb_tensor *conv2d_forward(nb_module *self, const nb_tensor *x, void *ctx)
  * of the parameters (so a bad stride fails here with F.conv2d's message). */
 static bool conv2d_check(int64_t in, int64_t out, int64_t kh, int64_t kw, const nb_conv2d_params *p) {
     const char *op = "Conv2d";
-    if (in <= 0 || out <= 0)
-        return nbi_error(NB_ERR_ARG, "%s: in_channels and out_channels must be positive, but got %lld and %lld", op,
-                         (long long)in, (long long)out), false;
-    if (kh <= 0 || kw <= 0)
-        return nbi_error(NB_ERR_ARG, "%s: kernel_size must be positive, but got (%lld, %lld)", op, (long long)kh,
-                         (long long)kw), false;
-    if (p->groups <= 0) return nbi_error(NB_ERR_ARG, "%s: groups must be a positive integer", op), false;
-    if (in % p->groups)
-        return nbi_error(NB_ERR_ARG, "%s: in_channels must be divisible by groups (in_channels=%lld, groups=%lld)", op,
-                         (long long)in, (long long)p->groups), false;
-    if (out % p->groups)
-        return nbi_error(NB_ERR_ARG, "%s: out_channels must be divisible by groups (out_channels=%lld, groups=%lld)",
-                         op, (long long)out, (long long)p->groups), false;
+    if (!nbi_conv_module_check(op, in, out, kh, kw, p->groups)) return false;
     return nbi_conv2d_check_params(op, p);
 }
 

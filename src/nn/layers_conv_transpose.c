@@ -30,19 +30,7 @@ static bool conv_transpose2d_module_check(int64_t in, int64_t out, int64_t kh, i
     const char *op = "ConvTranspose2d";
     if (p->padding_mode != NB_PAD_ZEROS)
         return nbi_error(NB_ERR_ARG, "%s: Only \"zeros\" padding mode is supported for ConvTranspose2d", op), false;
-    if (in <= 0 || out <= 0)
-        return nbi_error(NB_ERR_ARG, "%s: in_channels and out_channels must be positive, but got %lld and %lld", op,
-                         (long long)in, (long long)out), false;
-    if (kh <= 0 || kw <= 0)
-        return nbi_error(NB_ERR_ARG, "%s: kernel_size must be positive, but got (%lld, %lld)", op, (long long)kh,
-                         (long long)kw), false;
-    if (p->groups <= 0) return nbi_error(NB_ERR_ARG, "%s: groups must be a positive integer", op), false;
-    if (in % p->groups)
-        return nbi_error(NB_ERR_ARG, "%s: in_channels must be divisible by groups (in_channels=%lld, groups=%lld)", op,
-                         (long long)in, (long long)p->groups), false;
-    if (out % p->groups)
-        return nbi_error(NB_ERR_ARG, "%s: out_channels must be divisible by groups (out_channels=%lld, groups=%lld)",
-                         op, (long long)out, (long long)p->groups), false;
+    if (!nbi_conv_module_check(op, in, out, kh, kw, p->groups)) return false;
     return nbi_conv_transpose2d_check_params(op, p);
 }
 
