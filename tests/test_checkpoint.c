@@ -3,11 +3,15 @@
  * AMSGrad Adam under a SequentialLR; the generators that draw dropout masks
  * and batches); a checkpoint PyTorch wrote (tests/pytorch/checkpoint_reference.py)
  * continues as PyTorch continued it; and every bad, missing, mismatched or
- * corrupt entry fails with a message naming it and changes nothing. */
+ * corrupt entry fails with a message naming it and changes nothing, the
+ * checksum catching what the other checks cannot (a flipped bit, an entry
+ * added or removed); a save removes the temporaries of killed writers. */
 #include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define T(...) NB_SHAPE(__VA_ARGS__)
@@ -173,8 +177,9 @@ START_TEST(test_parts_are_optional) {
     char **names = NULL;
     int n = 0;
     NBT_OK(nb_hdf5_list(tmp_path[0], &names, &n));
-    ck_assert_int_eq(n, nb_module_state_count(a.net));
-    for (int i = 0; i < n; i++) ck_assert_msg(strncmp(names[i], "model.", 6) == 0, "%s", names[i]);
+    ck_assert_int_eq(n, nb_module_state_count(a.net) + 1); /* and the checksum */
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(strncmp(names[i], "model.", 6) == 0 || strcmp(names[i], "checkpoint.checksum") == 0, "%s", names[i]);
     nb_hdf5_names_free(names, n);
     /* A whole checkpoint restores just the model into a model-only request. */
     NBT_OK(nb_checkpoint_save(tmp_path[0], &a.c));
@@ -215,12 +220,13 @@ static void entries_free(entries *e) {
 }
 
 /* Write e to path with entry `name` dropped (replacement NULL) or replaced,
- * and `added` (if not NULL) appended. */
-static void write_variant(const char *path, const entries *e, const char *name, nb_tensor *replacement,
-                          const char *added, nb_tensor *added_t) {
+ * and `added` (if not NULL) appended; the checksum kept only if keep_sum. */
+static void write_edited(const char *path, const entries *e, const char *name, nb_tensor *replacement,
+                         const char *added, nb_tensor *added_t, bool keep_sum) {
     nb_named_tensor *out = calloc((size_t)e->n + 1, sizeof *out);
     int n = 0, found = 0;
     for (int i = 0; i < e->n; i++) {
+        if (!keep_sum && strcmp(e->names[i], "checkpoint.checksum") == 0) continue;
         if (name && strcmp(e->names[i], name) == 0) {
             found = 1;
             if (replacement) out[n++] = (nb_named_tensor){e->names[i], replacement};
@@ -234,6 +240,12 @@ static void write_variant(const char *path, const entries *e, const char *name, 
     free(out);
 }
 
+/* An edit without the checksum: what the other checks must catch alone. */
+static void write_variant(const char *path, const entries *e, const char *name, nb_tensor *replacement,
+                          const char *added, nb_tensor *added_t) {
+    write_edited(path, e, name, replacement, added, added_t, false);
+}
+
 /* Loading `bad` into r (what c asks for of it) fails with `msg` and leaves
  * r's whole state as it was. */
 static void assert_load_fails_unchanged(run *r, const nb_checkpoint *c, const char *bad, const char *msg) {
@@ -243,8 +255,11 @@ static void assert_load_fails_unchanged(run *r, const nb_checkpoint *c, const ch
     assert_same_files(tmp_path[1], tmp_path[2], msg);
 }
 
+/* ... with the checksum's absence allowed, to reach the other checks. */
 static void assert_fails_unchanged(run *r, const char *bad, const char *msg) {
-    assert_load_fails_unchanged(r, &r->c, bad, msg);
+    nb_checkpoint c = r->c;
+    c.allow_missing_checksum = true;
+    assert_load_fails_unchanged(r, &c, bad, msg);
 }
 
 static nb_tensor *filled(int ndim, const int64_t *shape, double v) { return nb_full(NB_F64, ndim, shape, v); }
@@ -292,6 +307,55 @@ START_TEST(test_bad_files_change_nothing) {
         nb_tensor_release(cases[i].replacement);
         nb_tensor_release(cases[i].added_t);
     }
+    /* A parameter's state in part: the rest would come back as zeros. */
+    write_variant(bad, &e, "optimizer.state.2.exp_avg_sq", NULL, NULL, NULL);
+    assert_fails_unchanged(&r, bad, "lacks optimizer.state.2.exp_avg_sq");
+    write_variant(bad, &e, "optimizer.state.0.step", NULL, NULL, NULL);
+    assert_fails_unchanged(&r, bad, "lacks optimizer.state.0.step");
+    /* What only the checksum sees: one flipped bit in a weight, a whole
+     * parameter's state removed, an entry added; and no checksum at all. */
+    nb_tensor *w = read_any(tmp_path[0], "model.0.weight");
+    nb_tensor *w32 = nb_to_dtype(w, NB_F32);
+    uint32_t bits;
+    memcpy(&bits, nb_tensor_f32(w32), sizeof bits);
+    bits ^= 1u << 3;
+    memcpy(nb_tensor_f32(w32), &bits, sizeof bits);
+    write_edited(bad, &e, "model.0.weight", w32, NULL, NULL, true);
+    assert_load_fails_unchanged(&r, &r.c, bad, "checksum mismatch");
+    nb_checkpoint model_only = {.model = r.net};
+    assert_load_fails_unchanged(&r, &model_only, bad, "checksum mismatch"); /* whatever part is asked for */
+    nb_tensor_release(w);
+    nb_tensor_release(w32);
+    entries e2 = {0};
+    NBT_OK(nb_hdf5_list(tmp_path[0], &e2.names, &e2.n));
+    e2.t = calloc((size_t)e2.n + 1, sizeof *e2.t);
+    int kept = 0;
+    for (int i = 0; i < e2.n; i++) { /* every optimizer.state.3.* gone */
+        if (strncmp(e2.names[i], "optimizer.state.3.", 18) == 0) {
+            free(e2.names[i]);
+            continue;
+        }
+        e2.names[kept] = e2.names[i];
+        e2.t[kept++] = read_any(tmp_path[0], e2.names[i]);
+    }
+    ck_assert_int_lt(kept, e2.n);
+    e2.n = kept;
+    write_edited(bad, &e2, NULL, NULL, NULL, NULL, true);
+    assert_load_fails_unchanged(&r, &r.c, bad, "checksum mismatch");
+    nb_checkpoint unverified = r.c;
+    unverified.allow_missing_checksum = true; /* the checksum present is checked all the same */
+    assert_load_fails_unchanged(&r, &unverified, bad, "checksum mismatch");
+    entries_free(&e2);
+    t = filled(0, NULL, 1);
+    write_edited(bad, &e, NULL, NULL, "notes", t, true);
+    assert_load_fails_unchanged(&r, &r.c, bad, "checksum mismatch");
+    nb_tensor_release(t);
+    write_variant(bad, &e, NULL, NULL, NULL, NULL);
+    assert_load_fails_unchanged(&r, &r.c, bad, "no checkpoint.checksum");
+    t = nb_zeros(NB_I64, T(2));
+    write_edited(bad, &e, "checkpoint.checksum", t, NULL, NULL, true);
+    assert_load_fails_unchanged(&r, &r.c, bad, "checkpoint.checksum: expected one int64");
+    nb_tensor_release(t);
     /* Several problems: all listed in one message. */
     t = filled(T(5), 0);
     write_variant(bad, &e, "model.8.bias", t, "model.extra", t);
@@ -377,6 +441,8 @@ START_TEST(test_pytorch_checkpoint) {
     nb_lr_scheduler *sched = nb_step_lr(opt, 2, 0.5);
     ck_assert_ptr_nonnull(sched);
     nb_checkpoint c = {.model = net, .optimizer = opt, .scheduler = sched};
+    NBT_STATUS_FAILS_WITH(nb_checkpoint_load(path, &c), "no checkpoint.checksum"); /* h5py wrote none */
+    c.allow_missing_checksum = true;
     NBT_OK(nb_checkpoint_load(path, &c));
     nb_tensor *x = NBT_NOTNULL(nb_hdf5_read(path, "x", NB_F64)), *y = NBT_NOTNULL(nb_hdf5_read(path, "y", NB_F64));
     nb_tensor *n = NBT_NOTNULL(nb_hdf5_read(path, "nafter", NB_I64));
@@ -407,6 +473,40 @@ START_TEST(test_pytorch_checkpoint) {
 }
 END_TEST
 
+/* A save removes path.tmp.<pid> of a process that no longer exists, and
+ * nothing else: not a live process's, not another file's, not other names. */
+START_TEST(test_stale_temporaries) {
+    make_paths();
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    ck_assert_int_gt(child, 0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child); /* now no process has that pid (until it is reused) */
+    char names[6][300];
+    snprintf(names[0], sizeof names[0], "%s.tmp.%d", tmp_path[0], (int)child);      /* stale: removed */
+    snprintf(names[1], sizeof names[1], "%s.tmp.%d", tmp_path[0], (int)getppid());  /* a live writer */
+    snprintf(names[2], sizeof names[2], "%s.tmp.%d", tmp_path[1], (int)child);      /* another checkpoint's */
+    snprintf(names[3], sizeof names[3], "%s.tmp.%dx", tmp_path[0], (int)child);     /* not the pattern */
+    snprintf(names[4], sizeof names[4], "%s.tmp.0%d", tmp_path[0], (int)child);     /* nor this */
+    snprintf(names[5], sizeof names[5], "%s.bak.%d", tmp_path[0], (int)child);
+    for (int i = 0; i < 6; i++) {
+        FILE *f = fopen(names[i], "w");
+        ck_assert_ptr_nonnull(f);
+        fclose(f);
+    }
+    run r;
+    run_init(&r, RUN_SGD, 1);
+    NBT_OK(nb_checkpoint_save(tmp_path[0], &r.c));
+    struct stat sb;
+    ck_assert_msg(stat(names[0], &sb) != 0, "%s was not removed", names[0]);
+    for (int i = 1; i < 6; i++) {
+        ck_assert_msg(stat(names[i], &sb) == 0, "%s was removed", names[i]);
+        remove(names[i]);
+    }
+    run_free(&r);
+    remove_paths();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("checkpoint");
     TCase *tc = tcase_create("checkpoint");
@@ -416,6 +516,7 @@ int main(void) {
     tcase_add_test(tc, test_bad_files_change_nothing);
     tcase_add_test(tc, test_extra_entries);
     tcase_add_test(tc, test_pytorch_checkpoint);
+    tcase_add_test(tc, test_stale_temporaries);
     suite_add_tcase(s, tc);
     return nbt_run_suite(s);
 }

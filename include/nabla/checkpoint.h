@@ -7,9 +7,16 @@
  *     scheduler.<name>     the learning-rate scheduler's state (nabla/optim.h)
  *     rng.<rng_names[i]>   a generator's four state words, int64 [4]
  *     <name>               the program's own entries (epoch, metrics, ...)
+ *     checkpoint.checksum  int64 []: FNV-1a 64 (its bits) over every other
+ *                          dataset in strcmp order of the names: the name and
+ *                          a NUL, 'f' (float data) or 'i' (integer), ndim and
+ *                          each dim as int64, the values as float64 or int64,
+ *                          all little endian (HDF5 keeps no checksum of its own)
  * The file is written atomically (nb_hdf5_save): a crash leaves the old
- * checkpoint or the new one. Every part is optional: a NULL member (0 count)
- * is neither written nor restored.
+ * checkpoint or the new one, and the next save removes the path.tmp.<pid>
+ * files of writers killed meanwhile (only that pattern, only if no process
+ * pid exists). Every part is optional: a NULL member (0 count) is neither
+ * written nor restored.
  *
  *     nb_rng *rngs[] = {&dropout_rng};
  *     const char *rng_names[] = {"dropout"};
@@ -44,22 +51,30 @@ typedef struct nb_checkpoint {
     int nrngs;
     const nb_named_tensor *extra;  /* nextra entries of the program's own, under their names */
     int nextra;
+    bool allow_missing_checksum;   /* load a file without checkpoint.checksum (PyTorch's, or an older nabla's) */
 } nb_checkpoint;
 
-/* Write c's parts to path (atomically). Names must be unique, and extra
- * names may not start with "model.", "optimizer.", "scheduler." or "rng.". */
+/* Write c's parts and their checksum to path (atomically). Names must be unique,
+ * and extra names may not start with "model.", "optimizer.", "scheduler.",
+ * "rng." or "checkpoint.". */
 NB_API nb_status nb_checkpoint_save(const char *path, const nb_checkpoint *c);
 
 /* Restore c's parts from path, all or nothing: every entry is read and checked
  * first, and on any failure (missing, unexpected or corrupt entry, shape
  * mismatch, value out of range, out of memory) nothing given in c changes.
+ *  - checksum: must match the file's datasets, all of them (a flipped bit or
+ *    an entry added or removed fails, naming the mismatch). A file without
+ *    one fails unless c->allow_missing_checksum; then the checks below are
+ *    all there is (an optimizer entry removed with all its parameter's state
+ *    then goes unnoticed: PyTorch's state of a parameter never stepped).
  *  - model: strict, like load_state_dict: every "model." key of the module,
  *    no other, with the tensor's shape (float and integer datasets converted
  *    to the tensor's dtype, as nb_hdf5_load does).
  *  - optimizer: its state is REPLACED (PyTorch's load_state_dict): parameters
  *    without state in the file have none after it, so state tensors borrowed
  *    from nb_optimizer_state_entry before the call are no longer valid. The
- *    file must hold every parameter group's entries.
+ *    file must hold every parameter group's entries, and every state entry
+ *    of each parameter it has state for (Adam's exp_avg_sq with its exp_avg).
  *  - scheduler: every entry of nb_lr_scheduler_state_entry must be in the file;
  *    make the scheduler as the saved one was, then load.
  *  - rngs: "rng.<name>" must be int64 [4] and not all zero.

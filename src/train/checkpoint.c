@@ -14,8 +14,9 @@
 #include "nabla/nn.h"
 #include "optim/optim_snapshot.h"
 #include "tensor/internal.h"
+#include "train/train_internal.h"
 
-static const char *const reserved_prefixes[] = {"model.", "optimizer.", "scheduler.", "rng."};
+static const char *const reserved_prefixes[] = {"model.", "optimizer.", "scheduler.", "rng.", "checkpoint."};
 
 static bool has_prefix(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
@@ -142,6 +143,13 @@ nb_status nb_checkpoint_save(const char *path, const nb_checkpoint *c) {
     }
     for (int i = 0; ok && i < c->nrngs; i++) ok = push(&l, "rng.", c->rng_names[i], rng_tensor(c->rngs[i]), true);
     for (int i = 0; ok && i < c->nextra; i++) ok = push(&l, "", c->extra[i].name, c->extra[i].tensor, false);
+    uint64_t sum = 0;
+    if (ok && nbi_checksum_entries("checkpoint_save", l.e, l.n, &sum) != NB_OK) ok = false;
+    int64_t sum_bits;
+    memcpy(&sum_bits, &sum, sizeof sum_bits);
+    if (ok) ok = push(&l, "", NBI_CHECKSUM_KEY, nbi_own(nb_scalar(NB_I64, 0)), true);
+    if (ok) nb_tensor_i64(l.e[l.n - 1].tensor)[0] = sum_bits; /* the bits; a double would round them */
+    if (ok) nbi_remove_stale_tmp(path);
     nb_status st = ok ? nb_hdf5_save(path, l.e, l.n) : nb_last_status();
     entry_list_free(&l);
     return st == NB_OK ? NB_OK : rewrap("checkpoint_save");
@@ -330,6 +338,40 @@ static void stage_entries(load_state *s, const char *prefix, staged_entry **out,
     }
 }
 
+/* The file's checksum against its datasets (see nabla/checkpoint.h). */
+static void check_checksum(load_state *s, bool allow_missing) {
+    const int k = find_name(s, NBI_CHECKSUM_KEY);
+    if (k < 0) {
+        if (!allow_missing)
+            problem(&s->p, NB_ERR_IO,
+                    "no " NBI_CHECKSUM_KEY " (written by a nabla before 0.1.0's checksums or by another "
+                    "program; set allow_missing_checksum to load it unverified)");
+        return;
+    }
+    s->used[k] = true;
+    nb_tensor *t = nbi_own(nb_hdf5_read(s->path, NBI_CHECKSUM_KEY, NB_I64));
+    if (!t) {
+        problem(&s->p, nb_last_status(), "%s", last_msg());
+        return;
+    }
+    if (nb_tensor_ndim(t) != 0) {
+        problem(&s->p, NB_ERR_IO, NBI_CHECKSUM_KEY ": expected one int64 (shape []), file has %d dimensions",
+                nb_tensor_ndim(t));
+        nbi_release(t);
+        return;
+    }
+    uint64_t want, got = 0;
+    memcpy(&want, nb_tensor_i64(t), sizeof want);
+    nbi_release(t);
+    if (nbi_checksum_file("checkpoint_load", s->path, s->names, s->nnames, &got) != NB_OK)
+        problem(&s->p, nb_last_status(), "%s", last_msg());
+    else if (got != want)
+        problem(&s->p, NB_ERR_IO,
+                "checksum mismatch (file says %016llx, its datasets give %016llx): an entry was changed, "
+                "added or removed after nb_checkpoint_save wrote it",
+                (unsigned long long)want, (unsigned long long)got);
+}
+
 static void load_state_free(load_state *s) {
     for (int i = 0; i < s->ncopies; i++) nbi_release(s->copies[i].src);
     for (int i = 0; i < s->nopt; i++) nbi_release(s->opt[i].value);
@@ -368,6 +410,22 @@ static nb_status require_optimizer_groups(load_state *s, const nb_optimizer *opt
     return NB_OK;
 }
 
+/* After the file's entries went in: every state entry the optimizer now has
+ * was in the file (a parameter's state is created whole at its first entry,
+ * so a lost exp_avg_sq would otherwise come back as zeros). */
+static nb_status require_optimizer_state(load_state *s, const nb_optimizer *opt) {
+    char name[512];
+    for (int64_t k = 0; k < nb_optimizer_state_count(opt); k++) {
+        if (!nb_optimizer_state_entry(opt, k, name, sizeof name)) return nb_last_status();
+        bool found = false;
+        for (int i = 0; i < s->nopt && !found; i++) found = strcmp(s->opt[i].name, name) == 0;
+        if (!found)
+            return nbi_error(NB_ERR_IO, "checkpoint_load: '%s' lacks optimizer.%s (its parameter's other state is "
+                             "there: the file is incomplete)", s->path, name);
+    }
+    return NB_OK;
+}
+
 static nb_status require_scheduler_entries(load_state *s, const nb_lr_scheduler *sched) {
     char name[512];
     for (int64_t k = 0; k < nb_lr_scheduler_state_count(sched); k++) {
@@ -400,6 +458,7 @@ static nb_status apply_optim(load_state *s, const nb_checkpoint *c, nbi_optim_sn
         for (int i = 0; i < s->nopt; i++)
             if (nb_optimizer_load_state(c->optimizer, s->opt[i].name, s->opt[i].value) != NB_OK)
                 return wrap_error(s->path, "optimizer.", s->opt[i].name);
+        if ((st = require_optimizer_state(s, c->optimizer)) != NB_OK) return st;
     }
     for (int i = 0; c->scheduler && i < s->nsched; i++)
         if (nb_lr_scheduler_load_state_entry(c->scheduler, s->sched[i].name, s->sched[i].value) != NB_OK)
@@ -423,6 +482,7 @@ nb_status nb_checkpoint_load(const char *path, const nb_checkpoint *c) {
     for (int i = 0; i < c->nextra; i++) stage_copy(&s, c->extra[i].name, c->extra[i].tensor);
     if (c->optimizer) stage_entries(&s, "optimizer.", &s.opt, &s.nopt);
     if (c->scheduler) stage_entries(&s, "scheduler.", &s.sched, &s.nsched);
+    check_checksum(&s, c->allow_missing_checksum);
     if (s.p.count > 0) {
         st = nbi_error(s.p.first, "checkpoint_load: %d problem%s loading '%s': %s", s.p.count,
                        s.p.count > 1 ? "s" : "", path, s.p.s ? s.p.s : "out of memory");
