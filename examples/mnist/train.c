@@ -7,7 +7,9 @@
  * and horizontal flip. Run with --help for flags. */
 #include <nabla.h>
 
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +65,8 @@ static void usage(FILE *f, const char *argv0) {
             "                        which keeps the optimizer's own default on every parameter\n"
             "  --gamma X             StepLR decay per epoch (default 0.7; not resnet's schedule)\n"
             "  --seed N              default 1\n"
-            "  --threads N           default: all cores\n"
+            "  --threads N           default: all cores (on a machine busy with other work,\n"
+            "                        fewer threads can be faster: try --threads 1)\n"
             "  --limit-train N       train on the first N images only\n"
             "  --limit-test N        test on the first N images only\n"
             "  --load FILE           start from weights in HDF5 (a PyTorch state_dict export)\n"
@@ -79,18 +82,26 @@ static void usage(FILE *f, const char *argv0) {
             argv0, MNIST_DEFAULT_DIR, FASHION_DIR);
 }
 
-static bool parse_int(const char *s, int64_t lo, int64_t *out) {
+static bool parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out) {
     char *end;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo) return false;
+    if (*s == '\0' || *end != '\0' || errno == ERANGE || v < lo || v > hi) return false;
     *out = v;
     return true;
 }
 
-static bool parse_double(const char *s, double *out) {
+static bool parse_double(const char *s, double lo, double *out) {
     char *end;
     *out = strtod(s, &end);
-    return *s != '\0' && *end == '\0';
+    return *s != '\0' && *end == '\0' && isfinite(*out) && *out >= lo;
+}
+
+/* One line naming the flag, the value and what was expected; then where help is. */
+static int bad_value(const char *argv0, const char *flag, const char *value, const char *expected) {
+    fprintf(stderr, "mnist_train: --%s: invalid value '%s' (expected %s)\n", flag, value, expected);
+    fprintf(stderr, "Try '%s --help' for the options.\n", argv0);
+    return 2;
 }
 
 static int parse_args(int argc, char **argv, options *o) {
@@ -106,35 +117,62 @@ static int parse_args(int argc, char **argv, options *o) {
         {"checkpoint", 1, 0, 'c'}, {"resume", 1, 0, 'r'}, {"eval-only", 0, 0, 'E'}, {"metrics", 1, 0, 'C'},
         {"plot", 1, 0, 'P'}, {"dump-logits", 1, 0, 'D'}, {"no-prefetch", 0, 0, 'N'}, {"help", 0, 0, 'h'},
         {"width", 1, 0, 'W'}, {"weight-decay", 1, 0, 'y'}, {0, 0, 0, 0}};
+    const int64_t big = INT64_C(1) << 40; /* sizes beyond any data set, still far from overflow */
     int c;
     int64_t v;
-    int idx = 0; /* the long option found, to name it in the message */
-    while ((c = getopt_long(argc, argv, "", longopts, &idx)) != -1) {
-        bool ok = true;
+    opterr = 0; /* unknown options are reported below, in the same words as bad values */
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+        const char *expected = NULL; /* set when the value is bad */
         switch (c) {
         case 'd': o->data = optarg; break;
         case 'F': o->fashion = true; break;
         case 'm':
             o->model = optarg;
-            ok = !strcmp(optarg, "default") || !strcmp(optarg, "small") || !strcmp(optarg, "resnet");
+            if (name_index(mnist_model_names, optarg) < 0) expected = "default, small or resnet";
             break;
-        case 'W': ok = parse_int(optarg, 1, &o->width) && o->width <= MNIST_RESNET_MAX_WIDTH; break;
-        case 'y': ok = parse_double(optarg, &o->weight_decay) && o->weight_decay >= 0; break;
-        case 'e': ok = parse_int(optarg, 0, &v) && v <= CHECKPOINT_MAX_EPOCHS; o->epochs = (int)v; break;
-        case 'b': ok = parse_int(optarg, 1, &o->batch_size); break;
-        case 'B': ok = parse_int(optarg, 1, &o->test_batch_size); break;
+        case 'W':
+            if (!parse_int(optarg, 1, MNIST_RESNET_MAX_WIDTH, &o->width)) expected = "an integer in [1, 1024]";
+            break;
+        case 'y':
+            if (!parse_double(optarg, 0, &o->weight_decay)) expected = "a number >= 0";
+            break;
+        case 'e':
+            if (!parse_int(optarg, 1, CHECKPOINT_MAX_EPOCHS, &v)) expected = "an integer in [1, 1000]";
+            o->epochs = (int)v;
+            break;
+        case 'b':
+            if (!parse_int(optarg, 1, big, &o->batch_size)) expected = "a positive integer";
+            break;
+        case 'B':
+            if (!parse_int(optarg, 1, big, &o->test_batch_size)) expected = "a positive integer";
+            break;
         case 'o':
             o->optimizer = optarg;
-            ok = !strcmp(optarg, "adadelta") || !strcmp(optarg, "sgd") || !strcmp(optarg, "adam") ||
-                 !strcmp(optarg, "adamw") || !strcmp(optarg, "rmsprop");
+            if (name_index(mnist_optimizer_names, optarg) < 0) expected = "adadelta, sgd, adam, adamw or rmsprop";
             break;
-        case 'l': ok = parse_double(optarg, &o->lr) && o->lr >= 0; break;
-        case 'M': ok = parse_double(optarg, &o->momentum) && o->momentum >= 0; break;
-        case 'g': ok = parse_double(optarg, &o->gamma) && o->gamma > 0; break;
-        case 's': ok = parse_int(optarg, 0, &v); o->seed = (uint64_t)v; break;
-        case 't': ok = parse_int(optarg, 1, &v) && v <= 1024; o->threads = (int)v; break;
-        case 'L': ok = parse_int(optarg, 1, &o->limit_train); break;
-        case 'T': ok = parse_int(optarg, 1, &o->limit_test); break;
+        case 'l':
+            if (!parse_double(optarg, 0, &o->lr)) expected = "a number >= 0";
+            break;
+        case 'M':
+            if (!parse_double(optarg, 0, &o->momentum)) expected = "a number >= 0";
+            break;
+        case 'g':
+            if (!parse_double(optarg, 0, &o->gamma) || o->gamma == 0) expected = "a number > 0";
+            break;
+        case 's':
+            if (!parse_int(optarg, 0, INT64_MAX, &v)) expected = "an integer >= 0";
+            o->seed = (uint64_t)v;
+            break;
+        case 't':
+            if (!parse_int(optarg, 1, 1024, &v)) expected = "an integer in [1, 1024]";
+            o->threads = (int)v;
+            break;
+        case 'L':
+            if (!parse_int(optarg, 1, big, &o->limit_train)) expected = "a positive integer";
+            break;
+        case 'T':
+            if (!parse_int(optarg, 1, big, &o->limit_test)) expected = "a positive integer";
+            break;
         case 'i': o->load = optarg; break;
         case 'w': o->save = optarg; break;
         case 'c': o->checkpoint = optarg; break;
@@ -144,23 +182,35 @@ static int parse_args(int argc, char **argv, options *o) {
         case 'P': o->plot = optarg; break;
         case 'D': o->dump_logits = optarg; break;
         case 'N': o->no_prefetch = true; break;
-        case 'h': usage(stdout, argv[0]); exit(0);
-        default: ok = false;
-        }
-        if (!ok) {
-            if (c != '?') fprintf(stderr, "%s: invalid value '%s' for --%s\n", argv[0], optarg ? optarg : "", longopts[idx].name);
-            usage(stderr, argv[0]);
+        case 'h': usage(stdout, argv[0]); return -1;
+        case ':':
+            fprintf(stderr, "mnist_train: %s needs a value\nTry '%s --help' for the options.\n", argv[optind - 1],
+                    argv[0]);
             return 2;
+        default:
+            fprintf(stderr, "mnist_train: unknown option '%s'\nTry '%s --help' for the options.\n",
+                    argv[optind - 1], argv[0]);
+            return 2;
+        }
+        if (expected) {
+            const char *flag = "?";
+            for (const struct option *lo = longopts; lo->name; lo++)
+                if (lo->val == c) flag = lo->name;
+            return bad_value(argv[0], flag, optarg, expected);
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", argv[0], argv[optind]);
-        usage(stderr, argv[0]);
+        fprintf(stderr, "mnist_train: unexpected argument '%s'\nTry '%s --help' for the options.\n", argv[optind],
+                argv[0]);
         return 2;
     }
     const bool resnet = !strcmp(o->model, "resnet");
     if (o->width >= 0 && !resnet) {
-        fprintf(stderr, "%s: --width applies to --model resnet only\n", argv[0]);
+        fprintf(stderr, "mnist_train: --width applies to --model resnet only\n");
+        return 2;
+    }
+    if (o->eval_only && !o->load) {
+        fprintf(stderr, "mnist_train: --eval-only needs --load FILE (the weights to evaluate)\n");
         return 2;
     }
     if (!o->data) o->data = o->fashion ? FASHION_DIR : MNIST_DEFAULT_DIR;
@@ -334,192 +384,273 @@ static double peak_rss_mib(void) {
     return ru.ru_maxrss / 1024.0;
 }
 
+/* Everything main allocates, freed by trainer_free on every exit. */
+typedef struct trainer {
+    nb_dataset *train, *test;
+    nb_module *model;
+    nb_optimizer *opt;
+    nb_lr_scheduler *sched;
+    nb_loader *loader;
+} trainer;
+
+static void trainer_free(trainer *t) {
+    nb_loader_free(t->loader);
+    nb_lr_scheduler_free(t->sched);
+    nb_optimizer_free(t->opt);
+    nb_module_free(t->model);
+    nb_dataset_free(t->train);
+    nb_dataset_free(t->test);
+    nb_memory_trim();
+}
+
+/* "mnist_train: <what><the library's message>", and exit status 1. */
 static int fail(const char *what) {
-    fprintf(stderr, "mnist_train: %s%s\n", what, nb_last_error());
+    fprintf(stderr, "mnist_train: %s%s\n", what, nb_last_error()[0] ? nb_last_error() : "unknown error");
     return 1;
 }
 
-int main(int argc, char **argv) {
-    if (mnist_dist_setup(&argc, &argv) != 0) return 1; /* MPI when run under mpirun */
-    options o;
-    int rc = parse_args(argc, argv, &o);
-    if (rc) return rc;
-    if (o.threads) nb_set_num_threads(o.threads);
+/* fail() with a flag and its file in front: "--save out.h5: ...". */
+static int fail_file(const char *flag, const char *path) {
+    char what[1100];
+    snprintf(what, sizeof what, "%s %s: ", flag, path);
+    return fail(what);
+}
 
+/* The training loss of one epoch as the mean of each of `points` equal
+ * slices of its batches (summed over ranks at the end of the epoch). */
+typedef struct loss_slices {
+    double sum[CHECKPOINT_CURVE_POINTS], images[CHECKPOINT_CURVE_POINTS];
+} loss_slices;
+
+static void write_reports(const options *o, const train_state *ts, const char *title) {
+    if (!write_metrics_csv(o->metrics, ts->metrics, ts->nmetrics))
+        fprintf(stderr, "mnist_train: --metrics %s: cannot write: %s\n", o->metrics, strerror(errno));
+    if (!write_svg_plot(o->plot, ts->metrics, ts->nmetrics, &ts->curve[0][0], CHECKPOINT_CURVE_POINTS,
+                        ts->curve_points, title))
+        fprintf(stderr, "mnist_train: --plot %s: cannot write: %s\n", o->plot, strerror(errno));
+}
+
+/* One epoch of training; its mean loss, seconds and loss slices. */
+static int train_epoch(trainer *t, const options *o, train_state *ts, int epoch, bool logits, bool resnet,
+                       double *mean_loss, double *secs) {
+    progress pr;
+    progress_start(&pr, epoch, o->epochs, nb_loader_num_batches(t->loader));
+    if (nb_loader_set_epoch(t->loader, epoch - 1) != NB_OK) return fail(""); /* epochs count from 0 there */
+    loss_slices sl = {{0}, {0}};
+    const int64_t steps = nb_loader_num_batches(t->loader), points = ts->curve_points;
+    double loss_sum = 0;
+    int64_t seen = 0, k = 0;
+    for (;;) {
+        nb_scope *s = nb_scope_begin(); /* frees the batch and the step's graph at the end */
+        nb_tensor *x, *y;
+        int64_t b = nb_loader_next(t->loader, &x, &y);
+        if (b <= 0) {
+            nb_scope_end(s);
+            if (b < 0) return fail(pr.tty ? "\n" : "");
+            break;
+        }
+        /* The epoch's short last batch needs tensors of other sizes
+         * than the pool holds for full ones: give those back first. */
+        if (b < o->batch_size) nb_memory_trim();
+        nb_tensor *out = nb_module_forward(t->model, x);
+        nb_tensor *loss = model_loss(out, y, NB_REDUCTION_MEAN, logits);
+        double lv = 0;
+        nb_optimizer_zero_grad(t->opt);
+        if (!loss || nb_backward(loss) != NB_OK || mnist_dist_sync_grads() != NB_OK ||
+            nb_optimizer_step(t->opt) != NB_OK || (resnet && nb_lr_scheduler_step(t->sched) != NB_OK) ||
+            nb_tensor_item(loss, &lv) != NB_OK) {
+            nb_scope_end(s);
+            return fail(pr.tty ? "\n" : "");
+        }
+        nb_scope_end(s);
+        const int64_t slice = k < steps ? k * points / steps : points - 1;
+        sl.sum[slice] += lv * (double)b;
+        sl.images[slice] += (double)b;
+        loss_sum += lv * (double)b;
+        seen += b;
+        progress_update(&pr, ++k, seen, loss_sum / (double)seen);
+    }
+    double sums[2] = {loss_sum, (double)seen}; /* over all ranks */
+    if (mnist_dist_sum_f64(sums, 2) != NB_OK || mnist_dist_sum_f64(sl.sum, points) != NB_OK ||
+        mnist_dist_sum_f64(sl.images, points) != NB_OK)
+        return fail("");
+    *mean_loss = sums[0] / sums[1];
+    for (int64_t j = 0; j < points; j++)
+        ts->curve[epoch - 1][j] = sl.images[j] > 0 ? sl.sum[j] / sl.images[j] : NAN;
+    progress_finish(&pr, *mean_loss);
+    *secs = now_seconds() - pr.start;
+    return 0;
+}
+
+static int run(trainer *t, const options *o) {
     /* The images stay bytes in memory; each batch is converted and normalised as it is made. */
-    nb_dataset *train = nb_mnist_dataset(o.data, true);
-    nb_dataset *test = train ? nb_mnist_dataset(o.data, false) : NULL;
-    if (!test) {
-        fprintf(stderr, "mnist_train: %s\n", nb_last_error());
+    t->train = nb_mnist_dataset(o->data, true);
+    t->test = t->train ? nb_mnist_dataset(o->data, false) : NULL;
+    if (!t->test) {
+        fprintf(stderr, "mnist_train: --data %s: %s\n", o->data, nb_last_error());
         fprintf(stderr, "Get the data with:  scripts/fetch_mnist.sh%s\n"
                         "or point --data at a folder holding train-images-idx3-ubyte, train-labels-idx1-ubyte,\n"
                         "t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (raw or .gz) downloaded by hand.\n",
-                o.fashion ? " --fashion" : "");
-        nb_dataset_free(train);
+                o->fashion ? " --fashion" : "");
         return 1;
     }
-    if (limit(&train, o.limit_train) != NB_OK || limit(&test, o.limit_test) != NB_OK) return fail("");
-    double mean = o.fashion ? FASHION_MEAN : MNIST_MEAN, std = o.fashion ? FASHION_STD : MNIST_STD;
+    if (limit(&t->train, o->limit_train) != NB_OK || limit(&t->test, o->limit_test) != NB_OK) return fail("");
+    double mean = o->fashion ? FASHION_MEAN : MNIST_MEAN, std = o->fashion ? FASHION_STD : MNIST_STD;
     nb_transform norm = nb_normalize(1, &mean, &std);
+    const char *dataset = o->fashion ? "Fashion-MNIST" : "MNIST";
+    char title[128];
+    snprintf(title, sizeof title, "nabla: %s on %s", o->model, dataset);
 
     nb_rng init_rng, dropout_rng;
-    nb_rng_seed(&init_rng, o.seed);
-    nb_rng_seed(&dropout_rng, o.seed ^ 0x5eed0001ULL);
-    const bool resnet = !strcmp(o.model, "resnet"), logits = mnist_model_outputs_logits(o.model);
+    nb_rng_seed(&init_rng, o->seed);
+    nb_rng_seed(&dropout_rng, o->seed ^ 0x5eed0001ULL);
+    const bool resnet = !strcmp(o->model, "resnet"), logits = mnist_model_outputs_logits(o->model);
     /* resnet's schedule is stepped every batch over the loader's batches per
      * epoch: len(DistributedSampler) = ceil(N / world) samples per rank, in
      * batches of batch_size (checked against the loader below). */
-    const int64_t world = mnist_dist_world(), per_rank = (nb_dataset_len(train) + world - 1) / world;
-    const int64_t steps_per_epoch = (per_rank + o.batch_size - 1) / o.batch_size;
-    nb_module *model = mnist_model_new(o.model, o.width, &init_rng, &dropout_rng);
-    mnist_optim_options oo = {.name = o.optimizer, .lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay};
-    nb_optimizer *opt = model ? mnist_optimizer_new(model, &oo) : NULL;
-    nb_lr_scheduler *sched = !opt     ? NULL
-                             : resnet ? mnist_warmup_cosine(opt, steps_per_epoch, o.epochs)
-                                      : nb_step_lr(opt, 1, o.gamma);
-    if (!sched) return fail("");
-    static train_state ts; /* large (metrics history): not on the stack */
-    ts = (train_state){.model = model, .opt = opt, .sched = sched, .nrngs = 2, .rngs = {&init_rng, &dropout_rng},
-                       .rng_names = {"init", "dropout"}, .shuffle_seed = o.seed ^ 0x5eed0002ULL};
-    if (o.load) {
+    const int64_t world = mnist_dist_world(), per_rank = (nb_dataset_len(t->train) + world - 1) / world;
+    const int64_t steps_per_epoch = (per_rank + o->batch_size - 1) / o->batch_size;
+    t->model = mnist_model_new(o->model, o->width, &init_rng, &dropout_rng);
+    mnist_optim_options oo = {.name = o->optimizer, .lr = o->lr, .momentum = o->momentum, .weight_decay = o->weight_decay};
+    t->opt = t->model ? mnist_optimizer_new(t->model, &oo) : NULL;
+    t->sched = !t->opt ? NULL
+               : resnet ? mnist_warmup_cosine(t->opt, steps_per_epoch, o->epochs)
+                        : nb_step_lr(t->opt, 1, o->gamma);
+    if (!t->sched) return fail("");
+    static train_state ts; /* large (metrics and loss history): not on the stack */
+    ts = (train_state){.model = t->model, .opt = t->opt, .sched = t->sched, .nrngs = 2,
+                       .rngs = {&init_rng, &dropout_rng}, .rng_names = {"init", "dropout"},
+                       .shuffle_seed = o->seed ^ 0x5eed0002ULL,
+                       .curve_points = (int)(steps_per_epoch < CHECKPOINT_CURVE_POINTS ? steps_per_epoch
+                                                                                        : CHECKPOINT_CURVE_POINTS),
+                       .config = {.model = name_index(mnist_model_names, o->model), .width = resnet ? o->width : 0,
+                                  .batch_size = o->batch_size, .optimizer = name_index(mnist_optimizer_names, o->optimizer),
+                                  .train_images = nb_dataset_len(t->train), .fashion = o->fashion}};
+    memcpy(&ts.config.seed, &o->seed, sizeof ts.config.seed);
+    if (o->load) {
         nb_load_report rep;
-        if (nb_module_load_hdf5(model, o.load, true, &rep) != NB_OK) {
+        if (nb_module_load_hdf5(t->model, o->load, true, &rep) != NB_OK) {
             nb_load_report_free(&rep);
-            return fail("");
+            return fail_file("--load", o->load);
         }
-        printf("loaded weights from %s%s%s\n", o.load, rep.notes[0] ? " (" : "", rep.notes[0] ? rep.notes : "");
+        printf("loaded weights from %s%s%s\n", o->load, rep.notes[0] ? " (" : "", rep.notes[0] ? rep.notes : "");
         if (rep.notes[0]) printf(")\n");
         nb_load_report_free(&rep);
     }
-    if (o.resume) {
-        if (checkpoint_load(o.resume, &ts) != NB_OK) {
-            fprintf(stderr, "mnist_train: cannot resume from %s: %s\n", o.resume, nb_last_error());
-            return 1;
-        }
-        printf("resumed from %s after epoch %lld\n", o.resume, (long long)ts.epoch);
+    if (o->resume) {
+        if (checkpoint_load(o->resume, &ts, o->epochs) != NB_OK) return fail("--resume: ");
+        printf("resumed from %s after epoch %lld\n", o->resume, (long long)ts.epoch);
     }
     /* Epoch e's order is a function of (seed, e), like DistributedSampler's;
      * under mpirun each rank takes its shard of it. */
     nb_loader_options lo = nb_loader_defaults();
-    lo.batch_size = o.batch_size;
+    lo.batch_size = o->batch_size;
     lo.shuffle = true;
     lo.seed = ts.shuffle_seed;
     lo.rank = mnist_dist_rank();
     lo.world_size = mnist_dist_world();
-    lo.prefetch = !o.no_prefetch;
+    lo.prefetch = !o->no_prefetch;
     /* resnet's augmentation, as the twin's: RandomCrop(28, padding=2) with
      * zero fill, RandomHorizontalFlip(0.5), then Normalize. */
     int64_t shape[NB_MAX_DIMS] = {0};
-    nb_dataset_sample_shape(train, shape); /* (1, H, W) */
+    nb_dataset_sample_shape(t->train, shape); /* (1, H, W) */
     nb_transform train_tf[3] = {nb_random_crop(shape[1], shape[2], 2), nb_random_horizontal_flip(0.5), norm};
     lo.transforms = resnet ? train_tf : &norm;
     lo.num_transforms = resnet ? 3 : 1;
-    nb_loader *loader = nb_loader_new(train, &lo);
-    if (!loader || mnist_dist_prepare(model, o.batch_size, nb_loader_num_samples(loader)) != NB_OK) return fail("");
-    if (nb_loader_num_batches(loader) != steps_per_epoch) {
+    t->loader = nb_loader_new(t->train, &lo);
+    if (!t->loader || mnist_dist_prepare(t->model, o->batch_size, nb_loader_num_samples(t->loader)) != NB_OK)
+        return fail("");
+    if (nb_loader_num_batches(t->loader) != steps_per_epoch) {
         fprintf(stderr, "mnist_train: the schedule counts %lld batches per epoch, the loader %lld\n",
-                (long long)steps_per_epoch, (long long)nb_loader_num_batches(loader));
+                (long long)steps_per_epoch, (long long)nb_loader_num_batches(t->loader));
         return 1;
     }
-    char wd[64] = "";
-    if (o.weight_decay > 0) snprintf(wd, sizeof wd, " (weight decay %g on weights)", o.weight_decay);
-    printf("nabla MNIST: model %s (%lld parameters), %s lr %g%s%s, batch %lld, %d threads, seed %llu, %lld train / "
-           "%lld test images from %s\n",
-           o.model, (long long)nb_module_num_parameter_elements(model), o.optimizer,
-           resnet ? o.lr : nb_optimizer_get_lr(opt), wd, /* resnet's lr: the peak, after the warm-up */
-           resnet ? ", warm-up from 0.1x then cosine per batch, crop + flip" : "", (long long)o.batch_size, nb_get_num_threads(),
-           (unsigned long long)o.seed, (long long)nb_dataset_len(train), (long long)nb_dataset_len(test), o.data);
+    const bool finished = !o->eval_only && ts.epoch >= o->epochs;
+    if (finished) {
+        const epoch_metrics *last = &ts.metrics[ts.nmetrics - 1];
+        printf("%s: all %d epochs are done already (test accuracy %.2f%% after epoch %d): nothing to train\n",
+               o->resume, o->epochs, last->test_accuracy, last->epoch);
+    } else {
+        printf("nabla: %s (%lld parameters) on %s, %lld training / %lld test images\n", o->model,
+               (long long)nb_module_num_parameter_elements(t->model), dataset, (long long)nb_dataset_len(t->train),
+               (long long)nb_dataset_len(t->test));
+        printf("  data: %s\n", o->data);
+        char wd[64] = "";
+        if (o->weight_decay > 0) snprintf(wd, sizeof wd, ", weight decay %g on weights", o->weight_decay);
+        printf("  %s lr %g%s%s\n", o->optimizer, resnet ? o->lr : nb_optimizer_get_lr(t->opt), wd, /* resnet's: the peak */
+               resnet ? "; warm-up then cosine per batch" : "");
+        printf("  batch %lld%s, seed %llu, %d threads\n", (long long)o->batch_size, resnet ? ", random crop + flip" : "",
+               (unsigned long long)o->seed, nb_get_num_threads());
+    }
 
     int64_t confusion[10][10] = {{0}};
     double test_loss = 0, test_acc = 0;
-    if (o.eval_only) {
-        if (evaluate(model, logits, test, o.test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK) return fail("");
+    if (o->eval_only) {
+        if (evaluate(t->model, logits, t->test, o->test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK)
+            return fail("");
         print_confusion(stdout, (const int64_t(*)[10])confusion);
         printf("test loss %.4f, accuracy %.2f%%\n", test_loss, test_acc);
         printf("final test accuracy: %.2f%%\n", test_acc);
     }
     double train_seconds = 0;
     int trained_epochs = 0;
-    for (int epoch = (int)ts.epoch + 1; !o.eval_only && epoch <= o.epochs; epoch++) {
-        progress pr;
-        progress_start(&pr, epoch, o.epochs, nb_loader_num_batches(loader));
-        if (nb_loader_set_epoch(loader, epoch - 1) != NB_OK) return fail(""); /* epochs count from 0 there */
-        double loss_sum = 0;
-        int64_t seen = 0, k = 0;
-        for (;;) {
-            nb_scope *s = nb_scope_begin(); /* frees the batch and the step's graph at the end */
-            nb_tensor *x, *y;
-            int64_t b = nb_loader_next(loader, &x, &y);
-            if (b <= 0) {
-                nb_scope_end(s);
-                if (b < 0) return fail("\n");
-                break;
-            }
-            /* The epoch's short last batch needs tensors of other sizes
-             * than the pool holds for full ones: give those back first. */
-            if (b < o.batch_size) nb_memory_trim();
-            nb_tensor *out = nb_module_forward(model, x);
-            nb_tensor *loss = model_loss(out, y, NB_REDUCTION_MEAN, logits);
-            double lv = 0;
-            nb_optimizer_zero_grad(opt);
-            if (!loss || nb_backward(loss) != NB_OK || mnist_dist_sync_grads() != NB_OK ||
-                nb_optimizer_step(opt) != NB_OK || (resnet && nb_lr_scheduler_step(sched) != NB_OK) ||
-                nb_tensor_item(loss, &lv) != NB_OK)
-                return fail("\n");
-            nb_scope_end(s);
-            loss_sum += lv * (double)b;
-            seen += b;
-            progress_update(&pr, ++k, seen, loss_sum / (double)seen);
-        }
-        double sums[2] = {loss_sum, (double)seen}; /* over all ranks */
-        if (mnist_dist_sum_f64(sums, 2) != NB_OK) return fail("");
-        loss_sum = sums[0];
-        seen = (int64_t)sums[1];
-        progress_finish(&pr, loss_sum / (double)seen);
-        if (!resnet && nb_lr_scheduler_step(sched) != NB_OK) return fail("");
-        double secs = now_seconds() - pr.start;
+    for (int epoch = (int)ts.epoch + 1; !o->eval_only && epoch <= o->epochs; epoch++) {
+        double mean_loss = 0, secs = 0;
+        int rc = train_epoch(t, o, &ts, epoch, logits, resnet, &mean_loss, &secs);
+        if (rc) return rc;
+        if (!resnet && nb_lr_scheduler_step(t->sched) != NB_OK) return fail("");
         memset(confusion, 0, sizeof confusion);
         /* Training and evaluation use tensors of other sizes: give the pool's
          * cached blocks back between them, so peak memory is the larger of
          * the two, not their sum. */
         nb_memory_trim();
-        if (evaluate(model, logits, test, o.test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK) return fail("");
+        if (evaluate(t->model, logits, t->test, o->test_batch_size, &norm, &test_loss, &test_acc, confusion) != NB_OK)
+            return fail("");
         nb_memory_trim();
-        printf("epoch %d/%d  test loss %.4f  test accuracy %.2f%%  (%.1f s training)\n", epoch, o.epochs, test_loss,
-               test_acc, secs);
+        printf("epoch %d/%d  test loss %.4f  test accuracy %.2f%%\n", epoch, o->epochs, test_loss, test_acc);
         train_seconds += secs;
         trained_epochs++;
         ts.epoch = epoch;
-        ts.metrics[ts.nmetrics++] = (epoch_metrics){epoch, loss_sum / (double)seen, test_loss, test_acc, secs};
+        ts.metrics[ts.nmetrics++] = (epoch_metrics){epoch, mean_loss, test_loss, test_acc, secs};
         if (!mnist_dist_is_main()) continue; /* rank 0 writes the files */
-        if (!write_metrics_csv(o.metrics, ts.metrics, ts.nmetrics)) fprintf(stderr, "mnist_train: cannot write %s\n", o.metrics);
-        if (!write_svg_plot(o.plot, ts.metrics, ts.nmetrics, o.fashion ? "nabla: Fashion-MNIST" : "nabla: MNIST"))
-            fprintf(stderr, "mnist_train: cannot write %s\n", o.plot);
-        if (o.checkpoint && checkpoint_save(o.checkpoint, &ts) != NB_OK) return fail("cannot write checkpoint: ");
+        write_reports(o, &ts, title);
+        if (o->checkpoint && checkpoint_save(o->checkpoint, &ts) != NB_OK) return fail_file("--checkpoint", o->checkpoint);
     }
-    if (!o.eval_only) {
+    if (trained_epochs) {
         print_confusion(stdout, (const int64_t(*)[10])confusion);
-        if (trained_epochs)
-            printf("seconds per epoch: %.1f (%d threads)\n", train_seconds / trained_epochs, nb_get_num_threads());
+        char per[24];
+        format_duration(per, sizeof per, train_seconds / trained_epochs);
+        printf("training time per epoch: %s (%d threads)\n", per, nb_get_num_threads());
         printf("final test accuracy: %.2f%%\n", test_acc);
-        printf("metrics: %s, plot: %s\n", o.metrics, o.plot);
+        if (mnist_dist_is_main()) printf("metrics: %s, plot: %s\n", o->metrics, o->plot);
     }
-    if (o.dump_logits && mnist_dist_is_main()) {
-        if (dump_logits(model, test, o.test_batch_size, &norm, o.dump_logits) != NB_OK) return fail("");
-        printf("test-set logits written to %s\n", o.dump_logits);
+    if (o->dump_logits && mnist_dist_is_main()) {
+        if (dump_logits(t->model, t->test, o->test_batch_size, &norm, o->dump_logits) != NB_OK)
+            return fail_file("--dump-logits", o->dump_logits);
+        printf("test-set logits written to %s\n", o->dump_logits);
     }
-    if (o.save && mnist_dist_is_main()) {
-        if (nb_module_save_hdf5(model, o.save) != NB_OK) return fail("");
-        printf("saved weights to %s\n", o.save);
+    if (o->save && mnist_dist_is_main()) {
+        if (nb_module_save_hdf5(t->model, o->save) != NB_OK) return fail_file("--save", o->save);
+        printf("saved weights to %s\n", o->save);
     }
     printf("peak resident memory: %.0f MiB\n", peak_rss_mib());
-    nb_loader_free(loader);
-    nb_lr_scheduler_free(sched);
-    nb_optimizer_free(opt);
-    nb_module_free(model);
-    nb_dataset_free(train);
-    nb_dataset_free(test);
-    nb_memory_trim();
-    mnist_dist_finish();
     return 0;
+}
+
+int main(int argc, char **argv) {
+    if (mnist_dist_setup(&argc, &argv) != 0) return 1; /* MPI when run under mpirun */
+    options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc) {
+        mnist_dist_finish();
+        return rc < 0 ? 0 : rc; /* -1: --help */
+    }
+    if (o.threads) nb_set_num_threads(o.threads);
+    trainer t = {0};
+    rc = run(&t, &o);
+    trainer_free(&t);
+    /* A failed rank of several exits without finalizing: mpirun then ends
+     * the others, which a finalize could leave waiting in a collective. */
+    if (rc == 0 || mnist_dist_world() == 1) mnist_dist_finish();
+    return rc;
 }
