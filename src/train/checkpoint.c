@@ -344,7 +344,7 @@ static void check_checksum(load_state *s, bool allow_missing) {
     if (k < 0) {
         if (!allow_missing)
             problem(&s->p, NB_ERR_IO,
-                    "no " NBI_CHECKSUM_KEY " (written by a nabla before 0.1.0's checksums or by another "
+                    "no " NBI_CHECKSUM_KEY " (written before nabla's checkpoints had checksums, or by another "
                     "program; set allow_missing_checksum to load it unverified)");
         return;
     }

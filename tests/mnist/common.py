@@ -47,3 +47,48 @@ def read_idx(path):
     nd = magic & 0xFF
     dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
+
+
+def run(binary, work, *flags, env=None):
+    """Run mnist_train in work/; return (exit status, stdout, stderr), whatever they are."""
+    r = subprocess.run([binary, *map(str, flags)], cwd=work, capture_output=True, text=True, env=env)
+    return r.returncode, r.stdout, r.stderr
+
+
+def no_sanitizer_report(err, what):
+    """Under the ASan build a leak or an error report makes the run fail too; say which."""
+    assert "Sanitizer" not in err and "runtime error" not in err, f"{what}: sanitizer report:\n{err}"
+
+
+FNV_OFFSET, FNV_PRIME, MASK = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
+
+
+def _fnv(h, data):
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & MASK
+    return h
+
+
+def checkpoint_checksum(f):
+    """nabla/checkpoint.h's checksum of an open h5py file, written independently of the C code:
+    FNV-1a 64 over every dataset but checkpoint.checksum, in byte order of the names: the name,
+    a NUL, b'f' or b'i', ndim and the dims as int64, the values as float64 or int64, little endian."""
+    h = FNV_OFFSET
+    for name in sorted((k for k in f.keys() if k != "checkpoint.checksum"), key=lambda k: k.encode()):
+        v = np.asarray(f[name][()])
+        is_float = v.dtype.kind == "f"
+        h = _fnv(h, name.encode() + b"\0" + (b"f" if is_float else b"i"))
+        h = _fnv(h, np.array([v.ndim, *v.shape], dtype="<i8").tobytes())
+        h = _fnv(h, v.astype("<f8" if is_float else "<i8").tobytes())
+    return h
+
+
+def edit_checkpoint(path, edit, fix_checksum=True):
+    """Apply edit(f) to the checkpoint (an open h5py file) and, if fix_checksum, write the
+    checksum the edited file should have, so that the checks behind the checksum are reached."""
+    with h5py.File(path, "r+") as f:
+        edit(f)
+        if fix_checksum:
+            assert "checkpoint.checksum" in f
+            del f["checkpoint.checksum"]
+            f["checkpoint.checksum"] = np.array(checkpoint_checksum(f), dtype=np.uint64).view(np.int64)
