@@ -43,7 +43,9 @@ void progress_start(progress *p, int epoch, int epochs, int64_t total_batches) {
 
 void progress_line(char *buf, size_t n, int columns, const progress *p, double loss, double rate, double eta) {
     char count[48], lossf[32], ratef[32], etaf[40], t[24];
-    snprintf(count, sizeof count, "%lld/%lld", (long long)p->done, (long long)p->total);
+    char total[24];
+    const int digits = snprintf(total, sizeof total, "%lld", (long long)p->total); /* a steady width, a steady bar */
+    snprintf(count, sizeof count, "%*lld/%s", digits, (long long)p->done, total);
     snprintf(lossf, sizeof lossf, "loss %.4f", loss);
     snprintf(ratef, sizeof ratef, "%.0f img/s", rate);
     format_duration(t, sizeof t, eta);

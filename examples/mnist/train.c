@@ -422,12 +422,19 @@ typedef struct loss_slices {
     double sum[CHECKPOINT_CURVE_POINTS], images[CHECKPOINT_CURVE_POINTS];
 } loss_slices;
 
-static void write_reports(const options *o, const train_state *ts, const char *title) {
-    if (!write_metrics_csv(o->metrics, ts->metrics, ts->nmetrics))
+/* metrics.csv and the plot; false (and a message) if either cannot be written. */
+static bool write_reports(const options *o, const train_state *ts, const char *title) {
+    bool ok = true;
+    if (!write_metrics_csv(o->metrics, ts->metrics, ts->nmetrics)) {
         fprintf(stderr, "mnist_train: --metrics %s: cannot write: %s\n", o->metrics, strerror(errno));
+        ok = false;
+    }
     if (!write_svg_plot(o->plot, ts->metrics, ts->nmetrics, &ts->curve[0][0], CHECKPOINT_CURVE_POINTS,
-                        ts->curve_points, title))
+                        ts->curve_points, title)) {
         fprintf(stderr, "mnist_train: --plot %s: cannot write: %s\n", o->plot, strerror(errno));
+        ok = false;
+    }
+    return ok;
 }
 
 /* One epoch of training; its mean loss, seconds and loss slices. */
@@ -594,6 +601,7 @@ static int run(trainer *t, const options *o) {
     }
     double train_seconds = 0;
     int trained_epochs = 0;
+    bool reports_written = false;
     for (int epoch = (int)ts.epoch + 1; !o->eval_only && epoch <= o->epochs; epoch++) {
         double mean_loss = 0, secs = 0;
         int rc = train_epoch(t, o, &ts, epoch, logits, resnet, &mean_loss, &secs);
@@ -613,7 +621,7 @@ static int run(trainer *t, const options *o) {
         ts.epoch = epoch;
         ts.metrics[ts.nmetrics++] = (epoch_metrics){epoch, mean_loss, test_loss, test_acc, secs};
         if (!mnist_dist_is_main()) continue; /* rank 0 writes the files */
-        write_reports(o, &ts, title);
+        reports_written = write_reports(o, &ts, title);
         if (o->checkpoint && checkpoint_save(o->checkpoint, &ts) != NB_OK) return fail_file("--checkpoint", o->checkpoint);
     }
     if (trained_epochs) {
@@ -622,7 +630,7 @@ static int run(trainer *t, const options *o) {
         format_duration(per, sizeof per, train_seconds / trained_epochs);
         printf("training time per epoch: %s (%d threads)\n", per, nb_get_num_threads());
         printf("final test accuracy: %.2f%%\n", test_acc);
-        if (mnist_dist_is_main()) printf("metrics: %s, plot: %s\n", o->metrics, o->plot);
+        if (reports_written) printf("metrics: %s, plot: %s\n", o->metrics, o->plot);
     }
     if (o->dump_logits && mnist_dist_is_main()) {
         if (dump_logits(t->model, t->test, o->test_batch_size, &norm, o->dump_logits) != NB_OK)
