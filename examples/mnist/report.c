@@ -41,7 +41,9 @@ void progress_start(progress *p, int epoch, int epochs, int64_t total_batches) {
 #define MAX_BAR 30
 #define MIN_BAR 8
 
-void progress_line(char *buf, size_t n, int columns, const progress *p, double loss, double rate, double eta) {
+/* The progress line for these numbers in at most columns - 1 characters
+ * (the last column is left free so that no terminal wraps the line). */
+static void progress_line(char *buf, size_t n, int columns, const progress *p, double loss, double rate, double eta) {
     char count[48], lossf[32], ratef[32], etaf[40], t[24];
     char total[24];
     const int digits = snprintf(total, sizeof total, "%lld", (long long)p->total); /* a steady width, a steady bar */

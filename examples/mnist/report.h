@@ -33,9 +33,6 @@ void format_duration(char *buf, size_t n, double seconds);
 void progress_start(progress *p, int epoch, int epochs, int64_t total_batches);
 void progress_update(progress *p, int64_t batches_done, int64_t images_done, double loss);
 void progress_finish(progress *p, double mean_loss);
-/* The progress line for these numbers in at most columns - 1 characters
- * (the last column is left free so that no terminal wraps the line). */
-void progress_line(char *buf, size_t n, int columns, const progress *p, double loss, double rate, double eta);
 
 /* Write all epochs so far to a CSV file (epoch,train_loss,test_loss,test_accuracy,seconds). */
 bool write_metrics_csv(const char *path, const epoch_metrics *m, int n);
