@@ -119,7 +119,7 @@ static int parse_args(int argc, char **argv, options *o) {
         {"width", 1, 0, 'W'}, {"weight-decay", 1, 0, 'y'}, {0, 0, 0, 0}};
     const int64_t big = INT64_C(1) << 40; /* sizes beyond any data set, still far from overflow */
     int c;
-    int64_t v;
+    int64_t v = 0;
     opterr = 0; /* unknown options are reported below, in the same words as bad values */
     while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         const char *expected = NULL; /* set when the value is bad */
