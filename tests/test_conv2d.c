@@ -133,6 +133,11 @@ static void run_reference(int i) {
         nb_tensor_release(y);
     }
     nbi_conv2d_force_algo(NBI_CONV_AUTO);
+    char gy_path[64];
+    snprintf(gy_path, sizeof gy_path, "cfg%03d/gy", i);
+    nb_tensor *gy_again = nbt_h5_read(file, gy_path, dt);
+    nbt_assert_bitwise_equal(gy, gy_again); /* every algorithm's backward only read it */
+    nb_tensor_release(gy_again);
     nb_tensor *all[] = {pt, x, w, b, yr, gy, gx, gw, gb};
     for (size_t k = 0; k < sizeof all / sizeof *all; k++) nb_tensor_release(all[k]);
 }

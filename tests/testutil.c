@@ -186,8 +186,10 @@ void nbt_run_twin_case(const char *file, const nbt_case *c, nb_dtype dt, double 
     nbt_assert_like(y, nbt_h5_read(file, path, ydt), ydt == NB_I64 ? 0 : tol, what);
     if (strchr(c->kinds, 'f')) {
         snprintf(path, sizeof path, "%s/%s/go", c->name, dname);
-        nb_status st = nb_backward_ex(y, nbt_h5_read(file, path, dt), false);
+        nb_tensor *go = nbt_h5_read(file, path, dt);
+        nb_status st = nb_backward_ex(y, go, false);
         ck_assert_msg(st == NB_OK, "%s %s: backward: %s", c->name, dname, nb_last_error());
+        nbt_assert_bitwise_equal(go, nbt_h5_read(file, path, dt)); /* backward only reads it */
     }
     for (int i = 0; i < n; i++) {
         if (c->kinds[i] != 'f' && c->kinds[i] != 'r') continue;
@@ -366,8 +368,10 @@ static void twin_run(const char *file, const char *name, const nbt_twin_op *op, 
     twin_compare(file, path, y, tol);
     if (nb_tensor_requires_grad(y)) {
         snprintf(path, sizeof path, "%s/go", name);
-        nb_status st = nb_backward_ex(y, nbt_h5_read(file, path, dtype), false);
+        nb_tensor *go = nbt_h5_read(file, path, dtype);
+        nb_status st = nb_backward_ex(y, go, false);
         ck_assert_msg(st == NB_OK, "%s (%s): backward: %s", name, nb_dtype_name(dtype), nb_last_error());
+        nbt_assert_bitwise_equal(go, nbt_h5_read(file, path, dtype)); /* backward only reads it */
     }
     for (int i = 0; i < n; i++) {
         if (kinds[i] != 'f') continue;

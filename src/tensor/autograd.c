@@ -575,6 +575,11 @@ static nb_status run_walk(walk *w, nb_tensor *const *roots, nb_tensor **seeds, i
         nb_tensor *root = roots[r];
         if (st != NB_OK) {
             nbi_release(seeds[r]);
+        } else if (root->grad_fn && !root->grad_fn->bgrads[root->output_nr]) {
+            /* taken as it is, maybe the caller's own tensor: backward
+             * functions only read their incoming gradients, and accumulate
+             * copies a shared one before adding to it */
+            root->grad_fn->bgrads[root->output_nr] = seeds[r];
         } else if (root->grad_fn) {
             st = accumulate(&root->grad_fn->bgrads[root->output_nr], seeds[r]);
         } else {
@@ -605,9 +610,12 @@ static nb_status run_walk(walk *w, nb_tensor *const *roots, nb_tensor **seeds, i
     return st;
 }
 
-/* The gradient that starts a walk at root: grad_output's copy, or ones for a
- * one-element root when grad_output is NULL. Library reference, or NULL. */
-static nb_tensor *seed(const char *op, int k, const nb_tensor *root, const nb_tensor *grad_output) {
+/* The gradient that starts a walk at root: grad_output, or ones for a
+ * one-element root when grad_output is NULL. Library reference, or NULL.
+ * With share, a contiguous grad_output itself (PyTorch's backward does not
+ * copy it either: a copy is one more pass over an activation-sized tensor);
+ * else a copy (autograd.grad may hand the root's gradient back to the caller). */
+static nb_tensor *seed(const char *op, int k, const nb_tensor *root, const nb_tensor *grad_output, bool share) {
     char a[128], b[128];
     if (!grad_output) {
         if (root->numel != 1) {
@@ -629,11 +637,16 @@ static nb_tensor *seed(const char *op, int k, const nb_tensor *root, const nb_te
                   nb_dtype_name(grad_output->dtype));
         return NULL;
     }
-    in_backward++; /* a copy, not an op's output: checked below as a root gradient */
-    nb_no_grad_begin();
-    nb_tensor *g = nbi_own(nb_clone(grad_output));
-    nb_no_grad_end();
-    in_backward--;
+    nb_tensor *g;
+    if (share && nbi_is_contiguous(grad_output)) {
+        g = nbi_retain((nb_tensor *)grad_output); /* read only: see run_walk */
+    } else {
+        in_backward++; /* a copy, not an op's output: checked below as a root gradient */
+        nb_no_grad_begin();
+        g = nbi_own(nb_clone(grad_output));
+        nb_no_grad_end();
+        in_backward--;
+    }
     double v;
     int64_t at;
     if (g && nb_detect_anomaly_enabled() && (at = first_nonfinite(g, &v)) >= 0) {
@@ -651,7 +664,7 @@ nb_status nb_backward_ex(nb_tensor *root, const nb_tensor *grad_output, bool ret
     if (!nbi_check_tensor("backward", "root", root)) return nb_last_status();
     if (!root->requires_grad)
         return nbi_error(NB_ERR_STATE, "backward: element 0 of tensors does not require grad and does not have a grad_fn");
-    nb_tensor *g0 = seed("backward", 0, root, grad_output);
+    nb_tensor *g0 = seed("backward", 0, root, grad_output, true);
     if (!g0) return nb_last_status();
     walk w = {.op = "backward"};
     return run_walk(&w, &root, &g0, 1, retain_graph);
@@ -692,7 +705,7 @@ nb_status nb_autograd_grad(nb_tensor *const *outputs, int noutputs, const nb_ten
     nb_status st = NB_OK;
     bool released_seen = false;
     for (int k = 0; k < noutputs && st == NB_OK; k++)
-        if (!(seeds[k] = seed(op, k, outputs[k], grad_outputs ? grad_outputs[k] : NULL))) st = nb_last_status();
+        if (!(seeds[k] = seed(op, k, outputs[k], grad_outputs ? grad_outputs[k] : NULL, false))) st = nb_last_status();
     if (st == NB_OK) {
         walk w = {.op = op, .capture = true, .targets = inputs, .ntargets = ninputs, .captured = captured};
         st = run_walk(&w, outputs, seeds, noutputs, o.retain_graph);
