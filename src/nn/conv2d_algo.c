@@ -35,7 +35,7 @@
 #include "tensor/cpu.h"
 
 static const char *const algo_names[NBI_CONV_ALGOS] = {"reference", "im2col",    "pointwise", "implicit",
-                                                       "winograd",  "depthwise", "winograd4"};
+                                                       "winograd",  "depthwise", "winograd4", "direct"};
 
 const char *nbi_conv_algo_name(nbi_conv_algo a) {
     return a >= 0 && a < NBI_CONV_ALGOS ? algo_names[a] : "auto";
@@ -117,6 +117,12 @@ bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom 
         return winograd4_fits(&t);
     }
     case NBI_CONV_DEPTHWISE: return depthwise_fits(g) && (ph != NBI_CONV_DX || (g->sh == 1 && g->sw == 1));
+    case NBI_CONV_DIRECT: { /* reads a padded copy of an item, like implicit's forward */
+        if (ph != NBI_CONV_DX) return padded_plane_fits(g);
+        if (!nbi_conv2d_flip_ok(g)) return false;
+        const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
+        return padded_plane_fits(&t);
+    }
     default: return false;
     }
 }
@@ -161,6 +167,19 @@ static bool winograd4_worth(const nbi_conv_geom *g) {
     return winograd_worth(g) && winograd4_fits(g) && g->C * g->O <= WINOGRAD4_MAX_CHANNEL_PRODUCT;
 }
 
+/* Up to one vector of output channels per group, the GEMM's M is a sliver
+ * of its 8-row tiles and packing each pixel's C/g*kh*kw taps for O/g
+ * multiply-adds costs more than the products: the direct kernels read the
+ * taps in place. LeNet's conv2 (64x6x14x14 -> 16, 5x5), median CPU ms, one
+ * thread, AVX-512 (bench/conv2d_phase_bench, interleaved): forward 0.26 vs
+ * implicit 0.42, dw 0.25 vs implicit 0.94. With 32 output channels (MNIST's
+ * conv1) dw lost (0.81 vs 0.70) and the forward barely won (0.55 vs 0.60). */
+#define DIRECT_MAX_CHANNELS 16
+
+static bool direct_worth(const nbi_conv_geom *g) {
+    return g->O / g->groups <= DIRECT_MAX_CHANNELS && padded_plane_fits(g);
+}
+
 /* The Winograd form for this geometry, or REFERENCE if neither is worth it. */
 static nbi_conv_algo winograd_choice(const nbi_conv_geom *g) {
     return winograd4_worth(g) ? NBI_CONV_WINOGRAD4 : winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_REFERENCE;
@@ -181,10 +200,11 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
     const nbi_conv_algo wino = winograd_choice(g);
     nbi_conv_plan p;
     p.forward = wino != NBI_CONV_REFERENCE                   ? wino
+                : direct_worth(g)                           ? NBI_CONV_DIRECT
                 : g->sw > 1 && strided_forward_by_im2col() ? NBI_CONV_IM2COL
                 : padded_plane_fits(g)                      ? NBI_CONV_IMPLICIT
                                                            : NBI_CONV_IM2COL;
-    p.dw = wino != NBI_CONV_REFERENCE ? wino : NBI_CONV_IMPLICIT;
+    p.dw = wino != NBI_CONV_REFERENCE ? wino : direct_worth(g) ? NBI_CONV_DIRECT : NBI_CONV_IMPLICIT;
     p.dx = NBI_CONV_IM2COL;
     if (nbi_conv2d_flip_ok(g)) {
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
@@ -234,6 +254,8 @@ static const nbi_conv2d_kernels *kernels(nbi_conv_algo a) {
         return NBI_CPU_PICK(nbi_conv2d_depthwise_portable, nbi_conv2d_depthwise_avx2, nbi_conv2d_depthwise_avx512);
     case NBI_CONV_WINOGRAD4:
         return NBI_CPU_PICK(nbi_conv2d_winograd4_portable, nbi_conv2d_winograd4_avx2, nbi_conv2d_winograd4_avx512);
+    case NBI_CONV_DIRECT:
+        return NBI_CPU_PICK(nbi_conv2d_direct_portable, nbi_conv2d_direct_avx2, nbi_conv2d_direct_avx512);
     default: return &nbi_conv2d_reference_f32;
     }
 }

@@ -1,0 +1,252 @@
+/* Float32 Conv2d computed directly, the output channels in vector lanes, for
+ * one CPU set. For convs with few output channels per group (LeNet's
+ * 6 -> 16 5x5), the GEMM paths have M = O/g rows, a sliver of the
+ * micro-kernel's tile, and pack C/g*kh*kw im2col rows per output pixel for
+ * only O/g multiply-adds each: packing, not arithmetic, was their time.
+ * Here nothing is packed: with the weights transposed to wt (taps, O/g),
+ * padded to whole vectors,
+ *
+ *   forward:  y[n, :, l] = b + sum over taps k of wt[k, :] * x[n, tap k of pixel l]
+ *   dw:       wt-shaped sum over n, l of dyᵀ[n, l, :] * x[n, tap k of pixel l]
+ *   dx:       stride 1: the forward of dy with the flipped kernel (conv2d_flip.c)
+ *
+ * the input read in place (or from a zero-padded copy when the conv pads)
+ * as broadcast scalars, PB pixels (forward) or TB taps (dw) per register
+ * block, one vector of output channels at a time.
+ *
+ * Determinism: every output is one sum over the taps in order, by one thread
+ * (the batch is split between threads). dw cuts the batch into a fixed
+ * number of pieces (a function of the shapes only), each summed in order
+ * into its own partial by one thread, and the partials are added in piece
+ * order. */
+#include "nn/conv_internal.h"
+
+#include <string.h>
+
+/* Lanes of one vector value (GCC/clang vector extension: one AVX-512
+ * register, two AVX2 ones, four SSE ones). */
+#define VL 16
+/* Pixels per forward block and taps per dw block: as many accumulators as
+ * the set's registers hold beside the operands. */
+#if defined(NBI_KERNELS_AVX512)
+#define PB 12
+#elif defined(NBI_KERNELS_AVX2)
+#define PB 6
+#else
+#define PB 3
+#endif
+#define TB PB
+/* Fixed number of batch pieces for dw (fewer for small batches). */
+#define DW_PIECES 4
+
+typedef float dr_vec __attribute__((vector_size(VL * sizeof(float))));
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* The shapes every phase shares: the (padded) plane the taps read, the
+ * offsets of the taps and of the output pixels in it, the weights' width. */
+typedef struct direct_geom {
+    int64_t Og, Cg, Kg, Ov, Hp, Wp, L;
+    bool padded;
+    int64_t *koff; // koff[k]: offset of tap k = (c, i, j) from the group's first channel
+    int64_t *pos;  // pos[l]: offset of output pixel l's tap (0, 0) in a channel
+} direct_geom;
+
+static size_t tables_bytes(const nbi_conv_geom *g) {
+    return (size_t)((g->C / g->groups) * g->kh * g->kw + g->Ho * g->Wo) * sizeof(int64_t);
+}
+
+static bool direct_setup(direct_geom *d, const nbi_conv_geom *g) {
+    d->Og = g->O / g->groups, d->Cg = g->C / g->groups, d->Kg = d->Cg * g->kh * g->kw;
+    d->Ov = (d->Og + VL - 1) / VL * VL, d->L = g->Ho * g->Wo;
+    d->Hp = g->H + g->pt + g->pb, d->Wp = g->W + g->pl + g->pr;
+    d->padded = d->Hp != g->H || d->Wp != g->W;
+    d->koff = nbi_alloc(tables_bytes(g));
+    if (!d->koff) return false;
+    d->pos = d->koff + d->Kg;
+    for (int64_t k = 0; k < d->Kg; k++) {
+        const int64_t c = k / (g->kh * g->kw), i = k % (g->kh * g->kw) / g->kw, j = k % g->kw;
+        d->koff[k] = c * d->Hp * d->Wp + i * g->dh * d->Wp + j * g->dw;
+    }
+    for (int64_t l = 0; l < d->L; l++) d->pos[l] = l / g->Wo * g->sh * d->Wp + l % g->Wo * g->sw;
+    return true;
+}
+
+/* xp: (C, Hp, Wp) <- x: (C, H, W) with the conv's zero padding around it. */
+static void pad_item(float *restrict xp, const float *x, const nbi_conv_geom *g, int64_t Hp, int64_t Wp) {
+    const int64_t H = g->H, W = g->W;
+    for (int64_t c = 0; c < g->C; c++) {
+        float *pc = xp + c * Hp * Wp;
+        const float *xc = x + c * H * W;
+        for (int64_t r = 0; r < Hp * Wp; r++) pc[r] = 0;
+        for (int64_t h = 0; h < H; h++) memcpy(pc + (g->pt + h) * Wp + g->pl, xc + h * W, (size_t)W * sizeof(float));
+    }
+}
+
+/* wt: (G, Kg, Ov) <- w: (O, Cg, kh, kw) transposed per group, lanes past Og zero. */
+static void transpose_weights(float *restrict wt, const float *w, const direct_geom *d, int64_t G) {
+    for (int64_t gi = 0; gi < G; gi++)
+        for (int64_t k = 0; k < d->Kg; k++)
+            for (int64_t o = 0; o < d->Ov; o++)
+                wt[(gi * d->Kg + k) * d->Ov + o] = o < d->Og ? w[(gi * d->Og + o) * d->Kg + k] : 0;
+}
+
+/* One vector of output channels of PB pixels l0.. (clamped to the last
+ * pixel past L): acc[b] = sum over taps k of wv[k] * xg[koff[k] + pos[l]]. */
+static inline __attribute__((always_inline)) void forward_block(dr_vec acc[PB], const float *restrict xg,
+                                                                const float *restrict wv, int64_t Ov,
+                                                                const direct_geom *d, int64_t l0) {
+    int64_t p[PB];
+    for (int b = 0; b < PB; b++) p[b] = d->pos[min64(l0 + b, d->L - 1)];
+    const dr_vec zero = {0};
+    for (int b = 0; b < PB; b++) acc[b] = zero;
+    for (int64_t k = 0; k < d->Kg; k++) {
+        dr_vec w;
+        memcpy(&w, wv + k * Ov, sizeof w);
+        const float *xk = xg + d->koff[k];
+        for (int b = 0; b < PB; b++) acc[b] += w * xk[p[b]];
+    }
+}
+
+static nb_status forward_direct(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
+    const int64_t N = g->N, C = g->C, O = g->O, G = g->groups, CHW = C * g->H * g->W;
+    direct_geom d;
+    if (!direct_setup(&d, g)) return nbi_error(NB_ERR_NOMEM, "conv2d: out of memory for the direct tables");
+    const int64_t L = d.L, Ov = d.Ov;
+    const size_t wbytes = (size_t)(G * d.Kg * Ov) * sizeof(float), pbytes = (size_t)(C * d.Hp * d.Wp) * sizeof(float);
+    float *wt = nbi_alloc(wbytes); // wt: (G, Kg, Ov)
+    if (!wt) {
+        nbi_free(d.koff, tables_bytes(g));
+        return nbi_error(NB_ERR_NOMEM, "conv2d: out of memory for %zu bytes of transposed weights", wbytes);
+    }
+    transpose_weights(wt, w, &d, G);
+    nb_status st = NB_OK;
+    _Pragma("omp parallel if (N > 1 && N * O * L * d.Kg > NBI_PAR_MIN)") {
+        float *xp = d.padded ? nbi_alloc(pbytes) : NULL; // xp: (C, Hp, Wp), one item
+        if (d.padded && !xp) {
+            _Pragma("omp critical(nbi_conv_direct)") st = NB_ERR_NOMEM;
+        }
+        _Pragma("omp for schedule(static)") for (int64_t n = 0; n < N; n++) {
+            if (d.padded && !xp) continue;
+            const float *xn = x + n * CHW; // xn: (C, H, W)
+            if (d.padded) {
+                pad_item(xp, xn, g, d.Hp, d.Wp);
+                xn = xp;
+            }
+            for (int64_t gi = 0; gi < G; gi++)
+                for (int64_t v = 0; v < Ov; v += VL) {
+                    const int64_t nv = min64(VL, d.Og - v);
+                    float *yv = y + (n * O + gi * d.Og + v) * L; // yv: (nv, L)
+                    for (int64_t l0 = 0; l0 < L; l0 += PB) {
+                        dr_vec acc[PB];
+                        forward_block(acc, xn + gi * d.Cg * d.Hp * d.Wp, wt + gi * d.Kg * Ov + v, Ov, &d, l0);
+                        float t[PB][VL];
+                        memcpy(t, acc, sizeof t);
+                        const int64_t nb = min64(PB, L - l0);
+                        for (int64_t o = 0; o < nv; o++) {
+                            const float bias = b ? b[gi * d.Og + v + o] : 0;
+                            for (int64_t q = 0; q < nb; q++) yv[o * L + l0 + q] = t[q][o] + bias;
+                        }
+                    }
+                }
+        }
+        if (xp) nbi_free(xp, pbytes);
+    }
+    nbi_free(wt, wbytes);
+    nbi_free(d.koff, tables_bytes(g));
+    if (st != NB_OK) return nbi_error(st, "conv2d: out of memory for a %zu-byte padded input", pbytes);
+    return NB_OK;
+}
+
+/* acc (TB taps k0.., clamped to the last tap; one vector of output
+ * channels, in memory at s with stride Ov) += sum over pixels l of
+ * dyt[l] * xg[koff[k] + pos[l]]. */
+static inline __attribute__((always_inline)) void dw_block(float *restrict s, int64_t Ov, const float *restrict xg,
+                                                           const float *restrict dyt, const direct_geom *d,
+                                                           int64_t k0) {
+    const float *xk[TB];
+    dr_vec acc[TB];
+    for (int t = 0; t < TB; t++) {
+        const int64_t k = min64(k0 + t, d->Kg - 1);
+        xk[t] = xg + d->koff[k];
+        memcpy(&acc[t], s + k * Ov, sizeof acc[t]);
+    }
+    for (int64_t l = 0; l < d->L; l++) {
+        dr_vec dv;
+        memcpy(&dv, dyt + l * Ov, sizeof dv);
+        const int64_t p = d->pos[l];
+        for (int t = 0; t < TB; t++) acc[t] += dv * xk[t][p];
+    }
+    const int64_t nt = min64(TB, d->Kg - k0);
+    for (int t = 0; t < nt; t++) memcpy(s + (k0 + t) * Ov, &acc[t], sizeof acc[t]);
+}
+
+static nb_status dw_direct(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
+    const int64_t N = g->N, C = g->C, O = g->O, G = g->groups, CHW = C * g->H * g->W;
+    direct_geom d;
+    if (!direct_setup(&d, g)) return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for the direct tables");
+    const int64_t L = d.L, Ov = d.Ov, Kg = d.Kg, psize = G * Kg * Ov;
+    const int64_t npieces = N < DW_PIECES ? N : DW_PIECES;
+    const size_t sbytes = (size_t)(npieces * psize) * sizeof(float);
+    const size_t tbytes = (size_t)(L * Ov) * sizeof(float) + (d.padded ? (size_t)(C * d.Hp * d.Wp) * sizeof(float) : 0);
+    float *sums = nbi_alloc(sbytes); // sums: (pieces, G, Kg, Ov)
+    if (!sums) {
+        nbi_free(d.koff, tables_bytes(g));
+        return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of weight partials", sbytes);
+    }
+    for (int64_t e = 0; e < npieces * psize; e++) sums[e] = 0;
+    nb_status st = NB_OK;
+    _Pragma("omp parallel if (npieces > 1 && N * O * L * Kg > NBI_PAR_MIN)") {
+        float *dyt = nbi_alloc(tbytes); // dyt: (L, Ov) one item's dy of a group, transposed; then xp
+        if (!dyt) {
+            _Pragma("omp critical(nbi_conv_direct)") st = NB_ERR_NOMEM;
+        }
+        float *xp = dyt ? dyt + L * Ov : NULL; // xp: (C, Hp, Wp) if padded
+        _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < npieces; pc++) {
+            if (!dyt) continue;
+            for (int64_t n = pc * N / npieces; n < (pc + 1) * N / npieces; n++) {
+                const float *xn = x + n * CHW;
+                if (d.padded) {
+                    pad_item(xp, xn, g, d.Hp, d.Wp);
+                    xn = xp;
+                }
+                for (int64_t gi = 0; gi < G; gi++) {
+                    const float *dyg = dy + (n * O + gi * d.Og) * L; // dyg: (Og, L)
+                    for (int64_t l = 0; l < L; l++)
+                        for (int64_t o = 0; o < Ov; o++) dyt[l * Ov + o] = o < d.Og ? dyg[o * L + l] : 0;
+                    float *s = sums + pc * psize + gi * Kg * Ov;
+                    for (int64_t v = 0; v < Ov; v += VL)
+                        for (int64_t k0 = 0; k0 < Kg; k0 += TB)
+                            dw_block(s + v, Ov, xn + gi * d.Cg * d.Hp * d.Wp, dyt + v, &d, k0);
+                }
+            }
+        }
+        if (dyt) nbi_free(dyt, tbytes);
+    }
+    if (st == NB_OK) /* dw[gi*Og + o, k] = the pieces' sums, added in piece order */
+        for (int64_t gi = 0; gi < G; gi++)
+            for (int64_t o = 0; o < d.Og; o++)
+                for (int64_t k = 0; k < Kg; k++) {
+                    const int64_t e = (gi * Kg + k) * Ov + o;
+                    float acc = sums[e];
+                    for (int64_t pc = 1; pc < npieces; pc++) acc += sums[pc * psize + e];
+                    dw[(gi * d.Og + o) * Kg + k] = acc;
+                }
+    nbi_free(sums, sbytes);
+    nbi_free(d.koff, tables_bytes(g));
+    if (st != NB_OK) return nbi_error(st, "conv2d backward: out of memory for %zu bytes of scratch", tbytes);
+    return NB_OK;
+}
+
+static nb_status dx_direct(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
+    return nbi_conv2d_dx_by_forward(dx, dy, w, g, forward_direct);
+}
+
+#if defined(NBI_KERNELS_AVX512)
+#define THIS_SET nbi_conv2d_direct_avx512
+#elif defined(NBI_KERNELS_AVX2)
+#define THIS_SET nbi_conv2d_direct_avx2
+#else
+#define THIS_SET nbi_conv2d_direct_portable
+#endif
+const nbi_conv2d_kernels THIS_SET = {forward_direct, dx_direct, dw_direct};
