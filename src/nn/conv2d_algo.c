@@ -211,6 +211,8 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
         const nbi_conv_algo twino = winograd_choice(&t);
         if (twino != NBI_CONV_REFERENCE) p.dx = twino;
         else if (g->C / g->groups >= IMPLICIT_DX_MIN_CHANNELS) p.dx = NBI_CONV_IMPLICIT;
+        else if (direct_worth(g) && nbi_conv2d_applies(NBI_CONV_DIRECT, NBI_CONV_DX, g, dtype))
+            p.dx = NBI_CONV_DIRECT;
     }
     return p;
 }

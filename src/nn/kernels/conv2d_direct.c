@@ -238,8 +238,115 @@ static nb_status dw_direct(float *dw, const float *dy, const float *x, const nbi
     return NB_OK;
 }
 
+/* ---- dx (stride 1): VL columns of a dx row in a vector, CB channels ----
+ * dx[n, c, h, q] = sum over i, o, j of w[o, c, i, j] dy[n, o, h + pt - i*dh, q + pl - j*dw]
+ * (terms outside dy left out). Each dy row is first copied into a buffer
+ * padded on the left by (kw-1)*dw - pl (>= 0 in the domain) and on the
+ * right, so that the VL columns from q0 read dyh[row][q0 + (kw-1-j)*dw ..]
+ * without checks; rows outside dy are skipped (no vertical padding, so no
+ * sums of zeros there). As the forward of dy by the flipped kernel, with C
+ * output channels, the lanes would mostly idle on few input channels. */
+#if defined(NBI_KERNELS_AVX512)
+#define CB 8
+#elif defined(NBI_KERNELS_AVX2)
+#define CB 4
+#else
+#define CB 2
+#endif
+
+typedef struct dx_geom {
+    int64_t Og, Cg, Wv, Wq, off;
+} dx_geom;
+
+/* dx rows of channels c0 .. c0+nc-1 (pointers dxc, stride H*W) of one item
+ * and group, from dyh: (Og, Ho, Wq) and wr: (Og, kh, kw, Cg). */
+static inline __attribute__((always_inline)) void dx_channels(float *dxc, const float *restrict dyh,
+                                                              const float *restrict wr, const nbi_conv_geom *g,
+                                                              const dx_geom *d, int64_t c0, const int nc) {
+    const int64_t H = g->H, W = g->W, Ho = g->Ho, kh = g->kh, kw = g->kw, Cg = d->Cg;
+    const dr_vec zero = {0};
+    for (int64_t h = 0; h < H; h++)
+        for (int64_t q0 = 0; q0 < d->Wv; q0 += VL) {
+            dr_vec acc[CB];
+            for (int t = 0; t < nc; t++) acc[t] = zero;
+            for (int64_t i = 0; i < kh; i++) {
+                const int64_t oh = h + g->pt - i * g->dh;
+                if (oh < 0 || oh >= Ho) continue;
+                for (int64_t o = 0; o < d->Og; o++) {
+                    const float *drow = dyh + (o * Ho + oh) * d->Wq + q0;
+                    const float *wrow = wr + (o * kh + i) * kw * Cg + c0;
+                    for (int64_t j = 0; j < kw; j++) {
+                        dr_vec dv;
+                        memcpy(&dv, drow + (kw - 1 - j) * g->dw, sizeof dv);
+                        for (int t = 0; t < nc; t++) acc[t] += wrow[j * Cg + t] * dv;
+                    }
+                }
+            }
+            const int64_t nq = min64(VL, W - q0);
+            for (int t = 0; t < nc; t++) {
+                float *row = dxc + t * H * W + h * W + q0;
+                if (nq == VL) {
+                    memcpy(row, &acc[t], sizeof acc[t]);
+                } else {
+                    float e[VL];
+                    memcpy(e, &acc[t], sizeof e);
+                    for (int64_t q = 0; q < nq; q++) row[q] = e[q];
+                }
+            }
+        }
+}
+
 static nb_status dx_direct(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
-    return nbi_conv2d_dx_by_forward(dx, dy, w, g, forward_direct);
+    const int64_t N = g->N, C = g->C, O = g->O, G = g->groups, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    const int64_t kk = g->kh * g->kw;
+    dx_geom d = {O / G, C / G, 0, 0, (g->kw - 1) * g->dw - g->pl};
+    d.Wv = (W + VL - 1) / VL * VL, d.Wq = d.Wv + (g->kw - 1) * g->dw;
+    const size_t wbytes = (size_t)(O * d.Cg * kk) * sizeof(float), hbytes = (size_t)(d.Og * Ho * d.Wq) * sizeof(float);
+    float *wr = nbi_alloc(wbytes); // wr: (G, Og, kh, kw, Cg)
+    if (!wr) return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of weights", wbytes);
+    for (int64_t o = 0; o < O; o++)
+        for (int64_t c = 0; c < d.Cg; c++)
+            for (int64_t t = 0; t < kk; t++) wr[(o * kk + t) * d.Cg + c] = w[(o * d.Cg + c) * kk + t];
+    nb_status st = NB_OK;
+    _Pragma("omp parallel if (N > 1 && N * O * Ho * Wo * d.Cg * kk > NBI_PAR_MIN)") {
+        float *dyh = nbi_alloc(hbytes); // dyh: (Og, Ho, Wq), one item's group of dy, padded columns
+        if (!dyh) {
+            _Pragma("omp critical(nbi_conv_direct)") st = NB_ERR_NOMEM;
+        }
+        _Pragma("omp for schedule(static)") for (int64_t n = 0; n < N; n++) {
+            if (!dyh) continue;
+            for (int64_t gi = 0; gi < G; gi++) {
+                for (int64_t r = 0; r < d.Og * Ho; r++) {
+                    float *row = dyh + r * d.Wq;
+                    const float *src = dy + (n * O + gi * d.Og) * Ho * Wo + r * Wo;
+                    for (int64_t q = 0; q < d.Wq; q++) row[q] = q >= d.off && q - d.off < Wo ? src[q - d.off] : 0;
+                }
+                const float *wg = wr + gi * d.Og * kk * d.Cg;
+                float *dxg = dx + (n * C + gi * d.Cg) * H * W;
+                for (int64_t c0 = 0; c0 < d.Cg; c0 += CB) {
+                    float *dxc = dxg + c0 * H * W;
+                    switch (min64(CB, d.Cg - c0)) {
+                    case 1: dx_channels(dxc, dyh, wg, g, &d, c0, 1); break;
+#if CB >= 4
+                    case 2: dx_channels(dxc, dyh, wg, g, &d, c0, 2); break;
+                    case 3: dx_channels(dxc, dyh, wg, g, &d, c0, 3); break;
+#endif
+#if CB >= 8
+                    case 4: dx_channels(dxc, dyh, wg, g, &d, c0, 4); break;
+                    case 5: dx_channels(dxc, dyh, wg, g, &d, c0, 5); break;
+                    case 6: dx_channels(dxc, dyh, wg, g, &d, c0, 6); break;
+                    case 7: dx_channels(dxc, dyh, wg, g, &d, c0, 7); break;
+#endif
+                    default: dx_channels(dxc, dyh, wg, g, &d, c0, CB); break;
+                    }
+                }
+            }
+        }
+        if (dyh) nbi_free(dyh, hbytes);
+    }
+    nbi_free(wr, wbytes);
+    if (st != NB_OK) return nbi_error(st, "conv2d backward: out of memory for a %zu-byte dy buffer", hbytes);
+    return NB_OK;
 }
 
 #if defined(NBI_KERNELS_AVX512)
