@@ -108,6 +108,57 @@ static inline __attribute__((always_inline)) void forward_block(dr_vec acc[PB], 
     }
 }
 
+/* The same for nb consecutive pixels of one output row with column stride 1
+ * (their taps are consecutive floats from xg + p0 + koff[k]: one base
+ * pointer and constant offsets, where the general block above needs an
+ * address per pixel). nb a literal at the call sites. */
+static inline __attribute__((always_inline)) void forward_run(dr_vec acc[PB], const float *restrict xg,
+                                                              const float *restrict wv, int64_t Ov,
+                                                              const direct_geom *d, int64_t p0, const int nb) {
+    const dr_vec zero = {0};
+    for (int b = 0; b < nb; b++) acc[b] = zero;
+    for (int64_t k = 0; k < d->Kg; k++) {
+        dr_vec w;
+        memcpy(&w, wv + k * Ov, sizeof w);
+        const float *xk = xg + d->koff[k] + p0;
+        for (int b = 0; b < nb; b++) acc[b] += w * xk[b];
+    }
+}
+
+/* forward_run with nb a constant (1 <= nb <= PB). */
+static void forward_run_n(dr_vec acc[PB], const float *xg, const float *wv, int64_t Ov, const direct_geom *d,
+                          int64_t p0, int64_t nb) {
+    switch (nb) {
+    case 1: forward_run(acc, xg, wv, Ov, d, p0, 1); break;
+    case 2: forward_run(acc, xg, wv, Ov, d, p0, 2); break;
+    case 3: forward_run(acc, xg, wv, Ov, d, p0, 3); break;
+#if PB > 3
+    case 4: forward_run(acc, xg, wv, Ov, d, p0, 4); break;
+    case 5: forward_run(acc, xg, wv, Ov, d, p0, 5); break;
+#endif
+#if PB > 6
+    case 6: forward_run(acc, xg, wv, Ov, d, p0, 6); break;
+    case 7: forward_run(acc, xg, wv, Ov, d, p0, 7); break;
+    case 8: forward_run(acc, xg, wv, Ov, d, p0, 8); break;
+    case 9: forward_run(acc, xg, wv, Ov, d, p0, 9); break;
+    case 10: forward_run(acc, xg, wv, Ov, d, p0, 10); break;
+    case 11: forward_run(acc, xg, wv, Ov, d, p0, 11); break;
+#endif
+    default: forward_run(acc, xg, wv, Ov, d, p0, PB); break;
+    }
+}
+
+/* yv (nv, L) columns l0 .. l0+nb-1 <- acc[0..nb) + bias. */
+static void store_block(float *yv, int64_t L, int64_t l0, int64_t nb, int64_t nv, const dr_vec acc[PB],
+                        const float *bias) {
+    float t[PB][VL];
+    memcpy(t, acc, sizeof t);
+    for (int64_t o = 0; o < nv; o++) {
+        const float bo = bias ? bias[o] : 0;
+        for (int64_t q = 0; q < nb; q++) yv[o * L + l0 + q] = t[q][o] + bo;
+    }
+}
+
 static nb_status forward_direct(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
     const int64_t N = g->N, C = g->C, O = g->O, G = g->groups, CHW = C * g->H * g->W;
     direct_geom d;
@@ -137,16 +188,21 @@ static nb_status forward_direct(float *y, const float *x, const float *w, const 
                 for (int64_t v = 0; v < Ov; v += VL) {
                     const int64_t nv = min64(VL, d.Og - v);
                     float *yv = y + (n * O + gi * d.Og + v) * L; // yv: (nv, L)
+                    const float *xg = xn + gi * d.Cg * d.Hp * d.Wp, *wv = wt + gi * d.Kg * Ov + v;
+                    const float *bv = b ? b + gi * d.Og + v : NULL;
+                    dr_vec acc[PB];
+                    if (g->sw == 1) { /* runs along each output row */
+                        for (int64_t l0 = 0; l0 < L; l0 += g->Wo)
+                            for (int64_t q0 = 0; q0 < g->Wo; q0 += PB) {
+                                const int64_t nb = min64(PB, g->Wo - q0);
+                                forward_run_n(acc, xg, wv, Ov, &d, d.pos[l0] + q0, nb);
+                                store_block(yv, L, l0 + q0, nb, nv, acc, bv);
+                            }
+                        continue;
+                    }
                     for (int64_t l0 = 0; l0 < L; l0 += PB) {
-                        dr_vec acc[PB];
-                        forward_block(acc, xn + gi * d.Cg * d.Hp * d.Wp, wt + gi * d.Kg * Ov + v, Ov, &d, l0);
-                        float t[PB][VL];
-                        memcpy(t, acc, sizeof t);
-                        const int64_t nb = min64(PB, L - l0);
-                        for (int64_t o = 0; o < nv; o++) {
-                            const float bias = b ? b[gi * d.Og + v + o] : 0;
-                            for (int64_t q = 0; q < nb; q++) yv[o * L + l0 + q] = t[q][o] + bias;
-                        }
+                        forward_block(acc, xg, wv, Ov, &d, l0);
+                        store_block(yv, L, l0, min64(PB, L - l0), nv, acc, bv);
                     }
                 }
         }
@@ -202,6 +258,8 @@ static nb_status dw_direct(float *dw, const float *dy, const float *x, const nbi
             _Pragma("omp critical(nbi_conv_direct)") st = NB_ERR_NOMEM;
         }
         float *xp = dyt ? dyt + L * Ov : NULL; // xp: (C, Hp, Wp) if padded
+        if (dyt)
+            for (int64_t e = 0; e < L * Ov; e++) dyt[e] = 0;
         _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < npieces; pc++) {
             if (!dyt) continue;
             for (int64_t n = pc * N / npieces; n < (pc + 1) * N / npieces; n++) {
@@ -212,8 +270,8 @@ static nb_status dw_direct(float *dw, const float *dy, const float *x, const nbi
                 }
                 for (int64_t gi = 0; gi < G; gi++) {
                     const float *dyg = dy + (n * O + gi * d.Og) * L; // dyg: (Og, L)
-                    for (int64_t l = 0; l < L; l++)
-                        for (int64_t o = 0; o < Ov; o++) dyt[l * Ov + o] = o < d.Og ? dyg[o * L + l] : 0;
+                    for (int64_t o = 0; o < d.Og; o++) /* (lanes Og.. stay zero) */
+                        for (int64_t l = 0; l < L; l++) dyt[l * Ov + o] = dyg[o * L + l];
                     float *s = sums + pc * psize + gi * Kg * Ov;
                     for (int64_t v = 0; v < Ov; v += VL)
                         for (int64_t k0 = 0; k0 < Kg; k0 += TB)
@@ -240,12 +298,13 @@ static nb_status dw_direct(float *dw, const float *dy, const float *x, const nbi
 
 /* ---- dx (stride 1): VL columns of a dx row in a vector, CB channels ----
  * dx[n, c, h, q] = sum over i, o, j of w[o, c, i, j] dy[n, o, h + pt - i*dh, q + pl - j*dw]
- * (terms outside dy left out). Each dy row is first copied into a buffer
+ * (terms outside dy are zero). Each dy row is first copied into a buffer
  * padded on the left by (kw-1)*dw - pl (>= 0 in the domain) and on the
  * right, so that the VL columns from q0 read dyh[row][q0 + (kw-1-j)*dw ..]
- * without checks; rows outside dy are skipped (no vertical padding, so no
- * sums of zeros there). As the forward of dy by the flipped kernel, with C
- * output channels, the lanes would mostly idle on few input channels. */
+ * without checks, with (kh-1)*dh zero rows above and below. Two dx rows are
+ * summed together, sharing the weights' broadcasts; the taps i that miss dy
+ * for both are skipped. (As the forward of dy by the flipped kernel, with C
+ * output channels in the lanes, the lanes mostly idled on few channels.) */
 #if defined(NBI_KERNELS_AVX512)
 #define CB 8
 #elif defined(NBI_KERNELS_AVX2)
@@ -255,53 +314,69 @@ static nb_status dw_direct(float *dw, const float *dy, const float *x, const nbi
 #endif
 
 typedef struct dx_geom {
-    int64_t Og, Cg, Wv, Wq, off;
+    int64_t Og, Cg, Wv, Wq, Hq, eh, off;
 } dx_geom;
 
-/* dx rows of channels c0 .. c0+nc-1 (pointers dxc, stride H*W) of one item
- * and group, from dyh: (Og, Ho, Wq) and wr: (Og, kh, kw, Cg). */
-static inline __attribute__((always_inline)) void dx_channels(float *dxc, const float *restrict dyh,
-                                                              const float *restrict wr, const nbi_conv_geom *g,
-                                                              const dx_geom *d, int64_t c0, const int nc) {
+/* dx rows h .. h+nr-1 (nr 1 or 2) of channels c0 .. c0+nc-1 (dxc: their
+ * planes, stride H*W) of one item and group, from dyh: (Og, Hq, Wq) and
+ * wr: (Og, kh, kw, Cg). nr and nc literals at the call sites. */
+static inline __attribute__((always_inline)) void dx_rows(float *dxc, const float *restrict dyh,
+                                                          const float *restrict wr, const nbi_conv_geom *g,
+                                                          const dx_geom *d, int64_t c0, int64_t h, const int nr,
+                                                          const int nc) {
     const int64_t H = g->H, W = g->W, Ho = g->Ho, kh = g->kh, kw = g->kw, Cg = d->Cg;
     const dr_vec zero = {0};
-    for (int64_t h = 0; h < H; h++)
-        for (int64_t q0 = 0; q0 < d->Wv; q0 += VL) {
-            dr_vec acc[CB];
-            for (int t = 0; t < nc; t++) acc[t] = zero;
-            for (int64_t i = 0; i < kh; i++) {
-                const int64_t oh = h + g->pt - i * g->dh;
-                if (oh < 0 || oh >= Ho) continue;
-                for (int64_t o = 0; o < d->Og; o++) {
-                    const float *drow = dyh + (o * Ho + oh) * d->Wq + q0;
-                    const float *wrow = wr + (o * kh + i) * kw * Cg + c0;
-                    for (int64_t j = 0; j < kw; j++) {
-                        dr_vec dv;
-                        memcpy(&dv, drow + (kw - 1 - j) * g->dw, sizeof dv);
-                        for (int t = 0; t < nc; t++) acc[t] += wrow[j * Cg + t] * dv;
+    for (int64_t q0 = 0; q0 < d->Wv; q0 += VL) {
+        dr_vec acc[2][CB];
+        for (int r = 0; r < nr; r++)
+            for (int t = 0; t < nc; t++) acc[r][t] = zero;
+        for (int64_t i = 0; i < kh; i++) {
+            const int64_t oh = h + g->pt - i * g->dh; /* row r reads dy row oh + r */
+            if (oh + nr - 1 < 0 || oh >= Ho) continue;
+            for (int64_t o = 0; o < d->Og; o++) {
+                const float *drow = dyh + (o * d->Hq + oh + d->eh) * d->Wq + q0;
+                const float *wrow = wr + (o * kh + i) * kw * Cg + c0;
+                for (int64_t j = 0; j < kw; j++) {
+                    dr_vec dv[2];
+                    for (int r = 0; r < nr; r++) memcpy(&dv[r], drow + r * d->Wq + (kw - 1 - j) * g->dw, sizeof dv[r]);
+                    for (int t = 0; t < nc; t++) {
+                        const float wt = wrow[j * Cg + t];
+                        for (int r = 0; r < nr; r++) acc[r][t] += wt * dv[r];
                     }
                 }
             }
-            const int64_t nq = min64(VL, W - q0);
+        }
+        const int64_t nq = min64(VL, W - q0);
+        for (int r = 0; r < nr; r++)
             for (int t = 0; t < nc; t++) {
-                float *row = dxc + t * H * W + h * W + q0;
+                float *row = dxc + t * H * W + (h + r) * W + q0;
                 if (nq == VL) {
-                    memcpy(row, &acc[t], sizeof acc[t]);
+                    memcpy(row, &acc[r][t], sizeof acc[r][t]);
                 } else {
                     float e[VL];
-                    memcpy(e, &acc[t], sizeof e);
+                    memcpy(e, &acc[r][t], sizeof e);
                     for (int64_t q = 0; q < nq; q++) row[q] = e[q];
                 }
             }
-        }
+    }
+}
+
+/* All dx rows of channels c0 .. c0+nc-1, two at a time. */
+static inline __attribute__((always_inline)) void dx_channels(float *dxc, const float *restrict dyh,
+                                                              const float *restrict wr, const nbi_conv_geom *g,
+                                                              const dx_geom *d, int64_t c0, const int nc) {
+    int64_t h = 0;
+    for (; h + 2 <= g->H; h += 2) dx_rows(dxc, dyh, wr, g, d, c0, h, 2, nc);
+    if (h < g->H) dx_rows(dxc, dyh, wr, g, d, c0, h, 1, nc);
 }
 
 static nb_status dx_direct(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
     const int64_t N = g->N, C = g->C, O = g->O, G = g->groups, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
     const int64_t kk = g->kh * g->kw;
-    dx_geom d = {O / G, C / G, 0, 0, (g->kw - 1) * g->dw - g->pl};
-    d.Wv = (W + VL - 1) / VL * VL, d.Wq = d.Wv + (g->kw - 1) * g->dw;
-    const size_t wbytes = (size_t)(O * d.Cg * kk) * sizeof(float), hbytes = (size_t)(d.Og * Ho * d.Wq) * sizeof(float);
+    dx_geom d = {O / G, C / G, 0, 0, 0, (g->kh - 1) * g->dh, (g->kw - 1) * g->dw - g->pl};
+    d.Wv = (W + VL - 1) / VL * VL, d.Wq = d.Wv + (g->kw - 1) * g->dw, d.Hq = Ho + 2 * d.eh;
+    const size_t wbytes = (size_t)(O * d.Cg * kk) * sizeof(float);
+    const size_t hbytes = (size_t)(d.Og * d.Hq * d.Wq) * sizeof(float);
     float *wr = nbi_alloc(wbytes); // wr: (G, Og, kh, kw, Cg)
     if (!wr) return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of weights", wbytes);
     for (int64_t o = 0; o < O; o++)
@@ -309,18 +384,19 @@ static nb_status dx_direct(float *dx, const float *dy, const float *w, const nbi
             for (int64_t t = 0; t < kk; t++) wr[(o * kk + t) * d.Cg + c] = w[(o * d.Cg + c) * kk + t];
     nb_status st = NB_OK;
     _Pragma("omp parallel if (N > 1 && N * O * Ho * Wo * d.Cg * kk > NBI_PAR_MIN)") {
-        float *dyh = nbi_alloc(hbytes); // dyh: (Og, Ho, Wq), one item's group of dy, padded columns
+        float *dyh = nbi_alloc(hbytes); // dyh: (Og, Hq, Wq), one item's group of dy, padded
         if (!dyh) {
             _Pragma("omp critical(nbi_conv_direct)") st = NB_ERR_NOMEM;
         }
+        if (dyh)
+            for (int64_t e = 0; e < d.Og * d.Hq * d.Wq; e++) dyh[e] = 0; /* the zero rows stay zero */
         _Pragma("omp for schedule(static)") for (int64_t n = 0; n < N; n++) {
             if (!dyh) continue;
             for (int64_t gi = 0; gi < G; gi++) {
-                for (int64_t r = 0; r < d.Og * Ho; r++) {
-                    float *row = dyh + r * d.Wq;
-                    const float *src = dy + (n * O + gi * d.Og) * Ho * Wo + r * Wo;
-                    for (int64_t q = 0; q < d.Wq; q++) row[q] = q >= d.off && q - d.off < Wo ? src[q - d.off] : 0;
-                }
+                for (int64_t o = 0; o < d.Og; o++) /* (the columns around stay zero) */
+                    for (int64_t r = 0; r < Ho; r++)
+                        memcpy(dyh + (o * d.Hq + d.eh + r) * d.Wq + d.off,
+                               dy + ((n * O + gi * d.Og + o) * Ho + r) * Wo, (size_t)Wo * sizeof(float));
                 const float *wg = wr + gi * d.Og * kk * d.Cg;
                 float *dxg = dx + (n * C + gi * d.Cg) * H * W;
                 for (int64_t c0 = 0; c0 < d.Cg; c0 += CB) {
