@@ -207,6 +207,60 @@ static nb_status dx_depthwise(float *dx, const float *dy, const float *w, const 
     return NB_OK;
 }
 
+/* One filter's acc (kk x VL lane sums) += its sums over one padded input
+ * plane xp and dy plane dyo, as the loop in dw_depthwise below (same lanes,
+ * same order, so the same bits), for KK = kh*kw taps (a literal) and rows
+ * of at least VL outputs: the KK sums stay in registers over the whole
+ * plane and each dy vector is loaded once for all taps, where the loop
+ * below loads and stores each tap's sums per row and reloads dy per tap
+ * (18 loads per 9 multiply-adds for a 3x3 kernel). */
+static inline __attribute__((always_inline)) void dw_filter_plane(float *restrict acc, const float *xp, int64_t Wp,
+                                                                  const float *dyo, const nbi_conv_geom *g,
+                                                                  dw_ivec tail_mask, const int KK) {
+    const int64_t Ho = g->Ho, Wo = g->Wo, kw = g->kw, sh = g->sh, sw = g->sw;
+    int64_t off[KK]; // off[t]: tap t's offset in xp from output (0, 0)'s
+    dw_vec av[KK];
+    for (int t = 0; t < KK; t++) {
+        off[t] = t / kw * g->dh * Wp + t % kw * g->dw;
+        memcpy(&av[t], acc + t * VL, sizeof av[t]);
+    }
+    for (int64_t oh = 0; oh < Ho; oh++) {
+        const float *drow = dyo + oh * Wo, *xr = xp + oh * sh * Wp;
+        int64_t ow0 = 0;
+        for (; ow0 + VL <= Wo; ow0 += VL) {
+            dw_vec d;
+            dw_load(&d, drow + ow0, 1);
+            for (int t = 0; t < KK; t++) {
+                dw_vec x;
+                if (sw == 1)
+                    dw_load(&x, xr + off[t] + ow0, 1);
+                else
+                    dw_load(&x, xr + off[t] + ow0 * sw, sw);
+                av[t] += d * x;
+            }
+        }
+        if (ow0 < Wo) { /* the row's last VL columns, the lanes already summed masked off */
+            dw_vec d;
+            dw_load(&d, drow + Wo - VL, 1);
+            for (int t = 0; t < KK; t++) {
+                dw_vec x;
+                if (sw == 1)
+                    dw_load(&x, xr + off[t] + Wo - VL, 1);
+                else
+                    dw_load(&x, xr + off[t] + (Wo - VL) * sw, sw);
+                dw_ivec prod;
+                const dw_vec px = d * x;
+                memcpy(&prod, &px, sizeof prod);
+                prod &= tail_mask;
+                dw_vec add;
+                memcpy(&add, &prod, sizeof add);
+                av[t] += add;
+            }
+        }
+    }
+    for (int t = 0; t < KK; t++) memcpy(acc + t * VL, &av[t], sizeof av[t]);
+}
+
 /* dw[o, i, j] = sum over n, oh, ow of dy[n, o, oh, ow] xp[oh*sh + i*dh, ow*sw + j*dw],
  * VL partial sums per tap (lane l takes the columns ow = l mod VL), in the
  * order n, oh, column block; the lanes are added in order at the end. */
@@ -231,6 +285,10 @@ static nb_status dw_depthwise(float *dw, const float *dy, const float *x, const 
             for (int64_t n = 0; n < N; n++) {
                 dw_fill(xp, &pd, x + (n * C + o / M) * H * W, H, W);
                 const float *dyo = dy + (n * O + o) * Ho * Wo;
+                if (kk == 9 && Wo >= VL) { /* 3x3 */
+                    dw_filter_plane(acc, xp, pd.Wp, dyo, g, tail_mask, 9);
+                    continue;
+                }
                 for (int64_t oh = 0; oh < Ho; oh++) {
                     const float *drow = dyo + oh * Wo;
                     for (int64_t i = 0; i < kh; i++)
