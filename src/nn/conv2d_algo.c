@@ -14,6 +14,10 @@
  *     groups 1, C, O >= 16       else winograd (F(2x2, 3x3)): forward and
  *                                dw; dx too when the flipped conv has no
  *                                negative padding
+ *   O/groups <= 16, padded      direct (output channels in the lanes, taps
+ *     copy bounded               read in place): forward and dw; dx where
+ *                                the dx rule below would say im2col with
+ *                                stride 1 and no negative flipped padding
  *   forward, else                implicit, except with a column stride > 1 on
  *                                the AVX-512 set, or when the padded input
  *                                would outgrow im2col's columns: im2col (its
@@ -23,7 +27,8 @@
  *   dx, else                     stride 1 and no negative flipped padding:
  *                                winograd4 / winograd if the flipped conv
  *                                is one for them (as above),
- *                                implicit if C/groups >= 48; else im2col
+ *                                implicit if C/groups >= 48, direct as
+ *                                above; else im2col
  *
  * The thresholds were measured with the AVX-512 set (bench/README.md) and
  * hold for the other sets until measured otherwise; the strided forward is
