@@ -307,6 +307,11 @@ nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *
     }
     const nbi_conv_plan p = plan(g, NB_F32);
     nb_status st = NB_OK;
+    if (dx && dw && p.dx == NBI_CONV_DEPTHWISE && p.dw == NBI_CONV_DEPTHWISE) { /* one pass for both */
+        last.dx = last.dw = NBI_CONV_DEPTHWISE;
+        return (*NBI_CPU_PICK(nbi_conv2d_depthwise_dxdw_portable, nbi_conv2d_depthwise_dxdw_avx2,
+                              nbi_conv2d_depthwise_dxdw_avx512))(dx, dw, dy, x, w, g);
+    }
     if (dw) {
         last.dw = p.dw;
         st = kernels(p.dw)->dw(dw, dy, x, g);
