@@ -256,6 +256,17 @@ START_TEST(test_kernels_vs_reference) {
                 NBT_OK(nbi_conv2d_backward_f32(out[t][1], out[t][2], NULL, dy, x, w, &g));
             }
             const nbi_conv_plan p = nbi_conv2d_last_plan();
+            { /* each gradient alone: the same bits as both together (depthwise
+               * computes both in one pass) */
+                float *alone_dx = malloc(sizeof(float) * (size_t)nx), *alone_dw = malloc(sizeof(float) * (size_t)nw);
+                NBT_OK(nbi_conv2d_backward_f32(alone_dx, NULL, NULL, dy, x, w, &g));
+                NBT_OK(nbi_conv2d_backward_f32(NULL, alone_dw, NULL, dy, x, w, &g));
+                ck_assert_msg(memcmp(alone_dx, out[1][1], sizeof(float) * (size_t)nx) == 0 &&
+                                  memcmp(alone_dw, out[1][2], sizeof(float) * (size_t)nw) == 0,
+                              "%s: a gradient computed alone differs", nbi_conv_algo_name((nbi_conv_algo)a));
+                free(alone_dx);
+                free(alone_dw);
+            }
             nbi_conv2d_force_algo(NBI_CONV_AUTO);
             const nbi_conv_algo ph[3] = {p.forward, p.dx, p.dw};
             const int64_t sizes[3] = {ny, nx, nw};
