@@ -207,13 +207,26 @@ static nb_status dx_depthwise(float *dx, const float *dy, const float *w, const 
     return NB_OK;
 }
 
+/* *acc += d * x in the lanes of mask (-1), the others left as they are (a
+ * mask, not a multiply by 0: the input may not be finite). */
+static inline __attribute__((always_inline)) void dw_add_masked(dw_vec *acc, const dw_vec *d, const dw_vec *x,
+                                                               dw_ivec mask) {
+    dw_ivec prod;
+    const dw_vec px = *d * *x;
+    memcpy(&prod, &px, sizeof prod);
+    prod &= mask;
+    dw_vec add;
+    memcpy(&add, &prod, sizeof add);
+    *acc += add;
+}
+
 /* One filter's acc (kk x VL lane sums) += its sums over one padded input
- * plane xp and dy plane dyo, as the loop in dw_depthwise below (same lanes,
- * same order, so the same bits), for KK = kh*kw taps (a literal) and rows
- * of at least VL outputs: the KK sums stay in registers over the whole
- * plane and each dy vector is loaded once for all taps, where the loop
- * below loads and stores each tap's sums per row and reloads dy per tap
- * (18 loads per 9 multiply-adds for a 3x3 kernel). */
+ * plane xp and dy plane dyo, as the general loop of dw_accumulate_plane
+ * below (same lanes, same order, so the same bits), for KK = kh*kw taps (a
+ * literal) and rows of at least VL outputs: the KK sums stay in registers
+ * over the whole plane and each dy vector is loaded once for all taps,
+ * where that loop loads and stores each tap's sums per row and reloads dy
+ * per tap (18 loads per 9 multiply-adds for a 3x3 kernel). */
 static inline __attribute__((always_inline)) void dw_filter_plane(float *restrict acc, const float *xp, int64_t Wp,
                                                                   const float *dyo, const nbi_conv_geom *g,
                                                                   dw_ivec tail_mask, const int KK) {
@@ -248,13 +261,7 @@ static inline __attribute__((always_inline)) void dw_filter_plane(float *restric
                     dw_load(&x, xr + off[t] + Wo - VL, 1);
                 else
                     dw_load(&x, xr + off[t] + (Wo - VL) * sw, sw);
-                dw_ivec prod;
-                const dw_vec px = d * x;
-                memcpy(&prod, &px, sizeof prod);
-                prod &= tail_mask;
-                dw_vec add;
-                memcpy(&add, &prod, sizeof add);
-                av[t] += add;
+                dw_add_masked(&av[t], &d, &x, tail_mask);
             }
         }
     }
@@ -292,21 +299,14 @@ static void dw_accumulate_plane(float *restrict acc, const float *xp, int64_t Wp
                 }
                 if (ow0 < Wo && Wo >= VL) {
                     /* the last columns: the row's last VL, with the
-                     * lanes already summed above masked off (a mask,
-                     * not a multiply by 0: the input may not be finite) */
+                     * lanes already summed above masked off */
                     dw_vec d, x;
                     dw_load(&d, drow + Wo - VL, 1);
                     if (sw == 1)
                         dw_load(&x, xr + Wo - VL, 1);
                     else
                         dw_load(&x, xr + (Wo - VL) * sw, sw);
-                    dw_ivec prod;
-                    const dw_vec px = d * x;
-                    memcpy(&prod, &px, sizeof prod);
-                    prod &= tail_mask;
-                    dw_vec add;
-                    memcpy(&add, &prod, sizeof add);
-                    av += add;
+                    dw_add_masked(&av, &d, &x, tail_mask);
                     ow0 = Wo;
                 }
                 memcpy(a, &av, sizeof av);
