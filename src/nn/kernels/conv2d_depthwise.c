@@ -270,11 +270,13 @@ static inline __attribute__((always_inline)) void dw_filter_plane(float *restric
 
 /* One filter's acc (kk x VL lane sums) += its sums over one padded input
  * plane xp: (Hp, Wp) and dy plane dyo: (Ho, Wo), lane l taking the
- * columns ow = l mod VL, in the order oh, column block (tail_mask: the lanes
- * of a row's last, overlapping block already summed). */
+ * columns ow = l mod VL, in the order oh, column block (a row's last block
+ * overlaps the one before: the lanes already summed are masked off). */
 static void dw_accumulate_plane(float *restrict acc, const float *xp, int64_t Wp, const float *dyo,
-                                const nbi_conv_geom *g, dw_ivec tail_mask) {
+                                const nbi_conv_geom *g) {
     const int64_t Ho = g->Ho, Wo = g->Wo, kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw;
+    dw_ivec tail_mask; /* lanes l >= VL - Wo % VL: the columns past the last whole block */
+    for (int l = 0; l < VL; l++) tail_mask[l] = l >= VL - Wo % VL ? -1 : 0;
     if (kh * kw == 9 && Wo >= VL) { /* 3x3 */
         dw_filter_plane(acc, xp, Wp, dyo, g, tail_mask, 9);
         return;
@@ -332,14 +334,11 @@ static nb_status dw_depthwise(float *dw, const float *dy, const float *x, const 
         _Pragma("omp for schedule(static)") for (int64_t o = 0; o < O; o++) {
             if (!xp) continue;
             float *acc = xp + pd.Hp * pd.Wp;
-            /* lanes l >= VL - Wo % VL: the columns past the last whole block */
-            dw_ivec tail_mask;
-            for (int l = 0; l < VL; l++) tail_mask[l] = l >= VL - Wo % VL ? -1 : 0;
             for (int64_t e = 0; e < kk * VL; e++) acc[e] = 0;
             for (int64_t n = 0; n < N; n++) {
                 dw_fill(xp, &pd, x + (n * C + o / M) * H * W, H, W);
                 const float *dyo = dy + (n * O + o) * Ho * Wo;
-                dw_accumulate_plane(acc, xp, pd.Wp, dyo, g, tail_mask);
+                dw_accumulate_plane(acc, xp, pd.Wp, dyo, g);
             }
             for (int64_t t = 0; t < kk; t++) {
                 float s = 0;
@@ -375,14 +374,12 @@ static nb_status dxdw_depthwise(float *dx, float *dw, const float *dy, const flo
         _Pragma("omp for schedule(static)") for (int64_t c = 0; c < C; c++) {
             if (!xp) continue;
             float *dyp = xp + nx, *tmp = dyp + nd, *wf = tmp + dw_round(W), *acc = wf + kk;
-            dw_ivec tail_mask;
-            for (int l = 0; l < VL; l++) tail_mask[l] = l >= VL - Wo % VL ? -1 : 0;
             for (int64_t e = 0; e < M * kk * VL; e++) acc[e] = 0;
             for (int64_t n = 0; n < N; n++) {
                 dw_fill(xp, &px, x + (n * C + c) * H * W, H, W);
                 for (int64_t o = c * M; o < (c + 1) * M; o++) {
                     const float *dyo = dy + (n * O + o) * Ho * Wo;
-                    dw_accumulate_plane(acc + (o - c * M) * kk * VL, xp, px.Wp, dyo, g, tail_mask);
+                    dw_accumulate_plane(acc + (o - c * M) * kk * VL, xp, px.Wp, dyo, g);
                     for (int64_t t = 0; t < kk; t++) wf[t] = w[o * kk + kk - 1 - t];
                     dw_fill(dyp, &pd, dyo, Ho, Wo);
                     dw_plane(dx + (n * C + c) * H * W, H, W, dyp, pd.Wp, wf, g, 1, 1, 0, o > c * M, tmp);
