@@ -19,7 +19,7 @@
  * Usage: conv2d_phase_bench CONFIGS THREADS [REPEATS] [--only NAME,NAME]
  *                           [--algo NAME,NAME] [--error]
  *        algorithm names: reference im2col pointwise implicit winograd
- *        depthwise winograd4, or auto (the heuristic) */
+ *        depthwise winograd4 direct, or auto (the heuristic) */
 #include "nn/conv_internal.h"
 
 #include <nabla.h>

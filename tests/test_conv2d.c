@@ -182,6 +182,7 @@ static const int64_t kernel_geoms[][16] = {
     {2, 8, 12, 12, 16, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, 1},   /* 5x5 */
     {1, 48, 6, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},     /* 48 channels */
     {2, 1, 28, 28, 32, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* MNIST conv1 */
+    {3, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 0, 0, 1, 1, 1},   /* LeNet conv2: direct, unpadded */
 };
 
 /* Values of one buffer: a fixed xorshift stream in [-1, 1). */
@@ -260,6 +261,17 @@ START_TEST(test_kernels_vs_reference) {
                 NBT_OK(nbi_conv2d_backward_f32(out[t][1], out[t][2], NULL, dy, x, w, &g));
             }
             const nbi_conv_plan p = nbi_conv2d_last_plan();
+            { /* each gradient alone: the same bits as both together (depthwise
+               * computes both in one pass) */
+                float *alone_dx = malloc(sizeof(float) * (size_t)nx), *alone_dw = malloc(sizeof(float) * (size_t)nw);
+                NBT_OK(nbi_conv2d_backward_f32(alone_dx, NULL, NULL, dy, x, w, &g));
+                NBT_OK(nbi_conv2d_backward_f32(NULL, alone_dw, NULL, dy, x, w, &g));
+                ck_assert_msg(memcmp(alone_dx, out[1][1], sizeof(float) * (size_t)nx) == 0 &&
+                                  memcmp(alone_dw, out[1][2], sizeof(float) * (size_t)nw) == 0,
+                              "%s: a gradient computed alone differs", nbi_conv_algo_name((nbi_conv_algo)a));
+                free(alone_dx);
+                free(alone_dw);
+            }
             nbi_conv2d_force_algo(NBI_CONV_AUTO);
             const nbi_conv_algo ph[3] = {p.forward, p.dx, p.dw};
             const int64_t sizes[3] = {ny, nx, nw};
@@ -396,7 +408,7 @@ END_TEST
  * CTest runs this once per CPU kernel set. */
 static void fwd_bwd(int threads, nb_dtype dt, int64_t N, int64_t C, int64_t groups, nb_tensor **res) {
     NBT_OK(nb_set_num_threads(threads));
-    const int64_t O = C == 6 ? 36 : C == 96 ? 12 : 32;
+    const int64_t O = C == 6 ? 36 : C == 96 ? 12 : C == 8 ? 16 : 32;
     nb_tensor *x = nbt_randn(1, dt, NB_SHAPE(N, C, 20, 21), true);
     nb_tensor *w = nbt_randn(2, dt, NB_SHAPE(O, C / groups, 3, 3), true);
     nb_tensor *b = nbt_randn(3, dt, NB_SHAPE(O), true);
@@ -419,10 +431,11 @@ START_TEST(test_deterministic_threads) {
     const int64_t batches[] = {1, 5, 19};
     for (int dt = 0; dt < 2; dt++)
         for (int bi = 0; bi < 3; bi++)
-            for (int gi = 0; gi < 5; gi++) {
-                const int64_t g = (int64_t[]){1, 2, 6, 2, 1}[gi], C = (int64_t[]){6, 6, 6, 96, 128}[gi];
-                /* the 96- and 128-channel cases pick float32 kernels; float64
-                 * runs the reference there too, already covered at 6 */
+            for (int gi = 0; gi < 6; gi++) {
+                const int64_t g = (int64_t[]){1, 2, 6, 2, 1, 1}[gi], C = (int64_t[]){6, 6, 6, 96, 128, 8}[gi];
+                /* the 96-, 128- and 8-channel cases pick float32 kernels (8 -> 16:
+                 * direct in every phase); float64 runs the reference there too,
+                 * already covered at 6 */
                 if (dt == NB_F64 && C > 6) continue;
                 nb_tensor *a[4], *b[4], *c[4];
                 fwd_bwd(1, (nb_dtype)dt, batches[bi], C, g, a);

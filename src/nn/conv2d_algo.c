@@ -7,12 +7,17 @@
  *   depthwise (C = groups > 1,   depthwise where its domain allows (padding
  *     not pointwise)             within the dilated kernel, strides <= 4;
  *                                dx: stride 1), else reference
- *   pointwise (1x1, stride 1,    pointwise (the input is the column matrix),
- *     unpadded)                  every phase
+ *   pointwise (1x1, stride 1,    pointwise (the input is the column matrix)
+ *     unpadded)                  forward and dx; implicit dw (xᵀ packed
+ *                                straight from the input, one GEMM per piece)
  *   3x3, stride 1, dilation 1,   winograd4 (F(4x4, 3x3)) if C*O <= 128*128,
  *     groups 1, C, O >= 16       else winograd (F(2x2, 3x3)): forward and
  *                                dw; dx too when the flipped conv has no
  *                                negative padding
+ *   O/groups <= 16, padded      direct (output channels in the lanes, taps
+ *     copy bounded               read in place): forward and dw; dx where
+ *                                the dx rule below would say im2col with
+ *                                stride 1 and no negative flipped padding
  *   forward, else                implicit, except with a column stride > 1 on
  *                                the AVX-512 set, or when the padded input
  *                                would outgrow im2col's columns: im2col (its
@@ -22,7 +27,8 @@
  *   dx, else                     stride 1 and no negative flipped padding:
  *                                winograd4 / winograd if the flipped conv
  *                                is one for them (as above),
- *                                implicit if C/groups >= 48; else im2col
+ *                                implicit if C/groups >= 48, direct as
+ *                                above; else im2col
  *
  * The thresholds were measured with the AVX-512 set (bench/README.md) and
  * hold for the other sets until measured otherwise; the strided forward is
@@ -34,7 +40,7 @@
 #include "tensor/cpu.h"
 
 static const char *const algo_names[NBI_CONV_ALGOS] = {"reference", "im2col",    "pointwise", "implicit",
-                                                       "winograd",  "depthwise", "winograd4"};
+                                                       "winograd",  "depthwise", "winograd4", "direct"};
 
 const char *nbi_conv_algo_name(nbi_conv_algo a) {
     return a >= 0 && a < NBI_CONV_ALGOS ? algo_names[a] : "auto";
@@ -116,6 +122,12 @@ bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom 
         return winograd4_fits(&t);
     }
     case NBI_CONV_DEPTHWISE: return depthwise_fits(g) && (ph != NBI_CONV_DX || (g->sh == 1 && g->sw == 1));
+    case NBI_CONV_DIRECT: { /* reads a padded copy of an item, like implicit's forward */
+        if (ph != NBI_CONV_DX) return padded_plane_fits(g);
+        if (!nbi_conv2d_flip_ok(g)) return false;
+        const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
+        return padded_plane_fits(&t);
+    }
     default: return false;
     }
 }
@@ -160,6 +172,19 @@ static bool winograd4_worth(const nbi_conv_geom *g) {
     return winograd_worth(g) && winograd4_fits(g) && g->C * g->O <= WINOGRAD4_MAX_CHANNEL_PRODUCT;
 }
 
+/* Up to one vector of output channels per group, the GEMM's M is a sliver
+ * of its 8-row tiles and packing each pixel's C/g*kh*kw taps for O/g
+ * multiply-adds costs more than the products: the direct kernels read the
+ * taps in place. LeNet's conv2 (64x6x14x14 -> 16, 5x5), median CPU ms, one
+ * thread, AVX-512 (bench/conv2d_phase_bench, interleaved): forward 0.26 vs
+ * implicit 0.42, dw 0.25 vs implicit 0.94. With 32 output channels (MNIST's
+ * conv1) dw lost (0.81 vs 0.70) and the forward barely won (0.55 vs 0.60). */
+#define DIRECT_MAX_CHANNELS 16
+
+static bool direct_worth(const nbi_conv_geom *g) {
+    return g->O / g->groups <= DIRECT_MAX_CHANNELS && padded_plane_fits(g);
+}
+
 /* The Winograd form for this geometry, or REFERENCE if neither is worth it. */
 static nbi_conv_algo winograd_choice(const nbi_conv_geom *g) {
     return winograd4_worth(g) ? NBI_CONV_WINOGRAD4 : winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_REFERENCE;
@@ -173,20 +198,26 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
         const bool dx = nbi_conv2d_applies(NBI_CONV_DEPTHWISE, NBI_CONV_DX, g, dtype);
         return (nbi_conv_plan){fw, dx ? NBI_CONV_DEPTHWISE : NBI_CONV_REFERENCE, fw};
     }
-    if (is_pointwise(g)) return (nbi_conv_plan){NBI_CONV_POINTWISE, NBI_CONV_POINTWISE, NBI_CONV_POINTWISE};
+    /* pointwise dw: implicit's one GEMM per batch piece (K = items * pixels)
+     * packs xᵀ straight from the input; the column path built xᵀ element by
+     * element per item (pointwise_1x1's dw: 3.5 vs 12.7 ms, one thread) */
+    if (is_pointwise(g)) return (nbi_conv_plan){NBI_CONV_POINTWISE, NBI_CONV_POINTWISE, NBI_CONV_IMPLICIT};
     const nbi_conv_algo wino = winograd_choice(g);
     nbi_conv_plan p;
     p.forward = wino != NBI_CONV_REFERENCE                   ? wino
+                : direct_worth(g)                           ? NBI_CONV_DIRECT
                 : g->sw > 1 && strided_forward_by_im2col() ? NBI_CONV_IM2COL
                 : padded_plane_fits(g)                      ? NBI_CONV_IMPLICIT
                                                            : NBI_CONV_IM2COL;
-    p.dw = wino != NBI_CONV_REFERENCE ? wino : NBI_CONV_IMPLICIT;
+    p.dw = wino != NBI_CONV_REFERENCE ? wino : direct_worth(g) ? NBI_CONV_DIRECT : NBI_CONV_IMPLICIT;
     p.dx = NBI_CONV_IM2COL;
     if (nbi_conv2d_flip_ok(g)) {
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
         const nbi_conv_algo twino = winograd_choice(&t);
         if (twino != NBI_CONV_REFERENCE) p.dx = twino;
         else if (g->C / g->groups >= IMPLICIT_DX_MIN_CHANNELS) p.dx = NBI_CONV_IMPLICIT;
+        else if (direct_worth(g) && nbi_conv2d_applies(NBI_CONV_DIRECT, NBI_CONV_DX, g, dtype))
+            p.dx = NBI_CONV_DIRECT;
     }
     return p;
 }
@@ -230,6 +261,8 @@ static const nbi_conv2d_kernels *kernels(nbi_conv_algo a) {
         return NBI_CPU_PICK(nbi_conv2d_depthwise_portable, nbi_conv2d_depthwise_avx2, nbi_conv2d_depthwise_avx512);
     case NBI_CONV_WINOGRAD4:
         return NBI_CPU_PICK(nbi_conv2d_winograd4_portable, nbi_conv2d_winograd4_avx2, nbi_conv2d_winograd4_avx512);
+    case NBI_CONV_DIRECT:
+        return NBI_CPU_PICK(nbi_conv2d_direct_portable, nbi_conv2d_direct_avx2, nbi_conv2d_direct_avx512);
     default: return &nbi_conv2d_reference_f32;
     }
 }
@@ -274,6 +307,11 @@ nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *
     }
     const nbi_conv_plan p = plan(g, NB_F32);
     nb_status st = NB_OK;
+    if (dx && dw && p.dx == NBI_CONV_DEPTHWISE && p.dw == NBI_CONV_DEPTHWISE) { /* one pass for both */
+        last.dx = last.dw = NBI_CONV_DEPTHWISE;
+        return (*NBI_CPU_PICK(nbi_conv2d_depthwise_dxdw_portable, nbi_conv2d_depthwise_dxdw_avx2,
+                              nbi_conv2d_depthwise_dxdw_avx512))(dx, dw, dy, x, w, g);
+    }
     if (dw) {
         last.dw = p.dw;
         st = kernels(p.dw)->dw(dw, dy, x, g);

@@ -207,6 +207,116 @@ static nb_status dx_depthwise(float *dx, const float *dy, const float *w, const 
     return NB_OK;
 }
 
+/* *acc += d * x in the lanes of mask (-1), the others left as they are (a
+ * mask, not a multiply by 0: the input may not be finite). */
+static inline __attribute__((always_inline)) void dw_add_masked(dw_vec *acc, const dw_vec *d, const dw_vec *x,
+                                                               dw_ivec mask) {
+    dw_ivec prod;
+    const dw_vec px = *d * *x;
+    memcpy(&prod, &px, sizeof prod);
+    prod &= mask;
+    dw_vec add;
+    memcpy(&add, &prod, sizeof add);
+    *acc += add;
+}
+
+/* One filter's acc (kk x VL lane sums) += its sums over one padded input
+ * plane xp and dy plane dyo, as the general loop of dw_accumulate_plane
+ * below (same lanes, same order, so the same bits), for KK = kh*kw taps (a
+ * literal) and rows of at least VL outputs: the KK sums stay in registers
+ * over the whole plane and each dy vector is loaded once for all taps,
+ * where that loop loads and stores each tap's sums per row and reloads dy
+ * per tap (18 loads per 9 multiply-adds for a 3x3 kernel). */
+static inline __attribute__((always_inline)) void dw_filter_plane(float *restrict acc, const float *xp, int64_t Wp,
+                                                                  const float *dyo, const nbi_conv_geom *g,
+                                                                  dw_ivec tail_mask, const int KK) {
+    const int64_t Ho = g->Ho, Wo = g->Wo, kw = g->kw, sh = g->sh, sw = g->sw;
+    int64_t off[KK]; // off[t]: tap t's offset in xp from output (0, 0)'s
+    dw_vec av[KK];
+    for (int t = 0; t < KK; t++) {
+        off[t] = t / kw * g->dh * Wp + t % kw * g->dw;
+        memcpy(&av[t], acc + t * VL, sizeof av[t]);
+    }
+    for (int64_t oh = 0; oh < Ho; oh++) {
+        const float *drow = dyo + oh * Wo, *xr = xp + oh * sh * Wp;
+        int64_t ow0 = 0;
+        for (; ow0 + VL <= Wo; ow0 += VL) {
+            dw_vec d;
+            dw_load(&d, drow + ow0, 1);
+            for (int t = 0; t < KK; t++) {
+                dw_vec x;
+                if (sw == 1)
+                    dw_load(&x, xr + off[t] + ow0, 1);
+                else
+                    dw_load(&x, xr + off[t] + ow0 * sw, sw);
+                av[t] += d * x;
+            }
+        }
+        if (ow0 < Wo) { /* the row's last VL columns, the lanes already summed masked off */
+            dw_vec d;
+            dw_load(&d, drow + Wo - VL, 1);
+            for (int t = 0; t < KK; t++) {
+                dw_vec x;
+                if (sw == 1)
+                    dw_load(&x, xr + off[t] + Wo - VL, 1);
+                else
+                    dw_load(&x, xr + off[t] + (Wo - VL) * sw, sw);
+                dw_add_masked(&av[t], &d, &x, tail_mask);
+            }
+        }
+    }
+    for (int t = 0; t < KK; t++) memcpy(acc + t * VL, &av[t], sizeof av[t]);
+}
+
+/* One filter's acc (kk x VL lane sums) += its sums over one padded input
+ * plane xp: (Hp, Wp) and dy plane dyo: (Ho, Wo), lane l taking the
+ * columns ow = l mod VL, in the order oh, column block (a row's last block
+ * overlaps the one before: the lanes already summed are masked off). */
+static void dw_accumulate_plane(float *restrict acc, const float *xp, int64_t Wp, const float *dyo,
+                                const nbi_conv_geom *g) {
+    const int64_t Ho = g->Ho, Wo = g->Wo, kh = g->kh, kw = g->kw, sh = g->sh, sw = g->sw;
+    dw_ivec tail_mask; /* lanes l >= VL - Wo % VL: the columns past the last whole block */
+    for (int l = 0; l < VL; l++) tail_mask[l] = l >= VL - Wo % VL ? -1 : 0;
+    if (kh * kw == 9 && Wo >= VL) { /* 3x3 */
+        dw_filter_plane(acc, xp, Wp, dyo, g, tail_mask, 9);
+        return;
+    }
+    for (int64_t oh = 0; oh < Ho; oh++) {
+        const float *drow = dyo + oh * Wo;
+        for (int64_t i = 0; i < kh; i++)
+            for (int64_t j = 0; j < kw; j++) {
+                float *restrict a = acc + (i * kw + j) * VL;
+                const float *xr = xp + (oh * sh + i * g->dh) * Wp + j * g->dw;
+                dw_vec av;
+                memcpy(&av, a, sizeof av);
+                int64_t ow0 = 0;
+                for (; ow0 + VL <= Wo; ow0 += VL) {
+                    dw_vec d, x;
+                    dw_load(&d, drow + ow0, 1);
+                    if (sw == 1)
+                        dw_load(&x, xr + ow0, 1);
+                    else
+                        dw_load(&x, xr + ow0 * sw, sw);
+                    av += d * x;
+                }
+                if (ow0 < Wo && Wo >= VL) {
+                    /* the last columns: the row's last VL, with the
+                     * lanes already summed above masked off */
+                    dw_vec d, x;
+                    dw_load(&d, drow + Wo - VL, 1);
+                    if (sw == 1)
+                        dw_load(&x, xr + Wo - VL, 1);
+                    else
+                        dw_load(&x, xr + (Wo - VL) * sw, sw);
+                    dw_add_masked(&av, &d, &x, tail_mask);
+                    ow0 = Wo;
+                }
+                memcpy(a, &av, sizeof av);
+                for (int l = 0; ow0 + l < Wo; l++) a[l] += drow[ow0 + l] * xr[(ow0 + l) * sw];
+            }
+    }
+}
+
 /* dw[o, i, j] = sum over n, oh, ow of dy[n, o, oh, ow] xp[oh*sh + i*dh, ow*sw + j*dw],
  * VL partial sums per tap (lane l takes the columns ow = l mod VL), in the
  * order n, oh, column block; the lanes are added in order at the end. */
@@ -224,54 +334,11 @@ static nb_status dw_depthwise(float *dw, const float *dy, const float *x, const 
         _Pragma("omp for schedule(static)") for (int64_t o = 0; o < O; o++) {
             if (!xp) continue;
             float *acc = xp + pd.Hp * pd.Wp;
-            /* lanes l >= VL - Wo % VL: the columns past the last whole block */
-            dw_ivec tail_mask;
-            for (int l = 0; l < VL; l++) tail_mask[l] = l >= VL - Wo % VL ? -1 : 0;
             for (int64_t e = 0; e < kk * VL; e++) acc[e] = 0;
             for (int64_t n = 0; n < N; n++) {
                 dw_fill(xp, &pd, x + (n * C + o / M) * H * W, H, W);
                 const float *dyo = dy + (n * O + o) * Ho * Wo;
-                for (int64_t oh = 0; oh < Ho; oh++) {
-                    const float *drow = dyo + oh * Wo;
-                    for (int64_t i = 0; i < kh; i++)
-                        for (int64_t j = 0; j < kw; j++) {
-                            float *restrict a = acc + (i * kw + j) * VL;
-                            const float *xr = xp + (oh * sh + i * g->dh) * pd.Wp + j * g->dw;
-                            dw_vec av;
-                            memcpy(&av, a, sizeof av);
-                            int64_t ow0 = 0;
-                            for (; ow0 + VL <= Wo; ow0 += VL) {
-                                dw_vec d, x;
-                                dw_load(&d, drow + ow0, 1);
-                                if (sw == 1)
-                                    dw_load(&x, xr + ow0, 1);
-                                else
-                                    dw_load(&x, xr + ow0 * sw, sw);
-                                av += d * x;
-                            }
-                            if (ow0 < Wo && Wo >= VL) {
-                                /* the last columns: the row's last VL, with the
-                                 * lanes already summed above masked off (a mask,
-                                 * not a multiply by 0: the input may not be finite) */
-                                dw_vec d, x;
-                                dw_load(&d, drow + Wo - VL, 1);
-                                if (sw == 1)
-                                    dw_load(&x, xr + Wo - VL, 1);
-                                else
-                                    dw_load(&x, xr + (Wo - VL) * sw, sw);
-                                dw_ivec prod;
-                                const dw_vec px = d * x;
-                                memcpy(&prod, &px, sizeof prod);
-                                prod &= tail_mask;
-                                dw_vec add;
-                                memcpy(&add, &prod, sizeof add);
-                                av += add;
-                                ow0 = Wo;
-                            }
-                            memcpy(a, &av, sizeof av);
-                            for (int l = 0; ow0 + l < Wo; l++) a[l] += drow[ow0 + l] * xr[(ow0 + l) * sw];
-                        }
-                }
+                dw_accumulate_plane(acc, xp, pd.Wp, dyo, g);
             }
             for (int64_t t = 0; t < kk; t++) {
                 float s = 0;
@@ -284,6 +351,61 @@ static nb_status dw_depthwise(float *dw, const float *dy, const float *x, const 
     if (st != NB_OK) return nbi_error(st, "conv2d backward: out of memory for a %zu-byte padded plane", bytes);
     return NB_OK;
 }
+
+/* dx and dw in one pass (stride 1, both phases depthwise): each thread takes
+ * whole channels and reads each input plane and dy plane once for both,
+ * where dx_depthwise and dw_depthwise each stream all of dy (and dw all of
+ * x): the depthwise backward is bound by memory traffic, not arithmetic.
+ * The same sums in the same order as those two, so the same bits. */
+static nb_status dxdw_depthwise(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                                const nbi_conv_geom *g) {
+    const int64_t N = g->N, C = g->C, O = g->O, M = O / C, H = g->H, W = g->W, Ho = g->Ho, Wo = g->Wo;
+    const int64_t kk = g->kh * g->kw, eh = (g->kh - 1) * g->dh, ew = (g->kw - 1) * g->dw;
+    const dw_pad px = dw_pad_geom(H, W, g->pt, g->pl, Ho, Wo, 1, 1, eh, ew);          /* dw's input plane */
+    const dw_pad pd = dw_pad_geom(Ho, Wo, eh - g->pt, ew - g->pl, H, W, 1, 1, eh, ew); /* dx's dy plane */
+    const int64_t nx = px.Hp * px.Wp, nd = pd.Hp * pd.Wp;
+    const size_t bytes = (size_t)(nx + nd + dw_round(W) + kk + M * kk * VL) * sizeof(float);
+    nb_status st = NB_OK;
+    _Pragma("omp parallel if (N * O * Ho * Wo * kk > NBI_PAR_MIN)") {
+        float *xp = nbi_alloc(bytes); // xp: (Hp, Wp); dyp: (Hp', Wp'); a row of scratch; a flipped kernel; M x kk x VL sums
+        if (!xp) {
+            _Pragma("omp critical(nbi_conv_dw)") st = NB_ERR_NOMEM;
+        }
+        _Pragma("omp for schedule(static)") for (int64_t c = 0; c < C; c++) {
+            if (!xp) continue;
+            float *dyp = xp + nx, *tmp = dyp + nd, *wf = tmp + dw_round(W), *acc = wf + kk;
+            for (int64_t e = 0; e < M * kk * VL; e++) acc[e] = 0;
+            for (int64_t n = 0; n < N; n++) {
+                dw_fill(xp, &px, x + (n * C + c) * H * W, H, W);
+                for (int64_t o = c * M; o < (c + 1) * M; o++) {
+                    const float *dyo = dy + (n * O + o) * Ho * Wo;
+                    dw_accumulate_plane(acc + (o - c * M) * kk * VL, xp, px.Wp, dyo, g);
+                    for (int64_t t = 0; t < kk; t++) wf[t] = w[o * kk + kk - 1 - t];
+                    dw_fill(dyp, &pd, dyo, Ho, Wo);
+                    dw_plane(dx + (n * C + c) * H * W, H, W, dyp, pd.Wp, wf, g, 1, 1, 0, o > c * M, tmp);
+                }
+            }
+            for (int64_t o = c * M; o < (c + 1) * M; o++)
+                for (int64_t t = 0; t < kk; t++) {
+                    float sum = 0;
+                    for (int l = 0; l < VL; l++) sum += acc[((o - c * M) * kk + t) * VL + l];
+                    dw[o * kk + t] = sum;
+                }
+        }
+        if (xp) nbi_free(xp, bytes);
+    }
+    if (st != NB_OK) return nbi_error(st, "conv2d backward: out of memory for %zu bytes of padded planes", bytes);
+    return NB_OK;
+}
+
+#if defined(NBI_KERNELS_AVX512)
+#define DXDW_SET nbi_conv2d_depthwise_dxdw_avx512
+#elif defined(NBI_KERNELS_AVX2)
+#define DXDW_SET nbi_conv2d_depthwise_dxdw_avx2
+#else
+#define DXDW_SET nbi_conv2d_depthwise_dxdw_portable
+#endif
+const nbi_conv2d_dxdw_fn DXDW_SET = dxdw_depthwise;
 
 #if defined(NBI_KERNELS_AVX512)
 #define THIS_SET nbi_conv2d_depthwise_avx512

@@ -18,6 +18,7 @@
  * element's summation order. */
 #include "nn/conv_internal.h"
 #include "nn/kernels/conv2d_rows.h"
+#include "tensor/kernels/gemm_micro.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -130,6 +131,22 @@ static void col2im(float *x, const float *col, const nbi_conv_geom *g, int64_t C
             }
 }
 
+/* C (M, N) = op(A) (M, K) x B (K, N), B not transposed, as nbi_sgemm, but
+ * when N is a few columns past whole wide tiles (a 14x14 image: 196 = 4 x
+ * 48 + 4) those columns go to a second call, which the GEMM runs with its
+ * narrow tile instead of padding a wide one (same arithmetic per element,
+ * so the same bits; the wide tile cost as much for 4 columns as for 48). */
+static void gemm_cols(bool ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                      int64_t ldb, float *C, int64_t ldc) {
+    const int64_t rest = N % NBI_SGEMM_NR, wide = N - rest;
+    if (wide > 0 && rest > 0 && rest <= 2 * NBI_SGEMM_NR_NARROW && NBI_SGEMM_NR > 2 * NBI_SGEMM_NR_NARROW) {
+        nbi_sgemm(ta, false, M, wide, K, 1, A, lda, B, ldb, 0, C, ldc);
+        nbi_sgemm(ta, false, M, rest, K, 1, A, lda, B + wide, ldb, 0, C + wide, ldc);
+        return;
+    }
+    nbi_sgemm(ta, false, M, N, K, 1, A, lda, B, ldb, 0, C, ldc);
+}
+
 /* direct: pointwise, x is its own column matrix */
 static nb_status forward_cols(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g,
                               bool direct) {
@@ -157,8 +174,7 @@ static nb_status forward_cols(float *y, const float *x, const float *w, const fl
             col = c;
         }
         for (int64_t gi = 0; gi < g->groups; gi++)
-            nbi_sgemm(false, false, Og, L, Kg, 1, w + gi * Og * Kg, Kg, col + gi * Kg * L, L, 0, yn + gi * Og * L,
-                      L);
+            gemm_cols(false, Og, L, Kg, w + gi * Og * Kg, Kg, col + gi * Kg * L, L, yn + gi * Og * L, L);
         if (b)
             for (int64_t o = 0; o < O; o++)
                 for (int64_t l = 0; l < L; l++) yn[o * L + l] += b[o];
@@ -186,8 +202,7 @@ static nb_status dx_cols(float *dx, const float *dy, const float *w, const nbi_c
         float *dxn = dx + n * CHW;         // dxn: (C, H, W)
         float *dcol = direct ? dxn : scratch + (size_t)thread_num() * colsize;
         for (int64_t gi = 0; gi < g->groups; gi++)
-            nbi_sgemm(true, false, Kg, L, Og, 1, w + gi * Og * Kg, Kg, dyn + gi * Og * L, L, 0, dcol + gi * Kg * L,
-                      L);
+            gemm_cols(true, Kg, L, Og, w + gi * Og * Kg, Kg, dyn + gi * Og * L, L, dcol + gi * Kg * L, L);
         if (!direct) col2im(dxn, dcol, g, C);
     }
     if (scratch) nbi_free(scratch, bytes);

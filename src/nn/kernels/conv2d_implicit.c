@@ -227,6 +227,19 @@ static void pack_colt_b(float *restrict dst, int w, const void *vctx, int64_t p0
     const colt_ctx *cx = vctx;
     const nbi_conv_geom *g = cx->g;
     const int64_t kk = g->kh * g->kw, L = g->Ho * g->Wo, CHW = g->C * g->H * g->W;
+    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->pb == 0 &&
+        g->pr == 0) {
+        /* pointwise: col_g(x)ᵀ's rows within an item are x_n's columns, so
+         * each item's piece of the K slice is a plain transposed operand */
+        for (int64_t s = 0; s < nc; s += w, dst += kc * w)
+            for (int64_t k = 0; k < kc;) {
+                const int64_t n = (p0 + k) / L, l = (p0 + k) % L, cnt = min64(kc - k, L - l);
+                nbi_sgemm_pack_b(dst + k * w, w, true, cx->x + n * CHW + cx->c0 * L, L, l, cnt, j0 + s,
+                                 min64(w, nc - s));
+                k += cnt;
+            }
+        return;
+    }
     _Alignas(64) float rows[NBI_SGEMM_NR * NBI_GEMM_KC]; // rows: (nr, kc), the panel's columns
     for (int64_t s = 0; s < nc; s += w, dst += kc * w) {
         const int64_t nr = min64(w, nc - s);
