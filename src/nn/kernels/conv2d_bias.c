@@ -14,24 +14,17 @@
 #include "tensor/cpu.h"
 #include "tensor/internal.h"
 
-#include <string.h>
-
 #define BIAS_LANES 16
-typedef float bias_vf __attribute__((vector_size(BIAS_LANES * sizeof(float))));
-typedef double bias_vd __attribute__((vector_size(BIAS_LANES * sizeof(double))));
 
 static void grad_f32(float *db, const float *dy, int64_t N, int64_t O, int64_t L) {
 #pragma omp parallel for schedule(static) if (N * O * L > NBI_PAR_MIN)
     for (int64_t o = 0; o < O; o++) {
-        bias_vd acc = {0};
+        double acc[BIAS_LANES] = {0}; /* the compiler keeps these in vector registers */
         for (int64_t n = 0; n < N; n++) {
             const float *r = dy + (n * O + o) * L;
             int64_t l = 0;
-            for (; l + BIAS_LANES <= L; l += BIAS_LANES) {
-                bias_vf v;
-                memcpy(&v, r + l, sizeof v);
-                acc += __builtin_convertvector(v, bias_vd);
-            }
+            for (; l + BIAS_LANES <= L; l += BIAS_LANES)
+                for (int k = 0; k < BIAS_LANES; k++) acc[k] += r[l + k];
             for (int k = 0; l < L; l++, k++) acc[k] += r[l];
         }
         double s = 0;
