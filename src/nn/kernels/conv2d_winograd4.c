@@ -358,7 +358,32 @@ static void w4_kmaj_nv3(W4_TILE_ARGS) { w4_tile(MR_OF(3), 3, true, K, a, lda, b,
 static void w4_kmaj_nv4(W4_TILE_ARGS) { w4_tile(MR_OF(4), 4, true, K, a, lda, b, ldb, c, ldc, m, acc); }
 #endif
 
+/* Short tiles, MR_SHORT rows, for a last block of at most that many rows
+ * (the input gradient's 49 tiles per item in the MNIST net left one row in
+ * a block of 12). Each element is the same FMAs in the same order as in a
+ * full tile, so the bits do not depend on which tile computed it. */
+#define MR_SHORT 4
+static void w4_rows_nv1_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 1, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_rows_nv2_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 2, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv1_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 1, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv2_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 2, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+#if NVMAX >= 4
+static void w4_rows_nv3_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 3, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_rows_nv4_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 4, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv3_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 3, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv4_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 4, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+#endif
+
 typedef void (*w4_kernel_fn)(W4_TILE_ARGS);
+
+static w4_kernel_fn w4_kernel_short(int nv, bool kmajor) {
+#if NVMAX >= 4
+    if (nv == 4) return kmajor ? w4_kmaj_nv4_short : w4_rows_nv4_short;
+    if (nv == 3) return kmajor ? w4_kmaj_nv3_short : w4_rows_nv3_short;
+#endif
+    if (nv == 2) return kmajor ? w4_kmaj_nv2_short : w4_rows_nv2_short;
+    return kmajor ? w4_kmaj_nv1_short : w4_rows_nv1_short;
+}
 
 static w4_kernel_fn w4_kernel(int nv, bool kmajor) {
 #if NVMAX >= 4
@@ -378,9 +403,12 @@ static void w4_product(int64_t rows, int64_t cols, int64_t K, const float *a, in
     for (int64_t j0 = 0; j0 < cols; j0 += NVMAX * VL) {
         const int nv = (int)min64(NVMAX, (cols - j0) / VL), mr = MR_OF(nv);
         const w4_kernel_fn kern = w4_kernel(nv, kmajor);
-        for (int64_t i0 = 0; i0 < rows; i0 += mr)
-            kern(K, kmajor ? a + i0 : a + i0 * lda, lda, b + j0, ldb, c + i0 * ldc + j0, ldc,
-                 (int)min64(mr, rows - i0), acc);
+        const w4_kernel_fn kern_short = mr > MR_SHORT ? w4_kernel_short(nv, kmajor) : kern;
+        for (int64_t i0 = 0; i0 < rows; i0 += mr) {
+            const int m = (int)min64(mr, rows - i0);
+            (m <= MR_SHORT ? kern_short : kern)(K, kmajor ? a + i0 : a + i0 * lda, lda, b + j0, ldb,
+                                                 c + i0 * ldc + j0, ldc, m, acc);
+        }
     }
 }
 
