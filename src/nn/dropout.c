@@ -18,6 +18,7 @@
 #include "nn_kernels.h"
 #include "nn_util.h"
 #include "tensor/cpu.h"
+#include "tensor/rng_next.h"
 
 #include <math.h>
 #include <string.h>
@@ -36,7 +37,12 @@ static bool dropout_check(const nb_tensor *x, double p) {
 }
 
 /* ---- kernels ---- */
-/* mask[i] = (u_i >= p) for n uniforms u_i, 16 leading bits at a time (see top). */
+/* mask[i] = (u_i >= p) for n uniforms u_i, 16 leading bits at a time (see top).
+ * The state is a local copy (in registers; the inline step of rng_next.h);
+ * a draw whose four 16-bit values all differ from p's leading bits (all but
+ * about 1 in 16384) is decided without a branch per element, and one that
+ * has a tie goes element by element, drawing the tie's remaining bits right
+ * then: the draws and the mask are the same as one element at a time. */
 static void draw_mask(uint8_t *mask, int64_t n, double p, nb_rng *rng) {
     if (p >= 1) { /* u < 1 <= p: nothing is kept */
         memset(mask, 0, (size_t)n);
@@ -45,16 +51,23 @@ static void draw_mask(uint8_t *mask, int64_t n, double p, nb_rng *rng) {
     double P = ldexp(p, 16);            /* p * 2^16, exact */
     uint32_t hi = (uint32_t)floor(P);   /* p's leading 16 bits, < 2^16 */
     double frac = P - (double)hi;       /* p's remaining bits, in [0, 1), exact */
+    nb_rng g = *rng;
     int64_t i = 0;
     while (i < n) {
-        uint64_t r = nb_rng_next(rng);
-        for (int k = 0; k < 4 && i < n; k++, i++) {
-            uint32_t u16 = (uint32_t)(r >> (48 - 16 * k)) & 0xffff;  /* most significant bits first */
+        uint64_t r = nbi_rng_next(&g);
+        uint32_t u[4];
+        for (int k = 0; k < 4; k++) u[k] = (uint32_t)(r >> (48 - 16 * k)) & 0xffff; /* most significant bits first */
+        if (i + 4 <= n && u[0] != hi && u[1] != hi && u[2] != hi && u[3] != hi) {
+            for (int k = 0; k < 4; k++) mask[i + k] = u[k] > hi;
+            i += 4;
+            continue;
+        }
+        for (int k = 0; k < 4 && i < n; k++, i++)
             /* u = (u16 + v) / 2^16 with v uniform in [0, 1): u >= p iff
              * u16 > hi, or u16 == hi and v >= frac */
-            mask[i] = u16 > hi || (u16 == hi && nb_rng_uniform(rng) >= frac);
-        }
+            mask[i] = u[k] > hi || (u[k] == hi && nbi_rng_uniform(&g) >= frac);
     }
+    *rng = g;
 }
 
 // y: (n), x: (n), mask: (n)

@@ -2,6 +2,7 @@
  * The algorithm is part of the API (nabla/tensor.h): changing it changes
  * every seeded result, so don't. */
 #include "internal.h"
+#include "rng_next.h"
 
 #include <math.h>
 
@@ -12,27 +13,14 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 void nb_rng_seed(nb_rng *rng, uint64_t seed) {
     uint64_t x = seed;
     for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
 }
 
-uint64_t nb_rng_next(nb_rng *rng) {
-    uint64_t *s = rng->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
+uint64_t nb_rng_next(nb_rng *rng) { return nbi_rng_next(rng); }
 
-double nb_rng_uniform(nb_rng *rng) { return (double)(nb_rng_next(rng) >> 11) * 0x1.0p-53; }
+double nb_rng_uniform(nb_rng *rng) { return nbi_rng_uniform(rng); }
 
 double nb_rng_normal(nb_rng *rng) {
     /* Box-Muller, one variate per call (no cached second value, so the state

@@ -202,6 +202,25 @@ static void w4_channels_last(float *restrict xt, const float *x, int64_t C, int6
                         v[l] = (vf)_mm512_maskz_expandloadu_ps(m, x + (c * H + ih) * W);
                     }
                 }
+#elif defined(NBI_KERNELS_AVX2)
+                /* lanes lo .. hi-1 take columns iw+lo .. iw+hi-1: a masked load
+                 * of hi-lo columns from iw+lo, moved up lo lanes (the scalar
+                 * loop below was a quarter of this set's instructions) */
+                const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), lane),
+                                                    _mm256_cmpgt_epi32(lane, _mm256_set1_epi32((int)lo - 1)));
+                const __m256i first = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(hi - lo)), lane);
+                const __m256i shift = _mm256_sub_epi32(lane, _mm256_set1_epi32((int)lo));
+                for (int l = 0; l < VL; l++) {
+                    const int64_t c = cb + l;
+                    if (c >= C || lo >= hi) {
+                        v[l] = (vf){0};
+                        continue;
+                    }
+                    __m256 a = _mm256_maskload_ps(x + (c * H + ih) * W + iw + lo, first);
+                    if (lo > 0) a = _mm256_permutevar8x32_ps(a, shift);
+                    v[l] = (vf)_mm256_and_ps(a, _mm256_castsi256_ps(in));
+                }
 #else
                 for (int l = 0; l < VL; l++) {
                     const int64_t c = cb + l;
@@ -358,7 +377,32 @@ static void w4_kmaj_nv3(W4_TILE_ARGS) { w4_tile(MR_OF(3), 3, true, K, a, lda, b,
 static void w4_kmaj_nv4(W4_TILE_ARGS) { w4_tile(MR_OF(4), 4, true, K, a, lda, b, ldb, c, ldc, m, acc); }
 #endif
 
+/* Short tiles, MR_SHORT rows, for a last block of at most that many rows
+ * (the input gradient's 49 tiles per item in the MNIST net left one row in
+ * a block of 12). Each element is the same FMAs in the same order as in a
+ * full tile, so the bits do not depend on which tile computed it. */
+#define MR_SHORT 4
+static void w4_rows_nv1_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 1, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_rows_nv2_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 2, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv1_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 1, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv2_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 2, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+#if NVMAX >= 4
+static void w4_rows_nv3_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 3, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_rows_nv4_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 4, false, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv3_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 3, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+static void w4_kmaj_nv4_short(W4_TILE_ARGS) { w4_tile(MR_SHORT, 4, true, K, a, lda, b, ldb, c, ldc, m, acc); }
+#endif
+
 typedef void (*w4_kernel_fn)(W4_TILE_ARGS);
+
+static w4_kernel_fn w4_kernel_short(int nv, bool kmajor) {
+#if NVMAX >= 4
+    if (nv == 4) return kmajor ? w4_kmaj_nv4_short : w4_rows_nv4_short;
+    if (nv == 3) return kmajor ? w4_kmaj_nv3_short : w4_rows_nv3_short;
+#endif
+    if (nv == 2) return kmajor ? w4_kmaj_nv2_short : w4_rows_nv2_short;
+    return kmajor ? w4_kmaj_nv1_short : w4_rows_nv1_short;
+}
 
 static w4_kernel_fn w4_kernel(int nv, bool kmajor) {
 #if NVMAX >= 4
@@ -378,20 +422,28 @@ static void w4_product(int64_t rows, int64_t cols, int64_t K, const float *a, in
     for (int64_t j0 = 0; j0 < cols; j0 += NVMAX * VL) {
         const int nv = (int)min64(NVMAX, (cols - j0) / VL), mr = MR_OF(nv);
         const w4_kernel_fn kern = w4_kernel(nv, kmajor);
-        for (int64_t i0 = 0; i0 < rows; i0 += mr)
-            kern(K, kmajor ? a + i0 : a + i0 * lda, lda, b + j0, ldb, c + i0 * ldc + j0, ldc,
-                 (int)min64(mr, rows - i0), acc);
+        const w4_kernel_fn kern_short = mr > MR_SHORT ? w4_kernel_short(nv, kmajor) : kern;
+        for (int64_t i0 = 0; i0 < rows; i0 += mr) {
+            const int m = (int)min64(mr, rows - i0);
+            (m <= MR_SHORT ? kern_short : kern)(K, kmajor ? a + i0 : a + i0 * lda, lda, b + j0, ldb,
+                                                 c + i0 * ldc + j0, ldc, m, acc);
+        }
     }
 }
 
 /* ---- forward ---- */
 
 /* up: U[xi] (C, Op) at up + xi*C*Op, U[xi][c][o] = (G w[o, c] Gᵀ)[xi], zero
- * past O. */
+ * past O. Called by every thread of a team, which share the output channels
+ * (run serially before the team, it was ~1% of a 1-thread MNIST step that a
+ * second thread could not share); ends with the omp for's barrier. */
 static void w4_pack_weights(float *restrict up, const float *w, int64_t C, int64_t O, int64_t Op) {
-    memset(up, 0, (size_t)(36 * C * Op) * sizeof(float));
-    for (int64_t o = 0; o < O; o++)
+    _Pragma("omp for schedule(static)") for (int64_t o = 0; o < Op; o++)
         for (int64_t c = 0; c < C; c++) {
+            if (o >= O) {
+                for (int xi = 0; xi < 36; xi++) up[(xi * C + c) * Op + o] = 0;
+                continue;
+            }
             const float *k = w + (o * C + c) * 9; // k: (3, 3)
             double t[6][3];                       // t = G k
             for (int i = 0; i < 6; i++)
@@ -426,11 +478,11 @@ static nb_status w4_forward(float *y, const float *x, const float *w, const floa
     const size_t bbytes = (xfloats + vfloats + (size_t)(36 * z.Tr * z.Op) + sfloats) * sizeof(float);
     float *up = nbi_alloc(ubytes); // U, then the bias padded to Op
     if (!up) return nbi_error(NB_ERR_NOMEM, "conv2d: out of memory for %zu bytes of transformed weights", ubytes);
-    w4_pack_weights(up, w, C, O, z.Op);
     float *bp = up + 36 * C * z.Op;
     for (int64_t o = 0; o < z.Op; o++) bp[o] = b && o < O ? b[o] : 0.0f;
     nb_status st = NB_OK;
     _Pragma("omp parallel if (units > 1)") {
+        w4_pack_weights(up, w, C, O, z.Op);
         float *buf = w4_buffer(bbytes, &st);
         float *xt = buf, *vb = buf + xfloats, *mb = vb + vfloats, *st = mb + 36 * z.Tr * z.Op;
         _Pragma("omp for schedule(static)") for (int64_t u = 0; u < units; u++) {
@@ -502,12 +554,19 @@ static nb_status w4_dw(float *dw, const float *dy, const float *x, const nbi_con
         nbi_free(sp, sbytes);
         return nbi_error(st, "conv2d backward: out of memory for a %zu-byte Winograd buffer", bbytes);
     }
-    /* S = the pieces in order; dW[o, c] = Gᵀ S[c, o] G */
-    nbi_conv_add_partials(sp, sp + sfloats, pieces - 1, sfloats);
+    /* S = the pieces in order (as nbi_conv_add_partials); dW[o, c] = Gᵀ S[c, o] G;
+     * one team over the output channels (this ran serially after a team
+     * for the sum alone) */
+    _Pragma("omp parallel for schedule(static) if (O * C >= 64)")
     for (int64_t o = 0; o < O; o++)
         for (int64_t c = 0; c < C; c++) {
             double s6[6][6], t[3][6];
-            for (int xi = 0; xi < 36; xi++) s6[xi / 6][xi % 6] = sp[(xi * z.Cp + c) * z.Op + o];
+            for (int xi = 0; xi < 36; xi++) {
+                const int64_t e = (xi * z.Cp + c) * z.Op + o;
+                float s = sp[e];
+                for (int64_t pc = 1; pc < pieces; pc++) s += sp[pc * sfloats + e];
+                s6[xi / 6][xi % 6] = s;
+            }
             for (int i = 0; i < 3; i++) // t = Gᵀ s6
                 for (int j = 0; j < 6; j++) {
                     double a = 0;

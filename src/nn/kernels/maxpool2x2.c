@@ -34,8 +34,12 @@ static void unpool_row_f32(float *restrict r0, float *restrict r1, const float *
         nnu_v4f e = (nnu_v4f)(vi & (k == 2)), f = (nnu_v4f)(vi & (k == 3));
         nnu_v4f o[4] = {V4_SHUFFLE(a, b, 0, 4, 1, 5), V4_SHUFFLE(a, b, 2, 6, 3, 7), V4_SHUFFLE(e, f, 0, 4, 1, 5),
                         V4_SHUFFLE(e, f, 2, 6, 3, 7)};
-        memcpy(r0 + 2 * ow, &o[0], 2 * sizeof o[0]);
-        memcpy(r1 + 2 * ow, &o[2], 2 * sizeof o[0]);
+        /* one vector per store: as one 32-byte copy of o[0..1], GCC's AVX-512
+         * code went through the stack and stalled on store forwarding (2x) */
+        memcpy(r0 + 2 * ow, &o[0], sizeof o[0]);
+        memcpy(r0 + 2 * ow + 4, &o[1], sizeof o[0]);
+        memcpy(r1 + 2 * ow, &o[2], sizeof o[0]);
+        memcpy(r1 + 2 * ow + 4, &o[3], sizeof o[0]);
     }
     UNPOOL_ROW_SCALAR(float)
 }

@@ -120,6 +120,20 @@ static inline void nbi_sgemm_pack_a(float *restrict ap, bool ta, const float *A,
 static inline void nbi_sgemm_pack_b(float *restrict bp, int nrp, bool tb, const float *B, int64_t ldb,
                                     int64_t p0, int64_t kc, int64_t j0, int64_t nc) {
     /* nrp: the panel width, a whole number of vectors (NR or NR_NARROW) */
+    if (!tb) { /* B: (K, N), op(B)'s row k is contiguous: read it once, left to right, into every panel */
+        for (int64_t k = 0; k < kc; k++) {
+            const float *src = B + (p0 + k) * ldb + j0;
+            for (int64_t s = 0; s < nc; s += nrp) {
+                float *dst = bp + s * kc + k * nrp; /* panel s / nrp, row k */
+                for (int g = 0; g < nrp / 16; g++) {
+                    const int64_t left = nc - s - 16 * g; /* columns of B left from this vector on */
+                    _mm512_store_ps(dst + 16 * g, left <= 0 ? _mm512_setzero_ps()
+                                                            : _mm512_maskz_loadu_ps(nbi_first16(left), src + s + 16 * g));
+                }
+            }
+        }
+        return;
+    }
     for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {
         int64_t nr = nbi_gemm_min(nrp, nc - s);
         for (int g = 0; g < nrp / 16; g++) {
@@ -127,11 +141,6 @@ static inline void nbi_sgemm_pack_b(float *restrict bp, int nrp, bool tb, const 
             if (nr <= 16 * g) { /* padding columns */
                 for (int64_t k = 0; k < kc; k++)
                     _mm512_store_ps(dst + k * nrp, _mm512_setzero_ps());
-            } else if (!tb) { /* B: (K, N), op(B)'s row k is contiguous */
-                const float *src = B + p0 * ldb + j0 + s + 16 * g;
-                __mmask16 m = nbi_first16(nr - 16 * g);
-                for (int64_t k = 0; k < kc; k++)
-                    _mm512_store_ps(dst + k * nrp, _mm512_maskz_loadu_ps(m, src + k * ldb));
             } else { /* B: (N, K): transpose 16 rows (columns of op(B)) at a time */
                 const float *src = B + (j0 + s + 16 * g) * ldb + p0;
                 for (int64_t k = 0; k < kc; k += 16)
@@ -169,6 +178,22 @@ static inline void nbi_dgemm_pack_a(double *restrict ap, bool ta, const double *
 static inline void nbi_dgemm_pack_b(double *restrict bp, int nrp, bool tb, const double *B, int64_t ldb,
                                     int64_t p0, int64_t kc, int64_t j0, int64_t nc) {
     /* nrp: the panel width, a whole number of vectors (NR or NR_NARROW) */
+    if (!tb) { /* as nbi_sgemm_pack_b: row k of op(B) read once into every panel */
+        for (int64_t k = 0; k < kc; k++) {
+            const double *src = B + (p0 + k) * ldb + j0;
+            for (int64_t s = 0; s < nc; s += nrp) {
+                double *dst = bp + s * kc + k * nrp;
+                for (int g = 0; g < nrp / 8; g++) {
+                    const int64_t left = nc - s - 8 * g;
+                    _mm512_store_pd(dst + 8 * g,
+                                    left <= 0 ? _mm512_setzero_pd()
+                                              : _mm512_maskz_loadu_pd((__mmask8)nbi_first16(left < 8 ? left : 8),
+                                                                      src + s + 8 * g));
+                }
+            }
+        }
+        return;
+    }
     for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {
         int64_t nr = nbi_gemm_min(nrp, nc - s);
         for (int g = 0; g < nrp / 8; g++) {
@@ -176,11 +201,6 @@ static inline void nbi_dgemm_pack_b(double *restrict bp, int nrp, bool tb, const
             if (nr <= 8 * g) {
                 for (int64_t k = 0; k < kc; k++)
                     _mm512_store_pd(dst + k * nrp, _mm512_setzero_pd());
-            } else if (!tb) {
-                const double *src = B + p0 * ldb + j0 + s + 8 * g;
-                __mmask8 m = (__mmask8)nbi_first16(nr - 8 * g < 8 ? nr - 8 * g : 8);
-                for (int64_t k = 0; k < kc; k++)
-                    _mm512_store_pd(dst + k * nrp, _mm512_maskz_loadu_pd(m, src + k * ldb));
             } else {
                 const double *src = B + (j0 + s + 8 * g) * ldb + p0;
                 for (int64_t k = 0; k < kc; k += 8)
@@ -206,13 +226,18 @@ static inline void nbi_dgemm_pack_b(double *restrict bp, int nrp, bool tb, const
     }                                                                                                                  \
     static inline void NAME_B(T *restrict bp, int nrp, bool tb, const T *B, int64_t ldb, int64_t p0, int64_t kc,       \
                               int64_t j0, int64_t nc) {                                                                \
+        if (!tb) { /* row k of op(B) is contiguous: read it once, left to right, into every panel */              \
+            for (int64_t k = 0; k < kc; k++)                                                                           \
+                for (int64_t s = 0; s < nc; s += nrp)                                                                  \
+                    for (int64_t j = 0; j < nrp; j++)                                                                  \
+                        bp[s * kc + k * nrp + j] = s + j >= nc ? 0 : B[(p0 + k) * ldb + j0 + s + j];                   \
+            return;                                                                                                    \
+        }                                                                                                              \
         for (int64_t s = 0; s < nc; s += nrp, bp += kc * nrp) {                                                        \
             int64_t nr = nbi_gemm_min(nrp, nc - s);                                                                    \
             for (int64_t k = 0; k < kc; k++)                                                                           \
                 for (int64_t j = 0; j < nrp; j++)                                                                      \
-                    bp[k * nrp + j] = j >= nr ? 0                                                                      \
-                                     : tb    ? B[(j0 + s + j) * ldb + p0 + k]                                          \
-                                             : B[(p0 + k) * ldb + j0 + s + j];                                         \
+                    bp[k * nrp + j] = j >= nr ? 0 : B[(j0 + s + j) * ldb + p0 + k];                                    \
         }                                                                                                              \
     }
 
