@@ -251,7 +251,7 @@ bool write_svg_plot(const char *path, const epoch_metrics *m, int n, const doubl
 }
 
 void print_confusion(FILE *f, const int64_t c[10][10]) {
-    fprintf(f, "confusion matrix (rows: true digit, columns: predicted)\n      ");
+    fprintf(f, "confusion matrix (rows: true class, columns: predicted)\n      ");
     for (int j = 0; j < 10; j++) fprintf(f, "%6d", j);
     fprintf(f, "   acc%%\n");
     for (int i = 0; i < 10; i++) {

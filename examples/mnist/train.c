@@ -2,7 +2,7 @@
  * Defaults follow PyTorch's MNIST example: the classic net, Adadelta lr 1.0,
  * StepLR gamma 0.7, batch 64, test batch 1000. --model resnet brings its own
  * recipe, that of tools/fashion_resnet.py: SGD lr 0.1 momentum 0.9, weight
- * decay 5e-4 on the weights only, batch 128, 15 epochs, one epoch of linear
+ * decay 5e-4 on the weights only, batch 128, 20 epochs, one epoch of linear
  * warm-up then cosine annealing stepped every batch, random crop (padding 2)
  * and horizontal flip. Run with --help for flags. */
 #include <nabla.h>
@@ -51,10 +51,10 @@ static void usage(FILE *f, const char *argv0) {
             "  --fashion             Fashion-MNIST from %s (scripts/fetch_mnist.sh --fashion)\n"
             "  --model NAME          default (PyTorch's MNIST example net), small, or resnet (a\n"
             "                        residual net with its own recipe: SGD lr 0.1, weight decay\n"
-            "                        5e-4, batch 128, 15 epochs, warm-up + cosine per batch,\n"
+            "                        5e-4, batch 128, 20 epochs, warm-up + cosine per batch,\n"
             "                        random crop and flip; tools/fashion_resnet.py is its twin)\n"
             "  --width N             resnet's channels in its first stage (default 16)\n"
-            "  --epochs N            default 6 (PyTorch's full recipe: 14; resnet 15)\n"
+            "  --epochs N            default 6 (PyTorch's full recipe: 14; resnet 20)\n"
             "  --batch-size N        default 64 (resnet 128)\n"
             "  --test-batch-size N   default 1000\n"
             "  --optimizer NAME      adadelta (default), sgd (resnet's), adam, adamw, rmsprop\n"
@@ -216,7 +216,7 @@ static int parse_args(int argc, char **argv, options *o) {
     if (!o->data) o->data = o->fashion ? FASHION_DIR : MNIST_DEFAULT_DIR;
     if (o->width < 0) o->width = 16;
     if (!o->optimizer) o->optimizer = resnet ? "sgd" : "adadelta";
-    if (o->epochs < 0) o->epochs = resnet ? 15 : 6;
+    if (o->epochs < 0) o->epochs = resnet ? 20 : 6;
     if (o->batch_size < 0) o->batch_size = resnet ? 128 : 64;
     if (o->weight_decay < 0) o->weight_decay = resnet ? 5e-4 : 0;
     if (o->lr < 0)
