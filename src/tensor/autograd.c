@@ -576,9 +576,9 @@ static nb_status run_walk(walk *w, nb_tensor *const *roots, nb_tensor **seeds, i
         if (st != NB_OK) {
             nbi_release(seeds[r]);
         } else if (root->grad_fn && !root->grad_fn->bgrads[root->output_nr]) {
-            /* taken as it is, maybe the caller's own tensor: backward
-             * functions only read their incoming gradients, and accumulate
-             * copies a shared one before adding to it */
+            /* taken as it is, maybe sharing the caller's memory (seed):
+             * backward functions only read their incoming gradients, and
+             * accumulate copies a shared one before adding to it */
             root->grad_fn->bgrads[root->output_nr] = seeds[r];
         } else if (root->grad_fn) {
             st = accumulate(&root->grad_fn->bgrads[root->output_nr], seeds[r]);
@@ -638,8 +638,13 @@ static nb_tensor *seed(const char *op, int k, const nb_tensor *root, const nb_te
         return NULL;
     }
     nb_tensor *g;
-    if (share && nbi_is_contiguous(grad_output)) {
-        g = nbi_retain((nb_tensor *)grad_output); /* read only: see run_walk */
+    if (share && grad_output->storage && nbi_is_contiguous(grad_output)) {
+        /* a view of it, not the caller's tensor itself: a backward may hand
+         * its incoming gradient on as an input's (run_node takes those over
+         * as library references), and the shared storage makes accumulate
+         * copy before adding (read only otherwise: see run_walk) */
+        g = nbi_make_view(grad_output, grad_output->ndim, grad_output->shape, grad_output->strides,
+                          grad_output->offset);
     } else {
         in_backward++; /* a copy, not an op's output: checked below as a root gradient */
         nb_no_grad_begin();
