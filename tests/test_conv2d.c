@@ -169,6 +169,8 @@ static const int64_t kernel_geoms[][16] = {
     {2, 64, 26, 26, 64, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1, 1},  /* Winograd, 2 bands per item, the last short */
     {2, 64, 50, 50, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* F(4x4, 3x3): 5 bands per item, the last short */
     {2, 17, 9, 6, 19, 3, 3, 1, 1, 0, 2, 2, 0, 1, 1, 1},    /* asymmetric padding */
+    {5, 16, 9, 10, 20, 3, 3, 1, 1, 2, 1, 2, 0, 1, 1, 1},   /* asymmetric padding, 5 items in 4 pieces */
+    {2, 16, 9, 10, 20, 3, 3, 1, 1, 3, 1, 2, 4, 1, 1, 1},   /* padding past the kernel (not winograd4's) */
     {2, 300, 5, 6, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},    /* C*9 > one K slice */
     {2, 6, 11, 13, 10, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1},   /* stride 2 */
     {2, 4, 9, 37, 6, 2, 3, 1, 2, 0, 1, 2, 1, 2, 1, 2},     /* groups, dilation, column stride 2 */
@@ -208,7 +210,7 @@ static double *widened(const float *v, int64_t n, bool absolute) {
  * (coefficients up to 8 and 16/15) amplify the roundings, measured up to
  * 3e-6 of the sum of |terms| (docs/conv2d.md), so 1e-5 for it. A wrong
  * transform or tile is off by the size of a term, far above either. */
-static double kernel_tolerance(const char *algo) { return strcmp(algo, "winograd4") == 0 ? 1e-5 : 2e-6; }
+static double kernel_tolerance(const char *what) { return strncmp(what, "winograd4 ", 10) == 0 ? 1e-5 : 2e-6; }
 
 static void assert_near(const char *what, const nbi_conv_geom *g, const float *got, const double *ref,
                         const double *mag, int64_t n) {
@@ -243,13 +245,16 @@ START_TEST(test_kernels_vs_reference) {
         double *y_ref = malloc(sizeof(double) * (size_t)ny), *y_mag = malloc(sizeof(double) * (size_t)ny);
         double *dx_ref = malloc(sizeof(double) * (size_t)nx), *dx_mag = malloc(sizeof(double) * (size_t)nx);
         double *dw_ref = malloc(sizeof(double) * (size_t)nw), *dw_mag = malloc(sizeof(double) * (size_t)nw);
+        double *db_ref = malloc(sizeof(double) * (size_t)g.O), *db_mag = malloc(sizeof(double) * (size_t)g.O);
         nbi_conv2d_ref_forward(y_ref, xd, wd, bd, &g);
         nbi_conv2d_ref_forward(y_mag, xa, wa, ba, &g);
         nbi_conv2d_ref_dx(dx_ref, dyd, wd, &g);
         nbi_conv2d_ref_dx(dx_mag, dya, wa, &g);
         nbi_conv2d_ref_dw(dw_ref, dyd, xd, &g);
         nbi_conv2d_ref_dw(dw_mag, dya, xa, &g);
-        float *out[2][3];
+        nbi_conv2d_ref_db(db_ref, dyd, &g);
+        nbi_conv2d_ref_db(db_mag, dya, &g);
+        float *out[2][4];
         for (int a = 0; a < NBI_CONV_ALGOS; a++) {
             for (int t = 0; t < 2; t++) { /* 1 and 3 threads: the same bits */
                 NBT_OK(nb_set_num_threads(t == 0 ? 1 : 3));
@@ -257,20 +262,25 @@ START_TEST(test_kernels_vs_reference) {
                 out[t][0] = malloc(sizeof(float) * (size_t)ny);
                 out[t][1] = malloc(sizeof(float) * (size_t)nx);
                 out[t][2] = malloc(sizeof(float) * (size_t)nw);
+                out[t][3] = malloc(sizeof(float) * (size_t)g.O);
                 NBT_OK(nbi_conv2d_forward_f32(out[t][0], x, w, b, &g));
-                NBT_OK(nbi_conv2d_backward_f32(out[t][1], out[t][2], NULL, dy, x, w, &g));
+                NBT_OK(nbi_conv2d_backward_f32(out[t][1], out[t][2], out[t][3], dy, x, w, &g));
             }
             const nbi_conv_plan p = nbi_conv2d_last_plan();
-            { /* each gradient alone: the same bits as both together (depthwise
-               * computes both in one pass) */
+            { /* each gradient alone: the same bits as all together (depthwise
+               * computes dx and dw in one pass, winograd4 all three) */
                 float *alone_dx = malloc(sizeof(float) * (size_t)nx), *alone_dw = malloc(sizeof(float) * (size_t)nw);
+                float *alone_db = malloc(sizeof(float) * (size_t)g.O);
                 NBT_OK(nbi_conv2d_backward_f32(alone_dx, NULL, NULL, dy, x, w, &g));
                 NBT_OK(nbi_conv2d_backward_f32(NULL, alone_dw, NULL, dy, x, w, &g));
+                NBT_OK(nbi_conv2d_backward_f32(NULL, NULL, alone_db, dy, x, w, &g));
                 ck_assert_msg(memcmp(alone_dx, out[1][1], sizeof(float) * (size_t)nx) == 0 &&
-                                  memcmp(alone_dw, out[1][2], sizeof(float) * (size_t)nw) == 0,
+                                  memcmp(alone_dw, out[1][2], sizeof(float) * (size_t)nw) == 0 &&
+                                  memcmp(alone_db, out[1][3], sizeof(float) * (size_t)g.O) == 0,
                               "%s: a gradient computed alone differs", nbi_conv_algo_name((nbi_conv_algo)a));
                 free(alone_dx);
                 free(alone_dw);
+                free(alone_db);
             }
             nbi_conv2d_force_algo(NBI_CONV_AUTO);
             const nbi_conv_algo ph[3] = {p.forward, p.dx, p.dw};
@@ -283,13 +293,19 @@ START_TEST(test_kernels_vs_reference) {
                               "%s: 1 vs 3 threads differ", what);
                 if (ph[f] == (nbi_conv_algo)a) ran[a][f]++;
             }
-            assert_near(nbi_conv_algo_name(p.forward), &g, out[0][0], y_ref, y_mag, ny);
-            assert_near(nbi_conv_algo_name(p.dx), &g, out[0][1], dx_ref, dx_mag, nx);
-            assert_near(nbi_conv_algo_name(p.dw), &g, out[0][2], dw_ref, dw_mag, nw);
+            for (int f = 0; f < 3; f++) {
+                char what[64];
+                snprintf(what, sizeof what, "%s %s", nbi_conv_algo_name(ph[f]), (const char *[]){"forward", "dx", "dw"}[f]);
+                assert_near(what, &g, out[0][f], (const double *[]){y_ref, dx_ref, dw_ref}[f],
+                            (const double *[]){y_mag, dx_mag, dw_mag}[f], sizes[f]);
+            }
+            ck_assert_msg(memcmp(out[0][3], out[1][3], sizeof(float) * (size_t)g.O) == 0, "%s db: 1 vs 3 threads differ",
+                          nbi_conv_algo_name(p.dw));
+            assert_near("bias gradient", &g, out[0][3], db_ref, db_mag, g.O);
             for (int t = 0; t < 2; t++)
-                for (int f = 0; f < 3; f++) free(out[t][f]);
+                for (int f = 0; f < 4; f++) free(out[t][f]);
         }
-        void *all[] = {x, w, b, dy, xd, wd, bd, dyd, xa, wa, ba, dya, y_ref, y_mag, dx_ref, dx_mag, dw_ref, dw_mag};
+        void *all[] = {x, w, b, dy, xd, wd, bd, dyd, xa, wa, ba, dya, y_ref, y_mag, dx_ref, dx_mag, dw_ref, dw_mag, db_ref, db_mag};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
     }
     NBT_OK(nb_set_num_threads(saved));

@@ -65,11 +65,15 @@ static bool winograd_fits(const nbi_conv_geom *g) {
     return row_floats <= (double)(16 << 18);
 }
 
-/* Winograd F(4x4, 3x3): the same convs; its unit holds at least one row of
- * 4x4 tiles, about 36 * tiles * (C + O) floats. */
+/* Winograd F(4x4, 3x3): the same convs, padded by at most 2 (a row or column
+ * of outputs that sees only padding is the bias alone, and F(4x4, 3x3)'s
+ * error, relative to its tile's other outputs, is 2e-5 of it: the test's
+ * 5-item geometry with padding 3); its unit holds at least one row of 4x4
+ * tiles, about 36 * tiles * (C + O) floats. */
 static bool winograd4_fits(const nbi_conv_geom *g) {
     if (!(g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->groups == 1))
         return false;
+    if (g->pt > 2 || g->pb > 2 || g->pl > 2 || g->pr > 2) return false;
     const double row_floats = 36.0 * (double)((g->Wo + 3) / 4 + 12) * (double)(g->C + g->O + 32);
     return row_floats <= (double)(16 << 18);
 }
@@ -114,13 +118,7 @@ bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom 
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
         return winograd_fits(&t);
     }
-    case NBI_CONV_WINOGRAD4: {
-        if (!winograd4_fits(g)) return false;
-        if (ph != NBI_CONV_DX) return true;
-        if (!nbi_conv2d_flip_ok(g)) return false;
-        const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
-        return winograd4_fits(&t);
-    }
+    case NBI_CONV_WINOGRAD4: return winograd4_fits(g); /* dx: the forward's transpose, any padding */
     case NBI_CONV_DEPTHWISE: return depthwise_fits(g) && (ph != NBI_CONV_DX || (g->sh == 1 && g->sw == 1));
     case NBI_CONV_DIRECT: { /* reads a padded copy of an item, like implicit's forward */
         if (ph != NBI_CONV_DX) return padded_plane_fits(g);
@@ -211,7 +209,9 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
                                                            : NBI_CONV_IM2COL;
     p.dw = wino != NBI_CONV_REFERENCE ? wino : direct_worth(g) ? NBI_CONV_DIRECT : NBI_CONV_IMPLICIT;
     p.dx = NBI_CONV_IM2COL;
-    if (nbi_conv2d_flip_ok(g)) {
+    if (wino == NBI_CONV_WINOGRAD4) {
+        p.dx = wino; /* the forward's transpose, in one pass over dy with dw and db */
+    } else if (nbi_conv2d_flip_ok(g)) {
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
         const nbi_conv_algo twino = winograd_choice(&t);
         if (twino != NBI_CONV_REFERENCE) p.dx = twino;
@@ -295,6 +295,14 @@ nb_status nbi_conv2d_forward_f64(double *y, const double *x, const double *w, co
 
 nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                                   const nbi_conv_geom *g) {
+    const bool empty = g->N == 0 || g->C == 0 || g->O == 0 || g->Ho * g->Wo == 0;
+    const nbi_conv_plan p = empty ? (nbi_conv_plan){0} : plan(g, NB_F32);
+    const nbi_conv2d_kernels *both = empty || p.dx != p.dw ? NULL : kernels(p.dw);
+    if (both && both->backward) { /* dx, dw and db from one pass over dy */
+        if (dx) last.dx = p.dx;
+        if (dw) last.dw = p.dw;
+        return both->backward(dx, dw, db, dy, x, w, g);
+    }
     if (db) /* kernels/conv2d_bias.c */
         NBI_CPU_PICK(nbi_conv2d_bias_portable, nbi_conv2d_bias_avx2, nbi_conv2d_bias_avx512)
             ->grad_f32(db, dy, g->N, g->O, g->Ho * g->Wo);
@@ -305,7 +313,6 @@ nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *
             for (int64_t e = 0; e < g->N * g->C * g->H * g->W; e++) dx[e] = 0;
         return NB_OK;
     }
-    const nbi_conv_plan p = plan(g, NB_F32);
     nb_status st = NB_OK;
     if (dx && dw && p.dx == NBI_CONV_DEPTHWISE && p.dw == NBI_CONV_DEPTHWISE) { /* one pass for both */
         last.dx = last.dw = NBI_CONV_DEPTHWISE;

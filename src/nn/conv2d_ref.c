@@ -198,4 +198,4 @@ static nb_status dw_f32(float *dw, const float *dy, const float *x, const nbi_co
     return NB_OK;
 }
 
-const nbi_conv2d_kernels nbi_conv2d_reference_f32 = {forward_f32, dx_f32, dw_f32};
+const nbi_conv2d_kernels nbi_conv2d_reference_f32 = {.forward = forward_f32, .dx = dx_f32, .dw = dw_f32};

@@ -84,11 +84,15 @@ nbi_conv_geom nbi_conv2d_last_geom(void);
  * (N, C, O >= 1; the entry points handle the rest), within the algorithm's
  * domain (nbi_conv2d_applies). Arguments as the entry points'; dx and dw are
  * overwritten. Each returns NB_ERR_NOMEM (with a message) if scratch fails.
- * A NULL member: the algorithm does not compute that phase. */
+ * A NULL member: the algorithm does not compute that phase. `backward`, where
+ * an algorithm has it, computes dx, dw and db (any of them NULL) in one pass
+ * over dy, dx and dw with the same bits as its dx and dw kernels. */
 typedef struct nbi_conv2d_kernels {
     nb_status (*forward)(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g);
     nb_status (*dx)(float *dx, const float *dy, const float *w, const nbi_conv_geom *g);
     nb_status (*dw)(float *dw, const float *dy, const float *x, const nbi_conv_geom *g);
+    nb_status (*backward)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                          const nbi_conv_geom *g);
 } nbi_conv2d_kernels;
 
 extern const nbi_conv2d_kernels nbi_conv2d_im2col_portable, nbi_conv2d_im2col_avx2, nbi_conv2d_im2col_avx512;

@@ -414,4 +414,4 @@ const nbi_conv2d_dxdw_fn DXDW_SET = dxdw_depthwise;
 #else
 #define THIS_SET nbi_conv2d_depthwise_portable
 #endif
-const nbi_conv2d_kernels THIS_SET = {forward_depthwise, dx_depthwise, dw_depthwise};
+const nbi_conv2d_kernels THIS_SET = {.forward = forward_depthwise, .dx = dx_depthwise, .dw = dw_depthwise};

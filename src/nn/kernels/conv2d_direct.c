@@ -432,4 +432,4 @@ static nb_status dx_direct(float *dx, const float *dy, const float *w, const nbi
 #else
 #define THIS_SET nbi_conv2d_direct_portable
 #endif
-const nbi_conv2d_kernels THIS_SET = {forward_direct, dx_direct, dw_direct};
+const nbi_conv2d_kernels THIS_SET = {.forward = forward_direct, .dx = dx_direct, .dw = dw_direct};

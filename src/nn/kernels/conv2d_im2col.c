@@ -276,6 +276,6 @@ static nb_status dx_pointwise(float *dx, const float *dy, const float *w, const 
 #define IM2COL_TABLE nbi_conv2d_im2col_portable
 #define POINTWISE_TABLE nbi_conv2d_pointwise_portable
 #endif
-const nbi_conv2d_kernels IM2COL_TABLE = {forward_im2col, dx_im2col, dw_cols};
+const nbi_conv2d_kernels IM2COL_TABLE = {.forward = forward_im2col, .dx = dx_im2col, .dw = dw_cols};
 /* (dw builds colᵀ = xᵀ as for any conv: a plain product streams better) */
-const nbi_conv2d_kernels POINTWISE_TABLE = {forward_pointwise, dx_pointwise, dw_cols};
+const nbi_conv2d_kernels POINTWISE_TABLE = {.forward = forward_pointwise, .dx = dx_pointwise, .dw = dw_cols};

@@ -304,4 +304,4 @@ static nb_status dx_implicit(float *dx, const float *dy, const float *w, const n
 #else
 #define THIS_SET nbi_conv2d_implicit_portable
 #endif
-const nbi_conv2d_kernels THIS_SET = {forward_implicit, dx_implicit, dw_implicit};
+const nbi_conv2d_kernels THIS_SET = {.forward = forward_implicit, .dx = dx_implicit, .dw = dw_implicit};

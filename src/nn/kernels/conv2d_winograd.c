@@ -383,4 +383,4 @@ static nb_status dx_winograd(float *dx, const float *dy, const float *w, const n
 #else
 #define THIS_SET nbi_conv2d_winograd_portable
 #endif
-const nbi_conv2d_kernels THIS_SET = {forward_winograd, dx_winograd, dw_winograd};
+const nbi_conv2d_kernels THIS_SET = {.forward = forward_winograd, .dx = dx_winograd, .dw = dw_winograd};

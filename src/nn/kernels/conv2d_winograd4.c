@@ -83,6 +83,16 @@ static inline __attribute__((always_inline)) void w4_bt(const vf z[6], vf o[6]) 
     o[5] = z[5] + (z[1] - 2.0f * z[3]) + 1.5f * b;
 }
 
+/* o = B z, the transpose of w4_bt: the input transform's gradient */
+static inline __attribute__((always_inline)) void w4_b(const vf z[6], vf o[6]) {
+    o[0] = z[0];
+    o[1] = (z[2] - z[1]) + (z[5] - 1.5f * z[0]) + (0.5f * z[4] - 2.0f * z[3]);
+    o[2] = (0.5f * z[1] - 2.5f * z[2]) - (2.0f * z[0] + 1.5f * z[5]) - (z[3] + z[4]);
+    o[3] = (1.5f * z[0] + 2.5f * z[1]) + (0.5f * z[2] + 2.0f * z[3]) - (0.5f * z[4] + 2.0f * z[5]);
+    o[4] = (z[0] + z[1]) + (z[2] + z[3]) + (z[4] + 1.5f * z[5]);
+    o[5] = z[5];
+}
+
 /* o = Aᵀ m (6 -> 4) */
 static inline __attribute__((always_inline)) void w4_at(const vf m[6], vf o[4]) {
     const vf s = m[1] + m[2], d = m[1] - m[2];
@@ -433,6 +443,16 @@ static void w4_product(int64_t rows, int64_t cols, int64_t K, const float *a, in
 
 /* ---- forward ---- */
 
+/* u[xi] = (G k Gᵀ)[xi] for one 3x3 kernel k, computed in double and rounded once. */
+static void w4_weight_tile(const float *k, float u[36]) {
+    double t[6][3]; // t = G k
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++) t[i][j] = w4_G[i][0] * k[j] + w4_G[i][1] * k[3 + j] + w4_G[i][2] * k[6 + j];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++)
+            u[i * 6 + j] = (float)(t[i][0] * w4_G[j][0] + t[i][1] * w4_G[j][1] + t[i][2] * w4_G[j][2]);
+}
+
 /* up: U[xi] (C, Op) at up + xi*C*Op, U[xi][c][o] = (G w[o, c] Gᵀ)[xi], zero
  * past O. Called by every thread of a team, which share the output channels
  * (run serially before the team, it was ~1% of a 1-thread MNIST step that a
@@ -440,19 +460,20 @@ static void w4_product(int64_t rows, int64_t cols, int64_t K, const float *a, in
 static void w4_pack_weights(float *restrict up, const float *w, int64_t C, int64_t O, int64_t Op) {
     _Pragma("omp for schedule(static)") for (int64_t o = 0; o < Op; o++)
         for (int64_t c = 0; c < C; c++) {
-            if (o >= O) {
-                for (int xi = 0; xi < 36; xi++) up[(xi * C + c) * Op + o] = 0;
-                continue;
-            }
-            const float *k = w + (o * C + c) * 9; // k: (3, 3)
-            double t[6][3];                       // t = G k
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 3; j++)
-                    t[i][j] = w4_G[i][0] * k[j] + w4_G[i][1] * k[3 + j] + w4_G[i][2] * k[6 + j];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++)
-                    up[((i * 6 + j) * C + c) * Op + o] =
-                        (float)(t[i][0] * w4_G[j][0] + t[i][1] * w4_G[j][1] + t[i][2] * w4_G[j][2]);
+            float u[36] = {0};
+            if (o < O) w4_weight_tile(w + (o * C + c) * 9, u); // w: (O, C, 3, 3)
+            for (int xi = 0; xi < 36; xi++) up[(xi * C + c) * Op + o] = u[xi];
+        }
+}
+
+/* The input gradient's operand: Uᵀ[xi] (O, Cp) at ut + xi*O*Cp, zero past C;
+ * shared by a team as w4_pack_weights. */
+static void w4_pack_weights_t(float *restrict ut, const float *w, int64_t C, int64_t O, int64_t Cp) {
+    _Pragma("omp for schedule(static)") for (int64_t o = 0; o < O; o++)
+        for (int64_t c = 0; c < Cp; c++) {
+            float u[36] = {0};
+            if (c < C) w4_weight_tile(w + (o * C + c) * 9, u);
+            for (int xi = 0; xi < 36; xi++) ut[(xi * O + o) * Cp + c] = u[xi];
         }
 }
 
@@ -504,56 +525,197 @@ static nb_status w4_forward(float *y, const float *x, const float *w, const floa
     return NB_OK;
 }
 
-static nb_status w4_dx(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
-    return nbi_conv2d_dx_by_forward(dx, dy, w, g, w4_forward);
+/* ---- the gradients, in one pass over dy ----
+ * Per unit, dy's channels-last rows feed three things: the bias gradient
+ * (row sums), Z = A g Aᵀ for the weight gradient (S[xi] += V[xi]ᵀ Z[xi], V
+ * the input's transform as in the forward) and the input gradient, the
+ * forward's transpose: dV[xi] (tiles, C) = Z[xi] (tiles, O) x Uᵀ[xi] (O, C),
+ * then dd = B dV Bᵀ, each tile's 6x6 patch added into a channels-last
+ * buffer of the unit's input rows (patches overlap by 2 rows and columns).
+ * This is 36 tiles x 36 x C x O multiply-adds per 24x24 output where the
+ * forward of the flipped kernel over the padded dy took 49 tiles, and dy is
+ * read once for all three (it was read three times: bias, dw, dx). */
+
+/* part[r*Op + o] <- sum over the columns ow < Wo of row r of gt (channels-
+ * last, Wbp columns of Op floats), in double, ow in order, for r < rows. The
+ * lanes are channels, so the order of each sum does not depend on VL. */
+typedef double vd __attribute__((vector_size(VL * sizeof(double))));
+static void w4_bias_rows(double *restrict part, const float *restrict gt, int64_t rows, int64_t Wo, int64_t Wbp,
+                         int64_t Op) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t ob = 0; ob < Op; ob += VL) {
+            vd acc = {0};
+            for (int64_t q = 0; q < Wo; q++) acc += __builtin_convertvector(vload(gt + (r * Wbp + q) * Op + ob), vd);
+            memcpy(part + r * Op + ob, &acc, sizeof acc);
+        }
 }
 
-/* ---- weight gradient ---- */
+/* dxt (rows from the unit's first patch row, Wbp columns, Cp) += B dV Bᵀ for
+ * the unit's tiles t < ntiles in order, dV[xi] rows t at mb + (xi*Tr + t)*Cp. */
+static void w4_grad_input_transform(float *restrict dxt, const float *restrict mb, const w4 *z, int64_t ntiles) {
+    const int64_t Cp = z->Cp, Wbp = z->Wbp, Tr = z->Tr;
+    for (int64_t t = 0; t < ntiles; t++) {
+        float *base = dxt + (4 * (t / z->tw) * Wbp + 4 * (t % z->tw)) * Cp;
+        for (int64_t cb = 0; cb < Cp; cb += VL) {
+            vf tmp[6][6];
+            for (int j = 0; j < 6; j++) { /* B down column j of dV */
+                vf m[6], o[6];
+                for (int i = 0; i < 6; i++) m[i] = vload(mb + ((i * 6 + j) * Tr + t) * Cp + cb);
+                w4_b(m, o);
+                for (int i = 0; i < 6; i++) tmp[i][j] = o[i];
+            }
+            for (int i = 0; i < 6; i++) { /* then along each row, added into the patch */
+                vf o[6];
+                w4_b(tmp[i], o);
+                for (int j = 0; j < 6; j++) {
+                    float *p = base + (i * Wbp + j) * Cp + cb;
+                    vstore(p, vload(p) + o[j]);
+                }
+            }
+        }
+    }
+}
 
-/* The batch is cut into this many fixed pieces of units (fewer for small
- * batches), each summing its units in order into its own S; the pieces are
- * added in order. A function of the shapes only, never of the thread count. */
+/* Rows ih0 .. ih0+rows-1 and columns iw0 .. iw0+Wbp-1 of one item's planes
+ * dx (C, H, W) <- dxt (rows, Wbp, Cp), only the pixels inside the planes:
+ * w4_channels_last's inverse. Per block of VL channels the rows go first to
+ * stg (VL planes of the rows, W columns; VL floats before it may be
+ * addressed, never written) through lane-masked stores, then out as one
+ * copy per channel: stored straight into dx, 64 bytes at a time into VL
+ * planes, they took 15% of ResNet's 3x3 conv. */
+static void w4_planar(float *dx, const float *restrict dxt, float *restrict stg, int64_t C, int64_t H, int64_t W,
+                      int64_t ih0, int64_t rows, int64_t iw0, int64_t Wbp, int64_t Cp) {
+    const int64_t r0 = ih0 < 0 ? -ih0 : 0, r1 = min64(rows, H - ih0), nr = r1 - r0;
+    if (nr <= 0) return;
+    for (int64_t cb = 0; cb < C; cb += VL) {
+        const int64_t nch = min64(VL, C - cb);
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t q = 0; q < Wbp; q += VL) {
+                const int64_t iw = iw0 + q; /* columns iw .. iw+VL-1; those in [lo, hi) are inside */
+                const int64_t lo = iw < 0 ? -iw : 0, hi = W - iw < VL ? (W - iw < 0 ? 0 : W - iw) : VL;
+                if (lo >= hi) continue;
+                vf v[VL];
+                const int64_t np = min64(VL, Wbp - q);
+                for (int p = 0; p < VL; p++) v[p] = p < np ? vload(dxt + (r * Wbp + q + p) * Cp + cb) : (vf){0};
+                w4_transpose(v); /* v[l]: channel cb+l's pixels */
+                for (int64_t l = 0; l < nch; l++) {
+                    float *dst = stg + (l * nr + r - r0) * W + iw; /* lanes lo .. hi-1 land in the row */
+#if defined(NBI_KERNELS_AVX512)
+                    _mm512_mask_storeu_ps(dst, (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)), (__m512)v[l]);
+#elif defined(NBI_KERNELS_AVX2)
+                    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                    const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), lane),
+                                                        _mm256_cmpgt_epi32(lane, _mm256_set1_epi32((int)lo - 1)));
+                    _mm256_maskstore_ps(dst, in, (__m256)v[l]);
+#else
+                    for (int64_t p = lo; p < hi; p++) dst[p] = v[l][p];
+#endif
+                }
+            }
+        for (int64_t l = 0; l < nch; l++)
+            memcpy(dx + ((cb + l) * H + ih0 + r0) * W, stg + l * nr * W, (size_t)(nr * W) * sizeof(float));
+    }
+}
+
+/* The batch is cut into this many fixed pieces of items (fewer for small
+ * batches), each summing its items' S in order into its own S; the pieces
+ * are added in order. A function of the shapes only, never of the thread
+ * count; without dw every item is a piece. */
 #define DW_PIECES 4
 
-static nb_status w4_dw(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
-    const int64_t C = g->C, O = g->O;
+/* dx, dw and db, any of them NULL (dx needs w, dw needs x). Each unit of
+ * work is one item, its bands of tile rows in order, so that the rows two
+ * bands' patches share are added in tile order whatever the band size. */
+static nb_status w4_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                             const nbi_conv_geom *g) {
+    const int64_t C = g->C, O = g->O, N = g->N;
     const w4 z = w4_sizes(g, C, O);
-    const int64_t units = g->N * z.bands, pieces = units < DW_PIECES ? units : DW_PIECES;
-    const int64_t sfloats = 36 * z.Cp * z.Op; // S[xi] (Cp, Op)
+    const int64_t pieces = dw ? (N < DW_PIECES ? N : DW_PIECES) : N;
+    const int64_t sfloats = dw ? 36 * z.Cp * z.Op : 0; // S[xi] (Cp, Op) per piece
+    const size_t ubytes = dx ? (size_t)(36 * O * z.Cp) * sizeof(float) : 0;
     const size_t sbytes = (size_t)(pieces * sfloats) * sizeof(float);
-    const size_t xfloats = (size_t)(z.Rb * z.Wbp * z.Cp), gfloats = (size_t)(4 * z.band * z.Wbp * z.Op);
-    const size_t vfloats = (size_t)(36 * z.Tr * z.Cp + MRMAX), zfloats = (size_t)(36 * z.Tr * z.Op);
-    const size_t bbytes = (xfloats + gfloats + vfloats + zfloats) * sizeof(float);
-    float *sp = nbi_alloc(sbytes); // pieces x S
-    if (!sp) return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of weight partials", sbytes);
+    const size_t pbytes = db ? (size_t)(N * g->Ho * z.Op) * sizeof(double) : 0;
+    /* a thread's buffers: dy's rows and Z always; x's rows and V for dw; dV
+     * and the input-gradient rows for dx (V and Z are read a register tile
+     * of rows past the unit's tiles) */
+    const size_t cfloats = (size_t)(z.Rb * z.Wbp * z.Cp), gfloats = (size_t)(4 * z.band * z.Wbp * z.Op);
+    const size_t zfloats = (size_t)(36 * z.Tr * z.Op + MRMAX * z.Op);
+    const size_t vfloats = dw ? (size_t)(36 * z.Tr * z.Cp + MRMAX * z.Cp) : 0;
+    const size_t mfloats = dx ? (size_t)(36 * z.Tr * z.Cp) : 0;
+    const size_t stfloats = dx ? (size_t)(VL + VL * z.Rb * g->W) : 0; // w4_planar's staged planes
+    const size_t bbytes =
+        (gfloats + zfloats + (dw ? cfloats : 0) + vfloats + mfloats + (dx ? cfloats : 0) + stfloats) * sizeof(float);
+    float *ut = ubytes ? nbi_alloc(ubytes) : NULL, *sp = sbytes ? nbi_alloc(sbytes) : NULL;
+    double *part = pbytes ? nbi_alloc(pbytes) : NULL; // part: (N, Ho, Op), the bias gradient's row sums
+    if ((ubytes && !ut) || (sbytes && !sp) || (pbytes && !part)) {
+        nbi_free(ut, ubytes);
+        nbi_free(sp, sbytes);
+        nbi_free(part, pbytes);
+        return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of Winograd partials",
+                         ubytes + sbytes + pbytes);
+    }
     nb_status st = NB_OK;
     _Pragma("omp parallel if (pieces > 1)") {
+        if (dx) w4_pack_weights_t(ut, w, C, O, z.Cp);
         float *buf = w4_buffer(bbytes, &st);
-        float *xt = buf, *gt = xt + xfloats, *vb = gt + gfloats, *zb = vb + vfloats;
+        float *gt = buf, *zb = gt + gfloats, *xt = zb + zfloats, *vb = xt + (dw ? cfloats : 0);
+        float *mb = vb + vfloats, *dxt = mb + mfloats, *stg = dxt + (dx ? cfloats : 0) + VL;
         _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < pieces; pc++) {
             if (!buf) continue;
-            float *S = sp + pc * sfloats;
-            const int64_t u0 = pc * units / pieces, u1 = (pc + 1) * units / pieces;
-            for (int64_t u = u0; u < u1; u++) {
-                const int64_t n = u / z.bands, ti0 = u % z.bands * z.band, ti1 = min64(ti0 + z.band, z.th);
-                const int64_t ntiles = (ti1 - ti0) * z.tw;
-                w4_channels_last(xt, x + n * C * g->H * g->W, C, g->H, g->W, 4 * ti0 - g->pt,
-                                 4 * (ti1 - ti0) + 2, -g->pl, z.Wbp, z.Cp);
-                w4_input_transform(vb, xt, &z, ntiles);
-                w4_channels_last(gt, dy + n * O * g->Ho * g->Wo, O, g->Ho, g->Wo, 4 * ti0, 4 * (ti1 - ti0), 0,
-                                 z.Wbp, z.Op);
-                w4_dy_transform(zb, gt, &z, ntiles);
-                for (int xi = 0; xi < 36; xi++) /* S[xi] (C, Op) += V[xi]ᵀ Z[xi] */
-                    w4_product(C, z.Op, ntiles, vb + xi * z.Tr * z.Cp, z.Cp, true, zb + xi * z.Tr * z.Op, z.Op,
-                               S + xi * z.Cp * z.Op, z.Op, u > u0);
+            float *S = dw ? sp + pc * sfloats : NULL;
+            const int64_t n0 = pc * N / pieces, n1 = (pc + 1) * N / pieces;
+            for (int64_t n = n0; n < n1; n++) {
+                if (dx) memset(dxt, 0, cfloats * sizeof(float));
+                for (int64_t ti0 = 0; ti0 < z.th; ti0 += z.band) {
+                    const int64_t ti1 = min64(ti0 + z.band, z.th), ntiles = (ti1 - ti0) * z.tw;
+                    const int64_t rows = 4 * (ti1 - ti0); /* dy rows of the unit */
+                    w4_channels_last(gt, dy + n * O * g->Ho * g->Wo, O, g->Ho, g->Wo, 4 * ti0, rows, 0, z.Wbp, z.Op);
+                    if (db) w4_bias_rows(part + (n * g->Ho + 4 * ti0) * z.Op, gt, min64(rows, g->Ho - 4 * ti0), g->Wo,
+                                         z.Wbp, z.Op);
+                    w4_dy_transform(zb, gt, &z, ntiles);
+                    if (dw) {
+                        w4_channels_last(xt, x + n * C * g->H * g->W, C, g->H, g->W, 4 * ti0 - g->pt, rows + 2,
+                                         -g->pl, z.Wbp, z.Cp);
+                        w4_input_transform(vb, xt, &z, ntiles);
+                        for (int xi = 0; xi < 36; xi++) /* S[xi] (C, Op) += V[xi]ᵀ Z[xi] */
+                            w4_product(C, z.Op, ntiles, vb + xi * z.Tr * z.Cp, z.Cp, true, zb + xi * z.Tr * z.Op,
+                                       z.Op, S + xi * z.Cp * z.Op, z.Op, n > n0 || ti0 > 0);
+                    }
+                    if (dx) {
+                        for (int xi = 0; xi < 36; xi++) /* dV[xi] (tiles, Cp) = Z[xi] Uᵀ[xi] */
+                            w4_product(ntiles, z.Cp, O, zb + xi * z.Tr * z.Op, z.Op, false, ut + xi * O * z.Cp, z.Cp,
+                                       mb + xi * z.Tr * z.Cp, z.Cp, false);
+                        w4_grad_input_transform(dxt, mb, &z, ntiles);
+                        /* rows below the last 2 are complete; those 2 go on into the next band's patches */
+                        const bool last = ti1 == z.th;
+                        const int64_t done = last ? rows + 2 : rows, rowfloats = z.Wbp * z.Cp;
+                        w4_planar(dx + n * C * g->H * g->W, dxt, stg, C, g->H, g->W, 4 * ti0 - g->pt, done, -g->pl,
+                                  z.Wbp, z.Cp);
+                        if (!last) {
+                            memmove(dxt, dxt + rows * rowfloats, (size_t)(2 * rowfloats) * sizeof(float));
+                            memset(dxt + 2 * rowfloats, 0, (size_t)((z.Rb - 2) * rowfloats) * sizeof(float));
+                        }
+                    }
+                }
             }
         }
         if (buf) nbi_free(buf, bbytes);
     }
+    nbi_free(ut, ubytes);
     if (st != NB_OK) {
         nbi_free(sp, sbytes);
+        nbi_free(part, pbytes);
         return nbi_error(st, "conv2d backward: out of memory for a %zu-byte Winograd buffer", bbytes);
     }
+    if (db) { /* the row sums of every item in order */
+        for (int64_t o = 0; o < O; o++) {
+            double s = 0;
+            for (int64_t r = 0; r < N * g->Ho; r++) s += part[r * z.Op + o];
+            db[o] = (float)s;
+        }
+        nbi_free(part, pbytes);
+    }
+    if (!dw) return NB_OK;
     /* S = the pieces in order (as nbi_conv_add_partials); dW[o, c] = Gᵀ S[c, o] G;
      * one team over the output channels (this ran serially after a team
      * for the sum alone) */
@@ -585,6 +747,14 @@ static nb_status w4_dw(float *dw, const float *dy, const float *x, const nbi_con
     return NB_OK;
 }
 
+static nb_status w4_dx(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
+    return w4_backward(dx, NULL, NULL, dy, NULL, w, g);
+}
+
+static nb_status w4_dw(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
+    return w4_backward(NULL, dw, NULL, dy, x, NULL, g);
+}
+
 #if defined(NBI_KERNELS_AVX512)
 #define THIS_SET nbi_conv2d_winograd4_avx512
 #elif defined(NBI_KERNELS_AVX2)
@@ -592,4 +762,4 @@ static nb_status w4_dw(float *dw, const float *dy, const float *x, const nbi_con
 #else
 #define THIS_SET nbi_conv2d_winograd4_portable
 #endif
-const nbi_conv2d_kernels THIS_SET = {w4_forward, w4_dx, w4_dw};
+const nbi_conv2d_kernels THIS_SET = {.forward = w4_forward, .dx = w4_dx, .dw = w4_dw, .backward = w4_backward};
