@@ -21,6 +21,7 @@ typedef int32_t nnu_v4i __attribute__((vector_size(16)));
 #define V4_SHUFFLE(x, y, i0, i1, i2, i3) __builtin_shuffle(x, y, (nnu_v4i){i0, i1, i2, i3})
 #endif
 
+#if !defined(NBI_KERNELS_AVX512) /* (that set's rows are below) */
 static void unpool_row_f32(float *restrict r0, float *restrict r1, const float *restrict d,
                            const uint8_t *restrict t, int64_t OW) {
     /* interleave two vectors: lanes (0, 4, 1, 5) and (2, 6, 3, 7) */
@@ -76,6 +77,69 @@ static void pool_row_f32(float *restrict y, uint8_t *restrict t, const float *re
     POOL_ROW_SCALAR(float)
 }
 
+#endif
+
+#if defined(NBI_KERNELS_AVX512)
+#include <immintrin.h>
+/* The AVX-512 set takes 16 windows per step, a row's last ones through lane
+ * masks (the 4-wide loop above was compute-bound: a batch of the MNIST
+ * net's conv2 output pooled at 15 GB/s with the data in cache, against 29
+ * for a plain copy). Lanes: window ow + i; even / odd columns of a row pair
+ * come out of two vectors of 16 columns by one two-source permute each. */
+static void pool_row_avx512(float *restrict y, uint8_t *restrict t, const float *restrict r0,
+                            const float *restrict r1, int64_t OW) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t ow = 0; ow < OW; ow += 16) {
+        const int64_t n = OW - ow < 16 ? OW - ow : 16; /* windows in this step */
+        const __mmask16 lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1);
+        const __mmask16 hi = (__mmask16)(n <= 8 ? 0 : n >= 16 ? 0xFFFF : (1u << (2 * n - 16)) - 1);
+        const __m512 p0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ow), p1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ow + 16);
+        const __m512 q0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ow), q1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ow + 16);
+        const __m512 taps[3] = {_mm512_permutex2var_ps(p0, odd, p1), _mm512_permutex2var_ps(q0, even, q1),
+                                _mm512_permutex2var_ps(q0, odd, q1)};
+        __m512 m = _mm512_permutex2var_ps(p0, even, p1);
+        __m512i k = _mm512_setzero_si512();
+        for (int j = 0; j < 3; j++) { /* a strictly larger value or a NaN takes over */
+            const __mmask16 take = _mm512_cmp_ps_mask(taps[j], m, _CMP_GT_OQ) |
+                                   _mm512_cmp_ps_mask(taps[j], taps[j], _CMP_UNORD_Q);
+            m = _mm512_mask_mov_ps(m, take, taps[j]);
+            k = _mm512_mask_mov_epi32(k, take, _mm512_set1_epi32(j + 1));
+        }
+        const __mmask16 out = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+        _mm512_mask_storeu_ps(y + ow, out, m);
+        _mm_mask_storeu_epi8(t + ow, out, _mm512_cvtepi32_epi8(k));
+    }
+}
+
+/* The gradient: dy at each window's winning tap, 0 at the others, 16
+ * windows (32 columns of two rows) per step. */
+static void unpool_row_avx512(float *restrict r0, float *restrict r1, const float *restrict d,
+                              const uint8_t *restrict t, int64_t OW) {
+    const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi_idx = _mm512_add_epi32(lo_idx, _mm512_set1_epi32(8));
+    for (int64_t ow = 0; ow < OW; ow += 16) {
+        const int64_t n = OW - ow < 16 ? OW - ow : 16;
+        const __mmask16 in = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(in, d + ow);
+        const __m512i k = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(in, t + ow));
+        __m512 a[4];
+        for (int j = 0; j < 4; j++) a[j] = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(j)), v);
+        const __mmask16 lo = (__mmask16)(n >= 8 ? 0xFFFF : (1u << (2 * n)) - 1);
+        const __mmask16 hi = (__mmask16)(n <= 8 ? 0 : n >= 16 ? 0xFFFF : (1u << (2 * n - 16)) - 1);
+        _mm512_mask_storeu_ps(r0 + 2 * ow, lo, _mm512_permutex2var_ps(a[0], lo_idx, a[1]));
+        _mm512_mask_storeu_ps(r0 + 2 * ow + 16, hi, _mm512_permutex2var_ps(a[0], hi_idx, a[1]));
+        _mm512_mask_storeu_ps(r1 + 2 * ow, lo, _mm512_permutex2var_ps(a[2], lo_idx, a[3]));
+        _mm512_mask_storeu_ps(r1 + 2 * ow + 16, hi, _mm512_permutex2var_ps(a[2], hi_idx, a[3]));
+    }
+}
+#define POOL_ROW pool_row_avx512
+#define UNPOOL_ROW unpool_row_avx512
+#else
+#define POOL_ROW pool_row_f32
+#define UNPOOL_ROW unpool_row_f32
+#endif
+
 // y: (planes, OH, OW), tap: (planes, OH, OW), x: (planes, H, W)
 static void forward_f32(float *y, uint8_t *tap, const float *x, int64_t planes, int64_t H, int64_t W, int64_t OH,
                         int64_t OW) {
@@ -84,7 +148,7 @@ static void forward_f32(float *y, uint8_t *tap, const float *x, int64_t planes, 
         for (int64_t oh = 0; oh < OH; oh++) {
             const float *r0 = x + pl * H * W + 2 * oh * W;
             int64_t o = (pl * OH + oh) * OW;
-            pool_row_f32(y + o, tap + o, r0, r0 + W, OW);
+            POOL_ROW(y + o, tap + o, r0, r0 + W, OW);
         }
 }
 
@@ -96,7 +160,7 @@ static void backward_f32(float *dx, const float *dy, const uint8_t *tap, int64_t
         float *dxp = dx + pl * H * W;
         for (int64_t oh = 0; oh < OH; oh++) {
             float *r0 = dxp + 2 * oh * W, *r1 = r0 + W;
-            unpool_row_f32(r0, r1, dy + (pl * OH + oh) * OW, tap + (pl * OH + oh) * OW, OW);
+            UNPOOL_ROW(r0, r1, dy + (pl * OH + oh) * OW, tap + (pl * OH + oh) * OW, OW);
             for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0; /* odd W: last column in no window */
         }
         for (int64_t i = 2 * OH * W; i < H * W; i++) dxp[i] = 0; /* odd H: last row in no window */
