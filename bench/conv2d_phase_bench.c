@@ -2,7 +2,8 @@
  * weight gradient of each config timed separately, with the heuristic's
  * algorithm or with algorithms forced (each where it applies; the
  * heuristic's choice elsewhere), so that a kernel change can be measured on
- * the phase it touches. Calls the internal entry points
+ * the phase it touches; "bwd" is all three gradients in one call, as the
+ * autograd asks for them (named by its dw algorithm). Calls the internal entry points
  * (src/nn/conv_internal.h) on plain arrays, so like gemm_bench it sees the
  * private headers.
  *
@@ -173,15 +174,15 @@ int main(int argc, char **argv) {
         g.Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
         const int64_t nx = N * C * H * W, nw = O * (C / gr) * kh * kw, ny = N * O * g.Ho * g.Wo;
         float *x = random_floats(nx, &seed), *w = random_floats(nw, &seed), *b = random_floats(O, &seed);
-        float *dy = random_floats(ny, &seed), *out[3];
+        float *dy = random_floats(ny, &seed), *out[3], *db = malloc(sizeof(float) * (size_t)O);
         out[0] = malloc(sizeof(float) * (size_t)ny);
         out[1] = malloc(sizeof(float) * (size_t)nx);
         out[2] = malloc(sizeof(float) * (size_t)nw);
         const size_t nt = (size_t)(repeats * MAX_ALGOS);
         double *tc = malloc(sizeof(double) * nt), *tw = malloc(sizeof(double) * nt);
         const double flops = 2.0 * N * O * g.Ho * g.Wo * (C / gr) * kh * kw;
-        char result[MAX_ALGOS][3][160];
-        for (int p = 0; p < 3; p++) {
+        char result[MAX_ALGOS][4][160];
+        for (int p = 0; p < 4; p++) { /* forward, dx, dw, and all three gradients as autograd asks for them */
             nbi_conv_algo ran[MAX_ALGOS];
             for (int r = -2; r < repeats; r++)
                 for (int k = 0; k < nalgos; k++) {
@@ -189,7 +190,8 @@ int main(int argc, char **argv) {
                     const double w0 = wall_ms(), c0 = cpu_ms();
                     const nb_status st = p == 0   ? nbi_conv2d_forward_f32(out[0], x, w, b, &g)
                                          : p == 1 ? nbi_conv2d_backward_f32(out[1], NULL, NULL, dy, x, w, &g)
-                                                  : nbi_conv2d_backward_f32(NULL, out[2], NULL, dy, x, w, &g);
+                                         : p == 2 ? nbi_conv2d_backward_f32(NULL, out[2], NULL, dy, x, w, &g)
+                                                  : nbi_conv2d_backward_f32(out[1], out[2], db, dy, x, w, &g);
                     const double w1 = wall_ms(), c1 = cpu_ms();
                     if (st != NB_OK) {
                         fprintf(stderr, "%s: %s\n", name, nb_last_error());
@@ -197,19 +199,20 @@ int main(int argc, char **argv) {
                     }
                     if (r >= 0) tc[k * repeats + r] = c1 - c0, tw[k * repeats + r] = w1 - w0;
                     const nbi_conv_plan pl = nbi_conv2d_last_plan();
-                    ran[k] = p == 0 ? pl.forward : p == 1 ? pl.dx : pl.dw;
+                    ran[k] = p == 0 ? pl.forward : p == 1 ? pl.dx : pl.dw; /* bwd: named by its dw */
                 }
             for (int k = 0; k < nalgos; k++) {
                 double *c = tc + k * repeats, *wl = tw + k * repeats;
                 qsort(c, (size_t)repeats, sizeof *c, cmp_double);
                 qsort(wl, (size_t)repeats, sizeof *wl, cmp_double);
                 snprintf(result[k][p], sizeof result[k][p], "  %s %-9s %8.3f %8.3f %8.3f (%3.0f GF/s)",
-                         p == 0 ? "fwd" : p == 1 ? "dx" : "dw", nbi_conv_algo_name(ran[k]), c[0], c[repeats / 2],
-                         wl[repeats / 2], flops / c[repeats / 2] / 1e6);
+                         (const char *[]){"fwd", "dx", "dw", "bwd"}[p], nbi_conv_algo_name(ran[k]), c[0],
+                         c[repeats / 2], wl[repeats / 2], (p == 3 ? 2 : 1) * flops / c[repeats / 2] / 1e6);
             }
         }
         for (int k = 0; k < nalgos; k++)
-            printf("%-14s %-9s%s%s%s\n", name, nbi_conv_algo_name(algos[k]), result[k][0], result[k][1], result[k][2]);
+            printf("%-14s %-9s%s%s%s%s\n", name, nbi_conv_algo_name(algos[k]), result[k][0], result[k][1], result[k][2],
+                   result[k][3]);
         if (error) {
             const reference ref = reference_of(x, w, b, dy, &g, nx, nw, ny);
             const int64_t n[3] = {ny, nx, nw};
@@ -234,7 +237,7 @@ int main(int argc, char **argv) {
             for (int p = 0; p < 3; p++) free(ref.val[p]), free(ref.mag[p]);
         }
         fflush(stdout);
-        free(x), free(w), free(b), free(dy), free(out[0]), free(out[1]), free(out[2]), free(tc), free(tw);
+        free(x), free(w), free(b), free(dy), free(out[0]), free(out[1]), free(out[2]), free(db), free(tc), free(tw);
     }
     nbi_conv2d_force_algo(NBI_CONV_AUTO);
     fclose(f);
