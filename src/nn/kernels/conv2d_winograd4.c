@@ -707,12 +707,10 @@ static nb_status w4_backward(float *dx, float *dw, float *db, const float *dy, c
         nbi_free(part, pbytes);
         return nbi_error(st, "conv2d backward: out of memory for a %zu-byte Winograd buffer", bbytes);
     }
-    if (db) { /* the row sums of every item in order */
-        for (int64_t o = 0; o < O; o++) {
-            double s = 0;
-            for (int64_t r = 0; r < N * g->Ho; r++) s += part[r * z.Op + o];
-            db[o] = (float)s;
-        }
+    if (db) { /* the row sums of every item in order, added into the first row (read once, in order) */
+        for (int64_t r = 1; r < N * g->Ho; r++)
+            for (int64_t o = 0; o < O; o++) part[o] += part[r * z.Op + o];
+        for (int64_t o = 0; o < O; o++) db[o] = (float)part[o];
         nbi_free(part, pbytes);
     }
     if (!dw) return NB_OK;
