@@ -336,9 +336,12 @@ static void w4_output_transform(float *y, const float *restrict mb, const float 
             }
             const int64_t oh = 4 * (ti0 + t0 / tw), rows = min64(4, Ho - oh);
             for (int64_t l = 0; l < nch; l++)
-                for (int64_t a = 0; a < rows; a++)
-                    memcpy(y + ((n * O + ob + l) * Ho + oh + a) * Wo, st + (l * 4 + a) * sw,
-                           (size_t)Wo * sizeof(float));
+                if (sw == Wo) /* the rows are contiguous in st and in y: one copy (a copy per row was 6% of an MNIST step) */
+                    memcpy(y + ((n * O + ob + l) * Ho + oh) * Wo, st + l * 4 * sw, (size_t)(rows * Wo) * sizeof(float));
+                else
+                    for (int64_t a = 0; a < rows; a++)
+                        memcpy(y + ((n * O + ob + l) * Ho + oh + a) * Wo, st + (l * 4 + a) * sw,
+                               (size_t)Wo * sizeof(float));
         }
     }
 }
