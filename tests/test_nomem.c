@@ -375,7 +375,7 @@ START_TEST(test_conv2d_algorithms) {
     const conv_case *domain[NBI_CONV_ALGOS] = {
         [NBI_CONV_REFERENCE] = &general, [NBI_CONV_IM2COL] = &general,   [NBI_CONV_POINTWISE] = &pointwise,
         [NBI_CONV_IMPLICIT] = &general,  [NBI_CONV_WINOGRAD] = &general, [NBI_CONV_DEPTHWISE] = &depthwise,
-        [NBI_CONV_WINOGRAD4] = &general, [NBI_CONV_DIRECT] = &general};
+        [NBI_CONV_WINOGRAD4] = &general, [NBI_CONV_DIRECT] = &general, [NBI_CONV_ROWWISE] = &general};
     for (int a = 0; a < NBI_CONV_ALGOS; a++) {
         nbi_conv2d_force_algo((nbi_conv_algo)a);
         const int k = fail_each_allocation(nbi_conv_algo_name((nbi_conv_algo)a), conv_fwd_bwd, (void *)domain[a]);
@@ -440,7 +440,7 @@ START_TEST(test_conv_transpose2d) {
     const convt_case *domain[NBI_CONV_ALGOS] = {
         [NBI_CONV_REFERENCE] = &general, [NBI_CONV_IM2COL] = &general,   [NBI_CONV_POINTWISE] = &pointwise,
         [NBI_CONV_IMPLICIT] = &general,  [NBI_CONV_WINOGRAD] = &general, [NBI_CONV_DEPTHWISE] = &depthwise,
-        [NBI_CONV_WINOGRAD4] = &general, [NBI_CONV_DIRECT] = &general};
+        [NBI_CONV_WINOGRAD4] = &general, [NBI_CONV_DIRECT] = &general, [NBI_CONV_ROWWISE] = &general};
     for (int a = 0; a < NBI_CONV_ALGOS; a++) {
         nbi_conv2d_force_algo((nbi_conv_algo)a);
         const int k = fail_each_allocation(nbi_conv_algo_name((nbi_conv_algo)a), convt_module_run, (void *)domain[a]);

@@ -14,6 +14,10 @@
  *     groups 1, C, O >= 16       else winograd (F(2x2, 3x3)): forward and
  *                                dw; dx too when the flipped conv has no
  *                                negative padding
+ *   groups 1, stride 1,          rowwise (pixels in the lanes, a padded
+ *     C*kh*kw <= 32 (forward),   copy of each item): forward and dw
+ *     <= 16 (dw), padded copy
+ *     bounded
  *   O/groups <= 16, padded      direct (output channels in the lanes, taps
  *     copy bounded               read in place): forward and dw; dx where
  *                                the dx rule below would say im2col with
@@ -40,7 +44,8 @@
 #include "tensor/cpu.h"
 
 static const char *const algo_names[NBI_CONV_ALGOS] = {"reference", "im2col",    "pointwise", "implicit",
-                                                       "winograd",  "depthwise", "winograd4", "direct"};
+                                                       "winograd",  "depthwise", "winograd4", "direct",
+                                                       "rowwise"};
 
 const char *nbi_conv_algo_name(nbi_conv_algo a) {
     return a >= 0 && a < NBI_CONV_ALGOS ? algo_names[a] : "auto";
@@ -126,6 +131,13 @@ bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom 
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
         return padded_plane_fits(&t);
     }
+    case NBI_CONV_ROWWISE: { /* reads a padded copy of an item's planes, like direct */
+        if (g->groups != 1 || g->sh != 1 || g->sw != 1) return false;
+        if (ph != NBI_CONV_DX) return padded_plane_fits(g);
+        if (!nbi_conv2d_flip_ok(g)) return false;
+        const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
+        return padded_plane_fits(&t);
+    }
     default: return false;
     }
 }
@@ -183,6 +195,21 @@ static bool direct_worth(const nbi_conv_geom *g) {
     return g->O / g->groups <= DIRECT_MAX_CHANNELS && padded_plane_fits(g);
 }
 
+/* A few input taps (C/groups*kh*kw; a network's first layer), stride 1: the
+ * GEMM paths multiply only K = taps deep and spend their time packing, the
+ * direct kernels broadcast one input value per tap. Median CPU ms, one
+ * thread, AVX-512 (bench/conv2d_phase_bench, interleaved): MNIST's conv1
+ * (64x1x28x28 -> 32, 3x3) forward 0.51 vs implicit 0.68, dw 0.60 vs 0.77;
+ * 128x1x28x28 -> 16 padded forward 0.57 vs direct 0.65, dw 0.66 vs 1.54;
+ * 32x3x32x32 -> 32 (27 taps) forward 0.54 vs implicit 0.73 but dw 1.03 vs
+ * 0.95; 3 -> 64 5x5 (75 taps) forward even, dw 5.5 vs 3.6. */
+#define ROWWISE_MAX_TAPS_FORWARD 32
+#define ROWWISE_MAX_TAPS_DW 16
+
+static bool rowwise_worth(const nbi_conv_geom *g, int64_t max_taps) {
+    return g->groups == 1 && g->sh == 1 && g->sw == 1 && g->C * g->kh * g->kw <= max_taps && padded_plane_fits(g);
+}
+
 /* The Winograd form for this geometry, or REFERENCE if neither is worth it. */
 static nbi_conv_algo winograd_choice(const nbi_conv_geom *g) {
     return winograd4_worth(g) ? NBI_CONV_WINOGRAD4 : winograd_worth(g) ? NBI_CONV_WINOGRAD : NBI_CONV_REFERENCE;
@@ -202,12 +229,16 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
     if (is_pointwise(g)) return (nbi_conv_plan){NBI_CONV_POINTWISE, NBI_CONV_POINTWISE, NBI_CONV_IMPLICIT};
     const nbi_conv_algo wino = winograd_choice(g);
     nbi_conv_plan p;
-    p.forward = wino != NBI_CONV_REFERENCE                   ? wino
-                : direct_worth(g)                           ? NBI_CONV_DIRECT
+    p.forward = wino != NBI_CONV_REFERENCE                    ? wino
+                : rowwise_worth(g, ROWWISE_MAX_TAPS_FORWARD) ? NBI_CONV_ROWWISE
+                : direct_worth(g)                            ? NBI_CONV_DIRECT
                 : g->sw > 1 && strided_forward_by_im2col() ? NBI_CONV_IM2COL
                 : padded_plane_fits(g)                      ? NBI_CONV_IMPLICIT
                                                            : NBI_CONV_IM2COL;
-    p.dw = wino != NBI_CONV_REFERENCE ? wino : direct_worth(g) ? NBI_CONV_DIRECT : NBI_CONV_IMPLICIT;
+    p.dw = wino != NBI_CONV_REFERENCE              ? wino
+           : rowwise_worth(g, ROWWISE_MAX_TAPS_DW) ? NBI_CONV_ROWWISE
+           : direct_worth(g)                       ? NBI_CONV_DIRECT
+                                                   : NBI_CONV_IMPLICIT;
     p.dx = NBI_CONV_IM2COL;
     if (wino == NBI_CONV_WINOGRAD4) {
         p.dx = wino; /* the forward's transpose, in one pass over dy with dw and db */
@@ -263,6 +294,8 @@ static const nbi_conv2d_kernels *kernels(nbi_conv_algo a) {
         return NBI_CPU_PICK(nbi_conv2d_winograd4_portable, nbi_conv2d_winograd4_avx2, nbi_conv2d_winograd4_avx512);
     case NBI_CONV_DIRECT:
         return NBI_CPU_PICK(nbi_conv2d_direct_portable, nbi_conv2d_direct_avx2, nbi_conv2d_direct_avx512);
+    case NBI_CONV_ROWWISE:
+        return NBI_CPU_PICK(nbi_conv2d_rowwise_portable, nbi_conv2d_rowwise_avx2, nbi_conv2d_rowwise_avx512);
     default: return &nbi_conv2d_reference_f32;
     }
 }

@@ -52,6 +52,7 @@ typedef enum nbi_conv_algo {
     NBI_CONV_DEPTHWISE,     /* one input channel per group, direct (kernels/conv2d_depthwise.c) */
     NBI_CONV_WINOGRAD4,     /* F(4x4, 3x3) for 3x3, stride 1 (kernels/conv2d_winograd4.c) */
     NBI_CONV_DIRECT,        /* direct sums, output channels in vector lanes (kernels/conv2d_direct.c) */
+    NBI_CONV_ROWWISE,       /* direct sums along output rows, pixels in vector lanes (kernels/conv2d_rowwise.c) */
     NBI_CONV_ALGOS          /* the number of algorithms */
 } nbi_conv_algo;
 
@@ -105,6 +106,7 @@ extern const nbi_conv2d_kernels nbi_conv2d_depthwise_portable, nbi_conv2d_depthw
 extern const nbi_conv2d_kernels nbi_conv2d_winograd4_portable, nbi_conv2d_winograd4_avx2,
     nbi_conv2d_winograd4_avx512;
 extern const nbi_conv2d_kernels nbi_conv2d_direct_portable, nbi_conv2d_direct_avx2, nbi_conv2d_direct_avx512;
+extern const nbi_conv2d_kernels nbi_conv2d_rowwise_portable, nbi_conv2d_rowwise_avx2, nbi_conv2d_rowwise_avx512;
 /* Both gradients in one pass where an algorithm has that (depthwise, stride
  * 1): the same bits as its dx and dw kernels, less memory traffic. */
 typedef nb_status (*nbi_conv2d_dxdw_fn)(float *dx, float *dw, const float *dy, const float *x, const float *w,
