@@ -67,17 +67,18 @@ NB_API nb_tensor *nb_max_unpool2d(const nb_tensor *x, const nb_tensor *indices, 
                                   const int64_t *output_size, int output_size_len);
 
 /* Inverted dropout: in training each element is zeroed with probability p
- * (0 <= p <= 1) and the rest scaled by 1/(1-p), the mask drawn from rng
- * (NULL: the default generator) one element at a time in row-major order, so
- * a seed fixes the mask at any thread count. When training is false, or p is
- * 0, it returns a view of x (identity; gradients pass through). */
+ * (0 <= p <= 1) and the rest scaled by 1/(1-p), the mask seeded by one 64-bit
+ * draw of rng (NULL: the default generator) and drawn in fixed blocks of
+ * elements in row-major order, so a seed fixes the mask at any thread count.
+ * When training is false, or p is 0, it returns a view of x (identity;
+ * gradients pass through). */
 NB_API nb_tensor *nb_dropout(const nb_tensor *x, double p, bool training, nb_rng *rng);
 
-/* F.dropout2d: nb_dropout of whole channels: one draw per x[i][j] (x of
- * rank >= 2; for 4-d input (N, C, H, W) a channel is an (H, W) plane, for 3-d
- * input (N, C, L), as torch 1.13 treats it, an L vector), from rng in
- * row-major (i, j) order. Identity (a view) when not training, p is 0 or x is
- * empty. */
+/* F.dropout2d: nb_dropout of whole channels: one mask element per x[i][j]
+ * (x of rank >= 2; for 4-d input (N, C, H, W) a channel is an (H, W) plane,
+ * for 3-d input (N, C, L), as torch 1.13 treats it, an L vector), drawn as
+ * nb_dropout's mask in row-major (i, j) order. Identity (a view) when not
+ * training, p is 0 or x is empty. */
 NB_API nb_tensor *nb_dropout2d(const nb_tensor *x, double p, bool training, nb_rng *rng);
 
 /* F.batch_norm over [N, C, H, W] (or [N, C]) per channel C. In training it

@@ -1,15 +1,22 @@
 /* F.dropout (inverted dropout) and F.dropout2d (the same per channel). In
  * training each element is kept with
- * probability 1 - p and scaled by 1/(1-p); the mask is drawn from the rng on
- * one thread in element order, so a seed gives the same mask at any thread
- * count. The mask (one byte per element, pool memory) is saved for backward.
+ * probability 1 - p and scaled by 1/(1-p). The mask comes from one 64-bit
+ * draw of the rng: the elements go in fixed blocks of MASK_BLOCK, and block b
+ * draws from its own xoshiro256** generator, seeded by nb_rng_seed(draw +
+ * 4*b*0x9e3779b97f4a7c15) (the splitmix64 stream that nb_rng_seed(draw)
+ * starts, four outputs per block, so no two blocks share a state). The
+ * blocks are drawn by as many threads as there are, and a seed gives the same
+ * mask at any thread count. (Drawn in element order on one thread, the mask
+ * of the MNIST net's first dropout was the largest serial part of a
+ * 2-thread step.) The mask (one byte per element, pool memory) is saved for
+ * backward.
  *
  * Drawing: each element compares a uniform u in [0, 1) with p (kept when
  * u >= p). One 64-bit draw gives the leading 16 bits of u for four elements;
  * only when those bits equal p's leading 16 bits (probability 2^-16) is the
- * comparison undecided, and then a fresh nb_rng_uniform gives u's remaining
- * bits. So every element is kept with probability 1 - p exactly as with one
- * nb_rng_uniform per element (to 2^-53), at about a quarter of the draws.
+ * comparison undecided, and then a fresh draw of the block's generator gives
+ * u's remaining bits. So every element is kept with probability 1 - p exactly
+ * as with one uniform per element (to 2^-53), at about a quarter of the draws.
  *
  * F.dropout2d is PyTorch's feature dropout: one draw per (x[0], x[1]) pair,
  * the whole of x[i][j] kept (scaled) or zeroed, for input of any rank >= 2
@@ -37,21 +44,16 @@ static bool dropout_check(const nb_tensor *x, double p) {
 }
 
 /* ---- kernels ---- */
-/* mask[i] = (u_i >= p) for n uniforms u_i, 16 leading bits at a time (see top).
- * The state is a local copy (in registers; the inline step of rng_next.h);
- * a draw whose four 16-bit values all differ from p's leading bits (all but
- * about 1 in 16384) is decided without a branch per element, and one that
- * has a tie goes element by element, drawing the tie's remaining bits right
- * then: the draws and the mask are the same as one element at a time. */
-static void draw_mask(uint8_t *mask, int64_t n, double p, nb_rng *rng) {
-    if (p >= 1) { /* u < 1 <= p: nothing is kept */
-        memset(mask, 0, (size_t)n);
-        return;
-    }
-    double P = ldexp(p, 16);            /* p * 2^16, exact */
-    uint32_t hi = (uint32_t)floor(P);   /* p's leading 16 bits, < 2^16 */
-    double frac = P - (double)hi;       /* p's remaining bits, in [0, 1), exact */
-    nb_rng g = *rng;
+#define MASK_BLOCK 4096
+
+/* mask[i] = (u_i >= p) for one block of n uniforms u_i from generator g, 16
+ * leading bits at a time (see top). The state is in registers (the inline
+ * step of rng_next.h); a draw whose four 16-bit values all differ from p's
+ * leading bits hi (all but about 1 in 16384) is decided without a branch per
+ * element, and one that has a tie goes element by element, drawing the tie's
+ * remaining bits right then: the draws and the mask are the same as one
+ * element at a time. */
+static void draw_block(uint8_t *mask, int64_t n, uint32_t hi, double frac, nb_rng g) {
     int64_t i = 0;
     while (i < n) {
         uint64_t r = nbi_rng_next(&g);
@@ -67,7 +69,26 @@ static void draw_mask(uint8_t *mask, int64_t n, double p, nb_rng *rng) {
              * u16 > hi, or u16 == hi and v >= frac */
             mask[i] = u[k] > hi || (u[k] == hi && nbi_rng_uniform(&g) >= frac);
     }
-    *rng = g;
+}
+
+/* The mask of n elements from one draw of rng (see top). */
+static void draw_mask(uint8_t *mask, int64_t n, double p, nb_rng *rng) {
+    const uint64_t draw = nbi_rng_next(rng);
+    if (p >= 1) { /* u < 1 <= p: nothing is kept */
+        memset(mask, 0, (size_t)n);
+        return;
+    }
+    const double P = ldexp(p, 16);          /* p * 2^16, exact */
+    const uint32_t hi = (uint32_t)floor(P); /* p's leading 16 bits, < 2^16 */
+    const double frac = P - (double)hi;     /* p's remaining bits, in [0, 1), exact */
+    const int64_t blocks = (n + MASK_BLOCK - 1) / MASK_BLOCK;
+    _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
+    for (int64_t b = 0; b < blocks; b++) {
+        nb_rng g;
+        nb_rng_seed(&g, draw + (uint64_t)b * 4 * 0x9e3779b97f4a7c15ULL);
+        draw_block(mask + b * MASK_BLOCK, n - b * MASK_BLOCK < MASK_BLOCK ? n - b * MASK_BLOCK : MASK_BLOCK, hi, frac,
+                   g);
+    }
 }
 
 // y: (n), x: (n), mask: (n)
