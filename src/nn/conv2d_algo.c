@@ -10,10 +10,11 @@
  *   pointwise (1x1, stride 1,    pointwise (the input is the column matrix)
  *     unpadded)                  forward and dx; implicit dw (xᵀ packed
  *                                straight from the input, one GEMM per piece)
- *   3x3, stride 1, dilation 1,   winograd4 (F(4x4, 3x3)) if C*O <= 128*128,
- *     groups 1, C, O >= 16       else winograd (F(2x2, 3x3)): forward and
- *                                dw; dx too when the flipped conv has no
- *                                negative padding
+ *   3x3, stride 1, dilation 1,   winograd4 (F(4x4, 3x3)) if C*O <= 128*128
+ *     groups 1, C, O >= 16       and padding <= 2: every phase (dx as the
+ *                                forward's transpose); else winograd
+ *                                (F(2x2, 3x3)): forward and dw; dx too when
+ *                                the flipped conv has no negative padding
  *   groups 1, stride 1,          rowwise (pixels in the lanes, a padded
  *     C*kh*kw <= 32 (forward),   copy of each item): forward and dw
  *     <= 16 (dw), padded copy

@@ -155,9 +155,9 @@ static int in_parallel(void) { return 0; }
 static int max_threads(void) { return 1; }
 #endif
 
-/* Block sizes, whole tiles: an MC x KC block of A (~128 KiB float) sits in
- * L2 next to the micro-panel of B being reused; the KC x NC block of B
- * (~2 MiB float) in L3. */
+/* Block sizes, whole tiles: an MC x KC block of A (64 KiB float) sits in
+ * L2, the micro-panel of B being reused in L1; the KC x NC block of B
+ * (~1 MiB float) in L2 / L3. */
 #define SGEMM_MC (16 * NBI_SGEMM_MR)
 #define SGEMM_NC (43 * NBI_SGEMM_NR)
 #define DGEMM_MC (12 * NBI_DGEMM_MR)
