@@ -717,31 +717,30 @@ static nb_status w4_backward(float *dx, float *dw, float *db, const float *dy, c
         nbi_free(part, pbytes);
     }
     if (!dw) return NB_OK;
-    /* S = the pieces in order (as nbi_conv_add_partials); dW[o, c] = Gᵀ S[c, o] G;
-     * one team over the output channels (this ran serially after a team
-     * for the sum alone) */
-    _Pragma("omp parallel for schedule(static) if (O * C >= 64)")
-    for (int64_t o = 0; o < O; o++)
+    /* S = the pieces in order (as nbi_conv_add_partials); dW[o, c] = Gᵀ S[c, o] G
+     * in double, VL output channels at a time in the lanes (S's rows are
+     * channels-last; one filter at a time, the loads went VL-strided) */
+    _Pragma("omp parallel for collapse(2) schedule(static) if (O * C >= 64)")
+    for (int64_t ob = 0; ob < z.Op; ob += VL)
         for (int64_t c = 0; c < C; c++) {
-            double s6[6][6], t[3][6];
+            vd s6[6][6], t[3][6];
             for (int xi = 0; xi < 36; xi++) {
-                const int64_t e = (xi * z.Cp + c) * z.Op + o;
-                float s = sp[e];
-                for (int64_t pc = 1; pc < pieces; pc++) s += sp[pc * sfloats + e];
-                s6[xi / 6][xi % 6] = s;
+                const int64_t e = (xi * z.Cp + c) * z.Op + ob;
+                vf s = vload(sp + e);
+                for (int64_t pc = 1; pc < pieces; pc++) s += vload(sp + pc * sfloats + e);
+                s6[xi / 6][xi % 6] = __builtin_convertvector(s, vd);
             }
             for (int i = 0; i < 3; i++) // t = Gᵀ s6
                 for (int j = 0; j < 6; j++) {
-                    double a = 0;
+                    vd a = {0};
                     for (int r = 0; r < 6; r++) a += w4_G[r][i] * s6[r][j];
                     t[i][j] = a;
                 }
-            float *k = dw + (o * C + c) * 9;
             for (int i = 0; i < 3; i++) // (t G)[i, :]
                 for (int j = 0; j < 3; j++) {
-                    double a = 0;
+                    vd a = {0};
                     for (int r = 0; r < 6; r++) a += t[i][r] * w4_G[r][j];
-                    k[i * 3 + j] = (float)a;
+                    for (int64_t l = 0; l < VL && ob + l < O; l++) dw[((ob + l) * C + c) * 9 + i * 3 + j] = (float)a[l];
                 }
         }
     nbi_free(sp, sbytes);
