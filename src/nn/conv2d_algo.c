@@ -124,7 +124,7 @@ bool nbi_conv2d_applies(nbi_conv_algo a, nbi_conv_phase ph, const nbi_conv_geom 
         const nbi_conv_geom t = nbi_conv2d_flip_geom(g);
         return winograd_fits(&t);
     }
-    case NBI_CONV_WINOGRAD4: return winograd4_fits(g); /* dx: the forward's transpose, any padding */
+    case NBI_CONV_WINOGRAD4: return winograd4_fits(g); /* every phase (dx: the forward's transpose) */
     case NBI_CONV_DEPTHWISE: return depthwise_fits(g) && (ph != NBI_CONV_DX || (g->sh == 1 && g->sw == 1));
     case NBI_CONV_DIRECT: { /* reads a padded copy of an item, like implicit's forward */
         if (ph != NBI_CONV_DX) return padded_plane_fits(g);
@@ -233,9 +233,9 @@ nbi_conv_plan nbi_conv2d_choose(const nbi_conv_geom *g, nb_dtype dtype) {
     p.forward = wino != NBI_CONV_REFERENCE                    ? wino
                 : rowwise_worth(g, ROWWISE_MAX_TAPS_FORWARD) ? NBI_CONV_ROWWISE
                 : direct_worth(g)                            ? NBI_CONV_DIRECT
-                : g->sw > 1 && strided_forward_by_im2col() ? NBI_CONV_IM2COL
-                : padded_plane_fits(g)                      ? NBI_CONV_IMPLICIT
-                                                           : NBI_CONV_IM2COL;
+                : g->sw > 1 && strided_forward_by_im2col()  ? NBI_CONV_IM2COL
+                : padded_plane_fits(g)                       ? NBI_CONV_IMPLICIT
+                                                            : NBI_CONV_IM2COL;
     p.dw = wino != NBI_CONV_REFERENCE              ? wino
            : rowwise_worth(g, ROWWISE_MAX_TAPS_DW) ? NBI_CONV_ROWWISE
            : direct_worth(g)                       ? NBI_CONV_DIRECT
