@@ -102,9 +102,21 @@ static bool rw_setup(rw_geom *d, const nbi_conv_geom *g) {
     return true;
 }
 
-/* xp: (C, Hp, Wq) <- x: (C, H, W), zero elsewhere. */
+/* A thread's padded plane buffer, zero (pad_item writes only the input's
+ * place in it, the same for every item); NULL and *st = NB_ERR_NOMEM if out
+ * of memory. */
+static float *padded_buffer(size_t bytes, nb_status *st) {
+    float *xp = nbi_alloc(bytes);
+    if (!xp) {
+        _Pragma("omp critical(nbi_conv_rowwise)") *st = NB_ERR_NOMEM;
+    } else {
+        memset(xp, 0, bytes);
+    }
+    return xp;
+}
+
+/* xp: (C, Hp, Wq) <- x: (C, H, W) in its place; the padding around it stays zero. */
 static void pad_item(float *restrict xp, const float *x, const nbi_conv_geom *g, const rw_geom *d) {
-    memset(xp, 0, (size_t)(g->C * d->plane) * sizeof(float));
     for (int64_t c = 0; c < g->C; c++)
         for (int64_t h = 0; h < g->H; h++)
             memcpy(xp + c * d->plane + (g->pt + h) * d->Wq + g->pl, x + (c * g->H + h) * g->W,
@@ -130,10 +142,7 @@ static nb_status forward_rowwise(float *y, const float *x, const float *w, const
     const size_t pbytes = (size_t)(g->C * d.plane) * sizeof(float);
     nb_status st = NB_OK;
     _Pragma("omp parallel if (N > 1 && N * O * L * d.Kg > NBI_PAR_MIN)") {
-        float *xp = nbi_alloc(pbytes); // xp: (C, Hp, Wq), one item
-        if (!xp) {
-            _Pragma("omp critical(nbi_conv_rowwise)") st = NB_ERR_NOMEM;
-        }
+        float *xp = padded_buffer(pbytes, &st); // xp: (C, Hp, Wq), one item
         _Pragma("omp for schedule(static)") for (int64_t n = 0; n < N; n++) {
             if (!xp) continue;
             pad_item(xp, x + n * CHW, g, &d);
@@ -239,10 +248,7 @@ static nb_status dw_rowwise(float *dw, const float *dy, const float *x, const nb
     memset(part, 0, sbytes);
     nb_status st = NB_OK;
     _Pragma("omp parallel if (pieces > 1 && N * O * L * d.Kg > NBI_PAR_MIN)") {
-        float *xp = nbi_alloc(pbytes);
-        if (!xp) {
-            _Pragma("omp critical(nbi_conv_rowwise)") st = NB_ERR_NOMEM;
-        }
+        float *xp = padded_buffer(pbytes, &st);
         _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < pieces; pc++) {
             if (!xp) continue;
             float *s = part + pc * wsize;

@@ -182,6 +182,26 @@ static w4 w4_sizes(const nbi_conv_geom *g, int64_t C, int64_t O) {
 
 /* ---- channels-last copies ---- */
 
+/* Of the VL columns iw .. iw+VL-1, those in [*lo, *hi) lie inside a row of W
+ * (an empty range when none do). */
+static inline void w4_inside(int64_t iw, int64_t W, int64_t *lo, int64_t *hi) {
+    *lo = iw < 0 ? -iw : 0;
+    *hi = W - iw < VL ? (W - iw < 0 ? 0 : W - iw) : VL;
+}
+
+/* The lanes lo .. hi-1 as a mask (none when lo >= hi). */
+#if defined(NBI_KERNELS_AVX512)
+static inline __mmask16 w4_lanes(int64_t lo, int64_t hi) {
+    return lo >= hi ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+#elif defined(NBI_KERNELS_AVX2)
+static inline __m256i w4_lanes(int64_t lo, int64_t hi) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), lane),
+                            _mm256_cmpgt_epi32(lane, _mm256_set1_epi32((int)lo - 1)));
+}
+#endif
+
 /* xt (rows, Wbp, Cp) <- rows ih0 .. ih0+rows-1 and columns iw0 .. iw0+Wbp-1
  * of one item's planes x (C, H, W), zero outside them and past channel C.
  * One block of VL channels at a time, so that the reads are VL sequential
@@ -197,11 +217,12 @@ static void w4_channels_last(float *restrict xt, const float *x, int64_t C, int6
             if (ih < 0 || ih >= H) continue;
             float *xr = xt + r * Wbp * Cp;
             for (int64_t q = 0; q < Wbp; q += VL) {
-                const int64_t iw = iw0 + q; /* columns iw .. iw+VL-1; those in [lo, hi) are inside */
-                const int64_t lo = iw < 0 ? -iw : 0, hi = W - iw < VL ? (W - iw < 0 ? 0 : W - iw) : VL;
+                const int64_t iw = iw0 + q; /* columns iw .. iw+VL-1 */
+                int64_t lo, hi;
+                w4_inside(iw, W, &lo, &hi);
                 vf v[VL];
 #if defined(NBI_KERNELS_AVX512)
-                const __mmask16 m = lo >= hi ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+                const __mmask16 m = w4_lanes(lo, hi);
                 for (int l = 0; l < VL; l++) {
                     const int64_t c = cb + l;
                     if (c >= C || !m) {
@@ -217,8 +238,7 @@ static void w4_channels_last(float *restrict xt, const float *x, int64_t C, int6
                  * of hi-lo columns from iw+lo, moved up lo lanes (the scalar
                  * loop below was a quarter of this set's instructions) */
                 const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), lane),
-                                                    _mm256_cmpgt_epi32(lane, _mm256_set1_epi32((int)lo - 1)));
+                const __m256i in = w4_lanes(lo, hi);
                 const __m256i first = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(hi - lo)), lane);
                 const __m256i shift = _mm256_sub_epi32(lane, _mm256_set1_epi32((int)lo));
                 for (int l = 0; l < VL; l++) {
@@ -594,8 +614,9 @@ static void w4_planar(float *dx, const float *restrict dxt, float *restrict stg,
         const int64_t nch = min64(VL, C - cb);
         for (int64_t r = r0; r < r1; r++)
             for (int64_t q = 0; q < Wbp; q += VL) {
-                const int64_t iw = iw0 + q; /* columns iw .. iw+VL-1; those in [lo, hi) are inside */
-                const int64_t lo = iw < 0 ? -iw : 0, hi = W - iw < VL ? (W - iw < 0 ? 0 : W - iw) : VL;
+                const int64_t iw = iw0 + q; /* columns iw .. iw+VL-1 */
+                int64_t lo, hi;
+                w4_inside(iw, W, &lo, &hi);
                 if (lo >= hi) continue;
                 vf v[VL];
                 const int64_t np = min64(VL, Wbp - q);
@@ -604,12 +625,9 @@ static void w4_planar(float *dx, const float *restrict dxt, float *restrict stg,
                 for (int64_t l = 0; l < nch; l++) {
                     float *dst = stg + (l * nr + r - r0) * W + iw; /* lanes lo .. hi-1 land in the row */
 #if defined(NBI_KERNELS_AVX512)
-                    _mm512_mask_storeu_ps(dst, (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1)), (__m512)v[l]);
+                    _mm512_mask_storeu_ps(dst, w4_lanes(lo, hi), (__m512)v[l]);
 #elif defined(NBI_KERNELS_AVX2)
-                    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                    const __m256i in = _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), lane),
-                                                        _mm256_cmpgt_epi32(lane, _mm256_set1_epi32((int)lo - 1)));
-                    _mm256_maskstore_ps(dst, in, (__m256)v[l]);
+                    _mm256_maskstore_ps(dst, w4_lanes(lo, hi), (__m256)v[l]);
 #else
                     for (int64_t p = lo; p < hi; p++) dst[p] = v[l][p];
 #endif
