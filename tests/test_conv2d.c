@@ -17,36 +17,6 @@
 
 /* ---- PyTorch reference ---- */
 
-/* max |a - ref| <= tol * max(1, max |ref|) */
-static void assert_close(const char *what, const char *cfg, const nb_tensor *a, const nb_tensor *ref, double tol) {
-    char sa[128], sr[128];
-    ck_assert_ptr_nonnull(a);
-    ck_assert_msg(nb_tensor_ndim(a) == nb_tensor_ndim(ref) &&
-                      memcmp(nb_tensor_shape(a), nb_tensor_shape(ref), sizeof(int64_t) * (size_t)nb_tensor_ndim(a)) == 0,
-                  "%s %s: shape %s, expected %s", cfg, what,
-                  nb_shape_str(nb_tensor_ndim(a), nb_tensor_shape(a), sa, sizeof sa),
-                  nb_shape_str(nb_tensor_ndim(ref), nb_tensor_shape(ref), sr, sizeof sr));
-    int64_t n = nb_tensor_numel(a);
-    double *x = malloc(sizeof(double) * (size_t)(n ? n : 1)), *y = malloc(sizeof(double) * (size_t)(n ? n : 1));
-    NBT_OK(nb_tensor_copy_out(a, x, NB_F64));
-    NBT_OK(nb_tensor_copy_out(ref, y, NB_F64));
-    double maxref = 1, maxerr = 0;
-    int64_t worst = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (fabs(y[i]) > maxref) maxref = fabs(y[i]);
-        double e = fabs(x[i] - y[i]);
-        if (!(e <= maxerr)) { /* also catches NaN */
-            maxerr = e;
-            worst = i;
-        }
-    }
-    double got = n ? x[worst] : 0, exp = n ? y[worst] : 0;
-    free(x);
-    free(y);
-    ck_assert_msg(maxerr <= tol * maxref, "%s %s: max abs error %g at %lld (got %.10g, PyTorch %.10g) > %g", cfg, what,
-                  maxerr, (long long)worst, got, exp, tol * maxref);
-}
-
 enum { P_DTYPE, P_UNBATCHED, P_N, P_C, P_H, P_W, P_O, P_KH, P_KW, P_SH, P_SW, P_PH, P_PW, P_DH, P_DW, P_GROUPS,
        P_BIAS, P_KIND, P_MODE, P_PREPAD, P_PL, P_PR, P_PT, P_PB, P_PREPAD_MODE, P_COUNT };
 
@@ -113,11 +83,11 @@ static void run_reference(int i) {
         nb_tensor *y = nb_conv2d(xin, w, b, &p);
         ck_assert_msg(y != NULL, "%s: conv2d failed: %s", cfg, nb_last_error());
         ck_assert_str_eq(nb_tensor_grad_fn_name(y), "conv2d");
-        assert_close("output", cfg, y, yr, tol);
+        nbt_assert_close_norm("output", cfg, y, yr, tol);
         NBT_OK(nb_backward_ex(y, gy, false));
-        assert_close("grad input", cfg, nb_tensor_grad(x), gx, tol);
-        assert_close("grad weight", cfg, nb_tensor_grad(w), gw, tol);
-        if (b) assert_close("grad bias", cfg, nb_tensor_grad(b), gb, tol);
+        nbt_assert_close_norm("grad input", cfg, nb_tensor_grad(x), gx, tol);
+        nbt_assert_close_norm("grad weight", cfg, nb_tensor_grad(w), gw, tol);
+        if (b) nbt_assert_close_norm("grad bias", cfg, nb_tensor_grad(b), gb, tol);
         const nbi_conv_plan plan = nbi_conv2d_last_plan();
         if (a == NBI_CONV_AUTO) {
             heuristic = plan;

@@ -406,3 +406,32 @@ void nbt_twin_run_all(const char *file, const nbt_twin_op *ops, int nops, nb_dty
     free(names);
     for (int j = 0; j < nops; j++) ck_assert_msg(used[j] > 0, "%s: no case runs op %s of the C table", file, ops[j].name);
 }
+
+void nbt_assert_close_norm(const char *what, const char *cfg, const nb_tensor *a, const nb_tensor *ref, double tol) {
+    char sa[128], sr[128];
+    ck_assert_ptr_nonnull(a);
+    ck_assert_msg(nb_tensor_ndim(a) == nb_tensor_ndim(ref) &&
+                      memcmp(nb_tensor_shape(a), nb_tensor_shape(ref), sizeof(int64_t) * (size_t)nb_tensor_ndim(a)) == 0,
+                  "%s %s: shape %s, expected %s", cfg, what,
+                  nb_shape_str(nb_tensor_ndim(a), nb_tensor_shape(a), sa, sizeof sa),
+                  nb_shape_str(nb_tensor_ndim(ref), nb_tensor_shape(ref), sr, sizeof sr));
+    int64_t n = nb_tensor_numel(a);
+    double *x = malloc(sizeof(double) * (size_t)(n ? n : 1)), *y = malloc(sizeof(double) * (size_t)(n ? n : 1));
+    NBT_OK(nb_tensor_copy_out(a, x, NB_F64));
+    NBT_OK(nb_tensor_copy_out(ref, y, NB_F64));
+    double maxref = 1, maxerr = 0;
+    int64_t worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (fabs(y[i]) > maxref) maxref = fabs(y[i]);
+        double e = fabs(x[i] - y[i]);
+        if (!(e <= maxerr)) { /* also catches NaN */
+            maxerr = e;
+            worst = i;
+        }
+    }
+    double got = n ? x[worst] : 0, exp = n ? y[worst] : 0;
+    free(x);
+    free(y);
+    ck_assert_msg(maxerr <= tol * maxref, "%s %s: max abs error %g at %lld (got %.10g, PyTorch %.10g) > %g", cfg, what,
+                  maxerr, (long long)worst, got, exp, tol * maxref);
+}

@@ -111,6 +111,11 @@ int nbt_h5_loop_count(const char *file, const char *name);
  * |got - want| <= tol * (1 + |want|) (NaN matches NaN); what names the check. */
 void nbt_assert_like(const nb_tensor *got, const nb_tensor *want, double tol, const char *what);
 
+/* a (cfg's what) against PyTorch's ref: the same shape, max |a - ref| <= tol
+ * * max(1, max |ref|) (NaN fails): for sums whose float32 error scales with
+ * the tensor's largest terms (convolutions) rather than each element. */
+void nbt_assert_close_norm(const char *what, const char *cfg, const nb_tensor *a, const nb_tensor *ref, double tol);
+
 /* ---- tables of cases computed by a PyTorch twin ----
  * The twin writes, for each case NAME and dtype DT in (f32, f64), the group
  * NAME/DT with in<i> (the inputs, one kind letter each: f float requiring

@@ -7,6 +7,7 @@
 #ifndef NABLA_CONV_H
 #define NABLA_CONV_H
 
+#include "nabla/functional.h" /* nb_pool2d_params */
 #include "nabla/tensor.h"
 
 #ifdef __cplusplus
@@ -46,6 +47,18 @@ NB_API nb_conv2d_params nb_conv2d_defaults(void);
  * defaults. Differentiable with respect to all three. */
 NB_API nb_tensor *nb_conv2d(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
                             const nb_conv2d_params *p);
+
+/* relu(max_pool2d(conv2d(input, weight, bias, p), pool)) as one op: the
+ * same values and gradients, bit for bit, as nb_conv2d, nb_max_pool2d and
+ * nb_relu one after the other (and so as max_pool2d(relu(conv2d(...))),
+ * the same function: PyTorch's MNIST net). pool NULL: no pooling; relu
+ * false: no relu. Faster where the convolution can pool its output tiles as
+ * it writes them, so the full-size output and its gradient are never stored
+ * (float32, pool the plain 2x2 window of stride 2, a conv that runs F(4x4,
+ * 3x3): docs/conv2d.md); anything else runs the three ops. Errors are those
+ * of the three ops. */
+NB_API nb_tensor *nb_conv2d_pool_relu(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
+                                      const nb_conv2d_params *p, const nb_pool2d_params *pool, bool relu);
 
 /* F.pad on the last dim (npad 2: pad = (left, right)) or the last two dims
  * (npad 4: pad = (left, right, top, bottom), F.pad's order, last dim first).

@@ -80,17 +80,8 @@ bool nbi_conv2d_check_params(const char *op, const nb_conv2d_params *p) {
     return true;
 }
 
-/* What one call does: the convolution's geometry, and for padding modes other
- * than zeros F.pad's (left, right, top, bottom) to apply first. */
-typedef struct {
-    nbi_conv_geom g;   /* zero padding in g.pt.. ; g.H, g.W are the padded sizes when pad_first */
-    bool pad_first;
-    nb_padding_mode mode;
-    int64_t fpad[4];
-} conv2d_plan;
-
-static bool conv2d_check(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
-                         const nb_conv2d_params *pp, conv2d_plan *plan) {
+bool nbi_conv2d_check(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
+                      const nb_conv2d_params *pp, nbi_conv2d_call *call) {
     char si[160], sw[160], sb[160];
     if (!nbi_check_float("conv2d", "input", input) || !nbi_check_float("conv2d", "weight", weight)) return false;
     if (bias && !nbi_check_float("conv2d", "bias", bias)) return false;
@@ -204,15 +195,15 @@ static bool conv2d_check(const nb_tensor *input, const nb_tensor *weight, const 
                        .sh = p.stride[0], .sw = p.stride[1], .dh = p.dilation[0], .dw = p.dilation[1], .groups = G,
                        .Ho = (ph - eh) / p.stride[0] + 1, .Wo = (pw - ew) / p.stride[1] + 1};
     bool padded = pad[0][0] || pad[0][1] || pad[1][0] || pad[1][1];
-    *plan = (conv2d_plan){.pad_first = p.padding_mode != NB_PAD_ZEROS && padded, .mode = p.padding_mode,
+    *call = (nbi_conv2d_call){.pad_first = p.padding_mode != NB_PAD_ZEROS && padded, .mode = p.padding_mode,
                           .fpad = {pad[1][0], pad[1][1], pad[0][0], pad[0][1]}};
-    if (plan->pad_first) { /* nn.Conv2d's other modes: F.pad first, then a conv without padding */
+    if (call->pad_first) { /* nn.Conv2d's other modes: F.pad first, then a conv without padding */
         g.H = ph;
         g.W = pw;
     } else {
         g.pt = pad[0][0], g.pb = pad[0][1], g.pl = pad[1][0], g.pr = pad[1][1];
     }
-    plan->g = g;
+    call->g = g;
     return true;
 }
 
@@ -254,12 +245,12 @@ static nb_tensor *conv2d_run(const nb_tensor *input, const nb_tensor *weight, co
 
 nb_tensor *nb_conv2d(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
                      const nb_conv2d_params *params) {
-    conv2d_plan plan;
-    if (!conv2d_check(input, weight, bias, params, &plan)) return NULL;
-    if (!plan.pad_first) return conv2d_run(input, weight, bias, &plan.g);
+    nbi_conv2d_call call;
+    if (!nbi_conv2d_check(input, weight, bias, params, &call)) return NULL;
+    if (!call.pad_first) return conv2d_run(input, weight, bias, &call.g);
     /* F.pad is recorded as its own node, so the gradient flows through it */
-    nb_tensor *xp = nbi_own(nb_pad(input, plan.fpad, 4, plan.mode, 0.0));
-    nb_tensor *y = xp ? conv2d_run(xp, weight, bias, &plan.g) : NULL;
+    nb_tensor *xp = nbi_own(nb_pad(input, call.fpad, 4, call.mode, 0.0));
+    nb_tensor *y = xp ? conv2d_run(xp, weight, bias, &call.g) : NULL;
     nbi_release(xp);
     return y;
 }

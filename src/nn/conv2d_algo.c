@@ -364,6 +364,30 @@ nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *
     return st;
 }
 
+/* ---- the fused conv -> max_pool2d(2) -> relu (conv2d_pool.c) ---- */
+
+nbi_conv_algo nbi_conv2d_pool_algo(const nbi_conv_geom *g, nb_dtype dtype) {
+    if (dtype != NB_F32 || g->N == 0 || g->C == 0 || g->O == 0 || g->Ho < 2 || g->Wo < 2) return NBI_CONV_AUTO;
+    const nbi_conv_plan p = plan(g, dtype);
+    const bool fuses = p.forward == p.dx && p.dx == p.dw && kernels(p.forward)->forward_pool;
+    return fuses ? p.forward : NBI_CONV_AUTO;
+}
+
+nb_status nbi_conv2d_pool_forward_f32(nbi_conv_algo a, float *y, uint8_t *tap, const float *x, const float *w,
+                                      const float *b, const nbi_conv_geom *g, bool relu) {
+    last_geom = *g;
+    last.forward = a;
+    return kernels(a)->forward_pool(y, tap, x, w, b, g, relu);
+}
+
+nb_status nbi_conv2d_pool_backward_f32(nbi_conv_algo a, float *dx, float *dw, float *db, const float *dy,
+                                       const uint8_t *tap, const float *y, const float *x, const float *w,
+                                       const nbi_conv_geom *g) {
+    if (dx) last.dx = a;
+    if (dw) last.dw = a;
+    return kernels(a)->backward_pool(dx, dw, db, dy, tap, y, x, w, g);
+}
+
 nb_status nbi_conv2d_backward_f64(double *dx, double *dw, double *db, const double *dy, const double *x,
                                   const double *w, const nbi_conv_geom *g) {
     /* the reference handles every size, empty ones included */

@@ -12,6 +12,7 @@
 #ifndef NABLA_CONV_INTERNAL_H
 #define NABLA_CONV_INTERNAL_H
 
+#include "nabla/conv.h"
 #include "tensor/internal.h"
 
 /* Every size a kernel needs, after padding strings and defaults are resolved.
@@ -39,6 +40,22 @@ nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *
                                   const nbi_conv_geom *g);
 nb_status nbi_conv2d_backward_f64(double *dx, double *dw, double *db, const double *dy, const double *x,
                                   const double *w, const nbi_conv_geom *g);
+
+/* ---- the op's checks (conv2d.c), shared with the fused op (conv2d_pool.c) ---- */
+
+/* What one call does: the convolution's geometry, and for padding modes other
+ * than zeros F.pad's (left, right, top, bottom) to apply first. */
+typedef struct nbi_conv2d_call {
+    nbi_conv_geom g;   /* zero padding in g.pt.. ; g.H, g.W are the padded sizes when pad_first */
+    bool pad_first;
+    nb_padding_mode mode;
+    int64_t fpad[4];
+} nbi_conv2d_call;
+
+/* F.conv2d's checks of its arguments, in PyTorch's order and words (p NULL:
+ * the defaults); false with the error set. */
+bool nbi_conv2d_check(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
+                      const nb_conv2d_params *p, nbi_conv2d_call *call);
 
 /* ---- algorithms ---- */
 
@@ -80,6 +97,18 @@ void nbi_conv2d_force_algo(nbi_conv_algo a);
 nbi_conv_plan nbi_conv2d_last_plan(void);
 nbi_conv_geom nbi_conv2d_last_geom(void);
 
+/* The fused conv -> max_pool2d(2) -> relu of conv2d_pool.c: the algorithm
+ * that runs it as one op for geometry g (the one the plan gives every phase,
+ * if its kernels have forward_pool; float32; a pooled output of at least
+ * 1x1), else NBI_CONV_AUTO; and the float32 entry points running algorithm
+ * a (the arguments of forward_pool and backward_pool). */
+nbi_conv_algo nbi_conv2d_pool_algo(const nbi_conv_geom *g, nb_dtype dtype);
+nb_status nbi_conv2d_pool_forward_f32(nbi_conv_algo a, float *y, uint8_t *tap, const float *x, const float *w,
+                                      const float *b, const nbi_conv_geom *g, bool relu);
+nb_status nbi_conv2d_pool_backward_f32(nbi_conv_algo a, float *dx, float *dw, float *db, const float *dy,
+                                       const uint8_t *tap, const float *y, const float *x, const float *w,
+                                       const nbi_conv_geom *g);
+
 /* ---- kernels ----
  * One algorithm's float32 kernels for one CPU set, on non-empty convs
  * (N, C, O >= 1; the entry points handle the rest), within the algorithm's
@@ -94,6 +123,16 @@ typedef struct nbi_conv2d_kernels {
     nb_status (*dw)(float *dw, const float *dy, const float *x, const nbi_conv_geom *g);
     nb_status (*backward)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                           const nbi_conv_geom *g);
+    /* The fused conv -> 2x2 max-pool -> relu (conv2d_pool.c), where an
+     * algorithm has it: forward_pool writes y (N, O, Ho/2, Wo/2), the pooled
+     * output (rectified if relu), and tap, each window's winning tap as
+     * max_pool2d's 2x2 path saves it; backward_pool takes dy of y's shape,
+     * those taps and, for the relu, y (NULL without). The same bits as the
+     * three ops one after the other with this algorithm. */
+    nb_status (*forward_pool)(float *y, uint8_t *tap, const float *x, const float *w, const float *b,
+                              const nbi_conv_geom *g, bool relu);
+    nb_status (*backward_pool)(float *dx, float *dw, float *db, const float *dy, const uint8_t *tap, const float *y,
+                               const float *x, const float *w, const nbi_conv_geom *g);
 } nbi_conv2d_kernels;
 
 extern const nbi_conv2d_kernels nbi_conv2d_im2col_portable, nbi_conv2d_im2col_avx2, nbi_conv2d_im2col_avx512;

@@ -34,6 +34,7 @@
  * (conv2d_flip.c). Each output pixel belongs to one unit and each unit to
  * one thread, so the bits do not depend on the thread count. */
 #include "nn/conv_internal.h"
+#include "nn/nn_kernels.h"
 #include "tensor/cpu.h"
 
 #include <string.h>
@@ -59,6 +60,16 @@
 #define MRMAX (ACC / 2)
 
 typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+
+/* max_pool2d(x, 2)'s row kernels of this set (maxpool2x2.c), for the fused
+ * pooling: the unfused op's own code, so the same bits */
+#if defined(NBI_KERNELS_AVX512)
+#define POOL_SET nbi_maxpool2x2_avx512
+#elif defined(NBI_KERNELS_AVX2)
+#define POOL_SET nbi_maxpool2x2_avx2
+#else
+#define POOL_SET nbi_maxpool2x2_portable
+#endif
 
 static inline vf vload(const float *p) {
     vf v;
@@ -320,8 +331,11 @@ static void w4_dy_transform(float *restrict zb, const float *restrict gt, const 
  * 4 rows x 4*tw columns, in L1) and then out as whole rows of y: stored
  * straight from the tiles, 4 pixels of a row at a time into VL*4 different
  * rows, they were 60% of this transform (ResNet's 56x56, 64 channels). */
-static void w4_output_transform(float *y, const float *restrict mb, const float *bp, float *restrict st, const w4 *z,
-                                int64_t O, int64_t n, int64_t ti0, int64_t ntiles) {
+static void w4_pool_rows(float *yp, uint8_t *tap, bool relu, const float *restrict st, int64_t sw, int64_t nch,
+                         int64_t plane0, int64_t ph0, int64_t Hp, int64_t Wp);
+
+static void w4_output_transform(float *y, uint8_t *tap, bool relu, const float *restrict mb, const float *bp,
+                                float *restrict st, const w4 *z, int64_t O, int64_t n, int64_t ti0, int64_t ntiles) {
     const nbi_conv_geom *g = z->g;
     const int64_t Op = z->Op, Tr = z->Tr, Ho = g->Ho, Wo = g->Wo, tw = z->tw, sw = 4 * tw;
     for (int64_t ob = 0; ob < Op; ob += VL) {
@@ -355,6 +369,10 @@ static void w4_output_transform(float *y, const float *restrict mb, const float 
                 }
             }
             const int64_t oh = 4 * (ti0 + t0 / tw), rows = min64(4, Ho - oh);
+            if (tap) { /* fused max-pool: only the pooled rows leave */
+                w4_pool_rows(y, tap, relu, st, sw, nch, n * O + ob, oh / 2, Ho / 2, Wo / 2);
+                continue;
+            }
             for (int64_t l = 0; l < nch; l++)
                 if (sw == Wo) /* the rows are contiguous in st and in y: one copy (a copy per row was 6% of an MNIST step) */
                     memcpy(y + ((n * O + ob + l) * Ho + oh) * Wo, st + l * 4 * sw, (size_t)(rows * Wo) * sizeof(float));
@@ -364,6 +382,22 @@ static void w4_output_transform(float *y, const float *restrict mb, const float 
                                (size_t)Wo * sizeof(float));
         }
     }
+}
+
+/* The fused F.max_pool2d(., 2) (then relu) of a tile row's 4 output rows of
+ * nch channels in st (rows sw floats apart, channel l's first at l*4*sw):
+ * pooled rows ph0, ph0+1 (those < Hp) of the planes plane0.. of yp and tap
+ * (Hp, Wp each), as max_pool2d's 2x2 path and nb_relu compute them. */
+static void w4_pool_rows(float *yp, uint8_t *tap, bool relu, const float *restrict st, int64_t sw, int64_t nch,
+                         int64_t plane0, int64_t ph0, int64_t Hp, int64_t Wp) {
+    for (int64_t l = 0; l < nch; l++)
+        for (int64_t a = 0; a < 2 && ph0 + a < Hp; a++) {
+            const int64_t o = ((plane0 + l) * Hp + ph0 + a) * Wp;
+            const float *r0 = st + (l * 4 + 2 * a) * sw;
+            POOL_SET.pool_row_f32(yp + o, tap + o, r0, r0 + sw, Wp);
+            if (relu)
+                for (int64_t i = 0; i < Wp; i++) yp[o + i] = yp[o + i] < 0 ? 0.0f : yp[o + i]; /* nb_relu's rule */
+        }
 }
 
 /* ---- the products: register tiles of MR rows x NV vectors ----
@@ -512,7 +546,9 @@ static float *w4_buffer(size_t bytes, nb_status *st) {
     return buf;
 }
 
-static nb_status w4_forward(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
+/* y <- the conv, or with tap its 2x2 max-pool (then relu): forward_pool. */
+static nb_status w4_forward_any(float *y, uint8_t *tap, bool relu, const float *x, const float *w, const float *b,
+                                const nbi_conv_geom *g) {
     const int64_t C = g->C, O = g->O;
     const w4 z = w4_sizes(g, C, O);
     const int64_t units = g->N * z.bands;
@@ -539,13 +575,22 @@ static nb_status w4_forward(float *y, const float *x, const float *w, const floa
             for (int xi = 0; xi < 36; xi++)
                 w4_product(ntiles, z.Op, C, vb + xi * z.Tr * z.Cp, z.Cp, false, up + xi * C * z.Op, z.Op,
                            mb + xi * z.Tr * z.Op, z.Op, false);
-            w4_output_transform(y, mb, bp, st, &z, O, n, ti0, ntiles);
+            w4_output_transform(y, tap, relu, mb, bp, st, &z, O, n, ti0, ntiles);
         }
         if (buf) nbi_free(buf, bbytes);
     }
     nbi_free(up, ubytes);
     if (st != NB_OK) return nbi_error(st, "conv2d: out of memory for a %zu-byte Winograd buffer", bbytes);
     return NB_OK;
+}
+
+static nb_status w4_forward(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
+    return w4_forward_any(y, NULL, false, x, w, b, g);
+}
+
+static nb_status w4_forward_pool(float *y, uint8_t *tap, const float *x, const float *w, const float *b,
+                                 const nbi_conv_geom *g, bool relu) {
+    return w4_forward_any(y, tap, relu, x, w, b, g);
 }
 
 /* ---- the gradients, in one pass over dy ----
@@ -638,6 +683,33 @@ static void w4_planar(float *dx, const float *restrict dxt, float *restrict stg,
     }
 }
 
+/* dys (O planes of nr rows, Wo columns) <- output rows r0 .. r0+nr-1 of item
+ * n's gradient before a fused 2x2 max-pool (then relu), from dy (N, O, Hp,
+ * Wp) after it: relu's gradient (0 where y <= 0, y the pooled output; y
+ * NULL: no relu), then max_pool2d's (dy at each window's winner, 0 at the
+ * others and outside every window), as the unfused ops write it. r0 is even;
+ * m: Wp floats of scratch. */
+static void w4_unpool_rows(float *restrict dys, float *restrict m, const float *dy, const uint8_t *tap,
+                           const float *y, int64_t O, int64_t n, int64_t r0, int64_t nr, int64_t Wo, int64_t Hp,
+                           int64_t Wp) {
+    for (int64_t o = 0; o < O; o++) {
+        float *plane = dys + o * nr * Wo;
+        int64_t r = 0;
+        for (; r + 1 < nr && (r0 + r) / 2 < Hp; r += 2) {
+            const int64_t e = ((n * O + o) * Hp + (r0 + r) / 2) * Wp;
+            const float *d = dy + e;
+            if (y) {
+                for (int64_t i = 0; i < Wp; i++) m[i] = y[e + i] <= 0 ? 0.0f : d[i]; /* relu's backward rule */
+                d = m;
+            }
+            float *row0 = plane + r * Wo, *row1 = row0 + Wo;
+            POOL_SET.unpool_row_f32(row0, row1, d, tap + e, Wp);
+            for (int64_t c = 2 * Wp; c < Wo; c++) row0[c] = row1[c] = 0; /* odd Wo: last column in no window */
+        }
+        if (r < nr) memset(plane + r * Wo, 0, (size_t)((nr - r) * Wo) * sizeof(float)); /* odd Ho: last row */
+    }
+}
+
 /* The batch is cut into this many fixed pieces of items (fewer for small
  * batches), each summing its items' S in order into its own S; the pieces
  * are added in order. A function of the shapes only, never of the thread
@@ -646,9 +718,11 @@ static void w4_planar(float *dx, const float *restrict dxt, float *restrict stg,
 
 /* dx, dw and db, any of them NULL (dx needs w, dw needs x). Each unit of
  * work is one item, its bands of tile rows in order, so that the rows two
- * bands' patches share are added in tile order whatever the band size. */
-static nb_status w4_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                             const nbi_conv_geom *g) {
+ * bands' patches share are added in tile order whatever the band size. With
+ * tap, dy is the gradient after a fused 2x2 max-pool (and relu if y):
+ * backward_pool. */
+static nb_status w4_backward_any(float *dx, float *dw, float *db, const float *dy, const uint8_t *tap,
+                                 const float *y, const float *x, const float *w, const nbi_conv_geom *g) {
     const int64_t C = g->C, O = g->O, N = g->N;
     const w4 z = w4_sizes(g, C, O);
     const int64_t pieces = dw ? (N < DW_PIECES ? N : DW_PIECES) : N;
@@ -664,8 +738,11 @@ static nb_status w4_backward(float *dx, float *dw, float *db, const float *dy, c
     const size_t vfloats = dw ? (size_t)(36 * z.Tr * z.Cp + MRMAX * z.Cp) : 0;
     const size_t mfloats = dx ? (size_t)(36 * z.Tr * z.Cp) : 0;
     const size_t stfloats = dx ? (size_t)(VL + VL * z.Rb * g->W) : 0; // w4_planar's staged planes
-    const size_t bbytes =
-        (gfloats + zfloats + (dw ? cfloats : 0) + vfloats + mfloats + (dx ? cfloats : 0) + stfloats) * sizeof(float);
+    const int64_t Hp = g->Ho / 2, Wp = g->Wo / 2;
+    const size_t pfloats = tap ? (size_t)(O * 4 * z.band * g->Wo + Wp) : 0; // w4_unpool_rows' planes and scratch
+    const size_t bbytes = (gfloats + zfloats + (dw ? cfloats : 0) + vfloats + mfloats + (dx ? cfloats : 0) +
+                           stfloats + pfloats) *
+                          sizeof(float);
     float *ut = ubytes ? nbi_alloc(ubytes) : NULL, *sp = sbytes ? nbi_alloc(sbytes) : NULL;
     double *part = pbytes ? nbi_alloc(pbytes) : NULL; // part: (N, Ho, Op), the bias gradient's row sums
     if ((ubytes && !ut) || (sbytes && !sp) || (pbytes && !part)) {
@@ -681,6 +758,7 @@ static nb_status w4_backward(float *dx, float *dw, float *db, const float *dy, c
         float *buf = w4_buffer(bbytes, &st);
         float *gt = buf, *zb = gt + gfloats, *xt = zb + zfloats, *vb = xt + (dw ? cfloats : 0);
         float *mb = vb + vfloats, *dxt = mb + mfloats, *stg = dxt + (dx ? cfloats : 0) + VL;
+        float *dys = stg - VL + stfloats, *mrow = dys + (pfloats ? pfloats - (size_t)Wp : 0);
         _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < pieces; pc++) {
             if (!buf) continue;
             float *S = dw ? sp + pc * sfloats : NULL;
@@ -690,7 +768,14 @@ static nb_status w4_backward(float *dx, float *dw, float *db, const float *dy, c
                 for (int64_t ti0 = 0; ti0 < z.th; ti0 += z.band) {
                     const int64_t ti1 = min64(ti0 + z.band, z.th), ntiles = (ti1 - ti0) * z.tw;
                     const int64_t rows = 4 * (ti1 - ti0); /* dy rows of the unit */
-                    w4_channels_last(gt, dy + n * O * g->Ho * g->Wo, O, g->Ho, g->Wo, 4 * ti0, rows, 0, z.Wbp, z.Op);
+                    if (tap) { /* dy's rows as the unfused max-pool's (and relu's) backward would give them */
+                        const int64_t nr = min64(rows, g->Ho - 4 * ti0);
+                        w4_unpool_rows(dys, mrow, dy, tap, y, O, n, 4 * ti0, nr, g->Wo, Hp, Wp);
+                        w4_channels_last(gt, dys, O, nr, g->Wo, 0, rows, 0, z.Wbp, z.Op);
+                    } else {
+                        w4_channels_last(gt, dy + n * O * g->Ho * g->Wo, O, g->Ho, g->Wo, 4 * ti0, rows, 0, z.Wbp,
+                                         z.Op);
+                    }
                     if (db) w4_bias_rows(part + (n * g->Ho + 4 * ti0) * z.Op, gt, min64(rows, g->Ho - 4 * ti0), g->Wo,
                                          z.Wbp, z.Op);
                     w4_dy_transform(zb, gt, &z, ntiles);
@@ -765,6 +850,16 @@ static nb_status w4_backward(float *dx, float *dw, float *db, const float *dy, c
     return NB_OK;
 }
 
+static nb_status w4_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                             const nbi_conv_geom *g) {
+    return w4_backward_any(dx, dw, db, dy, NULL, NULL, x, w, g);
+}
+
+static nb_status w4_backward_pool(float *dx, float *dw, float *db, const float *dy, const uint8_t *tap,
+                                  const float *y, const float *x, const float *w, const nbi_conv_geom *g) {
+    return w4_backward_any(dx, dw, db, dy, tap, y, x, w, g);
+}
+
 static nb_status w4_dx(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
     return w4_backward(dx, NULL, NULL, dy, NULL, w, g);
 }
@@ -780,4 +875,9 @@ static nb_status w4_dw(float *dw, const float *dy, const float *x, const nbi_con
 #else
 #define THIS_SET nbi_conv2d_winograd4_portable
 #endif
-const nbi_conv2d_kernels THIS_SET = {.forward = w4_forward, .dx = w4_dx, .dw = w4_dw, .backward = w4_backward};
+const nbi_conv2d_kernels THIS_SET = {.forward = w4_forward,
+                                     .dx = w4_dx,
+                                     .dw = w4_dw,
+                                     .backward = w4_backward,
+                                     .forward_pool = w4_forward_pool,
+                                     .backward_pool = w4_backward_pool};

@@ -174,4 +174,5 @@ static void backward_f32(float *dx, const float *dy, const uint8_t *tap, int64_t
 #else
 #define THIS_SET nbi_maxpool2x2_portable
 #endif
-const nbi_maxpool2x2_kernels THIS_SET = {forward_f32, backward_f32};
+const nbi_maxpool2x2_kernels THIS_SET = {.forward_f32 = forward_f32, .backward_f32 = backward_f32,
+                                         .pool_row_f32 = POOL_ROW, .unpool_row_f32 = UNPOOL_ROW};
