@@ -44,15 +44,16 @@ static nb_tensor *default_forward(nb_module *self, const nb_tensor *x, void *ctx
         return chunked_forward(self, x, ctx);
     (void)ctx;
     nb_pool2d_params pool = nb_pool2d_defaults(2);
-    nb_tensor *h = nb_module_call(self, "conv1", x);
-    h = then(h, nb_relu(h));
+    /* conv1 then relu as one op (relu in the conv's stores) */
+    nb_module *conv1 = nb_module_child(self, "conv1"), *conv2 = nb_module_child(self, "conv2");
+    nb_tensor *h = nb_conv2d_pool_relu(x, nb_module_param(conv1, "weight"), nb_module_param(conv1, "bias"), NULL, NULL,
+                                       true);
     /* PyTorch's net does conv2, relu, then max_pool2d. max(relu(a), relu(b))
      * = relu(max(a, b)) and the gradient is the same (all of it to the first
      * maximum if it is positive, none otherwise), so pooling first gives the
      * same numbers (up to the sign of an all-nonpositive window's zero, which
      * no later op can tell apart); nb_conv2d_pool_relu does conv2, pool and
      * relu in one op, without storing conv2's full-size output. */
-    nb_module *conv2 = nb_module_child(self, "conv2");
     h = then(h, nb_conv2d_pool_relu(h, nb_module_param(conv2, "weight"), nb_module_param(conv2, "bias"), NULL, &pool,
                                     true));
     h = then(h, nb_module_call(self, "dropout1", h));

@@ -364,7 +364,26 @@ nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *
     return st;
 }
 
-/* ---- the fused conv -> max_pool2d(2) -> relu (conv2d_pool.c) ---- */
+/* ---- the fused conv -> relu and conv -> max_pool2d(2) -> relu (conv2d_pool.c) ---- */
+
+nb_status nbi_conv2d_forward_relu_f32(float *y, const float *x, const float *w, const float *b,
+                                      const nbi_conv_geom *g) {
+    const int64_t n = g->N * g->O * g->Ho * g->Wo;
+    if (n > 0 && g->C > 0) {
+        const nbi_conv_plan p = plan(g, NB_F32);
+        if (kernels(p.forward)->forward_relu) {
+            last_geom = *g;
+            last.forward = p.forward;
+            return kernels(p.forward)->forward_relu(y, x, w, b, g);
+        }
+    }
+    const nb_status st = nbi_conv2d_forward_f32(y, x, w, b, g);
+    if (st == NB_OK) {
+        _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
+        for (int64_t e = 0; e < n; e++) y[e] = y[e] < 0 ? 0.0f : y[e]; /* nb_relu's rule */
+    }
+    return st;
+}
 
 nbi_conv_algo nbi_conv2d_pool_algo(const nbi_conv_geom *g, nb_dtype dtype) {
     if (dtype != NB_F32 || g->N == 0 || g->C == 0 || g->O == 0 || g->Ho < 2 || g->Wo < 2) return NBI_CONV_AUTO;

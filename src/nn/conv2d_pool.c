@@ -2,9 +2,11 @@
  * where the convolution's algorithm can pool its output tiles as it writes
  * them (forward_pool in conv_internal.h): the full-size output is never
  * stored, nor its gradient, which the kernel rebuilds a few rows at a time
- * from the pooled gradient and the winning taps. Anything else runs the
- * three ops one after the other, which is also what the fused op must equal
- * bit for bit (tests/test_conv2d_pool.c). */
+ * from the pooled gradient and the winning taps. conv2d then relu alone is
+ * one op for any float32 conv (rectified in the algorithm's stores where it
+ * has forward_relu, else in place). Anything else runs the ops one after
+ * the other, which is also what the one op must equal bit for bit
+ * (tests/test_conv2d_pool.c). */
 #include "nabla/conv.h"
 #include "nabla/ops.h"
 #include "nn/conv_internal.h"
@@ -19,42 +21,68 @@ static bool pool_is_plain_2x2(const nb_pool2d_params *p) {
     return !p->ceil_mode;
 }
 
-/* ---- autograd: ctx as below; saved: input, weight (contiguous) and the taps;
- * node->out, the output, gives relu's gradient ---- */
+/* ---- autograd: ctx as below; saved: input, weight (contiguous) and, when
+ * pooling, the taps; node->out, the output, gives relu's gradient ---- */
 typedef struct {
     nbi_conv_geom g;
-    nbi_conv_algo algo;
-    bool relu;
+    nbi_conv_algo algo; /* the algorithm that pools (pool) */
+    bool pool, relu;
 } conv_pool_ctx;
+
+/* conv -> relu: relu's gradient (nb_relu's rule), then the conv's */
+static nb_status conv2d_relu_backward(const nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
+    const conv_pool_ctx *c = node->ctx;
+    nb_tensor *gm = nbi_empty_like(gout);
+    if (!gm) return nb_last_status();
+    float *m = nbi_data(gm);
+    const float *g = nbi_data(gout), *y = nbi_data(node->out);
+    const int64_t n = gout->numel;
+    _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
+    for (int64_t e = 0; e < n; e++) m[e] = y[e] <= 0 ? 0.0f : g[e];
+    const nb_status st = nbi_conv2d_backward_f32(nbi_data_or_null(gin[0]), nbi_data_or_null(gin[1]),
+                                                 nbi_data_or_null(gin[2]), m, nbi_data(node->saved[0]),
+                                                 nbi_data(node->saved[1]), &c->g);
+    nbi_release(gm);
+    return st;
+}
 
 static nb_status conv2d_pool_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const conv_pool_ctx *c = node->ctx;
-    const nb_tensor *x = node->saved[0], *w = node->saved[1], *tap = node->saved[2];
+    const nb_tensor *x = node->saved[0], *w = node->saved[1];
     if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
+    if (!c->pool) return conv2d_relu_backward(node, gout, gin);
     return nbi_conv2d_pool_backward_f32(c->algo, nbi_data_or_null(gin[0]), nbi_data_or_null(gin[1]),
-                                        nbi_data_or_null(gin[2]), nbi_data(gout), nbi_data(tap),
+                                        nbi_data_or_null(gin[2]), nbi_data(gout), nbi_data(node->saved[2]),
                                         c->relu ? nbi_data(node->out) : NULL, nbi_data(x), nbi_data(w), &c->g);
 }
 
 static const nbi_op conv2d_pool_op = {"conv2d_pool_relu", conv2d_pool_grad_fn, NULL};
+static const nbi_op conv2d_relu_op = {"conv2d_relu", conv2d_pool_grad_fn, NULL};
 
 /* ---- the op: check, run, record ---- */
 static nb_tensor *conv2d_pool_run(const nb_tensor *input, const nb_tensor *weight, const nb_tensor *bias,
                                   const conv_pool_ctx *c) {
     const nbi_conv_geom *g = &c->g;
-    const int64_t shape[4] = {g->N, g->O, g->Ho / 2, g->Wo / 2};
+    const int64_t shape[4] = {g->N, g->O, c->pool ? g->Ho / 2 : g->Ho, c->pool ? g->Wo / 2 : g->Wo};
     const bool unbatched = input->ndim == 3;
     nb_tensor *xc = nbi_contiguous_data(input), *wc = xc ? nbi_contiguous_data(weight) : NULL;
     nb_tensor *bc = wc && bias ? nbi_contiguous_data(bias) : NULL;
-    nb_tensor *tap = wc && (bc || !bias) ? nbi_empty_bytes("conv2d_pool_relu", nbi_numel(4, shape)) : NULL;
-    nb_tensor *y = tap ? nbi_empty(NB_F32, unbatched ? 3 : 4, unbatched ? shape + 1 : shape) : NULL;
-    if (y && nbi_conv2d_pool_forward_f32(c->algo, nbi_data(y), nbi_data(tap), nbi_data(xc), nbi_data(wc),
-                                         nbi_data_or_null(bc), g, c->relu) != NB_OK) {
+    const bool args = wc && (bc || !bias);
+    nb_tensor *tap = args && c->pool ? nbi_empty_bytes("conv2d_pool_relu", nbi_numel(4, shape)) : NULL;
+    nb_tensor *y = args && (tap || !c->pool) ? nbi_empty(NB_F32, unbatched ? 3 : 4, unbatched ? shape + 1 : shape)
+                                             : NULL;
+    const float *x = y ? nbi_data(xc) : NULL, *w = y ? nbi_data(wc) : NULL, *b = nbi_data_or_null(bc);
+    const nb_status st = !y       ? NB_OK
+                         : c->pool ? nbi_conv2d_pool_forward_f32(c->algo, nbi_data(y), nbi_data(tap), x, w, b, g,
+                                                                 c->relu)
+                                   : nbi_conv2d_forward_relu_f32(nbi_data(y), x, w, b, g);
+    if (st != NB_OK) {
         nbi_release(y);
         y = NULL;
     }
     nbi_release(bc);
     const nb_tensor *in[3] = {input, weight, bias};
+    if (!c->pool) return nbi_finish_op(y, &conv2d_relu_op, in, bias ? 3 : 2, NBI_SAVED(xc, wc), c, sizeof *c);
     return nbi_finish_op(y, &conv2d_pool_op, in, bias ? 3 : 2, NBI_SAVED(xc, wc, tap), c, sizeof *c);
 }
 
@@ -79,10 +107,14 @@ nb_tensor *nb_conv2d_pool_relu(const nb_tensor *input, const nb_tensor *weight, 
                                const nb_conv2d_params *p, const nb_pool2d_params *pool, bool relu) {
     nbi_conv2d_call call;
     if (!nbi_conv2d_check(input, weight, bias, p, &call)) return NULL;
-    const nbi_conv_algo algo = call.pad_first || !pool || !pool_is_plain_2x2(pool)
-                                   ? NBI_CONV_AUTO
-                                   : nbi_conv2d_pool_algo(&call.g, input->dtype);
-    if (algo == NBI_CONV_AUTO) return conv2d_pool_composed(input, weight, bias, p, pool, relu);
-    const conv_pool_ctx c = {.g = call.g, .algo = algo, .relu = relu};
+    conv_pool_ctx c = {.g = call.g, .algo = NBI_CONV_AUTO, .pool = pool != NULL, .relu = relu};
+    bool one_op = !call.pad_first && input->dtype == NB_F32;
+    if (one_op && pool) { /* pooling needs an algorithm that pools its tiles */
+        if (pool_is_plain_2x2(pool)) c.algo = nbi_conv2d_pool_algo(&call.g, input->dtype);
+        one_op = c.algo != NBI_CONV_AUTO;
+    } else if (one_op) { /* relu alone: any float32 conv */
+        one_op = relu;
+    }
+    if (!one_op) return conv2d_pool_composed(input, weight, bias, p, pool, relu);
     return conv2d_pool_run(input, weight, bias, &c);
 }

@@ -97,6 +97,11 @@ void nbi_conv2d_force_algo(nbi_conv_algo a);
 nbi_conv_plan nbi_conv2d_last_plan(void);
 nbi_conv_geom nbi_conv2d_last_geom(void);
 
+/* nbi_conv2d_forward_f32, then relu on y as nb_relu computes it: in the
+ * algorithm's stores where it has forward_relu, else over y afterwards. */
+nb_status nbi_conv2d_forward_relu_f32(float *y, const float *x, const float *w, const float *b,
+                                      const nbi_conv_geom *g);
+
 /* The fused conv -> max_pool2d(2) -> relu of conv2d_pool.c: the algorithm
  * that runs it as one op for geometry g (the one the plan gives every phase,
  * if its kernels have forward_pool; float32; a pooled output of at least
@@ -123,6 +128,8 @@ typedef struct nbi_conv2d_kernels {
     nb_status (*dw)(float *dw, const float *dy, const float *x, const nbi_conv_geom *g);
     nb_status (*backward)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                           const nbi_conv_geom *g);
+    /* forward, then relu on the output as nb_relu computes it (conv2d_pool.c). */
+    nb_status (*forward_relu)(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g);
     /* The fused conv -> 2x2 max-pool -> relu (conv2d_pool.c), where an
      * algorithm has it: forward_pool writes y (N, O, Ho/2, Wo/2), the pooled
      * output (rectified if relu), and tap, each window's winning tap as

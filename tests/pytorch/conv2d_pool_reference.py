@@ -8,7 +8,7 @@ Usage: conv2d_pool_reference.py OUT.h5   (run by CTest as the fixture ref_conv2d
 Layout of cfgNNN/params (int64), read by the C test:
   [dtype(0 f32, 1 f64), unbatched, N, C, H, W, O, padding, bias,
    pool(0 none, 1 F.max_pool2d(., 2), 2 F.max_pool2d(., 3, stride=2)), relu,
-   fused (1: nabla is expected to run it as one op)]
+   fused (1: nabla is expected to run it as one op, conv2d_pool_relu or conv2d_relu)]
 Datasets: x, w, [b], gy, y, gx, gw, [gb] in the config's dtype.
 """
 import sys
@@ -26,7 +26,7 @@ def add(N, C, H, W, O, padding=0, bias=True, pool=1, relu=True, unbatched=False,
                      unbatched=unbatched, dt=dt, fused=fused))
 
 
-# one op: float32 3x3 convs that run F(4x4, 3x3), the plain 2x2 pool
+# one op: float32 3x3 convs that run F(4x4, 3x3), the plain 2x2 pool; or relu alone
 add(3, 32, 14, 14, 64, fused=True)                                # MNIST's conv2 on a smaller image
 add(2, 16, 13, 11, 24, padding=1, fused=True)                     # odd output rows and columns
 add(2, 16, 12, 12, 16, padding=2, bias=False, relu=False, fused=True)
@@ -36,7 +36,9 @@ add(2, 16, 4, 4, 16, fused=True)                                  # a 2x2 output
 # three ops
 add(2, 3, 10, 10, 5, padding=1)                                   # too few channels for F(4x4, 3x3)
 add(2, 16, 14, 14, 16, pool=2)                                    # another pool
-add(2, 16, 14, 14, 16, pool=0)                                    # relu only
+add(2, 16, 14, 14, 16, pool=0, fused=True)                        # relu alone, after F(4x4, 3x3)
+add(3, 1, 28, 28, 32, pool=0, fused=True)                         # relu in rowwise's stores (MNIST's conv1)
+add(2, 3, 9, 10, 5, padding=2, bias=False, pool=0, fused=True)
 add(2, 16, 14, 14, 16, pool=0, relu=False)                        # the conv alone
 add(2, 4, 9, 9, 5, padding=1, dt="f64")
 add(2, 16, 11, 12, 16, padding=1, dt="f64")

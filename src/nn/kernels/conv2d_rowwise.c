@@ -46,6 +46,7 @@
 #define DW_PIECES 4
 
 typedef float rw_vec __attribute__((vector_size(VL * sizeof(float))));
+typedef int32_t rw_ivec __attribute__((vector_size(VL * sizeof(int32_t))));
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -135,7 +136,9 @@ static inline __attribute__((always_inline)) void forward_block(rw_vec acc[OB], 
     }
 }
 
-static nb_status forward_rowwise(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
+/* The forward, then relu (nb_relu's rule, x < 0 ? 0 : x) if relu. */
+static nb_status forward_any(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g,
+                             bool relu) {
     const int64_t N = g->N, O = g->O, Ho = g->Ho, Wo = g->Wo, L = Ho * Wo, CHW = g->C * g->H * g->W;
     rw_geom d;
     if (!rw_setup(&d, g)) return nbi_error(NB_ERR_NOMEM, "conv2d: out of memory for the rowwise tables");
@@ -156,7 +159,8 @@ static nb_status forward_rowwise(float *y, const float *x, const float *w, const
                         else
                             forward_block(acc, xp, w, &d, oh * d.Wq + ow, o0, nq);
                         for (int q = 0; q < nq; q++) {
-                            const rw_vec v = acc[q] + (b ? b[o0 + q] : 0.0f);
+                            rw_vec v = acc[q] + (b ? b[o0 + q] : 0.0f);
+                            if (relu) v = (rw_vec)((rw_ivec)v & ~(v < 0)); /* NaN and -0 stay */
                             float *yr = y + ((n * O + o0 + q) * Ho + oh) * Wo + ow;
                             if (Wo - ow >= VL)
                                 memcpy(yr, &v, sizeof v);
@@ -171,6 +175,15 @@ static nb_status forward_rowwise(float *y, const float *x, const float *w, const
     nbi_free(d.koff, (size_t)d.Kg * sizeof(int64_t));
     if (st != NB_OK) return nbi_error(st, "conv2d: out of memory for a %zu-byte padded input", pbytes);
     return NB_OK;
+}
+
+static nb_status forward_rowwise(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g) {
+    return forward_any(y, x, w, b, g, false);
+}
+
+static nb_status forward_relu_rowwise(float *y, const float *x, const float *w, const float *b,
+                                      const nbi_conv_geom *g) {
+    return forward_any(y, x, w, b, g, true);
 }
 
 static nb_status dx_rowwise(float *dx, const float *dy, const float *w, const nbi_conv_geom *g) {
@@ -281,4 +294,5 @@ static nb_status dw_rowwise(float *dw, const float *dy, const float *x, const nb
 #else
 #define THIS_SET nbi_conv2d_rowwise_portable
 #endif
-const nbi_conv2d_kernels THIS_SET = {.forward = forward_rowwise, .dx = dx_rowwise, .dw = dw_rowwise};
+const nbi_conv2d_kernels THIS_SET = {
+    .forward = forward_rowwise, .dx = dx_rowwise, .dw = dw_rowwise, .forward_relu = forward_relu_rowwise};
