@@ -154,6 +154,30 @@ START_TEST(test_conv2d_bias_grad) {
 }
 END_TEST
 
+/* relu's gradient and the bias gradient in one pass: the portable set's
+ * bits in every set, and grad_f32's sums of that gradient. y takes whole
+ * values around 0 (ties at 0 and the value 1, which GCC 12 once
+ * miscompiled in the AVX2 set). */
+START_TEST(test_conv2d_relu_grad) {
+    const int64_t N = 5, O = 9, L = 143, n = N * O * L;
+    float *dy = values(n, 7, 1, false), *y = values(n, 11, 1, false), want[9], got[9], sums[9];
+    float *m0 = malloc((size_t)n * sizeof(float)), *m1 = malloc((size_t)n * sizeof(float));
+    for (int64_t e = 0; e < n; e++) y[e] = (float)(e % 5) - 2;
+    bias_sets[0]->relu_grad_f32(m0, want, dy, y, N, O, L);
+    for (int64_t e = 0; e < n; e++) ck_assert(m0[e] == (y[e] <= 0 ? 0.0f : dy[e]));
+    bias_sets[0]->grad_f32(sums, m0, N, O, L);
+    assert_close("conv2d relu grad's bias sums", set_names[0], want, sums, O, 0, 0);
+    for (int set = 1; set < sets_supported(); set++) {
+        bias_sets[set]->relu_grad_f32(m1, got, dy, y, N, O, L);
+        assert_close("conv2d relu grad", set_names[set], m1, m0, n, 0, 0);
+        assert_close("conv2d relu grad's bias sums", set_names[set], got, want, O, 0, 0);
+        bias_sets[set]->relu_grad_f32(m1, NULL, dy, y, N, O, L);
+        assert_close("conv2d relu grad without bias", set_names[set], m1, m0, n, 0, 0);
+    }
+    free(dy), free(y), free(m0), free(m1);
+}
+END_TEST
+
 /* Three steps of each update, from the same state, with every option that
  * changes the loop (weight decay, maximize, momentum, Nesterov, AdamW, AMSGrad). */
 enum { OPT_N = 40009 };
@@ -215,6 +239,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_dropout);
     tcase_add_test(tc, test_maxpool2x2);
     tcase_add_test(tc, test_conv2d_bias_grad);
+    tcase_add_test(tc, test_conv2d_relu_grad);
     tcase_add_test(tc, test_optimizers);
     suite_add_tcase(s, tc);
     return s;

@@ -385,6 +385,19 @@ nb_status nbi_conv2d_forward_relu_f32(float *y, const float *x, const float *w, 
     return st;
 }
 
+nb_status nbi_conv2d_relu_backward_f32(float *dx, float *dw, float *db, float *dm, const float *dy, const float *y,
+                                       const float *x, const float *w, const nbi_conv_geom *g) {
+    const bool empty = g->N == 0 || g->C == 0 || g->O == 0 || g->Ho * g->Wo == 0;
+    const nbi_conv_plan p = empty ? (nbi_conv_plan){0} : plan(g, NB_F32);
+    /* nbi_conv2d_backward_f32 sums db in conv2d_bias.c unless one pass does all */
+    const bool one_pass = !empty && p.dx == p.dw && kernels(p.dw)->backward;
+    float *db_here = one_pass ? NULL : db;
+    NBI_CPU_PICK(nbi_conv2d_bias_portable, nbi_conv2d_bias_avx2, nbi_conv2d_bias_avx512)
+        ->relu_grad_f32(dm, db_here, dy, y, g->N, g->O, g->Ho * g->Wo);
+    if (!dx && !dw && (db_here || !db)) return NB_OK;
+    return nbi_conv2d_backward_f32(dx, dw, db_here ? NULL : db, dm, x, w, g);
+}
+
 nbi_conv_algo nbi_conv2d_pool_algo(const nbi_conv_geom *g, nb_dtype dtype) {
     if (dtype != NB_F32 || g->N == 0 || g->C == 0 || g->O == 0 || g->Ho < 2 || g->Wo < 2) return NBI_CONV_AUTO;
     const nbi_conv_plan p = plan(g, dtype);

@@ -29,19 +29,14 @@ typedef struct {
     bool pool, relu;
 } conv_pool_ctx;
 
-/* conv -> relu: relu's gradient (nb_relu's rule), then the conv's */
+/* conv -> relu: relu's gradient, then the conv's */
 static nb_status conv2d_relu_backward(const nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const conv_pool_ctx *c = node->ctx;
     nb_tensor *gm = nbi_empty_like(gout);
     if (!gm) return nb_last_status();
-    float *m = nbi_data(gm);
-    const float *g = nbi_data(gout), *y = nbi_data(node->out);
-    const int64_t n = gout->numel;
-    _Pragma("omp parallel for schedule(static) if (n > NBI_PAR_MIN)")
-    for (int64_t e = 0; e < n; e++) m[e] = y[e] <= 0 ? 0.0f : g[e];
-    const nb_status st = nbi_conv2d_backward_f32(nbi_data_or_null(gin[0]), nbi_data_or_null(gin[1]),
-                                                 nbi_data_or_null(gin[2]), m, nbi_data(node->saved[0]),
-                                                 nbi_data(node->saved[1]), &c->g);
+    const nb_status st = nbi_conv2d_relu_backward_f32(
+        nbi_data_or_null(gin[0]), nbi_data_or_null(gin[1]), nbi_data_or_null(gin[2]), nbi_data(gm), nbi_data(gout),
+        nbi_data(node->out), nbi_data(node->saved[0]), nbi_data(node->saved[1]), &c->g);
     nbi_release(gm);
     return st;
 }

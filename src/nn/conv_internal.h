@@ -102,6 +102,13 @@ nbi_conv_geom nbi_conv2d_last_geom(void);
 nb_status nbi_conv2d_forward_relu_f32(float *y, const float *x, const float *w, const float *b,
                                       const nbi_conv_geom *g);
 
+/* nbi_conv2d_backward_f32 of relu's gradient of dy (0 where y <= 0, y the
+ * rectified output): the same bits, with relu's pass also summing the bias
+ * gradient where the conv's backward would sum it in a pass of its own.
+ * dm: scratch of dy's size. */
+nb_status nbi_conv2d_relu_backward_f32(float *dx, float *dw, float *db, float *dm, const float *dy, const float *y,
+                                       const float *x, const float *w, const nbi_conv_geom *g);
+
 /* The fused conv -> max_pool2d(2) -> relu of conv2d_pool.c: the algorithm
  * that runs it as one op for geometry g (the one the plan gives every phase,
  * if its kernels have forward_pool; float32; a pooled output of at least

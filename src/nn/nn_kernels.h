@@ -18,6 +18,10 @@ extern const nbi_dropout_f32_kernels nbi_dropout_f32_portable, nbi_dropout_f32_a
 typedef struct nbi_conv2d_bias_kernels {
     // db: (O), dy: (N, O, L)
     void (*grad_f32)(float *db, const float *dy, int64_t N, int64_t O, int64_t L);
+    /* dm <- relu's gradient of dy (nb_relu's rule: 0 where y <= 0) and, if db
+     * is not NULL, db <- grad_f32 of dm (the same bits), in one pass. */
+    // dm, dy, y: (N, O, L), db: (O)
+    void (*relu_grad_f32)(float *dm, float *db, const float *dy, const float *y, int64_t N, int64_t O, int64_t L);
 } nbi_conv2d_bias_kernels;
 extern const nbi_conv2d_bias_kernels nbi_conv2d_bias_portable, nbi_conv2d_bias_avx2, nbi_conv2d_bias_avx512;
 

@@ -33,6 +33,31 @@ static void grad_f32(float *db, const float *dy, int64_t N, int64_t O, int64_t L
     }
 }
 
+/* dm a row at a time, then grad_f32's loops over the row (in L1). (One
+ * loop that wrote and summed each element was miscompiled by GCC 12 with
+ * -O3 -mavx2 -mfma -fno-trapping-math: elements with y = 1 came out 0.) */
+static void relu_grad_f32(float *dm, float *db, const float *dy, const float *y, int64_t N, int64_t O, int64_t L) {
+#pragma omp parallel for schedule(static) if (N * O * L > NBI_PAR_MIN)
+    for (int64_t o = 0; o < O; o++) {
+        double acc[BIAS_LANES] = {0};
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t e = (n * O + o) * L;
+            const float *g = dy + e, *s = y + e;
+            float *r = dm + e;
+            for (int64_t l = 0; l < L; l++) r[l] = s[l] <= 0 ? 0.0f : g[l]; /* nb_relu's rule */
+            if (!db) continue;
+            int64_t l = 0;
+            for (; l + BIAS_LANES <= L; l += BIAS_LANES)
+                for (int k = 0; k < BIAS_LANES; k++) acc[k] += r[l + k];
+            for (int k = 0; l < L; l++, k++) acc[k] += r[l];
+        }
+        if (!db) continue;
+        double t = 0;
+        for (int k = 0; k < BIAS_LANES; k++) t += acc[k];
+        db[o] = (float)t;
+    }
+}
+
 #if defined(NBI_KERNELS_AVX512)
 #define THIS_SET nbi_conv2d_bias_avx512
 #elif defined(NBI_KERNELS_AVX2)
@@ -40,4 +65,4 @@ static void grad_f32(float *db, const float *dy, int64_t N, int64_t O, int64_t L
 #else
 #define THIS_SET nbi_conv2d_bias_portable
 #endif
-const nbi_conv2d_bias_kernels THIS_SET = {grad_f32};
+const nbi_conv2d_bias_kernels THIS_SET = {.grad_f32 = grad_f32, .relu_grad_f32 = relu_grad_f32};
