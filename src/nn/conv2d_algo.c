@@ -331,11 +331,17 @@ nb_status nbi_conv2d_backward_f32(float *dx, float *dw, float *db, const float *
                                   const nbi_conv_geom *g) {
     const bool empty = g->N == 0 || g->C == 0 || g->O == 0 || g->Ho * g->Wo == 0;
     const nbi_conv_plan p = empty ? (nbi_conv_plan){0} : plan(g, NB_F32);
-    const nbi_conv2d_kernels *both = empty || p.dx != p.dw ? NULL : kernels(p.dw);
-    if (both && both->backward) { /* dx, dw and db from one pass over dy */
-        if (dx) last.dx = p.dx;
+    const nbi_conv2d_kernels *kw = empty ? NULL : kernels(p.dw);
+    if (kw && kw->backward) { /* dw and db (and dx if the same algorithm's) in fewer passes over dy */
+        const bool with_dx = p.dx == p.dw;
+        if (dx && with_dx) last.dx = p.dx;
         if (dw) last.dw = p.dw;
-        return both->backward(dx, dw, db, dy, x, w, g);
+        nb_status st = dw || db || (dx && with_dx) ? kw->backward(with_dx ? dx : NULL, dw, db, dy, x, w, g) : NB_OK;
+        if (st == NB_OK && dx && !with_dx) {
+            last.dx = p.dx;
+            st = kernels(p.dx)->dx(dx, dy, w, g);
+        }
+        return st;
     }
     if (db) /* kernels/conv2d_bias.c */
         NBI_CPU_PICK(nbi_conv2d_bias_portable, nbi_conv2d_bias_avx2, nbi_conv2d_bias_avx512)
@@ -389,9 +395,13 @@ nb_status nbi_conv2d_relu_backward_f32(float *dx, float *dw, float *db, float *d
                                        const float *x, const float *w, const nbi_conv_geom *g) {
     const bool empty = g->N == 0 || g->C == 0 || g->O == 0 || g->Ho * g->Wo == 0;
     const nbi_conv_plan p = empty ? (nbi_conv_plan){0} : plan(g, NB_F32);
-    /* nbi_conv2d_backward_f32 sums db in conv2d_bias.c unless one pass does all */
-    const bool one_pass = !empty && p.dx == p.dw && kernels(p.dw)->backward;
-    float *db_here = one_pass ? NULL : db;
+    const nbi_conv2d_kernels *kw = empty ? NULL : kernels(p.dw);
+    if (kw && kw->backward_relu && !dx) { /* relu's gradient read straight from dy and y */
+        if (dw) last.dw = p.dw;
+        return kw->backward_relu(dw, db, dy, y, x, g);
+    }
+    /* nbi_conv2d_backward_f32 sums db in conv2d_bias.c unless the dw algorithm's backward does */
+    float *db_here = kw && kw->backward ? NULL : db;
     NBI_CPU_PICK(nbi_conv2d_bias_portable, nbi_conv2d_bias_avx2, nbi_conv2d_bias_avx512)
         ->relu_grad_f32(dm, db_here, dy, y, g->N, g->O, g->Ho * g->Wo);
     if (!dx && !dw && (db_here || !db)) return NB_OK;

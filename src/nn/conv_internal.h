@@ -103,9 +103,10 @@ nb_status nbi_conv2d_forward_relu_f32(float *y, const float *x, const float *w, 
                                       const nbi_conv_geom *g);
 
 /* nbi_conv2d_backward_f32 of relu's gradient of dy (0 where y <= 0, y the
- * rectified output): the same bits, with relu's pass also summing the bias
- * gradient where the conv's backward would sum it in a pass of its own.
- * dm: scratch of dy's size. */
+ * rectified output): the same bits, without storing that gradient where the
+ * dw algorithm has backward_relu (and dx is not wanted), else with relu's
+ * pass also summing the bias gradient where the conv's backward would sum
+ * it in a pass of its own. dm: scratch of dy's size. */
 nb_status nbi_conv2d_relu_backward_f32(float *dx, float *dw, float *db, float *dm, const float *dy, const float *y,
                                        const float *x, const float *w, const nbi_conv_geom *g);
 
@@ -127,14 +128,20 @@ nb_status nbi_conv2d_pool_backward_f32(nbi_conv_algo a, float *dx, float *dw, fl
  * domain (nbi_conv2d_applies). Arguments as the entry points'; dx and dw are
  * overwritten. Each returns NB_ERR_NOMEM (with a message) if scratch fails.
  * A NULL member: the algorithm does not compute that phase. `backward`, where
- * an algorithm has it, computes dx, dw and db (any of them NULL) in one pass
- * over dy, dx and dw with the same bits as its dx and dw kernels. */
+ * an algorithm has it, computes dx, dw and db (any of them NULL), dx and dw
+ * with the same bits as its dx and dw kernels and db its own way, in fewer
+ * passes over dy; when an algorithm with `backward` computes dw, db comes
+ * from it too, wanted with dw or alone (conv2d_algo.c). */
 typedef struct nbi_conv2d_kernels {
     nb_status (*forward)(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g);
     nb_status (*dx)(float *dx, const float *dy, const float *w, const nbi_conv_geom *g);
     nb_status (*dw)(float *dw, const float *dy, const float *x, const nbi_conv_geom *g);
     nb_status (*backward)(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
                           const nbi_conv_geom *g);
+    /* backward's dw and db (either NULL) of relu's gradient of dy (0 where
+     * y <= 0, y the rectified output), the same bits, the gradient never stored. */
+    nb_status (*backward_relu)(float *dw, float *db, const float *dy, const float *y, const float *x,
+                               const nbi_conv_geom *g);
     /* forward, then relu on the output as nb_relu computes it (conv2d_pool.c). */
     nb_status (*forward_relu)(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g);
     /* The fused conv -> 2x2 max-pool -> relu (conv2d_pool.c), where an

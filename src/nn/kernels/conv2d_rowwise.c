@@ -190,26 +190,36 @@ static nb_status dx_rowwise(float *dx, const float *dy, const float *w, const nb
     return nbi_conv2d_dx_by_forward(dx, dy, w, g, forward_rowwise);
 }
 
-/* s[q][t] += lane sums of dy[o0+q] * xp[tap k0+t] over one item's pixels,
- * q < nq, t < nt: one vector of lane sums each, added into s in lane order
- * at the end. */
-static inline __attribute__((always_inline)) void dw_block(float *restrict s, const float *restrict dyn,
+/* s[q][t] += lane sums of g[o0+q] * xp[tap k0+t] over one item's pixels,
+ * q < nq, t < nt, and with sb sb[q] += lane sums of g[o0+q]: one vector of
+ * lane sums each, added into s (sb) in lane order at the end. g is dy, or
+ * with y relu's gradient of it (nb_relu's rule: 0 where y <= 0). */
+static inline __attribute__((always_inline)) void dw_block(float *restrict s, float *restrict sb,
+                                                           const float *restrict dyn, const float *restrict yn,
                                                            const float *restrict xp, const rw_geom *d,
                                                            const nbi_conv_geom *g, int64_t o0, int nq, int64_t k0,
                                                            const int nt) {
     const int64_t Ho = g->Ho, Wo = g->Wo;
-    rw_vec acc[OB2][TB];
-    for (int q = 0; q < nq; q++)
+    rw_vec acc[OB2][TB], accb[OB2];
+    for (int q = 0; q < nq; q++) {
+        accb[q] = (rw_vec){0};
         for (int t = 0; t < nt; t++) acc[q][t] = (rw_vec){0};
+    }
     for (int64_t oh = 0; oh < Ho; oh++)
         for (int64_t ow = 0; ow < Wo; ow += VL) {
             rw_vec gv[OB2];
             for (int q = 0; q < nq; q++) {
-                const float *r = dyn + ((o0 + q) * Ho + oh) * Wo + ow;
-                if (Wo - ow >= VL)
-                    vload(&gv[q], r);
-                else
-                    vload_first(&gv[q], r, Wo - ow); /* lanes past the row: 0 */
+                const int64_t e = ((o0 + q) * Ho + oh) * Wo + ow;
+                rw_vec yv;
+                if (Wo - ow >= VL) {
+                    vload(&gv[q], dyn + e);
+                    if (yn) vload(&yv, yn + e);
+                } else { /* lanes past the row: 0 */
+                    vload_first(&gv[q], dyn + e, Wo - ow);
+                    if (yn) vload_first(&yv, yn + e, Wo - ow);
+                }
+                if (yn) gv[q] = (rw_vec)((rw_ivec)gv[q] & ~(yv <= 0)); /* NaN passes, as in nb_relu */
+                if (sb) accb[q] += gv[q];
             }
             const float *xb = xp + oh * d->Wq + ow;
             for (int t = 0; t < nt; t++) {
@@ -218,60 +228,74 @@ static inline __attribute__((always_inline)) void dw_block(float *restrict s, co
                 for (int q = 0; q < nq; q++) acc[q][t] += gv[q] * xv;
             }
         }
-    for (int q = 0; q < nq; q++)
+    for (int q = 0; q < nq; q++) {
         for (int t = 0; t < nt; t++) {
             float a = 0;
             for (int l = 0; l < VL; l++) a += acc[q][t][l];
             s[(o0 + q) * d->Kg + k0 + t] += a;
         }
+        if (!sb) continue;
+        float a = 0;
+        for (int l = 0; l < VL; l++) a += accb[q][l];
+        sb[o0 + q] += a;
+    }
 }
 
 /* dw_block with nt a constant, so that the lane sums stay in registers (a
- * first layer's 9 or 27 taps are a whole number of blocks of 9 or 3). */
-static void dw_block_n(float *s, const float *dyn, const float *xp, const rw_geom *d, const nbi_conv_geom *g,
-                       int64_t o0, int nq, int64_t k0, int nt) {
+ * first layer's 9 or 27 taps are a whole number of blocks of 9 or 3); nt 0:
+ * the bias sums alone. */
+static void dw_block_n(float *s, float *sb, const float *dyn, const float *yn, const float *xp, const rw_geom *d,
+                       const nbi_conv_geom *g, int64_t o0, int nq, int64_t k0, int nt) {
     if (nq != OB2) {
-        dw_block(s, dyn, xp, d, g, o0, nq, k0, nt);
+        dw_block(s, sb, dyn, yn, xp, d, g, o0, nq, k0, nt);
         return;
     }
     switch (nt) {
 #if TB >= 12
-    case 9: dw_block(s, dyn, xp, d, g, o0, OB2, k0, 9); break;
-    case 12: dw_block(s, dyn, xp, d, g, o0, OB2, k0, 12); break;
+    case 9: dw_block(s, sb, dyn, yn, xp, d, g, o0, OB2, k0, 9); break;
+    case 12: dw_block(s, sb, dyn, yn, xp, d, g, o0, OB2, k0, 12); break;
 #endif
 #if TB >= 6
-    case 6: dw_block(s, dyn, xp, d, g, o0, OB2, k0, 6); break;
+    case 6: dw_block(s, sb, dyn, yn, xp, d, g, o0, OB2, k0, 6); break;
 #endif
-    case 3: dw_block(s, dyn, xp, d, g, o0, OB2, k0, 3); break;
-    default: dw_block(s, dyn, xp, d, g, o0, OB2, k0, nt); break;
+    case 3: dw_block(s, sb, dyn, yn, xp, d, g, o0, OB2, k0, 3); break;
+    case 0: dw_block(s, sb, dyn, yn, xp, d, g, o0, OB2, k0, 0); break;
+    default: dw_block(s, sb, dyn, yn, xp, d, g, o0, OB2, k0, nt); break;
     }
 }
 
-static nb_status dw_rowwise(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
+/* dw and db (either NULL) from dy, or with y from relu's gradient of dy.
+ * Each piece of items sums into its own partial (O*Kg weights, then O
+ * biases), the pieces added in order; the bias sums are the same whether or
+ * not dw is wanted. */
+static nb_status grads_rowwise(float *dw, float *db, const float *dy, const float *y, const float *x,
+                               const nbi_conv_geom *g) {
     const int64_t N = g->N, O = g->O, CHW = g->C * g->H * g->W, L = g->Ho * g->Wo;
     rw_geom d;
     if (!rw_setup(&d, g)) return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for the rowwise tables");
-    const int64_t pieces = N < DW_PIECES ? N : DW_PIECES, wsize = O * d.Kg;
-    const size_t pbytes = (size_t)(g->C * d.plane) * sizeof(float), sbytes = (size_t)(pieces * wsize) * sizeof(float);
-    float *part = nbi_alloc(sbytes); // part: (pieces, O, Kg)
+    const int64_t pieces = N < DW_PIECES ? N : DW_PIECES, wsize = O * d.Kg, psize = wsize + O;
+    const size_t pbytes = (size_t)(g->C * d.plane) * sizeof(float), sbytes = (size_t)(pieces * psize) * sizeof(float);
+    float *part = nbi_alloc(sbytes); // part: (pieces, O*Kg + O)
     if (!part) {
         nbi_free(d.koff, (size_t)d.Kg * sizeof(int64_t));
         return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of weight partials", sbytes);
     }
     memset(part, 0, sbytes);
+    const int64_t taps = dw ? d.Kg : 0;
     nb_status st = NB_OK;
     _Pragma("omp parallel if (pieces > 1 && N * O * L * d.Kg > NBI_PAR_MIN)") {
-        float *xp = padded_buffer(pbytes, &st);
+        float *xp = dw ? padded_buffer(pbytes, &st) : NULL;
         _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < pieces; pc++) {
-            if (!xp) continue;
-            float *s = part + pc * wsize;
+            if (dw && !xp) continue;
+            float *s = part + pc * psize, *sb = db ? s + wsize : NULL;
             for (int64_t n = pc * N / pieces; n < (pc + 1) * N / pieces; n++) {
-                pad_item(xp, x + n * CHW, g, &d);
-                const float *dyn = dy + n * O * L;
+                if (dw) pad_item(xp, x + n * CHW, g, &d);
+                const float *dyn = dy + n * O * L, *yn = y ? y + n * O * L : NULL;
                 for (int64_t o0 = 0; o0 < O; o0 += OB2) {
                     const int nq = (int)min64(OB2, O - o0);
-                    for (int64_t k0 = 0; k0 < d.Kg; k0 += TB)
-                        dw_block_n(s, dyn, xp, &d, g, o0, nq, k0, (int)min64(TB, d.Kg - k0));
+                    for (int64_t k0 = 0; k0 == 0 || k0 < taps; k0 += TB)
+                        dw_block_n(s, k0 == 0 ? sb : NULL, dyn, yn, xp, &d, g, o0, nq, k0,
+                                   (int)min64(TB, taps - k0));
                 }
             }
         }
@@ -279,12 +303,29 @@ static nb_status dw_rowwise(float *dw, const float *dy, const float *x, const nb
     }
     nbi_free(d.koff, (size_t)d.Kg * sizeof(int64_t));
     if (st == NB_OK) {
-        memcpy(dw, part, (size_t)wsize * sizeof(float));
-        nbi_conv_add_partials(dw, part + wsize, pieces - 1, wsize);
+        nbi_conv_add_partials(part, part + psize, pieces - 1, psize);
+        if (dw) memcpy(dw, part, (size_t)wsize * sizeof(float));
+        if (db) memcpy(db, part + wsize, (size_t)O * sizeof(float));
     }
     nbi_free(part, sbytes);
     if (st != NB_OK) return nbi_error(st, "conv2d backward: out of memory for a %zu-byte padded input", pbytes);
     return NB_OK;
+}
+
+static nb_status dw_rowwise(float *dw, const float *dy, const float *x, const nbi_conv_geom *g) {
+    return grads_rowwise(dw, NULL, dy, NULL, x, g);
+}
+
+static nb_status backward_rowwise(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                                  const nbi_conv_geom *g) {
+    nb_status st = dw || db ? grads_rowwise(dw, db, dy, NULL, x, g) : NB_OK;
+    if (st == NB_OK && dx) st = dx_rowwise(dx, dy, w, g);
+    return st;
+}
+
+static nb_status backward_relu_rowwise(float *dw, float *db, const float *dy, const float *y, const float *x,
+                                       const nbi_conv_geom *g) {
+    return grads_rowwise(dw, db, dy, y, x, g);
 }
 
 #if defined(NBI_KERNELS_AVX512)
@@ -294,5 +335,9 @@ static nb_status dw_rowwise(float *dw, const float *dy, const float *x, const nb
 #else
 #define THIS_SET nbi_conv2d_rowwise_portable
 #endif
-const nbi_conv2d_kernels THIS_SET = {
-    .forward = forward_rowwise, .dx = dx_rowwise, .dw = dw_rowwise, .forward_relu = forward_relu_rowwise};
+const nbi_conv2d_kernels THIS_SET = {.forward = forward_rowwise,
+                                     .dx = dx_rowwise,
+                                     .dw = dw_rowwise,
+                                     .backward = backward_rowwise,
+                                     .forward_relu = forward_relu_rowwise,
+                                     .backward_relu = backward_relu_rowwise};
