@@ -683,31 +683,71 @@ static void w4_planar(float *dx, const float *restrict dxt, float *restrict stg,
     }
 }
 
-/* dys (O planes of nr rows, Wo columns) <- output rows r0 .. r0+nr-1 of item
- * n's gradient before a fused 2x2 max-pool (then relu), from dy (N, O, Hp,
- * Wp) after it: relu's gradient (0 where y <= 0, y the pooled output; y
- * NULL: no relu), then max_pool2d's (dy at each window's winner, 0 at the
- * others and outside every window), as the unfused ops write it. r0 is even;
- * m: Wp floats of scratch. */
-static void w4_unpool_rows(float *restrict dys, float *restrict m, const float *dy, const uint8_t *tap,
-                           const float *y, int64_t O, int64_t n, int64_t r0, int64_t nr, int64_t Wo, int64_t Hp,
-                           int64_t Wp) {
-    for (int64_t o = 0; o < O; o++) {
-        float *plane = dys + o * nr * Wo;
-        int64_t r = 0;
-        for (; r + 1 < nr && (r0 + r) / 2 < Hp; r += 2) {
-            const int64_t e = ((n * O + o) * Hp + (r0 + r) / 2) * Wp;
-            const float *d = dy + e;
-            if (y) {
-                for (int64_t i = 0; i < Wp; i++) m[i] = y[e + i] <= 0 ? 0.0f : d[i]; /* relu's backward rule */
-                d = m;
+/* v <- the first n (< VL) floats at p, zero in the other lanes. */
+static inline __attribute__((always_inline)) vf w4_load_first(const float *p, int64_t n) {
+#if defined(NBI_KERNELS_AVX512)
+    return (vf)_mm512_maskz_loadu_ps(w4_lanes(0, n), p);
+#elif defined(NBI_KERNELS_AVX2)
+    return (vf)_mm256_maskload_ps(p, w4_lanes(0, n));
+#else
+    vf v = {0};
+    for (int64_t i = 0; i < n; i++) v[i] = p[i];
+    return v;
+#endif
+}
+
+/* The first n (<= VL) bytes at p as the int32 lanes of a vf, zero in the others. */
+typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t))));
+static inline __attribute__((always_inline)) vf w4_load_taps(const uint8_t *p, int64_t n) {
+#if defined(NBI_KERNELS_AVX512)
+    return (vf)_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(w4_lanes(0, n), p));
+#else
+    vi t = {0};
+    for (int64_t i = 0; i < n; i++) t[i] = p[i];
+    return (vf)t;
+#endif
+}
+
+/* gt (rows, Wbp, Op), channels-last as w4_channels_last would copy it <-
+ * output rows r0 .. r0+rows-1 (r0 even) of item n's gradient before a fused
+ * 2x2 max-pool (then relu), from dy (N, O, Hp, Wp) after it: relu's gradient
+ * (0 where y <= 0, y the pooled output; y NULL: no relu), then max_pool2d's
+ * (dy at each window's winner, 0 at the others and outside every window,
+ * rows past Ho and columns past Wo included), as the unfused ops would write
+ * it. VL channels x VL windows of a pooled row at a time: loaded, turned
+ * channels-last, and each window's value stored at its winner's pixel, 0 at
+ * the other three. */
+static void w4_unpool_channels_last(float *restrict gt, const float *dy, const uint8_t *tap, const float *y,
+                                    int64_t O, int64_t n, int64_t r0, int64_t rows, int64_t Hp, int64_t Wp,
+                                    int64_t Wbp, int64_t Op) {
+    const int64_t ph0 = r0 / 2, ph1 = min64(Hp, (r0 + rows) / 2), rowfloats = Wbp * Op;
+    const int64_t done = ph1 > ph0 ? 2 * (ph1 - ph0) : 0; /* rows with windows */
+    for (int64_t r = 0; r < done; r++) /* the columns past the windows */
+        memset(gt + (r * Wbp + 2 * Wp) * Op, 0, (size_t)((Wbp - 2 * Wp) * Op) * sizeof(float));
+    if (done < rows) memset(gt + done * rowfloats, 0, (size_t)((rows - done) * rowfloats) * sizeof(float));
+    for (int64_t cb = 0; cb < Op; cb += VL)
+        for (int64_t ph = ph0; ph < ph1; ph++)
+            for (int64_t q = 0; q < Wp; q += VL) {
+                const int64_t nw = min64(VL, Wp - q);
+                vf v[VL], t[VL];
+                for (int l = 0; l < VL; l++) {
+                    if (cb + l >= O) {
+                        v[l] = t[l] = (vf){0};
+                        continue;
+                    }
+                    const int64_t e = ((n * O + cb + l) * Hp + ph) * Wp + q;
+                    v[l] = w4_load_first(dy + e, nw);
+                    if (y) v[l] = (vf)((vi)v[l] & ~(w4_load_first(y + e, nw) <= 0)); /* relu's rule: NaN passes */
+                    t[l] = w4_load_taps(tap + e, nw);
+                }
+                w4_transpose(v); /* v[p]: window q+p's values of VL channels */
+                w4_transpose(t);
+                for (int64_t p = 0; p < nw; p++)
+                    for (int k = 0; k < 4; k++) { /* tap k: pixel (2 ph + k/2, 2 (q+p) + k%2) */
+                        const int64_t r = 2 * ph + k / 2 - r0, c = 2 * (q + p) + k % 2;
+                        vstore(gt + (r * Wbp + c) * Op + cb, (vf)((vi)v[p] & ((vi)t[p] == k)));
+                    }
             }
-            float *row0 = plane + r * Wo, *row1 = row0 + Wo;
-            POOL_SET.unpool_row_f32(row0, row1, d, tap + e, Wp);
-            for (int64_t c = 2 * Wp; c < Wo; c++) row0[c] = row1[c] = 0; /* odd Wo: last column in no window */
-        }
-        if (r < nr) memset(plane + r * Wo, 0, (size_t)((nr - r) * Wo) * sizeof(float)); /* odd Ho: last row */
-    }
 }
 
 /* The batch is cut into this many fixed pieces of items (fewer for small
@@ -739,10 +779,8 @@ static nb_status w4_backward_any(float *dx, float *dw, float *db, const float *d
     const size_t mfloats = dx ? (size_t)(36 * z.Tr * z.Cp) : 0;
     const size_t stfloats = dx ? (size_t)(VL + VL * z.Rb * g->W) : 0; // w4_planar's staged planes
     const int64_t Hp = g->Ho / 2, Wp = g->Wo / 2;
-    const size_t pfloats = tap ? (size_t)(O * 4 * z.band * g->Wo + Wp) : 0; // w4_unpool_rows' planes and scratch
-    const size_t bbytes = (gfloats + zfloats + (dw ? cfloats : 0) + vfloats + mfloats + (dx ? cfloats : 0) +
-                           stfloats + pfloats) *
-                          sizeof(float);
+    const size_t bbytes =
+        (gfloats + zfloats + (dw ? cfloats : 0) + vfloats + mfloats + (dx ? cfloats : 0) + stfloats) * sizeof(float);
     float *ut = ubytes ? nbi_alloc(ubytes) : NULL, *sp = sbytes ? nbi_alloc(sbytes) : NULL;
     double *part = pbytes ? nbi_alloc(pbytes) : NULL; // part: (N, Ho, Op), the bias gradient's row sums
     if ((ubytes && !ut) || (sbytes && !sp) || (pbytes && !part)) {
@@ -758,7 +796,6 @@ static nb_status w4_backward_any(float *dx, float *dw, float *db, const float *d
         float *buf = w4_buffer(bbytes, &st);
         float *gt = buf, *zb = gt + gfloats, *xt = zb + zfloats, *vb = xt + (dw ? cfloats : 0);
         float *mb = vb + vfloats, *dxt = mb + mfloats, *stg = dxt + (dx ? cfloats : 0) + VL;
-        float *dys = stg - VL + stfloats, *mrow = dys + (pfloats ? pfloats - (size_t)Wp : 0);
         _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < pieces; pc++) {
             if (!buf) continue;
             float *S = dw ? sp + pc * sfloats : NULL;
@@ -769,9 +806,7 @@ static nb_status w4_backward_any(float *dx, float *dw, float *db, const float *d
                     const int64_t ti1 = min64(ti0 + z.band, z.th), ntiles = (ti1 - ti0) * z.tw;
                     const int64_t rows = 4 * (ti1 - ti0); /* dy rows of the unit */
                     if (tap) { /* dy's rows as the unfused max-pool's (and relu's) backward would give them */
-                        const int64_t nr = min64(rows, g->Ho - 4 * ti0);
-                        w4_unpool_rows(dys, mrow, dy, tap, y, O, n, 4 * ti0, nr, g->Wo, Hp, Wp);
-                        w4_channels_last(gt, dys, O, nr, g->Wo, 0, rows, 0, z.Wbp, z.Op);
+                        w4_unpool_channels_last(gt, dy, tap, y, O, n, 4 * ti0, rows, Hp, Wp, z.Wbp, z.Op);
                     } else {
                         w4_channels_last(gt, dy + n * O * g->Ho * g->Wo, O, g->Ho, g->Wo, 4 * ti0, rows, 0, z.Wbp,
                                          z.Op);
