@@ -5,6 +5,7 @@
 #ifndef NABLA_NN_KERNELS_H
 #define NABLA_NN_KERNELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Dropout (dropout.c), forward and backward alike: out[i] = in[i] * (mask[i] ? scale : 0). */
@@ -34,8 +35,9 @@ typedef struct nbi_maxpool2x2_kernels {
     void (*backward_f32)(float *dx, const float *dy, const uint8_t *tap, int64_t planes, int64_t H, int64_t W,
                          int64_t OH, int64_t OW);
     /* One output row of each from input rows r0, r1 (2*OW columns): the rows
-     * the two above are made of, for conv2d's fused pooling (conv2d_winograd4.c). */
-    void (*pool_row_f32)(float *y, uint8_t *t, const float *r0, const float *r1, int64_t OW);
+     * the two above are made of, for conv2d's fused pooling (conv2d_winograd4.c);
+     * with relu, y then gets nb_relu's rule (y < 0 ? 0 : y). */
+    void (*pool_row_f32)(float *y, uint8_t *t, const float *r0, const float *r1, int64_t OW, bool relu);
     void (*unpool_row_f32)(float *r0, float *r1, const float *dy, const uint8_t *t, int64_t OW);
 } nbi_maxpool2x2_kernels;
 extern const nbi_maxpool2x2_kernels nbi_maxpool2x2_portable, nbi_maxpool2x2_avx2, nbi_maxpool2x2_avx512;

@@ -183,6 +183,7 @@ static void maxpool2x2_backward(nb_dtype dtype, void *dx, const void *dy, const 
 
 static void pool_row_f64(double *restrict y, uint8_t *restrict t, const double *restrict r0,
                          const double *restrict r1, int64_t OW) {
+    const bool relu = false;
     int64_t ow = 0;
     POOL_ROW_SCALAR(double)
 }

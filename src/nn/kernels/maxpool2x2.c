@@ -53,7 +53,7 @@ static void unpool_row_f32(float *restrict r0, float *restrict r1, const float *
 static inline nnu_v4f v4_blend(nnu_v4i m, nnu_v4f x, nnu_v4f y) { return (nnu_v4f)((m & (nnu_v4i)x) | (~m & (nnu_v4i)y)); }
 
 static void pool_row_f32(float *restrict y, uint8_t *restrict t, const float *restrict r0, const float *restrict r1,
-                         int64_t OW) {
+                         int64_t OW, bool relu) {
     /* even lanes (0, 2, 4, 6) and odd lanes (1, 3, 5, 7) of two vectors */
     int64_t ow = 0;
     for (; ow + 4 <= OW; ow += 4) {
@@ -71,6 +71,7 @@ static void pool_row_f32(float *restrict y, uint8_t *restrict t, const float *re
             m = v4_blend(take, taps[j], m);
             k = (take & (j + 1)) | (~take & k);
         }
+        if (relu) m = v4_blend(m < 0, (nnu_v4f){0}, m); /* nb_relu's rule: NaN and -0 stay */
         memcpy(y + ow, &m, sizeof m);
         for (int j = 0; j < 4; j++) t[ow + j] = (uint8_t)k[j];
     }
@@ -87,7 +88,7 @@ static void pool_row_f32(float *restrict y, uint8_t *restrict t, const float *re
  * for a plain copy). Lanes: window ow + i; even / odd columns of a row pair
  * come out of two vectors of 16 columns by one two-source permute each. */
 static void pool_row_avx512(float *restrict y, uint8_t *restrict t, const float *restrict r0,
-                            const float *restrict r1, int64_t OW) {
+                            const float *restrict r1, int64_t OW, bool relu) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int64_t ow = 0; ow < OW; ow += 16) {
@@ -107,6 +108,8 @@ static void pool_row_avx512(float *restrict y, uint8_t *restrict t, const float 
             k = _mm512_mask_mov_epi32(k, take, _mm512_set1_epi32(j + 1));
         }
         const __mmask16 out = (__mmask16)(n >= 16 ? 0xFFFF : (1u << n) - 1);
+        if (relu) /* nb_relu's rule: 0 where m < 0 (NaN and -0 stay) */
+            m = _mm512_maskz_mov_ps((__mmask16)~_mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_LT_OQ), m);
         _mm512_mask_storeu_ps(y + ow, out, m);
         _mm_mask_storeu_epi8(t + ow, out, _mm512_cvtepi32_epi8(k));
     }
@@ -148,7 +151,7 @@ static void forward_f32(float *y, uint8_t *tap, const float *x, int64_t planes, 
         for (int64_t oh = 0; oh < OH; oh++) {
             const float *r0 = x + pl * H * W + 2 * oh * W;
             int64_t o = (pl * OH + oh) * OW;
-            POOL_ROW(y + o, tap + o, r0, r0 + W, OW);
+            POOL_ROW(y + o, tap + o, r0, r0 + W, OW, false);
         }
 }
 

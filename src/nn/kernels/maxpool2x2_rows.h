@@ -18,8 +18,9 @@
     }
 
 /* One output row of F.max_pool2d(x, 2) from input rows r0, r1: y = the
- * window maxima, t = the winning taps. PyTorch's rule in kh, kw order: a
- * strictly larger value or a NaN takes over, else the earlier tap stays. */
+ * window maxima (then nb_relu's rule, y < 0 ? 0 : y, if relu), t = the
+ * winning taps. PyTorch's rule in kh, kw order: a strictly larger value or
+ * a NaN takes over, else the earlier tap stays. */
 #define POOL_ROW_SCALAR(T)                                                         \
     for (; ow < OW; ow++) {                                                        \
         T b = r0[2 * ow], v = r0[2 * ow + 1];                                      \
@@ -35,7 +36,7 @@
         tk = (v > b) | (v != v);                                                   \
         b = tk ? v : b;                                                            \
         k = tk ? 3 : k;                                                            \
-        y[ow] = b;                                                                 \
+        y[ow] = relu && b < 0 ? (T)0 : b;                                          \
         t[ow] = k;                                                                 \
     }
 
