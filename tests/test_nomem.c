@@ -390,6 +390,44 @@ START_TEST(test_conv2d_algorithms) {
 }
 END_TEST
 
+/* ---- conv2d -> max_pool2d -> relu as one op (nb_conv2d_pool_relu): F(4x4,
+ * 3x3) pooling its tiles; relu alone in rowwise, its gradient read from dy
+ * (the input not requiring grad) or stored first ---- */
+typedef struct conv_pool_case {
+    int64_t C, O;
+    bool pool, x_grad;
+} conv_pool_case;
+
+static nb_status conv_pool_fwd_bwd(void *ctx) {
+    const conv_pool_case *cc = ctx;
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = randn(4, NB_F32, T(2, cc->C, 8, 8), cc->x_grad);
+    nb_tensor *w = randn(5, NB_F32, T(cc->O, cc->C, 3, 3), true);
+    nb_tensor *bias = randn(6, NB_F32, T(cc->O), true);
+    nb_pool2d_params pool = nb_pool2d_defaults(2);
+    nb_tensor *y = (x && w && bias) ? nb_conv2d_pool_relu(x, w, bias, NULL, cc->pool ? &pool : NULL, true) : NULL;
+    nb_status st = chain_status(y);
+    if (st == NB_OK)
+        ck_assert_str_eq(nb_tensor_grad_fn_name(y), cc->pool ? "conv2d_pool_relu" : "conv2d_relu");
+    nb_tensor *loss = nb_sum(nb_mul(y, y));
+    st = chain_status(loss);
+    if (st == NB_OK) st = nb_backward(loss);
+    if (st == NB_OK && !(nb_tensor_grad(w) && nb_tensor_grad(bias) && (!cc->x_grad || nb_tensor_grad(x))))
+        st = NB_ERR_STATE;
+    if (x) nb_zero_grad(x);
+    if (w) nb_zero_grad(w);
+    if (bias) nb_zero_grad(bias);
+    nb_scope_end(sc);
+    return st;
+}
+
+START_TEST(test_conv2d_pool_relu) {
+    const conv_pool_case cases[] = {{16, 16, true, true}, {1, 4, false, false}, {1, 4, false, true}};
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_gt(fail_each_allocation("conv2d_pool_relu", conv_pool_fwd_bwd, (void *)&cases[i]), 5);
+}
+END_TEST
+
 /* ---- conv_transpose2d through its module (construction, output_size), forward and backward ---- */
 typedef struct convt_case {
     int64_t C, O, groups, k, stride, pad, out_pad, dilation; /* out_pad: rows only */
@@ -864,6 +902,7 @@ int main(void) {
     tcase_add_test(tc, test_autograd_extensions);
     tcase_add_test(tc, test_conv2d);
     tcase_add_test(tc, test_conv2d_algorithms);
+    tcase_add_test(tc, test_conv2d_pool_relu);
     tcase_add_test(tc, test_conv_transpose2d);
     tcase_add_test(tc, test_module);
     tcase_add_test(tc, test_module_parameter_list);

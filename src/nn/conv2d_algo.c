@@ -391,7 +391,7 @@ nb_status nbi_conv2d_forward_relu_f32(float *y, const float *x, const float *w, 
     return st;
 }
 
-nb_status nbi_conv2d_relu_backward_f32(float *dx, float *dw, float *db, float *dm, const float *dy, const float *y,
+nb_status nbi_conv2d_relu_backward_f32(float *dx, float *dw, float *db, const float *dy, const float *y,
                                        const float *x, const float *w, const nbi_conv_geom *g) {
     const bool empty = g->N == 0 || g->C == 0 || g->O == 0 || g->Ho * g->Wo == 0;
     const nbi_conv_plan p = empty ? (nbi_conv_plan){0} : plan(g, NB_F32);
@@ -400,12 +400,17 @@ nb_status nbi_conv2d_relu_backward_f32(float *dx, float *dw, float *db, float *d
         if (dw) last.dw = p.dw;
         return kw->backward_relu(dw, db, dy, y, x, g);
     }
+    const size_t bytes = (size_t)(g->N * g->O * g->Ho * g->Wo) * sizeof(float);
+    float *dm = nbi_alloc(bytes ? bytes : 1);
+    if (!dm) return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of relu's gradient", bytes);
     /* nbi_conv2d_backward_f32 sums db in conv2d_bias.c unless the dw algorithm's backward does */
     float *db_here = kw && kw->backward ? NULL : db;
     NBI_CPU_PICK(nbi_conv2d_bias_portable, nbi_conv2d_bias_avx2, nbi_conv2d_bias_avx512)
         ->relu_grad_f32(dm, db_here, dy, y, g->N, g->O, g->Ho * g->Wo);
-    if (!dx && !dw && (db_here || !db)) return NB_OK;
-    return nbi_conv2d_backward_f32(dx, dw, db_here ? NULL : db, dm, x, w, g);
+    nb_status st = NB_OK;
+    if (dx || dw || (db && !db_here)) st = nbi_conv2d_backward_f32(dx, dw, db_here ? NULL : db, dm, x, w, g);
+    nbi_free(dm, bytes ? bytes : 1);
+    return st;
 }
 
 nbi_conv_algo nbi_conv2d_pool_algo(const nbi_conv_geom *g, nb_dtype dtype) {

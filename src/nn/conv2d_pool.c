@@ -29,23 +29,14 @@ typedef struct {
     bool pool, relu;
 } conv_pool_ctx;
 
-/* conv -> relu: relu's gradient, then the conv's */
-static nb_status conv2d_relu_backward(const nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
-    const conv_pool_ctx *c = node->ctx;
-    nb_tensor *gm = nbi_empty_like(gout);
-    if (!gm) return nb_last_status();
-    const nb_status st = nbi_conv2d_relu_backward_f32(
-        nbi_data_or_null(gin[0]), nbi_data_or_null(gin[1]), nbi_data_or_null(gin[2]), nbi_data(gm), nbi_data(gout),
-        nbi_data(node->out), nbi_data(node->saved[0]), nbi_data(node->saved[1]), &c->g);
-    nbi_release(gm);
-    return st;
-}
-
 static nb_status conv2d_pool_grad_fn(nbi_node *node, const nb_tensor *gout, nb_tensor **gin) {
     const conv_pool_ctx *c = node->ctx;
     const nb_tensor *x = node->saved[0], *w = node->saved[1];
     if (nbi_alloc_grads(node, gin) != NB_OK) return nb_last_status();
-    if (!c->pool) return conv2d_relu_backward(node, gout, gin);
+    if (!c->pool) /* conv -> relu: relu's gradient, then the conv's */
+        return nbi_conv2d_relu_backward_f32(nbi_data_or_null(gin[0]), nbi_data_or_null(gin[1]),
+                                            nbi_data_or_null(gin[2]), nbi_data(gout), nbi_data(node->out),
+                                            nbi_data(x), nbi_data(w), &c->g);
     return nbi_conv2d_pool_backward_f32(c->algo, nbi_data_or_null(gin[0]), nbi_data_or_null(gin[1]),
                                         nbi_data_or_null(gin[2]), nbi_data(gout), nbi_data(node->saved[2]),
                                         c->relu ? nbi_data(node->out) : NULL, nbi_data(x), nbi_data(w), &c->g);

@@ -104,10 +104,10 @@ nb_status nbi_conv2d_forward_relu_f32(float *y, const float *x, const float *w, 
 
 /* nbi_conv2d_backward_f32 of relu's gradient of dy (0 where y <= 0, y the
  * rectified output): the same bits, without storing that gradient where the
- * dw algorithm has backward_relu (and dx is not wanted), else with relu's
- * pass also summing the bias gradient where the conv's backward would sum
- * it in a pass of its own. dm: scratch of dy's size. */
-nb_status nbi_conv2d_relu_backward_f32(float *dx, float *dw, float *db, float *dm, const float *dy, const float *y,
+ * dw algorithm has backward_relu (and dx is not wanted), else stored by a
+ * pass that also sums the bias gradient where the conv's backward would sum
+ * it in a pass of its own. NB_ERR_NOMEM (with a message) if scratch fails. */
+nb_status nbi_conv2d_relu_backward_f32(float *dx, float *dw, float *db, const float *dy, const float *y,
                                        const float *x, const float *w, const nbi_conv_geom *g);
 
 /* The fused conv -> max_pool2d(2) -> relu of conv2d_pool.c: the algorithm

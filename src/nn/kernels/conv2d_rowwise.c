@@ -137,9 +137,37 @@ static inline __attribute__((always_inline)) void forward_block(rw_vec acc[OB], 
 }
 
 /* The forward, then relu (nb_relu's rule, x < 0 ? 0 : x) if relu. */
+/* Item n's outputs from its padded planes xp, then relu (nb_relu's rule) if
+ * relu; inlined with relu a constant, so the plain forward has no test. */
+static inline __attribute__((always_inline)) void forward_item(float *y, const float *xp, const float *w,
+                                                               const float *b, const nbi_conv_geom *g,
+                                                               const rw_geom *d, int64_t n, const bool relu) {
+    const int64_t O = g->O, Ho = g->Ho, Wo = g->Wo;
+    for (int64_t o0 = 0; o0 < O; o0 += OB) {
+        const int nq = (int)min64(OB, O - o0);
+        for (int64_t oh = 0; oh < Ho; oh++)
+            for (int64_t ow = 0; ow < Wo; ow += VL) {
+                rw_vec acc[OB];
+                if (nq == OB)
+                    forward_block(acc, xp, w, d, oh * d->Wq + ow, o0, OB);
+                else
+                    forward_block(acc, xp, w, d, oh * d->Wq + ow, o0, nq);
+                for (int q = 0; q < nq; q++) {
+                    rw_vec v = acc[q] + (b ? b[o0 + q] : 0.0f);
+                    if (relu) v = (rw_vec)((rw_ivec)v & ~(v < 0)); /* NaN and -0 stay */
+                    float *yr = y + ((n * O + o0 + q) * Ho + oh) * Wo + ow;
+                    if (Wo - ow >= VL)
+                        memcpy(yr, &v, sizeof v);
+                    else
+                        vstore_first(yr, &v, Wo - ow);
+                }
+            }
+    }
+}
+
 static nb_status forward_any(float *y, const float *x, const float *w, const float *b, const nbi_conv_geom *g,
                              bool relu) {
-    const int64_t N = g->N, O = g->O, Ho = g->Ho, Wo = g->Wo, L = Ho * Wo, CHW = g->C * g->H * g->W;
+    const int64_t N = g->N, O = g->O, L = g->Ho * g->Wo, CHW = g->C * g->H * g->W;
     rw_geom d;
     if (!rw_setup(&d, g)) return nbi_error(NB_ERR_NOMEM, "conv2d: out of memory for the rowwise tables");
     const size_t pbytes = (size_t)(g->C * d.plane) * sizeof(float);
@@ -149,26 +177,10 @@ static nb_status forward_any(float *y, const float *x, const float *w, const flo
         _Pragma("omp for schedule(static)") for (int64_t n = 0; n < N; n++) {
             if (!xp) continue;
             pad_item(xp, x + n * CHW, g, &d);
-            for (int64_t o0 = 0; o0 < O; o0 += OB) {
-                const int nq = (int)min64(OB, O - o0);
-                for (int64_t oh = 0; oh < Ho; oh++)
-                    for (int64_t ow = 0; ow < Wo; ow += VL) {
-                        rw_vec acc[OB];
-                        if (nq == OB)
-                            forward_block(acc, xp, w, &d, oh * d.Wq + ow, o0, OB);
-                        else
-                            forward_block(acc, xp, w, &d, oh * d.Wq + ow, o0, nq);
-                        for (int q = 0; q < nq; q++) {
-                            rw_vec v = acc[q] + (b ? b[o0 + q] : 0.0f);
-                            if (relu) v = (rw_vec)((rw_ivec)v & ~(v < 0)); /* NaN and -0 stay */
-                            float *yr = y + ((n * O + o0 + q) * Ho + oh) * Wo + ow;
-                            if (Wo - ow >= VL)
-                                memcpy(yr, &v, sizeof v);
-                            else
-                                vstore_first(yr, &v, Wo - ow);
-                        }
-                    }
-            }
+            if (relu)
+                forward_item(y, xp, w, b, g, &d, n, true);
+            else
+                forward_item(y, xp, w, b, g, &d, n, false);
         }
         if (xp) nbi_free(xp, pbytes);
     }
@@ -244,8 +256,9 @@ static inline __attribute__((always_inline)) void dw_block(float *restrict s, fl
 /* dw_block with nt a constant, so that the lane sums stay in registers (a
  * first layer's 9 or 27 taps are a whole number of blocks of 9 or 3); nt 0:
  * the bias sums alone. */
-static void dw_block_n(float *s, float *sb, const float *dyn, const float *yn, const float *xp, const rw_geom *d,
-                       const nbi_conv_geom *g, int64_t o0, int nq, int64_t k0, int nt) {
+static inline __attribute__((always_inline)) void dw_block_nt(float *s, float *sb, const float *dyn, const float *yn,
+                                                              const float *xp, const rw_geom *d, const nbi_conv_geom *g,
+                                                              int64_t o0, int nq, int64_t k0, int nt) {
     if (nq != OB2) {
         dw_block(s, sb, dyn, yn, xp, d, g, o0, nq, k0, nt);
         return;
@@ -262,6 +275,15 @@ static void dw_block_n(float *s, float *sb, const float *dyn, const float *yn, c
     case 0: dw_block(s, sb, dyn, yn, xp, d, g, o0, OB2, k0, 0); break;
     default: dw_block(s, sb, dyn, yn, xp, d, g, o0, OB2, k0, nt); break;
     }
+}
+
+/* ... and without relu's loads and masks in the loop when there is no y */
+static void dw_block_n(float *s, float *sb, const float *dyn, const float *yn, const float *xp, const rw_geom *d,
+                       const nbi_conv_geom *g, int64_t o0, int nq, int64_t k0, int nt) {
+    if (yn)
+        dw_block_nt(s, sb, dyn, yn, xp, d, g, o0, nq, k0, nt);
+    else
+        dw_block_nt(s, sb, dyn, NULL, xp, d, g, o0, nq, k0, nt);
 }
 
 /* dw and db (either NULL) from dy, or with y from relu's gradient of dy.
