@@ -10,6 +10,7 @@
  * nb_optimizer_set_lr -> the optimizer's name, as PyTorch's message).
  * NULL is a documented default (not a bad argument) for: nb_conv2d's and
  * nb_conv2d_module's params (and nb_conv_transpose2d's and its module's),
+ * nb_conv2d_pool_relu's params and pool (no pooling),
  * nb_conv_transpose2d_module_forward's output_size, nb_gradcheck's opts and report, the optimizers'
  * options except SGD's (lr is required), every rng.
  *
@@ -537,6 +538,15 @@ START_TEST(test_conv_h) {
     BAD("conv2d", nb_conv2d(img, w2, NULL, &p));   /* 3 channels vs weight's 2 */
     BAD("conv2d", nb_conv2d(img, w4, b5, &p));     /* bias of 5 for 4 outputs */
     BAD("conv2d", nb_conv2d(img, big, NULL, &p));  /* kernel larger than input */
+    /* the fused conv -> max-pool -> relu: the conv's checks, then max_pool2d's */
+    nb_pool2d_params pool2 = nb_pool2d_defaults(2);
+    BAD("conv2d", nb_conv2d_pool_relu(N, w4, NULL, &p, &pool2, true));
+    BAD("conv2d", nb_conv2d_pool_relu(img, N, NULL, &p, &pool2, true));
+    BAD("conv2d", nb_conv2d_pool_relu(li, w4, NULL, &p, &pool2, true));
+    BAD("conv2d", nb_conv2d_pool_relu(img, w2, NULL, &p, NULL, true));
+    BAD("conv2d", nb_conv2d_pool_relu(img, w4, b5, &p, &pool2, false));
+    pool2.padding[0] = 2;
+    BAD("max_pool2d", nb_conv2d_pool_relu(img, w4, NULL, &p, &pool2, true));
     nb_conv2d_params q = p;
     q.stride[0] = 0;
     BAD("conv2d", nb_conv2d(img, w4, NULL, &q));

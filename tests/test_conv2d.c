@@ -43,9 +43,10 @@ static bool forcing_adds(nbi_conv_algo a, const nbi_conv_geom *g, nb_dtype dt, n
  * read once. */
 static void run_reference(int i) {
     const char *file = nbt_data_path("conv2d.h5");
-    char cfg[64], name[64];
-#define DS(s) (snprintf(name, sizeof name, "cfg%03d/%s", i, s), name)
-    nb_tensor *pt = nbt_h5_read(file, DS("params"), NB_I64);
+    char cfg[64], group[16], name[32];
+    snprintf(group, sizeof group, "cfg%03d", i);
+    snprintf(name, sizeof name, "%s/params", group);
+    nb_tensor *pt = nbt_h5_read(file, name, NB_I64);
     ck_assert_int_eq(nb_tensor_numel(pt), P_COUNT);
     const int64_t *q = nb_tensor_i64(pt);
     nb_dtype dt = q[P_DTYPE] ? NB_F64 : NB_F32;
@@ -58,15 +59,8 @@ static void run_reference(int i) {
     p.padding_kind = (nb_padding_kind)q[P_KIND];
     p.padding_mode = (nb_padding_mode)q[P_MODE];
 
-    nb_tensor *x = nbt_h5_read(file, DS("x"), dt), *w = nbt_h5_read(file, DS("w"), dt);
-    nb_tensor *b = q[P_BIAS] ? nbt_h5_read(file, DS("b"), dt) : NULL;
-    NBT_OK(nb_requires_grad_(x, true));
-    NBT_OK(nb_requires_grad_(w, true));
-    if (b) NBT_OK(nb_requires_grad_(b, true));
-    nb_tensor *yr = nbt_h5_read(file, DS("y"), dt), *gy = nbt_h5_read(file, DS("gy"), dt);
-    nb_tensor *gx = nbt_h5_read(file, DS("gx"), dt), *gw = nbt_h5_read(file, DS("gw"), dt);
-    nb_tensor *gb = b ? nbt_h5_read(file, DS("gb"), dt) : NULL;
-#undef DS
+    nbt_conv_ref r = nbt_conv_ref_read(file, group, dt, q[P_BIAS] != 0);
+    nb_tensor *x = r.x, *w = r.w, *b = r.b;
     nbi_conv_plan heuristic = {NBI_CONV_AUTO, NBI_CONV_AUTO, NBI_CONV_AUTO};
     nbi_conv_geom geom = {0};
     for (int a = NBI_CONV_AUTO; a < NBI_CONV_ALGOS; a++) {
@@ -83,11 +77,11 @@ static void run_reference(int i) {
         nb_tensor *y = nb_conv2d(xin, w, b, &p);
         ck_assert_msg(y != NULL, "%s: conv2d failed: %s", cfg, nb_last_error());
         ck_assert_str_eq(nb_tensor_grad_fn_name(y), "conv2d");
-        nbt_assert_close_norm("output", cfg, y, yr, tol);
-        NBT_OK(nb_backward_ex(y, gy, false));
-        nbt_assert_close_norm("grad input", cfg, nb_tensor_grad(x), gx, tol);
-        nbt_assert_close_norm("grad weight", cfg, nb_tensor_grad(w), gw, tol);
-        if (b) nbt_assert_close_norm("grad bias", cfg, nb_tensor_grad(b), gb, tol);
+        nbt_assert_close_norm("output", cfg, y, r.y, tol);
+        NBT_OK(nb_backward_ex(y, r.gy, false));
+        nbt_assert_close_norm("grad input", cfg, nb_tensor_grad(x), r.gx, tol);
+        nbt_assert_close_norm("grad weight", cfg, nb_tensor_grad(w), r.gw, tol);
+        if (b) nbt_assert_close_norm("grad bias", cfg, nb_tensor_grad(b), r.gb, tol);
         const nbi_conv_plan plan = nbi_conv2d_last_plan();
         if (a == NBI_CONV_AUTO) {
             heuristic = plan;
@@ -103,13 +97,12 @@ static void run_reference(int i) {
         nb_tensor_release(y);
     }
     nbi_conv2d_force_algo(NBI_CONV_AUTO);
-    char gy_path[64];
-    snprintf(gy_path, sizeof gy_path, "cfg%03d/gy", i);
-    nb_tensor *gy_again = nbt_h5_read(file, gy_path, dt);
-    nbt_assert_bitwise_equal(gy, gy_again); /* every algorithm's backward only read it */
+    snprintf(name, sizeof name, "%s/gy", group);
+    nb_tensor *gy_again = nbt_h5_read(file, name, dt);
+    nbt_assert_bitwise_equal(r.gy, gy_again); /* every algorithm's backward only read it */
     nb_tensor_release(gy_again);
-    nb_tensor *all[] = {pt, x, w, b, yr, gy, gx, gw, gb};
-    for (size_t k = 0; k < sizeof all / sizeof *all; k++) nb_tensor_release(all[k]);
+    nbt_conv_ref_release(&r);
+    nb_tensor_release(pt);
 }
 
 /* Each algorithm must run each of its phases on some config (forced or

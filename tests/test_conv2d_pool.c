@@ -18,29 +18,22 @@ enum { P_DTYPE, P_UNBATCHED, P_N, P_C, P_H, P_W, P_O, P_PAD, P_BIAS, P_POOL, P_R
 
 static void run_reference(int i) {
     const char *file = nbt_data_path("conv2d_pool.h5");
-    char cfg[64], name[64];
-#define DS(s) (snprintf(name, sizeof name, "cfg%03d/%s", i, s), name)
-    nb_tensor *pt = nbt_h5_read(file, DS("params"), NB_I64);
+    char cfg[64], group[16], name[32];
+    snprintf(group, sizeof group, "cfg%03d", i);
+    snprintf(name, sizeof name, "%s/params", group);
+    nb_tensor *pt = nbt_h5_read(file, name, NB_I64);
     ck_assert_int_eq(nb_tensor_numel(pt), P_COUNT);
     const int64_t *q = nb_tensor_i64(pt);
     const nb_dtype dt = q[P_DTYPE] ? NB_F64 : NB_F32;
     const double tol = dt == NB_F32 ? 2e-5 : 1e-10;
-    snprintf(cfg, sizeof cfg, "cfg%03d [%s]", i, nb_cpu_kernels());
+    snprintf(cfg, sizeof cfg, "%s [%s]", group, nb_cpu_kernels());
     nb_conv2d_params p = nb_conv2d_defaults();
     p.padding[0] = p.padding[1] = q[P_PAD];
     nb_pool2d_params pool = nb_pool2d_defaults(q[P_POOL] == 2 ? 3 : 2);
     if (q[P_POOL] == 2) pool.stride[0] = pool.stride[1] = 2;
+    nbt_conv_ref r = nbt_conv_ref_read(file, group, dt, q[P_BIAS] != 0);
 
-    nb_tensor *x = nbt_h5_read(file, DS("x"), dt), *w = nbt_h5_read(file, DS("w"), dt);
-    nb_tensor *b = q[P_BIAS] ? nbt_h5_read(file, DS("b"), dt) : NULL;
-    NBT_OK(nb_requires_grad_(x, true));
-    NBT_OK(nb_requires_grad_(w, true));
-    if (b) NBT_OK(nb_requires_grad_(b, true));
-    nb_tensor *yr = nbt_h5_read(file, DS("y"), dt), *gy = nbt_h5_read(file, DS("gy"), dt);
-    nb_tensor *gx = nbt_h5_read(file, DS("gx"), dt), *gw = nbt_h5_read(file, DS("gw"), dt);
-    nb_tensor *gb = b ? nbt_h5_read(file, DS("gb"), dt) : NULL;
-#undef DS
-    nb_tensor *y = nb_conv2d_pool_relu(x, w, b, &p, q[P_POOL] ? &pool : NULL, q[P_RELU] != 0);
+    nb_tensor *y = nb_conv2d_pool_relu(r.x, r.w, r.b, &p, q[P_POOL] ? &pool : NULL, q[P_RELU] != 0);
     ck_assert_msg(y != NULL, "%s: conv2d_pool_relu failed: %s", cfg, nb_last_error());
     const char *want = q[P_FUSED]  ? (q[P_POOL] ? "conv2d_pool_relu" : "conv2d_relu")
                        : q[P_RELU] ? "relu"
@@ -48,13 +41,14 @@ static void run_reference(int i) {
                                    : "conv2d";
     ck_assert_msg(strcmp(nb_tensor_grad_fn_name(y), want) == 0, "%s: the last op is %s, expected %s", cfg,
                   nb_tensor_grad_fn_name(y), want);
-    nbt_assert_close_norm("output", cfg, y, yr, tol);
-    NBT_OK(nb_backward_ex(y, gy, false));
-    nbt_assert_close_norm("grad input", cfg, nb_tensor_grad(x), gx, tol);
-    nbt_assert_close_norm("grad weight", cfg, nb_tensor_grad(w), gw, tol);
-    if (b) nbt_assert_close_norm("grad bias", cfg, nb_tensor_grad(b), gb, tol);
-    nb_tensor *all[] = {pt, x, w, b, yr, gy, gx, gw, gb, y};
-    for (size_t k = 0; k < sizeof all / sizeof *all; k++) nb_tensor_release(all[k]);
+    nbt_assert_close_norm("output", cfg, y, r.y, tol);
+    NBT_OK(nb_backward_ex(y, r.gy, false));
+    nbt_assert_close_norm("grad input", cfg, nb_tensor_grad(r.x), r.gx, tol);
+    nbt_assert_close_norm("grad weight", cfg, nb_tensor_grad(r.w), r.gw, tol);
+    if (r.b) nbt_assert_close_norm("grad bias", cfg, nb_tensor_grad(r.b), r.gb, tol);
+    nbt_conv_ref_release(&r);
+    nb_tensor_release(pt);
+    nb_tensor_release(y);
 }
 
 START_TEST(test_pytorch_reference) {

@@ -435,3 +435,26 @@ void nbt_assert_close_norm(const char *what, const char *cfg, const nb_tensor *a
     ck_assert_msg(maxerr <= tol * maxref, "%s %s: max abs error %g at %lld (got %.10g, PyTorch %.10g) > %g", cfg, what,
                   maxerr, (long long)worst, got, exp, tol * maxref);
 }
+
+nbt_conv_ref nbt_conv_ref_read(const char *file, const char *group, nb_dtype dtype, bool bias) {
+    char name[256];
+#define DS(s) (snprintf(name, sizeof name, "%s/%s", group, s), name)
+    nbt_conv_ref r = {.x = nbt_h5_read(file, DS("x"), dtype), .w = nbt_h5_read(file, DS("w"), dtype)};
+    r.b = bias ? nbt_h5_read(file, DS("b"), dtype) : NULL;
+    NBT_OK(nb_requires_grad_(r.x, true));
+    NBT_OK(nb_requires_grad_(r.w, true));
+    if (r.b) NBT_OK(nb_requires_grad_(r.b, true));
+    r.y = nbt_h5_read(file, DS("y"), dtype);
+    r.gy = nbt_h5_read(file, DS("gy"), dtype);
+    r.gx = nbt_h5_read(file, DS("gx"), dtype);
+    r.gw = nbt_h5_read(file, DS("gw"), dtype);
+    r.gb = bias ? nbt_h5_read(file, DS("gb"), dtype) : NULL;
+#undef DS
+    return r;
+}
+
+void nbt_conv_ref_release(nbt_conv_ref *r) {
+    nb_tensor *all[] = {r->x, r->w, r->b, r->y, r->gy, r->gx, r->gw, r->gb};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++) nb_tensor_release(all[k]);
+    *r = (nbt_conv_ref){0};
+}

@@ -116,6 +116,16 @@ void nbt_assert_like(const nb_tensor *got, const nb_tensor *want, double tol, co
  * the tensor's largest terms (convolutions) rather than each element. */
 void nbt_assert_close_norm(const char *what, const char *cfg, const nb_tensor *a, const nb_tensor *ref, double tol);
 
+/* A conv twin's config (tests/pytorch/reference_util.py's conv_datasets),
+ * read from group/ of file as dtype: the inputs x, w and, with bias, b
+ * (leaves requiring grad), PyTorch's output y and the upstream gradient gy,
+ * and PyTorch's gradients gx, gw, gb (b and gb NULL without bias). */
+typedef struct nbt_conv_ref {
+    nb_tensor *x, *w, *b, *y, *gy, *gx, *gw, *gb;
+} nbt_conv_ref;
+nbt_conv_ref nbt_conv_ref_read(const char *file, const char *group, nb_dtype dtype, bool bias);
+void nbt_conv_ref_release(nbt_conv_ref *r);
+
 /* ---- tables of cases computed by a PyTorch twin ----
  * The twin writes, for each case NAME and dtype DT in (f32, f64), the group
  * NAME/DT with in<i> (the inputs, one kind letter each: f float requiring

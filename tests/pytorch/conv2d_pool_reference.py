@@ -13,10 +13,10 @@ Datasets: x, w, [b], gy, y, gx, gw, [gb] in the config's dtype.
 """
 import sys
 
-import h5py
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+import reference_util as ru
 
 cfgs = []
 
@@ -61,20 +61,11 @@ def run(c):
     y.backward(gy)
     params = [0 if c["dt"] == "f32" else 1, int(c["unbatched"]), N, C, H, W, O, c["padding"], int(c["bias"]),
               c["pool"], int(c["relu"]), int(c["fused"])]
-    out = dict(params=np.array(params, dtype=np.int64), x=x.detach(), w=w.detach(), gy=gy, y=y.detach(),
-               gx=x.grad, gw=w.grad)
-    if c["bias"]:
-        out.update(b=b.detach(), gb=b.grad)
-    return out
+    return ru.conv_datasets(params, x, w, b, gy, y)
 
 
 def main():
-    torch.manual_seed(0)
-    with h5py.File(sys.argv[1], "w") as f:
-        f.create_dataset("count", data=np.array([len(cfgs)], dtype=np.int64))
-        for i, c in enumerate(cfgs):
-            for k, v in run(c).items():
-                f.create_dataset(f"cfg{i:03d}/{k}", data=v if isinstance(v, np.ndarray) else v.numpy())
+    ru.write_configs(sys.argv[1], cfgs, run)
 
 
 if __name__ == "__main__":

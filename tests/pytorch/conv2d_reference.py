@@ -13,10 +13,10 @@ Datasets: x, w, [b], gy, y, gx, gw, [gb] in the config's dtype.
 import sys
 import warnings
 
-import h5py
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+import reference_util as ru
 
 warnings.filterwarnings("ignore")  # 'same' with even kernels warns once
 MODES = ["zeros", "reflect", "replicate", "circular"]
@@ -158,20 +158,11 @@ def run(c):
     params = [0 if c["dt"] == "f32" else 1, int(c["unbatched"]), N, C, H, W, O, kh, kw, *c["stride"], ph, pw,
               *c["dilation"], c["groups"], int(c["bias"]), kind, MODES.index(c["mode"]), int(c["prepad"] is not None),
               *pre, PAD_MODES.index(c["prepad_mode"])]
-    out = dict(params=np.array(params, dtype=np.int64), x=x.detach(), w=m.weight.detach(), gy=gy, y=y.detach(),
-               gx=x.grad, gw=m.weight.grad)
-    if c["bias"]:
-        out.update(b=m.bias.detach(), gb=m.bias.grad)
-    return out
+    return ru.conv_datasets(params, x, m.weight, m.bias if c["bias"] else None, gy, y)
 
 
 def main():
-    torch.manual_seed(0)
-    with h5py.File(sys.argv[1], "w") as f:
-        f.create_dataset("count", data=np.array([len(cfgs)], dtype=np.int64))
-        for i, c in enumerate(cfgs):
-            for k, v in run(c).items():
-                f.create_dataset(f"cfg{i:03d}/{k}", data=v if isinstance(v, np.ndarray) else v.numpy())
+    ru.write_configs(sys.argv[1], cfgs, run)
 
 
 if __name__ == "__main__":
