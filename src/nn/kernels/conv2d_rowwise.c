@@ -13,7 +13,10 @@
  *
  * OB output channels share each tap's load (forward); the weight gradient
  * holds OB2 channels x TB taps of lane sums in registers and adds a
- * block's lanes in order at the end of each item.
+ * block's lanes in order at the end of each item, and with them the bias
+ * gradient's lane sums (backward). For conv2d_pool.c's fused conv -> relu
+ * the forward rectifies as it stores, and backward_relu applies relu's rule
+ * to each vector of dy as it loads it (from the rectified output y).
  *
  * Determinism: each output is one sum over the taps in order by one thread
  * (items are split between threads); dw cuts the batch into DW_PIECES fixed

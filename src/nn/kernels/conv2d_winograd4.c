@@ -30,9 +30,13 @@
  *   dW[o, c] = Gᵀ [ Σ_tiles (A g Aᵀ)[o] ⊙ V[c] ] G,
  * g the tile's 4x4 block of dy: 36 products S[xi] (C, O) += V[xi]ᵀ Z[xi]
  * over the tiles, Z = A g Aᵀ, in a fixed number of batch pieces summed in
- * order. The input gradient is the forward of dy with the flipped kernel
- * (conv2d_flip.c). Each output pixel belongs to one unit and each unit to
- * one thread, so the bits do not depend on the thread count. */
+ * order. The input gradient is the forward's transpose, in the same pass
+ * over dy (w4_backward below). For conv2d_pool.c's fused conv -> 2x2
+ * max-pool -> relu, the output transform pools the rows it has staged
+ * (w4_pool_rows) and the backward builds dy's channels-last rows from the
+ * pooled gradient (w4_unpool_channels_last). Each output pixel belongs to
+ * one unit and each unit to one thread, so the bits do not depend on the
+ * thread count. */
 #include "nn/conv_internal.h"
 #include "nn/nn_kernels.h"
 #include "tensor/cpu.h"
@@ -695,7 +699,7 @@ static void w4_planar(float *dx, const float *restrict dxt, float *restrict stg,
     }
 }
 
-/* v <- the first n (< VL) floats at p, zero in the other lanes. */
+/* v <- the first n (<= VL) floats at p, zero in the other lanes. */
 static inline __attribute__((always_inline)) vf w4_load_first(const float *p, int64_t n) {
 #if defined(NBI_KERNELS_AVX512)
     return (vf)_mm512_maskz_loadu_ps(w4_lanes(0, n), p);
