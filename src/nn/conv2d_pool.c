@@ -10,7 +10,6 @@
 #include "nabla/conv.h"
 #include "nabla/ops.h"
 #include "nn/conv_internal.h"
-#include "nn/nn_util.h"
 
 /* max_pool2d's parameters are the plain 2x2 window, stride 2 (F.max_pool2d(x, 2)) */
 static bool pool_is_plain_2x2(const nb_pool2d_params *p) {

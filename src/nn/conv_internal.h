@@ -15,6 +15,8 @@
 #include "nabla/conv.h"
 #include "tensor/internal.h"
 
+#include <string.h>
+
 /* Every size a kernel needs, after padding strings and defaults are resolved.
  * Padding may be asymmetric (padding='same' with an even dilated extent). */
 typedef struct nbi_conv_geom {
@@ -205,6 +207,19 @@ static inline void nbi_conv_add_partials(float *dw, const float *part, int64_t n
         for (int64_t p = 0; p < nparts; p++) s += part[p * n + e];
         dw[e] = s;
     }
+}
+
+/* A thread's scratch buffer of a kernel's parallel region, zeroed (so that
+ * padding lanes read by the kernel are finite); NULL with *st = NB_ERR_NOMEM
+ * if out of memory (set under a critical section: any thread may fail). */
+static inline float *nbi_conv_zeroed_buffer(size_t bytes, nb_status *st) {
+    float *buf = nbi_alloc(bytes);
+    if (!buf) {
+        _Pragma("omp critical(nbi_conv_scratch)") *st = NB_ERR_NOMEM;
+    } else {
+        memset(buf, 0, bytes);
+    }
+    return buf;
 }
 
 /* Output columns [lo, hi) whose input column ow*s + off lies in [0, W). */

@@ -106,19 +106,6 @@ static bool rw_setup(rw_geom *d, const nbi_conv_geom *g) {
     return true;
 }
 
-/* A thread's padded plane buffer, zero (pad_item writes only the input's
- * place in it, the same for every item); NULL and *st = NB_ERR_NOMEM if out
- * of memory. */
-static float *padded_buffer(size_t bytes, nb_status *st) {
-    float *xp = nbi_alloc(bytes);
-    if (!xp) {
-        _Pragma("omp critical(nbi_conv_rowwise)") *st = NB_ERR_NOMEM;
-    } else {
-        memset(xp, 0, bytes);
-    }
-    return xp;
-}
-
 /* xp: (C, Hp, Wq) <- x: (C, H, W) in its place; the padding around it stays zero. */
 static void pad_item(float *restrict xp, const float *x, const nbi_conv_geom *g, const rw_geom *d) {
     for (int64_t c = 0; c < g->C; c++)
@@ -176,7 +163,8 @@ static nb_status forward_any(float *y, const float *x, const float *w, const flo
     const size_t pbytes = (size_t)(g->C * d.plane) * sizeof(float);
     nb_status st = NB_OK;
     _Pragma("omp parallel if (N > 1 && N * O * L * d.Kg > NBI_PAR_MIN)") {
-        float *xp = padded_buffer(pbytes, &st); // xp: (C, Hp, Wq), one item
+        /* xp: (C, Hp, Wq), one item; zeroed once: pad_item writes only the input's place, the same for every item */
+        float *xp = nbi_conv_zeroed_buffer(pbytes, &st);
         _Pragma("omp for schedule(static)") for (int64_t n = 0; n < N; n++) {
             if (!xp) continue;
             pad_item(xp, x + n * CHW, g, &d);
@@ -309,7 +297,7 @@ static nb_status grads_rowwise(float *dw, float *db, const float *dy, const floa
     const int64_t taps = dw ? d.Kg : 0;
     nb_status st = NB_OK;
     _Pragma("omp parallel if (pieces > 1 && N * O * L * d.Kg > NBI_PAR_MIN)") {
-        float *xp = dw ? padded_buffer(pbytes, &st) : NULL;
+        float *xp = dw ? nbi_conv_zeroed_buffer(pbytes, &st) : NULL;
         _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < pieces; pc++) {
             if (dw && !xp) continue;
             float *s = part + pc * psize, *sb = db ? s + wsize : NULL;

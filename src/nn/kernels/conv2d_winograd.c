@@ -228,18 +228,6 @@ static void unit(float *y, const float *x, const float *up, const float *b, cons
     output_transform(y, mb, ob, b, z, n, ti0, ti1);
 }
 
-/* A thread's unit buffer, zeroed (the padding lanes of hb are read by
- * col_pass: they must be finite); NULL and *st = NB_ERR_NOMEM if out of memory. */
-static float *unit_buffer(size_t bytes, nb_status *st) {
-    float *buf = nbi_alloc(bytes);
-    if (!buf) {
-        _Pragma("omp critical(nbi_conv_winograd)") *st = NB_ERR_NOMEM;
-    } else {
-        memset(buf, 0, bytes);
-    }
-    return buf;
-}
-
 static nb_status forward_winograd(float *y, const float *x, const float *w, const float *b,
                                   const nbi_conv_geom *g) {
     const wino z = wino_sizes(g);
@@ -252,7 +240,7 @@ static nb_status forward_winograd(float *y, const float *x, const float *w, cons
     pack_weights(up, w, O, C);
     nb_status st = NB_OK;
     _Pragma("omp parallel if (units > 1)") {
-        float *buf = unit_buffer(bbytes, &st);
+        float *buf = nbi_conv_zeroed_buffer(bbytes, &st); /* hb's padding lanes, read by col_pass, must be finite */
         _Pragma("omp for schedule(static)") for (int64_t u = 0; u < units; u++) {
             if (!buf) continue;
             const int64_t n = u / bands, ti0 = u % bands * z.band, ti1 = min64(ti0 + z.band, z.th);
@@ -325,7 +313,7 @@ static nb_status dw_winograd(float *dw, const float *dy, const float *x, const n
     if (!sp) return nbi_error(NB_ERR_NOMEM, "conv2d backward: out of memory for %zu bytes of weight partials", sbytes);
     nb_status st = NB_OK;
     _Pragma("omp parallel if (pieces > 1)") {
-        float *buf = unit_buffer(bbytes, &st);
+        float *buf = nbi_conv_zeroed_buffer(bbytes, &st); /* hb's padding lanes, read by col_pass, must be finite */
         _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < pieces; pc++) {
             if (!buf) continue;
             float *S = sp + pc * sfloats, *hb = buf, *ev = hb + 16 * hstride, *od = ev + z.twp + 16;

@@ -538,18 +538,6 @@ static void w4_pack_weights_t(float *restrict ut, const float *w, int64_t C, int
         }
 }
 
-/* A thread's buffer, zeroed (rows of V past a unit's tiles are read by the
- * products, and must be finite); NULL and *st = NB_ERR_NOMEM if out of memory. */
-static float *w4_buffer(size_t bytes, nb_status *st) {
-    float *buf = nbi_alloc(bytes);
-    if (!buf) {
-        _Pragma("omp critical(nbi_conv_winograd4)") *st = NB_ERR_NOMEM;
-    } else {
-        memset(buf, 0, bytes);
-    }
-    return buf;
-}
-
 /* y <- the conv, or with tap its 2x2 max-pool (then relu): forward_pool. */
 static nb_status w4_forward_any(float *y, uint8_t *tap, bool relu, const float *x, const float *w, const float *b,
                                 const nbi_conv_geom *g) {
@@ -567,7 +555,7 @@ static nb_status w4_forward_any(float *y, uint8_t *tap, bool relu, const float *
     nb_status st = NB_OK;
     _Pragma("omp parallel if (units > 1)") {
         w4_pack_weights(up, w, C, O, z.Op);
-        float *buf = w4_buffer(bbytes, &st);
+        float *buf = nbi_conv_zeroed_buffer(bbytes, &st); /* V's rows past a unit's tiles are read: finite */
         float *xt = buf, *vb = buf + xfloats, *mb = vb + vfloats, *st = mb + 36 * z.Tr * z.Op;
         _Pragma("omp for schedule(static)") for (int64_t u = 0; u < units; u++) {
             if (!buf) continue;
@@ -809,7 +797,7 @@ static nb_status w4_backward_any(float *dx, float *dw, float *db, const float *d
     nb_status st = NB_OK;
     _Pragma("omp parallel if (pieces > 1)") {
         if (dx) w4_pack_weights_t(ut, w, C, O, z.Cp);
-        float *buf = w4_buffer(bbytes, &st);
+        float *buf = nbi_conv_zeroed_buffer(bbytes, &st); /* V's rows past a unit's tiles are read: finite */
         float *gt = buf, *zb = gt + gfloats, *xt = zb + zfloats, *vb = xt + (dw ? cfloats : 0);
         float *mb = vb + vfloats, *dxt = mb + mfloats, *stg = dxt + (dx ? cfloats : 0) + VL;
         _Pragma("omp for schedule(static)") for (int64_t pc = 0; pc < pieces; pc++) {
